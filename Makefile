@@ -1,0 +1,39 @@
+# make run   install into .venv and start regdeploy with config.example.yaml (embedded PostgreSQL)
+# make test  install everything the suite needs (system packages too) and run lint, types, tests
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export REGDEPLOY_PORT ?= 8080
+
+.PHONY: run test lint typecheck pytest system-deps install clean
+
+run: $(STAMP)
+	$(BIN)/regdeploy serve --config config.example.yaml
+
+test: system-deps $(STAMP) lint typecheck pytest
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+system-deps:
+	./scripts/system-deps.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .regdeploy .pytest_cache .mypy_cache .ruff_cache

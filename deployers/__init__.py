@@ -1,0 +1,1 @@
+"""Adapters that redeploy workloads: one module per orchestrator behind one small Protocol."""

@@ -1,0 +1,36 @@
+"""The exceptions regdeploy raises, all under one root.
+
+RegdeployError
+├── ConfigError            the configuration file is missing, unreadable or invalid
+├── PayloadError           an authenticated notification that cannot be used at all
+└── StoreError             the database failed (receiver.store)
+    └── DatabaseUnavailable    the database cannot be reached right now; retry later
+"""
+
+from __future__ import annotations
+
+
+class RegdeployError(Exception):
+    """Root of every error regdeploy raises on purpose."""
+
+
+class ConfigError(RegdeployError):
+    """The configuration is invalid; ``problems`` lists each one with its key path."""
+
+    def __init__(self, problems: list[str], *, path: str = "") -> None:
+        self.problems = tuple(problems)
+        self.path = path
+        where = f"{path}: " if path else ""
+        super().__init__(where + "; ".join(problems))
+
+
+class PayloadError(RegdeployError):
+    """A notification body that no parser can turn into events; the message is the reason."""
+
+
+class StoreError(RegdeployError):
+    """The database refused or failed an operation."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be reached; the caller should answer 503 and let the sender retry."""

@@ -1,0 +1,60 @@
+"""The common event every payload format is turned into."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+# Media types of manifests that name an image (single or multi-platform). A tagged push of one of
+# these is deploy-relevant; everything else (blobs, configs, layers) is not.
+MANIFEST_MEDIA_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+    }
+)
+
+
+class Action(enum.StrEnum):
+    PUSH = "push"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One deploy-relevant registry event: a tagged manifest push, or a delete.
+
+    ``event_id`` is unique per source: the format's own id, or a hash of the body where the
+    format has none. A delete carries a tag, a digest, or both.
+    """
+
+    source: str
+    event_id: str
+    action: Action
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+    media_type: str | None
+    actor: str | None
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Parsed:
+    """What one notification body held.
+
+    ``events`` are the deploy-relevant events. ``ignored`` counts records that are valid but not
+    deploy-relevant (blob pushes, pulls, mounts, untagged child manifests, scans, ...).
+    ``problems`` describes records of a relevant kind that could not be used; the receiver stores
+    them as rejected while keeping the good events of the same body.
+    """
+
+    events: tuple[Event, ...] = ()
+    ignored: int = 0
+    problems: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""The running regdeploy service: CLI, configuration, web app, store."""

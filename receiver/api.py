@@ -1,0 +1,183 @@
+"""Read API and health checks.
+
+``/ping`` and ``/healthz`` are open; everything under ``/api/`` needs an API token sent as
+``Authorization: Bearer TOKEN``; write routes need a write-scoped token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from handlers.errors import DatabaseUnavailable, StoreError
+from receiver.config import ApiToken, Scope
+from receiver.records import CatalogTag, StoredEvent, StoredRejection
+from receiver.state import CONFIG, STORE
+
+log = structlog.get_logger("regdeploy.api")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def bearer_token(header: str | None) -> str | None:
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def find_token(tokens: tuple[ApiToken, ...], offered: str) -> ApiToken | None:
+    """Compare ``offered`` with every token in constant time, without stopping at a match."""
+    found: ApiToken | None = None
+    for token in tokens:
+        if token.token.matches(offered) and found is None:
+            found = token
+    return found
+
+
+@web.middleware
+async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    offered = bearer_token(request.headers.get("Authorization"))
+    token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
+    if token is None:
+        log.warning("api_request", path=request.path, status=401, reason="bad_token")
+        raise web.HTTPUnauthorized(
+            text='{"message": "missing or wrong API token"}',
+            content_type="application/json",
+            headers={"WWW-Authenticate": 'Bearer realm="regdeploy"'},
+        )
+    if request.method not in _READ_METHODS and token.scope is not Scope.WRITE:
+        raise web.HTTPForbidden(
+            text='{"message": "this token may only read"}', content_type="application/json"
+        )
+    return await handler(request)
+
+
+@web.middleware
+async def store_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map store errors to statuses for every route that does not answer them itself."""
+    try:
+        return await handler(request)
+    except DatabaseUnavailable:
+        return web.json_response(
+            {"message": "database unavailable, retry later"},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
+    except StoreError:
+        log.exception("api_store_error", path=request.path)
+        return web.json_response({"message": "database error"}, status=500)
+
+
+async def ping(_: web.Request) -> web.Response:
+    return web.json_response({"message": "pong"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+    except StoreError:
+        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
+    return web.json_response({"status": "ok", "database": "up"})
+
+
+async def list_events(request: web.Request) -> web.Response:
+    events = await request.app[STORE].list_events(
+        limit=_limit(request),
+        repository=request.query.get("repository") or None,
+        source=request.query.get("source") or None,
+    )
+    return web.json_response({"events": [event_json(e) for e in events]})
+
+
+async def catalog(request: web.Request) -> web.Response:
+    tags = await request.app[STORE].list_tags()
+    return web.json_response({"repositories": catalog_json(tags)})
+
+
+async def list_rejections(request: web.Request) -> web.Response:
+    rejections = await request.app[STORE].list_rejections(limit=_limit(request))
+    return web.json_response({"rejections": [rejection_json(r) for r in rejections]})
+
+
+def event_json(event: StoredEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "source": event.source,
+        "event_id": event.event_id,
+        "action": event.action.value,
+        "registry": event.registry,
+        "repository": event.repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "media_type": event.media_type,
+        "actor": event.actor,
+        "occurred_at": _iso(event.occurred_at),
+        "received_at": _iso(event.received_at),
+        "status": event.status,
+    }
+
+
+def catalog_json(tags: list[CatalogTag]) -> list[dict[str, Any]]:
+    """Tags grouped by repository; ``tags`` must be sorted by (registry, repository)."""
+    return [
+        {
+            "registry": registry,
+            "repository": repository,
+            "tags": [
+                {
+                    "tag": t.tag,
+                    "digest": t.digest,
+                    "media_type": t.media_type,
+                    "pushed_at": _iso(t.pushed_at),
+                }
+                for t in group
+            ],
+        }
+        for (registry, repository), group in groupby(tags, key=lambda t: (t.registry, t.repository))
+    ]
+
+
+def rejection_json(rejection: StoredRejection) -> dict[str, Any]:
+    return {
+        "id": rejection.id,
+        "source": rejection.source,
+        "reason": rejection.reason,
+        "content_type": rejection.content_type,
+        "size": rejection.size,
+        "received_at": _iso(rejection.received_at),
+    }
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/ping", ping),
+        web.get("/healthz", healthz),
+        web.get("/api/v1/events", list_events),
+        web.get("/api/v1/catalog", catalog),
+        web.get("/api/v1/rejections", list_rejections),
+    ]
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", str(DEFAULT_LIMIT))
+    if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
+        raise web.HTTPBadRequest(
+            text=f'{{"message": "limit must be a whole number from 1 to {MAX_LIMIT}"}}',
+            content_type="application/json",
+        )
+    return int(raw)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()

@@ -1,0 +1,118 @@
+"""The ``regdeploy`` command (also ``python -m receiver``).
+
+regdeploy serve [--config FILE] [--host H] [--port P]
+regdeploy check-config [FILE]
+regdeploy db {start,stop,restart,status,url} [--config FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+import structlog
+from aiohttp import web
+
+from handlers.errors import ConfigError, RegdeployError
+from receiver import config as configuration
+from receiver import logs
+from receiver.app import init_app
+from receiver.config import Config
+from receiver.database import embedded_server
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure()
+    try:
+        code: int = args.run(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{exc.path}: {problem}", file=sys.stderr)
+        return 2
+    except RegdeployError as exc:
+        structlog.get_logger("regdeploy").error("regdeploy_failed", error=str(exc))
+        return 1
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="regdeploy", description="Redeploy workloads from container-registry notifications."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="receive notifications and serve the API")
+    _config_option(serve)
+    serve.add_argument("--host", help="listen address (default: server.host)")
+    serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check-config", help="validate a configuration file")
+    check.add_argument("file", nargs="?", default=None, help="the file (default: --config)")
+    _config_option(check)
+    check.set_defaults(run=_check_config)
+
+    db = commands.add_parser("db", help="control the embedded PostgreSQL")
+    db.add_argument("action", choices=["start", "stop", "restart", "status", "url"])
+    _config_option(db)
+    db.set_defaults(run=_db)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        "-c",
+        default=os.environ.get("REGDEPLOY_CONFIG", DEFAULT_CONFIG),
+        help="configuration file (default: $REGDEPLOY_CONFIG or config.yaml)",
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = configuration.load(args.config)
+    log = structlog.get_logger("regdeploy")
+    for key in config.development_secrets:
+        log.warning(
+            "development_secret_in_use",
+            key=key,
+            message="DEVELOPMENT DEFAULT IN USE: anyone who reads the example config can use "
+            "this secret; set its environment variable before exposing regdeploy",
+        )
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    log.info("regdeploy_starting", host=host, port=port, sources=[s.name for s in config.sources])
+    web.run_app(init_app(config), host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    path = args.file or args.config
+    configuration.load(path)
+    print("ok")
+    return 0
+
+
+def _db(args: argparse.Namespace) -> int:
+    config: Config = configuration.load(args.config)
+    if config.database.url is not None:
+        print(
+            "database.url is set: regdeploy uses that server, not an embedded one", file=sys.stderr
+        )
+        return 2
+    server = embedded_server(config.database)
+    if args.action == "start":
+        print(server.start(keep_running=True))
+    elif args.action == "url":
+        uri = server.uri()
+        if uri is None:
+            print(f"no server running in {server.pgdata}", file=sys.stderr)
+            return 1
+        print(uri)
+    else:
+        print(server.pg_ctl(args.action).strip())
+    return 0

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the system packages the test suite runs for real, where they are missing (Debian).
+set -euo pipefail
+declare -A wanted=(
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
+  [busybox-static]=busybox-static
+)
+missing=()
+for pkg in "${!wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing system packages: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

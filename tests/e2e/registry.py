@@ -1,0 +1,328 @@
+"""Run a real Docker Distribution registry (Debian's ``docker-registry``) for tests.
+
+Stdlib only (``subprocess``, ``urllib.request``): nothing here needs an event loop. Call the
+blocking methods from async tests with ``asyncio.to_thread``.
+
+    with running_registry(tmp_path, notify_url=url, notify_token="t") as reg:
+        digest = build_image(layout, tag="v1")
+        reg.push(layout, "v1", "team/app")
+        assert reg.manifest_digest("team/app", "v1") == digest
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from tests.components import free_port, require_binary
+
+START_TIMEOUT = 20.0
+POLL_INTERVAL = 0.05
+PUSH_TIMEOUT = 120.0
+HTTP_TIMEOUT = 10.0
+
+MANIFEST_ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+
+# Never send loopback requests through a proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class RegistryError(RuntimeError):
+    """The registry (or skopeo) did not do what was asked; ``status`` is the HTTP status."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Registry:
+    """A ``docker-registry serve`` process on ``127.0.0.1:<free port>``.
+
+    Storage is a filesystem root under ``workdir`` (a fresh temp dir when None, removed on
+    ``stop()``), deletes are enabled. With ``notify_url`` the registry posts its events there
+    (``Authorization: Bearer <notify_token>`` when a token is given).
+    """
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        notify_url: str | None = None,
+        notify_token: str | None = None,
+        notify_ignored_media_types: Sequence[str] = (),
+        binary: str | None = None,
+    ) -> None:
+        self._own_workdir = workdir is None
+        self.workdir = Path(tempfile.mkdtemp(prefix="registry-")) if workdir is None else workdir
+        self.notify_url = notify_url
+        self.notify_token = notify_token
+        self.notify_ignored_media_types = list(notify_ignored_media_types)
+        self._binary = binary
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``, as used in image references."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "registry.log"
+
+    def config(self) -> dict[str, Any]:
+        """The registry configuration (also written to ``workdir/config.yml``)."""
+        cfg: dict[str, Any] = {
+            "version": 0.1,
+            "log": {"level": "warn", "formatter": "text", "accesslog": {"disabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(self.workdir / "storage")},
+                "delete": {"enabled": True},
+                "maintenance": {"uploadpurging": {"enabled": False}},
+            },
+            "http": {
+                "addr": self.host,
+                "secret": "regdeploy-tests",
+                "headers": {"X-Content-Type-Options": ["nosniff"]},
+            },
+        }
+        if self.notify_url is not None:
+            endpoint: dict[str, Any] = {
+                "name": "regdeploy",
+                "url": self.notify_url,
+                "timeout": "1s",
+                "threshold": 5,
+                "backoff": "1s",
+            }
+            if self.notify_token is not None:
+                endpoint["headers"] = {"Authorization": [f"Bearer {self.notify_token}"]}
+            if self.notify_ignored_media_types:
+                endpoint["ignoredmediatypes"] = self.notify_ignored_media_types
+            cfg["notifications"] = {"endpoints": [endpoint]}
+        return cfg
+
+    def start(self) -> Registry:
+        """Start the registry and wait until ``GET /v2/`` answers 200 (at most 20 s)."""
+        if self._proc is not None:
+            raise RegistryError("registry already started")
+        binary = self._binary or require_binary("docker-registry")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # A port from free_port() can be taken before the registry binds it: retry then.
+        for attempt in range(3):
+            self.port = free_port()
+            config_path = self.workdir / "config.yml"
+            # JSON is YAML: no YAML writer needed.
+            config_path.write_text(json.dumps(self.config(), indent=2))
+            self._log = self.log_path.open("wb")
+            self._proc = subprocess.Popen(
+                [binary, "serve", str(config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                self._wait_ready()
+                return self
+            except RegistryError:
+                log = self.read_log()
+                self._terminate()
+                if attempt < 2 and "address already in use" in log:
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        last_error = "no answer"
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RegistryError(
+                    f"docker-registry exited with {self._proc.returncode}:\n{self.read_log()}"
+                )
+            try:
+                with _OPENER.open(f"{self.url}/v2/", timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+                    last_error = f"HTTP {resp.status}"
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    last_error = f"HTTP {exc.code}"
+            except OSError as exc:
+                last_error = repr(exc)
+            time.sleep(POLL_INTERVAL)
+        raise RegistryError(
+            f"docker-registry did not answer GET /v2/ with 200 within {START_TIMEOUT:.0f} s "
+            f"({last_error}); its log:\n{self.read_log()}"
+        )
+
+    def read_log(self) -> str:
+        """The registry's stdout+stderr so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _terminate(self) -> None:
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self) -> None:
+        """Terminate the registry, wait for it, and remove an owned temp dir."""
+        self._terminate()
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Registry:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- operations --------------------------------------------------------------------
+
+    def push(
+        self,
+        layout_dir: Path,
+        tag: str,
+        repository: str,
+        dest_tag: str | None = None,
+    ) -> None:
+        """Copy ``oci:LAYOUT:TAG`` to ``HOST/REPOSITORY:DEST_TAG`` (default: ``tag``) with skopeo.
+
+        Digests are preserved; for an index, skopeo pushes every child manifest by digest,
+        then the index by tag.
+        """
+        skopeo = require_binary("skopeo")
+        src = f"oci:{layout_dir}:{tag}"
+        dest = f"docker://{self.host}/{repository}:{dest_tag or tag}"
+        try:
+            proc = subprocess.run(
+                [
+                    skopeo,
+                    "--insecure-policy",
+                    "copy",
+                    "--quiet",
+                    "--all",
+                    "--preserve-digests",
+                    "--dest-tls-verify=false",
+                    src,
+                    dest,
+                ],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=PUSH_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise RegistryError(f"skopeo copy {src} {dest} timed out: {exc.stderr!r}") from exc
+        if proc.returncode != 0:
+            raise RegistryError(
+                f"skopeo copy {src} {dest} failed ({proc.returncode}):\n{proc.stderr}"
+            )
+
+    def _request(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(f"{self.url}{path}", method=method, headers=headers or {})
+        try:
+            with _OPENER.open(req, timeout=HTTP_TIMEOUT) as resp:
+                return resp.status, dict(resp.headers.items()), resp.read()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, dict(exc.headers.items()), exc.read()
+
+    def manifest_digest(self, repository: str, tag: str) -> str:
+        """``Docker-Content-Digest`` of ``HEAD /v2/REPO/manifests/TAG`` (any manifest type).
+
+        Raises ``RegistryError`` (with ``status``, e.g. 404) when there is no such manifest.
+        """
+        status, headers, _ = self._request(
+            "HEAD", f"/v2/{repository}/manifests/{tag}", {"Accept": MANIFEST_ACCEPT}
+        )
+        if status != 200:
+            raise RegistryError(f"HEAD {repository}:{tag} -> HTTP {status}", status)
+        digest = headers.get("Docker-Content-Digest")
+        if not digest:
+            raise RegistryError(f"HEAD {repository}:{tag}: no Docker-Content-Digest", status)
+        return digest
+
+    def manifest(self, repository: str, reference: str) -> tuple[str, dict[str, Any]]:
+        """``GET /v2/REPO/manifests/REF`` -> (media type, parsed manifest)."""
+        status, headers, body = self._request(
+            "GET", f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}
+        )
+        if status != 200:
+            raise RegistryError(f"GET {repository}:{reference} -> HTTP {status}", status)
+        parsed: dict[str, Any] = json.loads(body)
+        return headers.get("Content-Type", ""), parsed
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """``DELETE /v2/REPO/manifests/DIGEST`` (expects 202); untags every tag on it."""
+        status, _, body = self._request("DELETE", f"/v2/{repository}/manifests/{digest}")
+        if status != 202:
+            raise RegistryError(
+                f"DELETE {repository}@{digest} -> HTTP {status}: {body.decode(errors='replace')}",
+                status,
+            )
+
+    def tags(self, repository: str) -> list[str]:
+        """Tags of ``repository`` (``[]`` when it has none or does not exist)."""
+        status, _, body = self._request("GET", f"/v2/{repository}/tags/list")
+        if status == 404:
+            return []
+        if status != 200:
+            raise RegistryError(f"GET tags of {repository} -> HTTP {status}", status)
+        tags: list[str] = json.loads(body).get("tags") or []
+        return tags
+
+
+@contextlib.contextmanager
+def running_registry(tmp: Path, **kw: Any) -> Iterator[Registry]:
+    """Run a ``Registry`` with its files under ``tmp`` (kwargs go to ``Registry``)."""
+    registry = Registry(tmp, **kw)
+    registry.start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
