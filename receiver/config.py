@@ -7,6 +7,7 @@ Every problem is reported with its key path (``sources[1].token: missing``) so t
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -84,6 +85,8 @@ def load(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([f"cannot read the file: {exc.strerror}"], path=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8 text: {exc}"], path=str(path)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], path=str(path)) from exc
     return parse(raw, env=os.environ if env is None else env, path=str(path))
@@ -140,7 +143,7 @@ class _Reader:
         except (TypeError, ValueError):
             self.problems.append(f"{_at(path, key)}: expected a number, got {value!r}")
             return default
-        if number <= 0 or isinstance(value, bool):
+        if not (number > 0 and math.isfinite(number)) or isinstance(value, bool):
             self.problems.append(f"{_at(path, key)}: expected a positive number, got {value!r}")
             return default
         return number
@@ -175,7 +178,7 @@ class _Reader:
         return Secret(value)
 
     def unknown(self, m: dict[str, object], path: str, known: set[str]) -> None:
-        for key in sorted(set(m) - known):
+        for key in sorted(set(m) - known, key=str):
             self.problems.append(f"{_at(path, key)}: unknown key")
 
 

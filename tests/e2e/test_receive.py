@@ -7,6 +7,7 @@ client posts to regdeploy's listening socket, and the result is read back throug
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -55,15 +56,16 @@ class Regdeploy:
         return {}
 
     async def wait_for(
-        self, what: str, check: Callable[[], Awaitable[bool]], timeout: float = WAIT_SECONDS
+        self, what: str, check: Callable[[], Awaitable[bool]], *, seconds: float = WAIT_SECONDS
     ) -> None:
-        """Poll ``check`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-        try:
-            async with asyncio.timeout(timeout):
-                while not await check():
-                    await asyncio.sleep(0.1)
-        except TimeoutError:
-            pytest.fail(f"not within {timeout} s: {what}; events: {await self.events()}")
+        """Poll ``check`` until it holds; fail naming ``what`` after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if await check():
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"not within {seconds} s: {what}; events: {await self.events()}")
+            await asyncio.sleep(0.1)
 
 
 @pytest.fixture
