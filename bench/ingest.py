@@ -102,7 +102,7 @@ async def run(notifications: int, concurrency: int, data_dir: Path) -> None:
         elapsed = time.perf_counter() - started
     finally:
         await app_server.close()
-        await asyncio.to_thread(server.pg_ctl, "stop")
+        await asyncio.to_thread(server.stop)
     latencies.sort()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"notifications: {len(latencies)} (concurrency {concurrency})")

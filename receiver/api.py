@@ -110,9 +110,10 @@ async def list_rejections(request: web.Request) -> web.Response:
     return web.json_response({"rejections": [rejection_json(r) for r in rejections]})
 
 
-def event_json(event: StoredEvent) -> dict[str, Any]:
+def event_json(stored: StoredEvent) -> dict[str, Any]:
+    event = stored.event
     return {
-        "id": event.id,
+        "id": stored.id,
         "source": event.source,
         "event_id": event.event_id,
         "action": event.action.value,
@@ -123,8 +124,8 @@ def event_json(event: StoredEvent) -> dict[str, Any]:
         "media_type": event.media_type,
         "actor": event.actor,
         "occurred_at": _iso(event.occurred_at),
-        "received_at": _iso(event.received_at),
-        "status": event.status,
+        "received_at": _iso(stored.received_at),
+        "status": stored.status.value,
     }
 
 

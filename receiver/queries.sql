@@ -59,7 +59,7 @@ SELECT registry, repository, tag, digest, media_type, pushed_at
  ORDER BY registry, repository, tag;
 
 -- name: list_rejections
-SELECT id, source, reason, content_type, octet_length(body), received_at
+SELECT id, source, reason, content_type, octet_length(body) AS size, received_at
   FROM rejected_payloads
  ORDER BY id DESC
  LIMIT %(limit)s;

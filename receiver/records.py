@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from handlers.events import Action
+from handlers.events import Event
+
+
+class EventStatus(enum.StrEnum):
+    """Where a stored event is on its way to a decision."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredEvent:
     id: int
-    source: str
-    event_id: str
-    action: Action
-    registry: str
-    repository: str
-    tag: str | None
-    digest: str | None
-    media_type: str | None
-    actor: str | None
-    occurred_at: datetime
+    event: Event
     received_at: datetime
-    status: str
+    status: EventStatus
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

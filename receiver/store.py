@@ -23,6 +23,7 @@ from handlers.errors import DatabaseUnavailable, StoreError
 from handlers.events import Action, Event
 from receiver.records import (
     CatalogTag,
+    EventStatus,
     IngestResult,
     Rejection,
     StoredEvent,
@@ -126,37 +127,22 @@ class Store:
         self, *, limit: int, repository: str | None = None, source: str | None = None
     ) -> list[StoredEvent]:
         params = {"limit": limit, "repository": repository, "source": source}
-        rows = await self._fetch("list_events", params)
-        return [_stored_event(row) for row in rows]
+        return [_stored_event(row) for row in await self._fetch("list_events", params)]
 
     async def list_tags(self) -> list[CatalogTag]:
-        rows = await self._fetch("list_tags", {})
-        return [
-            CatalogTag(
-                registry=r[0],
-                repository=r[1],
-                tag=r[2],
-                digest=r[3],
-                media_type=r[4],
-                pushed_at=r[5],
-            )
-            for r in rows
-        ]
+        return [CatalogTag(**row) for row in await self._fetch("list_tags", {})]
 
     async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
         rows = await self._fetch("list_rejections", {"limit": limit})
-        return [
-            StoredRejection(
-                id=r[0], source=r[1], reason=r[2], content_type=r[3], size=r[4], received_at=r[5]
-            )
-            for r in rows
-        ]
+        return [StoredRejection(**row) for row in rows]
 
-    async def _fetch(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    async def _fetch(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Rows as mappings from column name to value."""
         async with self._cursor() as cur:
             await cur.execute(self._queries[name], params)
-            rows: list[tuple[Any, ...]] = await cur.fetchall()
-        return rows
+            rows = await cur.fetchall()
+            columns = [column.name for column in cur.description]
+        return [dict(zip(columns, row, strict=True)) for row in rows]
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -208,19 +194,12 @@ def _rejection_params(rejection: Rejection) -> dict[str, Any]:
     return params
 
 
-def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
+def _stored_event(row: dict[str, Any]) -> StoredEvent:
+    stored = {key: row.pop(key) for key in ("id", "received_at", "status")}
+    event = Event(**{**row, "action": Action(row["action"])})
     return StoredEvent(
-        id=row[0],
-        source=row[1],
-        event_id=row[2],
-        action=Action(row[3]),
-        registry=row[4],
-        repository=row[5],
-        tag=row[6],
-        digest=row[7],
-        media_type=row[8],
-        actor=row[9],
-        occurred_at=row[10],
-        received_at=row[11],
-        status=row[12],
+        id=stored["id"],
+        event=event,
+        received_at=stored["received_at"],
+        status=EventStatus(stored["status"]),
     )

@@ -28,7 +28,7 @@ def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server, uri = start_server(tmp_path_factory.mktemp("pg") / "pgdata")
     create_template(uri)
     yield uri
-    server.pg_ctl("stop")
+    server.stop()
 
 
 @pytest.fixture
@@ -36,12 +36,18 @@ def db_uri(pg_server_uri: str) -> str:
     return fresh_database(pg_server_uri)
 
 
-def make_config(db_uri: str, **overrides: Any) -> Config:
+def make_config(db_uri: str, *, registry: str | None = None, **overrides: Any) -> Config:
+    """A valid configuration on ``db_uri``; ``registry`` names the registry source's registry."""
     raw: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": 8080, "max_body_bytes": 1024 * 1024},
         "database": {"url": db_uri, "startup_wait_seconds": 5, "timeout_seconds": 5},
         "sources": [
-            {"name": "registry", "format": "distribution", "token": REGISTRY_TOKEN},
+            {
+                "name": "registry",
+                "format": "distribution",
+                "token": REGISTRY_TOKEN,
+                **({"registry": registry} if registry else {}),
+            },
             {"name": "harbor", "format": "harbor", "token": HARBOR_TOKEN},
         ],
         "api": {

@@ -70,15 +70,7 @@ class Regdeploy:
 
 @pytest.fixture
 async def regdeploy(db_uri: str) -> AsyncIterator[Regdeploy]:
-    sources = [
-        {
-            "name": "registry",
-            "format": "distribution",
-            "token": REGISTRY_TOKEN,
-            "registry": REGISTRY_NAME,
-        }
-    ]
-    server = TestServer(init_app(make_config(db_uri, sources=sources)), port=free_port())
+    server = TestServer(init_app(make_config(db_uri, registry=REGISTRY_NAME)), port=free_port())
     await server.start_server()
     async with aiohttp.ClientSession() as session:
         yield Regdeploy(str(server.make_url("")).rstrip("/"), session)

@@ -92,15 +92,7 @@ async def test_events_show_normalised_fields_and_status(client: Client) -> None:
 async def test_configured_registry_name_replaces_the_request_host(
     aiohttp_client: ClientFactory, db_uri: str
 ) -> None:
-    sources = [
-        {
-            "name": "registry",
-            "format": "distribution",
-            "token": REGISTRY_TOKEN,
-            "registry": "Registry.Internal:5000",
-        }
-    ]
-    client = await aiohttp_client(init_app(make_config(db_uri, sources=sources)))
+    client = await aiohttp_client(init_app(make_config(db_uri, registry="Registry.Internal:5000")))
     await post(client, PUSH_03)
     response = await client.get("/api/v1/catalog", headers=api_headers())
     [repository] = (await response.json())["repositories"]
@@ -116,7 +108,7 @@ def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Embed
     server = EmbeddedServer(pgdata=tmp_path_factory.mktemp("outage") / "pgdata")
     uri = server.start()
     yield server, uri
-    server.pg_ctl("stop")
+    server.stop()
 
 
 async def test_database_outage_is_503_and_the_service_recovers_without_restart(

@@ -8,7 +8,7 @@ import pytest
 
 from handlers.errors import DatabaseUnavailable, StoreError
 from handlers.events import Action, Event
-from receiver.records import Rejection
+from receiver.records import EventStatus, Rejection
 from receiver.store import SCHEMA_VERSION, Store
 from tests.postgres import admin_sql, database_uri
 
@@ -51,9 +51,7 @@ async def test_push_is_stored_once_and_sets_the_tag(store: Store) -> None:
     assert (first.accepted, first.duplicate) == (1, 0)
     assert (again.accepted, again.duplicate) == (0, 1)
     stored = await store.list_events(limit=10)
-    assert [(e.event_id, e.tag, e.digest, e.status) for e in stored] == [
-        ("e1", "1.0.0", DIGEST_A, "pending")
-    ]
+    assert [(s.event, s.status) for s in stored] == [(event("e1"), EventStatus.PENDING)]
     assert await catalog(store) == {("team/app", "1.0.0"): DIGEST_A}
 
 
@@ -99,9 +97,11 @@ async def test_events_are_listed_newest_first_and_filtered(store: Store) -> None
         events=[event("e1"), event("e2", repository="other/app"), event("e3", tag="1.1.0")]
     )
 
-    assert [e.event_id for e in await store.list_events(limit=10)] == ["e3", "e2", "e1"]
-    assert [e.event_id for e in await store.list_events(limit=2)] == ["e3", "e2"]
-    assert [e.event_id for e in await store.list_events(limit=10, repository="other/app")] == ["e2"]
+    assert [s.event.event_id for s in await store.list_events(limit=10)] == ["e3", "e2", "e1"]
+    assert [s.event.event_id for s in await store.list_events(limit=2)] == ["e3", "e2"]
+    assert [
+        s.event.event_id for s in await store.list_events(limit=10, repository="other/app")
+    ] == ["e2"]
 
 
 async def test_rejection_is_kept_in_the_same_transaction(store: Store) -> None:

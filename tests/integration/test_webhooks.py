@@ -65,15 +65,7 @@ async def test_the_recorded_stream_yields_the_tagged_pushes_deletes_and_catalog(
 ) -> None:
     # The recording addressed the registry as 127.0.0.1:5056 for pushes and localhost:5056 for
     # deletes: the source's configured registry name is what makes them one registry.
-    sources = [
-        {
-            "name": "registry",
-            "format": "distribution",
-            "token": REGISTRY_TOKEN,
-            "registry": "registry.test:5000",
-        }
-    ]
-    client = await aiohttp_client(init_app(make_config(db_uri, sources=sources)))
+    client = await aiohttp_client(init_app(make_config(db_uri, registry="registry.test:5000")))
     for path in DISTRIBUTION:
         assert (await post_fixture(client, path, "registry", registry_auth())).status == 202
 
