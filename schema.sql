@@ -5,7 +5,7 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 1
+-- schema-version: 2 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -57,4 +57,91 @@ CREATE TABLE IF NOT EXISTS rejected_payloads (
     received_at   timestamptz NOT NULL DEFAULT now()
 );
 
-INSERT INTO schema_version (version) VALUES (1) ON CONFLICT (version) DO NOTHING;
+
+-- Watched repositories, seeded from the configuration. ``overrides`` names the fields the API has
+-- changed since, which a later seed from the configuration leaves alone.
+CREATE TABLE IF NOT EXISTS repositories (
+    name              text        PRIMARY KEY,
+    registry          text        NOT NULL,
+    repository        text        NOT NULL,
+    pinned_tag        text        NOT NULL DEFAULT '',
+    auto_deploy       boolean     NOT NULL DEFAULT true,
+    policy            text        NOT NULL,
+    match_prerelease  boolean     NOT NULL DEFAULT true,
+    filters           jsonb       NOT NULL DEFAULT '[]',
+    targets           jsonb       NOT NULL DEFAULT '[]',
+    notify            jsonb       NOT NULL DEFAULT '[]',
+    overrides         text[]      NOT NULL DEFAULT '{}',
+    active            boolean     NOT NULL DEFAULT true,
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS repositories_image ON repositories (registry, repository);
+
+-- Every change made through the API: who, when, old -> new.
+CREATE TABLE IF NOT EXISTS repository_audit (
+    id          bigserial   PRIMARY KEY,
+    name        text        NOT NULL,
+    actor       text        NOT NULL,
+    field       text        NOT NULL,
+    old_value   jsonb,
+    new_value   jsonb,
+    changed_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per decision about one target: a deployment intent and its fate, or a skip.
+CREATE TABLE IF NOT EXISTS deployments (
+    id              bigserial   PRIMARY KEY,
+    target_key      text        NOT NULL,
+    target          jsonb       NOT NULL,
+    repository_name text,
+    registry        text        NOT NULL,
+    repository      text        NOT NULL,
+    tag             text        NOT NULL,
+    digest          text        NOT NULL,
+    previous_image  text,
+    reason          text        NOT NULL,
+    trigger         text        NOT NULL,
+    event_id        bigint      REFERENCES events (id),
+    status          text        NOT NULL CHECK (status IN (
+                        'planned', 'running', 'succeeded', 'failed', 'rolled_back',
+                        'superseded', 'conflict', 'dry_run', 'skipped')),
+    message         text,
+    attempts        integer     NOT NULL DEFAULT 0,
+    not_before      timestamptz NOT NULL DEFAULT now(),
+    claimed_by      text,
+    heartbeat_at    timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at     timestamptz
+);
+-- At most one queued intent per (target, digest), and one running deploy per target.
+CREATE UNIQUE INDEX IF NOT EXISTS deployments_one_planned
+    ON deployments (target_key, digest) WHERE status = 'planned';
+CREATE UNIQUE INDEX IF NOT EXISTS deployments_one_running
+    ON deployments (target_key) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS deployments_queue
+    ON deployments (not_before, id) WHERE status = 'planned';
+CREATE INDEX IF NOT EXISTS deployments_by_target ON deployments (target_key, id DESC);
+CREATE INDEX IF NOT EXISTS deployments_by_repository ON deployments (repository_name, id DESC);
+
+-- Every attempt at a deployment, with its outcome.
+CREATE TABLE IF NOT EXISTS deploy_attempts (
+    id             bigserial   PRIMARY KEY,
+    deployment_id  bigint      NOT NULL REFERENCES deployments (id),
+    attempt        integer     NOT NULL,
+    worker         text        NOT NULL,
+    outcome        text,
+    message        text,
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    finished_at    timestamptz,
+    UNIQUE (deployment_id, attempt)
+);
+
+-- Leases: one holder at a time across processes (the reconciler).
+CREATE TABLE IF NOT EXISTS leases (
+    name        text        PRIMARY KEY,
+    holder      text        NOT NULL,
+    expires_at  timestamptz NOT NULL
+);
+
+INSERT INTO schema_version (version) VALUES (1), (2) ON CONFLICT (version) DO NOTHING;

@@ -34,3 +34,7 @@ class StoreError(RegdeployError):
 
 class DatabaseUnavailable(StoreError):
     """The database cannot be reached; the caller should answer 503 and let the sender retry."""
+
+
+class StoreConflict(StoreError):
+    """A row that must be unique exists already (two workers raced for the same thing)."""

@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from handlers.errors import DatabaseUnavailable, StoreError
+from receiver.bodies import json_error
 from receiver.config import ApiToken, Scope
 from receiver.records import CatalogTag, StoredEvent, StoredRejection
 from receiver.state import CONFIG, STORE
@@ -24,6 +25,8 @@ log = structlog.get_logger("regdeploy.api")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_OPEN = frozenset({"/ping", "/healthz"})
+AUTHENTICATED_AS = web.RequestKey("authenticated_as", ApiToken)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -45,22 +48,30 @@ def find_token(tokens: tuple[ApiToken, ...], offered: str) -> ApiToken | None:
 
 @web.middleware
 async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/api/"):
+    """Every route but the open ones needs an API token; writing needs a write-scoped one.
+
+    Webhooks are open here because they check their source's own secret.
+    """
+    if request.path in _OPEN or request.path.startswith("/webhooks/"):
         return await handler(request)
     offered = bearer_token(request.headers.get("Authorization"))
     token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
     if token is None:
         log.warning("api_request", path=request.path, status=401, reason="bad_token")
-        raise web.HTTPUnauthorized(
-            text='{"message": "missing or wrong API token"}',
-            content_type="application/json",
-            headers={"WWW-Authenticate": 'Bearer realm="regdeploy"'},
-        )
+        error = json_error(web.HTTPUnauthorized, "missing or wrong API token")
+        error.headers["WWW-Authenticate"] = 'Bearer realm="regdeploy"'
+        raise error
     if request.method not in _READ_METHODS and token.scope is not Scope.WRITE:
-        raise web.HTTPForbidden(
-            text='{"message": "this token may only read"}', content_type="application/json"
-        )
+        log.warning("api_request", path=request.path, status=403, token=token.name)
+        raise json_error(web.HTTPForbidden, "this token may only read")
+    request[AUTHENTICATED_AS] = token
     return await handler(request)
+
+
+def token_name(request: web.Request) -> str:
+    """The name of the API token the request came with (the actor in the audit)."""
+    token: ApiToken = request[AUTHENTICATED_AS]
+    return token.name
 
 
 @web.middleware
@@ -173,10 +184,7 @@ def routes() -> list[web.RouteDef]:
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", str(DEFAULT_LIMIT))
     if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
-        raise web.HTTPBadRequest(
-            text=f'{{"message": "limit must be a whole number from 1 to {MAX_LIMIT}"}}',
-            content_type="application/json",
-        )
+        raise json_error(web.HTTPBadRequest, f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
 

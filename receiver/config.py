@@ -7,7 +7,6 @@ Every problem is reported with its key path (``sources[1].token: missing``) so t
 from __future__ import annotations
 
 import enum
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -18,10 +17,24 @@ import yaml
 
 from handlers.errors import ConfigError
 from handlers.formats import PARSERS
+from handlers.references import Aliases
+from receiver.config_reader import Reader
 from receiver.interpolation import Interpolation, interpolate
 from receiver.secrets import Secret
+from receiver.watchlist import WatchedRepository, read_repositories
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+_TOP_LEVEL = {
+    "server",
+    "database",
+    "sources",
+    "api",
+    "repositories",
+    "registries",
+    "worker",
+    "reconciler",
+    "dry_run",
+}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -66,16 +79,56 @@ class ApiToken:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerConfig:
+    """The background worker that decides and deploys."""
+
+    enabled: bool = True
+    poll_interval_seconds: float = 5.0
+    stall_timeout_seconds: float = 60.0
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    deploy_timeout_seconds: float = 900.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryConfig:
+    """How to reach a registry's HTTP API (for the reconciler and digest checks)."""
+
+    host: str
+    aliases: tuple[str, ...] = ()
+    insecure: bool = False
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     server: ServerConfig
     database: DatabaseConfig
     sources: tuple[Source, ...]
     api_tokens: tuple[ApiToken, ...]
+    repositories: tuple[WatchedRepository, ...] = ()
+    registries: tuple[RegistryConfig, ...] = ()
+    worker: WorkerConfig = WorkerConfig()
+    # Seconds between two polls of the watched repositories; 0 turns the reconciler off.
+    reconcile_interval_seconds: float = 300.0
+    # Record every decision, call no deployer.
+    dry_run: bool = False
     # Key paths of secrets that still hold the development default written in the file.
     development_secrets: tuple[str, ...] = ()
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)
+
+    def aliases(self) -> Aliases:
+        """Every name of each configured registry -> its canonical host."""
+        return Aliases.from_groups((r.host, r.aliases) for r in self.registries)
+
+    def registry(self, host: str) -> RegistryConfig | None:
+        canonical = self.aliases().canonical(host)
+        return next((r for r in self.registries if r.host == canonical), None)
 
 
 def load(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:
@@ -96,93 +149,29 @@ def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Con
     """Validate an already loaded YAML document."""
     substituted = Interpolation()
     tree = interpolate(raw if raw is not None else {}, env, substituted)
-    reader = _Reader(substituted.problems)
+    reader = Reader(substituted.problems)
     root = reader.mapping(tree, "")
     config = Config(
         server=_server(reader, reader.mapping(root.get("server", {}), "server")),
         database=_database(reader, reader.mapping(root.get("database", {}), "database"), env),
         sources=_sources(reader, root.get("sources")),
         api_tokens=_api_tokens(reader, reader.mapping(root.get("api", {}), "api")),
+        repositories=read_repositories(reader, root.get("repositories")),
+        registries=_registries(reader, root.get("registries")),
+        worker=_worker(reader, reader.mapping(root.get("worker", {}), "worker")),
+        reconcile_interval_seconds=_reconcile_interval(reader, root),
+        dry_run=reader.boolean(root, "dry_run", "", False),
         development_secrets=tuple(
             sorted(p for p in substituted.defaulted if p.endswith(("token", "url")))
         ),
     )
-    reader.unknown(root, "", {"server", "database", "sources", "api"})
+    reader.unknown(root, "", _TOP_LEVEL)
     if reader.problems:
         raise ConfigError(reader.problems, path=path)
     return config
 
 
-class _Reader:
-    """Reads typed values out of the YAML tree, collecting problems instead of stopping."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-
-    def mapping(self, value: object, path: str) -> dict[str, object]:
-        if isinstance(value, dict):
-            return value
-        self.problems.append(f"{path or '<top>'}: expected a mapping")
-        return {}
-
-    def text(self, m: dict[str, object], key: str, path: str, default: str | None = None) -> str:
-        value = m.get(key, default)
-        if value is None or value == "":
-            if default is None:
-                self.problems.append(f"{_at(path, key)}: missing")
-            return default or ""
-        if isinstance(value, bool) or not isinstance(value, str | int | float):
-            self.problems.append(f"{_at(path, key)}: expected a string")
-            return default or ""
-        return str(value)
-
-    def number(self, m: dict[str, object], key: str, path: str, default: float) -> float:
-        value = m.get(key, default)
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            self.problems.append(f"{_at(path, key)}: expected a number, got {value!r}")
-            return default
-        if not (number > 0 and math.isfinite(number)) or isinstance(value, bool):
-            self.problems.append(f"{_at(path, key)}: expected a positive number, got {value!r}")
-            return default
-        return number
-
-    def integer(self, m: dict[str, object], key: str, path: str, default: int) -> int:
-        number = self.number(m, key, path, default)
-        if number != int(number):
-            self.problems.append(f"{_at(path, key)}: expected a whole number")
-        return int(number)
-
-    def secret(self, m: dict[str, object], key: str, path: str, *, required: bool) -> Secret | None:
-        """``key`` inline, or ``key_file`` naming a file holding it (trailing newline dropped)."""
-        inline, file_key = m.get(key), f"{key}_file"
-        if inline not in (None, "") and m.get(file_key):
-            self.problems.append(f"{_at(path, key)}: give either {key} or {file_key}, not both")
-            return None
-        if m.get(file_key):
-            file_name = self.text(m, file_key, path)
-            try:
-                value = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
-            except OSError as exc:
-                self.problems.append(
-                    f"{_at(path, file_key)}: cannot read {file_name}: {exc.strerror}"
-                )
-                return None
-        else:
-            value = "" if inline is None else str(inline)
-        if not value:
-            if required:
-                self.problems.append(f"{_at(path, key)}: missing")
-            return None
-        return Secret(value)
-
-    def unknown(self, m: dict[str, object], path: str, known: set[str]) -> None:
-        for key in sorted(set(m) - known, key=str):
-            self.problems.append(f"{_at(path, key)}: unknown key")
-
-
-def _server(r: _Reader, m: dict[str, object]) -> ServerConfig:
+def _server(r: Reader, m: dict[str, object]) -> ServerConfig:
     r.unknown(m, "server", {"host", "port", "max_body_bytes"})
     port = r.integer(m, "port", "server", 8080)
     if not 0 < port < 65536:
@@ -194,7 +183,7 @@ def _server(r: _Reader, m: dict[str, object]) -> ServerConfig:
     )
 
 
-def _database(r: _Reader, m: dict[str, object], env: Mapping[str, str]) -> DatabaseConfig:
+def _database(r: Reader, m: dict[str, object], env: Mapping[str, str]) -> DatabaseConfig:
     r.unknown(
         m,
         "database",
@@ -212,7 +201,7 @@ def _database(r: _Reader, m: dict[str, object], env: Mapping[str, str]) -> Datab
     )
 
 
-def _sources(r: _Reader, value: object) -> tuple[Source, ...]:
+def _sources(r: Reader, value: object) -> tuple[Source, ...]:
     if not isinstance(value, list) or not value:
         r.problems.append("sources: expected a list of at least one source")
         return ()
@@ -240,7 +229,7 @@ def _sources(r: _Reader, value: object) -> tuple[Source, ...]:
     return tuple(sources)
 
 
-def _api_tokens(r: _Reader, m: dict[str, object]) -> tuple[ApiToken, ...]:
+def _api_tokens(r: Reader, m: dict[str, object]) -> tuple[ApiToken, ...]:
     r.unknown(m, "api", {"tokens"})
     value = m.get("tokens")
     if not isinstance(value, list) or not value:
@@ -265,5 +254,57 @@ def _api_tokens(r: _Reader, m: dict[str, object]) -> tuple[ApiToken, ...]:
     return tuple(tokens)
 
 
-def _at(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+def _worker(r: Reader, m: dict[str, object]) -> WorkerConfig:
+    r.unknown(m, "worker", set(WorkerConfig.__dataclass_fields__))
+    d = WorkerConfig()
+    return WorkerConfig(
+        enabled=r.boolean(m, "enabled", "worker", d.enabled),
+        poll_interval_seconds=r.number(
+            m, "poll_interval_seconds", "worker", d.poll_interval_seconds
+        ),
+        stall_timeout_seconds=r.number(
+            m, "stall_timeout_seconds", "worker", d.stall_timeout_seconds
+        ),
+        max_attempts=r.integer(m, "max_attempts", "worker", d.max_attempts),
+        retry_base_seconds=r.number(m, "retry_base_seconds", "worker", d.retry_base_seconds),
+        retry_max_seconds=r.number(m, "retry_max_seconds", "worker", d.retry_max_seconds),
+        deploy_timeout_seconds=r.number(
+            m, "deploy_timeout_seconds", "worker", d.deploy_timeout_seconds
+        ),
+    )
+
+
+def _registries(r: Reader, value: object) -> tuple[RegistryConfig, ...]:
+    registries: list[RegistryConfig] = []
+    for i, m in enumerate(r.items(value, "registries")):
+        path = f"registries[{i}]"
+        r.unknown(
+            m,
+            path,
+            {"host", "aliases", "insecure", "username", "password", "password_file", "ca_file"},
+        )
+        aliases = m.get("aliases") or []
+        if not isinstance(aliases, list):
+            r.problems.append(f"{path}.aliases: expected a list of host names")
+            aliases = []
+        ca_file = r.text(m, "ca_file", path, "") or None
+        registries.append(
+            RegistryConfig(
+                host=r.text(m, "host", path).lower(),
+                aliases=tuple(str(a).lower() for a in aliases),
+                insecure=r.boolean(m, "insecure", path, False),
+                username=r.text(m, "username", path, "") or None,
+                password=r.secret(m, "password", path, required=False),
+                ca_file=Path(ca_file) if ca_file else None,
+            )
+        )
+    return tuple(registries)
+
+
+def _reconcile_interval(r: Reader, root: dict[str, object]) -> float:
+    m = r.mapping(root.get("reconciler", {}), "reconciler")
+    r.unknown(m, "reconciler", {"interval_seconds"})
+    value = m.get("interval_seconds", 300.0)
+    if value in (0, "0"):
+        return 0.0
+    return r.number(m, "interval_seconds", "reconciler", 300.0)

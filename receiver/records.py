@@ -6,7 +6,10 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from deployers.base import Target
 from handlers.events import Event
+from handlers.references import ImageRef
+from receiver.watchlist import WatchedRepository
 
 
 class EventStatus(enum.StrEnum):
@@ -60,3 +63,77 @@ class StoredRejection:
 class IngestResult:
     accepted: int = 0
     duplicate: int = 0
+
+
+class DeploymentStatus(enum.StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    SUPERSEDED = "superseded"
+    CONFLICT = "conflict"
+    DRY_RUN = "dry_run"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryState:
+    """A watched repository as stored: the configuration, with what the API changed since."""
+
+    rules: WatchedRepository
+    overrides: tuple[str, ...]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    name: str
+    actor: str
+    field: str
+    old_value: object
+    new_value: object
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """A decision about one target, to be stored: an intent to deploy, or a skip."""
+
+    target: Target
+    repository_name: str | None
+    image: ImageRef
+    deploy: bool
+    reason: str
+    trigger: str
+    previous_image: str | None = None
+    event_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    id: int
+    target: Target
+    repository_name: str | None
+    image: ImageRef
+    previous_image: str | None
+    reason: str
+    trigger: str
+    event_id: int | None
+    status: DeploymentStatus
+    message: str | None
+    attempts: int
+    not_before: datetime
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    attempt: int
+    worker: str
+    outcome: str | None
+    message: str | None
+    started_at: datetime
+    finished_at: datetime | None

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from deployers.base import Deployers
 from receiver.config import Config
+from receiver.planner import Planner
+from receiver.registry_client import RegistryClient
+from receiver.repository_actions import RepositoryActions
 from receiver.store import Store
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
+DEPLOYERS = web.AppKey("deployers", Deployers)
+PLANNER = web.AppKey("planner", Planner)
+REGISTRIES = web.AppKey("registries", RegistryClient)
+ACTIONS = web.AppKey("actions", RepositoryActions)

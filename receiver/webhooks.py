@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 from aiohttp import web
@@ -120,13 +120,15 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     except PayloadError as exc:
         await store.record_rejection(_rejection(source, str(exc), content_type, body))
         return Summary(rejected=1)
+    aliases = request.app[CONFIG].aliases()
+    events = [replace(e, registry=aliases.canonical(e.registry)) for e in parsed.events]
     rejection = (
         _rejection(source, "; ".join(parsed.problems), content_type, body)
         if parsed.problems
         else None
     )
     try:
-        result = await store.record_notification(events=parsed.events, rejection=rejection)
+        result = await store.record_notification(events=events, rejection=rejection)
     except DatabaseUnavailable:
         raise
     except StoreError as exc:

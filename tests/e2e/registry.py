@@ -7,13 +7,19 @@ blocking methods from async tests with ``asyncio.to_thread``.
         digest = build_image(layout, tag="v1")
         reg.push(layout, "v1", "team/app")
         assert reg.manifest_digest("team/app", "v1") == digest
+
+``htpasswd=(user, password)`` makes the registry demand HTTP Basic credentials (the harness's
+own requests and pushes then send them; writing the bcrypt hash needs the ``bcrypt`` package).
+``tls=(certificate, key)`` serves HTTPS; the harness trusts ``certificate``.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -68,6 +74,8 @@ class Registry:
         notify_token: str | None = None,
         notify_ignored_media_types: Sequence[str] = (),
         binary: str | None = None,
+        htpasswd: tuple[str, str] | None = None,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="registry-")) if workdir is None else workdir
@@ -75,6 +83,9 @@ class Registry:
         self.notify_token = notify_token
         self.notify_ignored_media_types = list(notify_ignored_media_types)
         self._binary = binary
+        self.htpasswd = htpasswd
+        self.tls = tls
+        self._opener = _OPENER if tls is None else _trusting_opener(tls[0])
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -88,7 +99,12 @@ class Registry:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://{self.host}"
+
+    @property
+    def htpasswd_path(self) -> Path:
+        return self.workdir / "htpasswd"
 
     @property
     def log_path(self) -> Path:
@@ -123,7 +139,28 @@ class Registry:
             if self.notify_ignored_media_types:
                 endpoint["ignoredmediatypes"] = self.notify_ignored_media_types
             cfg["notifications"] = {"endpoints": [endpoint]}
+        if self.htpasswd is not None:
+            cfg["auth"] = {"htpasswd": {"realm": "test", "path": str(self.htpasswd_path)}}
+        if self.tls is not None:
+            certificate, key = self.tls
+            cfg["http"]["tls"] = {"certificate": str(certificate), "key": str(key)}
         return cfg
+
+    def _write_htpasswd(self) -> None:
+        if self.htpasswd is None:
+            return
+        import bcrypt  # only needed here; Distribution accepts bcrypt hashes only
+
+        user, password = self.htpasswd
+        # Cost 4 (the minimum): the registry checks the hash on every request.
+        hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+        self.htpasswd_path.write_text(f"{user}:{hashed}\n")
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.htpasswd is None:
+            return {}
+        pair = base64.b64encode(":".join(self.htpasswd).encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
 
     def start(self) -> Registry:
         """Start the registry and wait until ``GET /v2/`` answers 200 (at most 20 s)."""
@@ -131,6 +168,7 @@ class Registry:
             raise RegistryError("registry already started")
         binary = self._binary or require_binary("docker-registry")
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self._write_htpasswd()
         # A port from free_port() can be taken before the registry binds it: retry then.
         for attempt in range(3):
             self.port = free_port()
@@ -164,8 +202,9 @@ class Registry:
                 raise RegistryError(
                     f"docker-registry exited with {self._proc.returncode}:\n{self.read_log()}"
                 )
+            req = urllib.request.Request(f"{self.url}/v2/", headers=self._auth_headers())
             try:
-                with _OPENER.open(f"{self.url}/v2/", timeout=1) as resp:
+                with self._opener.open(req, timeout=1) as resp:
                     if resp.status == 200:
                         return
                     last_error = f"HTTP {resp.status}"
@@ -235,6 +274,7 @@ class Registry:
         skopeo = require_binary("skopeo")
         src = f"oci:{layout_dir}:{tag}"
         dest = f"docker://{self.host}/{repository}:{dest_tag or tag}"
+        creds = [] if self.htpasswd is None else ["--dest-creds", ":".join(self.htpasswd)]
         try:
             proc = subprocess.run(
                 [
@@ -245,6 +285,7 @@ class Registry:
                     "--all",
                     "--preserve-digests",
                     "--dest-tls-verify=false",
+                    *creds,
                     src,
                     dest,
                 ],
@@ -264,9 +305,10 @@ class Registry:
     def _request(
         self, method: str, path: str, headers: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(f"{self.url}{path}", method=method, headers=headers or {})
+        headers = {**self._auth_headers(), **(headers or {})}
+        req = urllib.request.Request(f"{self.url}{path}", method=method, headers=headers)
         try:
-            with _OPENER.open(req, timeout=HTTP_TIMEOUT) as resp:
+            with self._opener.open(req, timeout=HTTP_TIMEOUT) as resp:
                 return resp.status, dict(resp.headers.items()), resp.read()
         except urllib.error.HTTPError as exc:
             with exc:
@@ -315,6 +357,14 @@ class Registry:
             raise RegistryError(f"GET tags of {repository} -> HTTP {status}", status)
         tags: list[str] = json.loads(body).get("tags") or []
         return tags
+
+
+def _trusting_opener(certificate: Path) -> urllib.request.OpenerDirector:
+    """An opener without proxies that trusts ``certificate`` (and nothing else) for HTTPS."""
+    context = ssl.create_default_context(cafile=str(certificate))
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""PostgreSQL store: the only module that talks to the database.
+"""The connection to PostgreSQL that every part of the store shares.
 
 Queries live as named blocks in ``queries.sql``; parameters are always bound. Driver errors are
 translated here, once, into ``StoreError`` (and ``DatabaseUnavailable`` when the server cannot be
@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiopg
 import psycopg2
 import psycopg2.errors
 
-from handlers.errors import DatabaseUnavailable, StoreError
-from handlers.events import Action, Event
-from receiver.records import (
-    CatalogTag,
-    EventStatus,
-    IngestResult,
-    Rejection,
-    StoredEvent,
-    StoredRejection,
-)
+from handlers.errors import DatabaseUnavailable, StoreConflict, StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _HERE = Path(__file__).parent
 _BLOCK = re.compile(r"^-- name: (\w+)\n(.*?)(?=^-- name: |\Z)", re.S | re.M)
 
@@ -52,15 +42,16 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
-class Store:
-    """Typed operations over one aiopg pool."""
+class Database:
+    """One aiopg pool, the named queries, and the error translation."""
 
-    def __init__(self, pool: aiopg.Pool) -> None:
+    def __init__(self, pool: aiopg.Pool, *, dsn: str) -> None:
         self._pool = pool
+        self._dsn = dsn
         self._queries = _load_queries()
 
     @classmethod
-    async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
+    async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Self:
         """Connect; raise DatabaseUnavailable if the server does not answer."""
         with _translated():
             pool = await aiopg.create_pool(
@@ -71,7 +62,11 @@ class Store:
                 enable_hstore=False,
                 enable_uuid=False,
             )
-        return cls(pool)
+        return cls(pool, dsn=dsn)
+
+    def listener(self) -> Listener:
+        """A connection of its own that waits for new events and deployments."""
+        return Listener(self._dsn, self._queries["listen"])
 
     async def close(self) -> None:
         self._pool.close()
@@ -95,46 +90,6 @@ class Store:
     async def ping(self) -> None:
         async with self._cursor() as cur:
             await cur.execute(self._queries["ping"])
-
-    async def record_notification(
-        self, *, events: Sequence[Event], rejection: Rejection | None = None
-    ) -> IngestResult:
-        """Store new events, update the tag catalog and keep any rejection, in one transaction.
-
-        An event already stored under the same (source, event id) is a duplicate: it is counted
-        and changes nothing.
-        """
-        accepted = 0
-        async with self._transaction() as cur:
-            for event in events:
-                params = _event_params(event)
-                await cur.execute(self._queries["insert_event"], params)
-                if await cur.fetchone() is None:
-                    continue
-                accepted += 1
-                await cur.execute(self._queries[_catalog_query(event)], params)
-            if rejection is not None:
-                await cur.execute(self._queries["insert_rejection"], _rejection_params(rejection))
-            if accepted:
-                await cur.execute(self._queries["notify_events"], {"source": events[0].source})
-        return IngestResult(accepted=accepted, duplicate=len(events) - accepted)
-
-    async def record_rejection(self, rejection: Rejection) -> None:
-        async with self._cursor() as cur:
-            await cur.execute(self._queries["insert_rejection"], _rejection_params(rejection))
-
-    async def list_events(
-        self, *, limit: int, repository: str | None = None, source: str | None = None
-    ) -> list[StoredEvent]:
-        params = {"limit": limit, "repository": repository, "source": source}
-        return [_stored_event(row) for row in await self._fetch("list_events", params)]
-
-    async def list_tags(self) -> list[CatalogTag]:
-        return [CatalogTag(**row) for row in await self._fetch("list_tags", {})]
-
-    async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
-        rows = await self._fetch("list_rejections", {"limit": limit})
-        return [StoredRejection(**row) for row in rows]
 
     async def _fetch(self, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Rows as mappings from column name to value."""
@@ -168,6 +123,8 @@ def _translated() -> Iterator[None]:
         yield
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
+    except psycopg2.errors.UniqueViolation as exc:
+        raise StoreConflict(f"already exists: {exc.diag.constraint_name}") from exc
     except psycopg2.Error as exc:
         code = exc.pgcode or "unknown"
         raise StoreError(f"database error {code}: {type(exc).__name__}") from exc
@@ -176,30 +133,45 @@ def _translated() -> Iterator[None]:
         raise StoreError(f"value not storable: {exc}") from exc
 
 
-def _catalog_query(event: Event) -> str:
-    if event.action is Action.PUSH:
-        return "upsert_tag"
-    return "delete_tag" if event.tag is not None else "delete_digest"
+class Listener:
+    """LISTEN on a dedicated connection, reconnecting after failures.
 
+    ``wait(seconds)`` returns True when a notification arrived and False when the time
+    passed (or the connection failed: the caller polls anyway, so nothing is missed).
+    """
 
-def _event_params(event: Event) -> dict[str, Any]:
-    params = asdict(event)
-    params["action"] = event.action.value
-    return params
+    def __init__(self, dsn: str, statement: str) -> None:
+        self._dsn = dsn
+        self._statement = statement
+        self._conn: Any = None
 
+    async def wait(self, seconds: float) -> bool:
+        try:
+            with _translated():
+                conn = await self._connected()
+        except DatabaseUnavailable:
+            await self.close()
+            await asyncio.sleep(seconds)
+            return False
+        try:
+            await asyncio.wait_for(conn.notifies.get(), seconds)
+        except TimeoutError:
+            return False
+        except psycopg2.Error:
+            await self.close()  # the connection broke while waiting: reconnect next time
+            return False
+        while not conn.notifies.empty():
+            conn.notifies.get_nowait()
+        return True
 
-def _rejection_params(rejection: Rejection) -> dict[str, Any]:
-    params = asdict(rejection)
-    params["body"] = psycopg2.Binary(rejection.body)
-    return params
+    async def _connected(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = await aiopg.connect(self._dsn, enable_hstore=False, enable_uuid=False)
+            async with self._conn.cursor() as cur:
+                await cur.execute(self._statement)
+        return self._conn
 
-
-def _stored_event(row: dict[str, Any]) -> StoredEvent:
-    stored = {key: row.pop(key) for key in ("id", "received_at", "status")}
-    event = Event(**{**row, "action": Action(row["action"])})
-    return StoredEvent(
-        id=stored["id"],
-        event=event,
-        received_at=stored["received_at"],
-        status=EventStatus(stored["status"]),
-    )
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()

@@ -1,0 +1,108 @@
+"""The contract every deployer keeps, and the registry of deployers by kind.
+
+A deployer moves workloads of one orchestrator (a Swarm service, a container, a Nomad job task)
+to an image. It does three things, each small enough that a recording fake is a few lines:
+
+- ``discover(image)``: the workloads that opted in (by label or job meta) and run that image;
+- ``current(target)``: the image a target runs now, or None when it does not exist;
+- ``deploy(target, image)``: move the target to the image (always a digest reference) and say
+  how it went.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from handlers.references import ImageName, ImageRef
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """One workload a deployer can move: ``kind`` names the deployer, ``name`` the workload.
+
+    ``options`` narrow it down where the orchestrator needs more than a name (a Nomad group and
+    task, a namespace). ``policy`` and ``notify`` come from a discovered workload's own labels.
+    """
+
+    kind: str
+    name: str
+    options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    policy: str | None = None
+    notify: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable identity: one running deploy per key at a time."""
+        extra = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.kind}:{self.name}" + (f"[{extra}]" if extra else "")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "options": dict(self.options),
+            "policy": self.policy,
+            "notify": list(self.notify),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Target:
+        options = raw.get("options") or {}
+        return cls(
+            kind=str(raw["kind"]),
+            name=str(raw["name"]),
+            options=MappingProxyType({str(k): str(v) for k, v in options.items()}),
+            policy=raw.get("policy") or None,
+            notify=tuple(str(n) for n in raw.get("notify") or ()),
+        )
+
+
+class Outcome(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    CONFLICT = "conflict"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployResult:
+    """How one deploy went; ``message`` carries the orchestrator's own words on failure."""
+
+    outcome: Outcome
+    message: str = ""
+    retryable: bool = True
+
+
+class Deployer(Protocol):
+    """Moves the workloads of one orchestrator. Implementations must be safe to call again
+    with the image a target already runs (it is then a no-op that succeeds)."""
+
+    kind: str
+
+    async def discover(self, image: ImageName) -> list[Target]: ...
+
+    async def current(self, target: Target) -> ImageRef | None: ...
+
+    async def deploy(self, target: Target, image: ImageRef) -> DeployResult: ...
+
+
+class Deployers:
+    """The configured deployers, by kind."""
+
+    def __init__(self, deployers: Iterable[Deployer] = ()) -> None:
+        self._by_kind: dict[str, Deployer] = {}
+        for deployer in deployers:
+            self._by_kind[deployer.kind] = deployer
+
+    def get(self, kind: str) -> Deployer | None:
+        return self._by_kind.get(kind)
+
+    def kinds(self) -> list[str]:
+        return sorted(self._by_kind)
+
+    def __iter__(self) -> Iterator[Deployer]:
+        return iter(self._by_kind.values())

@@ -1,0 +1,138 @@
+"""Whether one target should move to one image, and why. Pure: the caller reads the state.
+
+Two questions are answered here:
+
+- ``decide_push``: a tag was pushed with a digest; should this target move to it?
+- ``desired_image``: given the catalog of a repository, which tag should this target run now?
+  (setting a pin, switching ``auto_deploy`` back on, a reset, a plan).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from handlers.policy import (
+    PolicyKind,
+    TagFilter,
+    judge,
+    newest_eligible,
+    parse_filter,
+    parse_policy,
+)
+from handlers.references import ImageName, ImageRef
+
+# Policies whose eligible tags do not depend on the running version.
+_UNRANGED = frozenset({PolicyKind.ALL, PolicyKind.GLOB, PolicyKind.REGEXP, PolicyKind.FORCE})
+# The version below every release, to start from when nothing runs.
+_FLOOR = "0.0.0"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rules:
+    """What governs a target: its watched repository's settings, or a discovered workload's.
+
+    ``follow_tag_only`` is for a discovered workload of a repository nobody watches: it moves
+    only when the tag it runs gets a new digest.
+    """
+
+    pinned_tag: str = ""
+    auto_deploy: bool = True
+    policy: str = "minor"
+    match_prerelease: bool = True
+    filters: tuple[TagFilter, ...] = ()
+    follow_tag_only: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        pinned_tag: str,
+        auto_deploy: bool,
+        policy: str,
+        match_prerelease: bool,
+        filters: Sequence[Mapping[str, str]],
+    ) -> Rules:
+        return cls(
+            pinned_tag=pinned_tag,
+            auto_deploy=auto_deploy,
+            policy=policy,
+            match_prerelease=match_prerelease,
+            filters=tuple(parse_filter(f) for f in filters),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    deploy: bool
+    reason: str
+
+
+def decide_push(
+    rules: Rules, *, running: ImageRef | None, tag: str, digest: str, manual: bool = False
+) -> Decision:
+    """Should a target that runs ``running`` move to ``tag@digest``, which was just pushed?"""
+    if running is not None and running.digest == digest:
+        return Decision(deploy=False, reason=f"already runs {tag}@{_short(digest)}")
+    if not rules.auto_deploy and not manual:
+        return Decision(deploy=False, reason="auto_deploy is off")
+    if rules.pinned_tag:
+        if tag == rules.pinned_tag:
+            return Decision(deploy=True, reason=f"pinned tag {tag} points at a new digest")
+        return Decision(deploy=False, reason=f"pinned to {rules.pinned_tag}")
+    if running is None or running.tag is None:
+        what = "runs no image regdeploy knows" if running is None else "runs an untagged image"
+        return Decision(deploy=False, reason=f"the target {what}; pin a tag to deploy it")
+    if tag == running.tag:
+        return Decision(deploy=True, reason=f"tag {tag} points at a new digest")
+    if rules.follow_tag_only:
+        return Decision(deploy=False, reason=f"the target follows tag {running.tag} only")
+    for tag_filter in rules.filters:
+        if not tag_filter.allows(tag):
+            return Decision(deploy=False, reason=tag_filter.describe(tag))
+    verdict = judge(rules.policy, running.tag, tag, match_prerelease=rules.match_prerelease)
+    return Decision(deploy=verdict.update, reason=verdict.reason)
+
+
+def desired_image(
+    rules: Rules, *, name: ImageName, running: ImageRef | None, catalog: Mapping[str, str]
+) -> tuple[ImageRef | None, str]:
+    """The image the target should run given every tag the repository has now, and why.
+
+    Returns ``(None, reason)`` when there is nothing to run: the pinned tag is unknown, or no
+    tag is eligible.
+    """
+    if rules.pinned_tag:
+        digest = catalog.get(rules.pinned_tag)
+        if digest is None:
+            return None, f"pinned tag {rules.pinned_tag} is not in the registry"
+        image = ImageRef(name=name, tag=rules.pinned_tag, digest=digest)
+        return image, f"pinned to {rules.pinned_tag}"
+    tag = newest_tag(rules, running_tag=running.tag if running else None, tags=catalog)
+    if tag is None:
+        return None, "no tag is eligible under the policy and filters"
+    return ImageRef(name=name, tag=tag, digest=catalog[tag]), f"{tag} is the newest eligible tag"
+
+
+def newest_tag(
+    rules: Rules, *, running_tag: str | None, tags: Sequence[str] | Mapping[str, str]
+) -> str | None:
+    """The newest tag the rules allow, relative to what runs (or, when nothing runs, the
+    newest release the policy's kind of tags allows, whatever its version range)."""
+    allowed = [t for t in tags if all(f.allows(t) for f in rules.filters)]
+    if not allowed:
+        return None
+    if rules.follow_tag_only:
+        return running_tag if running_tag in allowed else None
+    if running_tag is not None:
+        return newest_eligible(
+            rules.policy, running_tag, allowed, match_prerelease=rules.match_prerelease
+        )
+    kind = parse_policy(rules.policy).kind
+    unranged = rules.policy if kind in _UNRANGED else PolicyKind.MAJOR.value
+    return newest_eligible(unranged, _FLOOR, allowed, match_prerelease=rules.match_prerelease)
+
+
+def _short(digest: str) -> str:
+    algorithm, _, value = digest.partition(":")
+    return f"{algorithm}:{value[:12]}"

@@ -1,0 +1,113 @@
+"""Image references, normalised so that workloads and events compare equal when they name the
+same image.
+
+A first path component is a registry host only if it contains ``.`` or ``:`` or is
+``localhost``; otherwise the image is on Docker Hub (``docker.io``, with ``library/`` for single
+names). A registry may be known under several names: ``Aliases`` maps each to one canonical host.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from handlers.errors import RegdeployError
+
+DOCKER_HUB = "docker.io"
+_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class InvalidReference(RegdeployError):
+    """Not a valid image reference."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, order=True)
+class ImageName:
+    """A repository on a registry: ``registry.internal:5000/team/app``."""
+
+    registry: str
+    repository: str
+
+    def __str__(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageRef:
+    """One image: a repository with a tag, a digest, or both."""
+
+    name: ImageName
+    tag: str | None = None
+    digest: str | None = None
+
+    def __str__(self) -> str:
+        text = str(self.name)
+        if self.tag:
+            text += f":{self.tag}"
+        if self.digest:
+            text += f"@{self.digest}"
+        return text
+
+
+def split_registry(text: str) -> tuple[str, str]:
+    """``(registry, repository)`` of a reference without tag or digest."""
+    first, slash, rest = text.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        registry, repository = first.lower(), rest
+    else:
+        registry, repository = DOCKER_HUB, text
+    if registry in _HUB_ALIASES:
+        registry = DOCKER_HUB
+        if "/" not in repository:
+            repository = f"library/{repository}"
+    return registry, repository
+
+
+def parse_name(text: str) -> ImageName:
+    """``app`` -> docker.io/library/app; ``localhost:5000/team/app`` stays as it is."""
+    if not text or any(c.isspace() for c in text) or "@" in text:
+        raise InvalidReference(f"not an image name: {text!r}")
+    registry, repository = split_registry(text)
+    if not repository or repository != repository.lower() or "//" in repository:
+        raise InvalidReference(f"not an image name: {text!r}")
+    return ImageName(registry=registry, repository=repository)
+
+
+def parse_reference(text: str) -> ImageRef:
+    """``host/repo:tag@sha256:...``, ``repo:tag``, ``repo@sha256:...`` or a bare name."""
+    remainder, _, digest = text.partition("@")
+    if digest and not _DIGEST.match(digest):
+        raise InvalidReference(f"not a digest in {text!r}")
+    name_part, tag = remainder, None
+    last_slash = remainder.rfind("/")
+    colon = remainder.rfind(":")
+    if colon > last_slash:
+        name_part, tag = remainder[:colon], remainder[colon + 1 :]
+        if not _TAG.match(tag):
+            raise InvalidReference(f"not a tag in {text!r}")
+    return ImageRef(name=parse_name(name_part), tag=tag, digest=digest or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Aliases:
+    """Each alias of a registry -> its canonical host (lowercase)."""
+
+    canonical_of: Mapping[str, str]
+
+    @classmethod
+    def from_groups(cls, groups: Iterable[tuple[str, Iterable[str]]]) -> Aliases:
+        table: dict[str, str] = {}
+        for host, aliases in groups:
+            for alias in (host, *aliases):
+                table[alias.lower()] = host.lower()
+        return cls(table)
+
+    def canonical(self, host: str) -> str:
+        host = host.lower()
+        return self.canonical_of.get(host, host)
+
+    def name(self, name: ImageName) -> ImageName:
+        return ImageName(registry=self.canonical(name.registry), repository=name.repository)

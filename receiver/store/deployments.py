@@ -1,0 +1,235 @@
+"""The deploy queue: claimed events, planned intents, attempts and their outcomes, leases.
+
+Crash safety comes from the database: an event is decided inside the transaction that holds
+its row lock (a worker that dies leaves it pending); a deployment is claimed by one worker at a
+time, keeps a heartbeat while it runs, and one whose heartbeat stops is planned again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg2.extras import Json
+
+from deployers.base import Target
+from handlers.errors import StoreConflict
+from handlers.references import ImageName, ImageRef
+from receiver.records import (
+    Attempt,
+    Deployment,
+    DeploymentStatus,
+    EventStatus,
+    Plan,
+    StoredEvent,
+)
+from receiver.store.database import Database
+from receiver.store.events import stored_event
+
+
+@dataclass(slots=True)
+class EventClaim:
+    """A pending event held by this worker until the claim's transaction ends."""
+
+    event: StoredEvent
+    plans: list[Plan]
+
+
+class DeploymentQueries(Database):
+    @asynccontextmanager
+    async def claim_event(self) -> AsyncIterator[EventClaim | None]:
+        """Hold the oldest pending event; the caller adds plans; all commit together.
+
+        If the caller raises, nothing is stored and the event stays pending.
+        """
+        async with self._transaction() as cur:
+            await cur.execute(self._queries["claim_event"])
+            row = await cur.fetchone()
+            if row is None:
+                yield None
+                return
+            columns = [c.name for c in cur.description]
+            claim = EventClaim(event=stored_event(dict(zip(columns, row, strict=True))), plans=[])
+            yield claim
+            for plan in claim.plans:
+                await self._insert_plan(cur, plan)
+            await cur.execute(
+                self._queries["finish_event"], {"id": claim.event.id, "status": EventStatus.DONE}
+            )
+            if any(p.deploy for p in claim.plans):
+                await cur.execute(self._queries["notify_deployments"])
+
+    async def plan(self, plans: Sequence[Plan]) -> list[int]:
+        """Store decisions made outside an event (API, catch-up, reconciler); ids of intents."""
+        ids: list[int] = []
+        async with self._transaction() as cur:
+            for plan in plans:
+                new_id = await self._insert_plan(cur, plan)
+                if new_id is not None and plan.deploy:
+                    ids.append(new_id)
+            if ids:
+                await cur.execute(self._queries["notify_deployments"])
+        return ids
+
+    async def _insert_plan(self, cur: Any, plan: Plan) -> int | None:
+        image = plan.image
+        params = {
+            "target_key": plan.target.key,
+            "target": Json(plan.target.as_json()),
+            "repository_name": plan.repository_name,
+            "registry": image.name.registry,
+            "repository": image.name.repository,
+            "tag": image.tag,
+            "digest": image.digest,
+            "previous_image": plan.previous_image,
+            "reason": plan.reason,
+            "trigger": plan.trigger,
+            "event_id": plan.event_id,
+            "status": DeploymentStatus.PLANNED if plan.deploy else DeploymentStatus.SKIPPED,
+        }
+        if plan.deploy:
+            message = f"superseded by {image.tag}@{image.digest}"
+            await cur.execute(self._queries["supersede_planned"], {**params, "message": message})
+        await cur.execute(self._queries["insert_deployment"], params)
+        row = await cur.fetchone()
+        return None if row is None else int(row[0])
+
+    async def claim_deployment(self, *, worker: str) -> Deployment | None:
+        """Take the oldest due intent whose target has nothing running, or None."""
+        try:
+            async with self._transaction() as cur:
+                await cur.execute(self._queries["claim_deployment"], {"worker": worker})
+                row = await cur.fetchone()
+                if row is None:
+                    return None
+                await cur.execute(self._queries["insert_attempt"], {"id": row[0]})
+        except StoreConflict:
+            return None  # another worker started a deploy of that target at the same moment
+        return await self.get_deployment(int(row[0]))
+
+    async def heartbeat(self, deployment_id: int, *, worker: str) -> None:
+        async with self._cursor() as cur:
+            await cur.execute(self._queries["heartbeat"], {"id": deployment_id, "worker": worker})
+
+    async def finish_deployment(
+        self,
+        deployment: Deployment,
+        *,
+        worker: str,
+        status: DeploymentStatus,
+        message: str,
+        retry_at: datetime | None = None,
+    ) -> DeploymentStatus:
+        """Record the attempt's outcome; plan a retry at ``retry_at`` unless a newer intent
+        for the target exists (then this one is superseded). Returns the status stored."""
+        params = {"id": deployment.id, "worker": worker, "message": message}
+        async with self._transaction() as cur:
+            await cur.execute(self._queries["finish_attempt"], {**params, "outcome": status})
+            final = status
+            if retry_at is not None:
+                await cur.execute(
+                    self._queries["has_newer_planned"],
+                    {"id": deployment.id, "target_key": deployment.target.key},
+                )
+                if not (await cur.fetchone())[0]:
+                    await cur.execute(
+                        self._queries["requeue_deployment"], {**params, "not_before": retry_at}
+                    )
+                    if await cur.fetchone() is not None:
+                        await cur.execute(self._queries["notify_deployments"])
+                        return DeploymentStatus.PLANNED
+                final = DeploymentStatus.SUPERSEDED
+                params["message"] = f"{message}; not retried: a newer intent exists"
+            await cur.execute(self._queries["finish_deployment"], {**params, "status": final})
+            # The target is free again: wake whoever has its next intent.
+            await cur.execute(self._queries["notify_deployments"])
+        return final
+
+    async def recover_stalled(self, *, stall_seconds: float) -> list[int]:
+        """Plan again the deploys whose worker stopped sending heartbeats."""
+        async with self._transaction() as cur:
+            await cur.execute(self._queries["stalled_deployments"], {"seconds": stall_seconds})
+            ids = [int(row[0]) for row in await cur.fetchall()]
+            for deployment_id in ids:
+                await cur.execute(self._queries["stalled_attempt"], {"id": deployment_id})
+                await cur.execute(self._queries["recover_deployment"], {"id": deployment_id})
+            if ids:
+                await cur.execute(self._queries["notify_deployments"])
+        return ids
+
+    async def get_deployment(self, deployment_id: int) -> Deployment:
+        rows = await self._fetch("get_deployment", {"id": deployment_id})
+        if not rows:
+            raise KeyError(deployment_id)
+        return _deployment(rows[0])
+
+    async def find_deployment(self, deployment_id: int) -> Deployment | None:
+        rows = await self._fetch("get_deployment", {"id": deployment_id})
+        return _deployment(rows[0]) if rows else None
+
+    async def list_deployments(
+        self,
+        *,
+        limit: int,
+        repository_name: str | None = None,
+        target_key: str | None = None,
+        status: str | None = None,
+    ) -> list[Deployment]:
+        params = {
+            "limit": limit,
+            "repository_name": repository_name,
+            "target_key": target_key,
+            "status": status,
+        }
+        return [_deployment(row) for row in await self._fetch("list_deployments", params)]
+
+    async def list_attempts(self, deployment_id: int) -> list[Attempt]:
+        return [Attempt(**row) for row in await self._fetch("list_attempts", {"id": deployment_id})]
+
+    async def last_succeeded(self, target: Target) -> ImageRef | None:
+        """The image regdeploy last deployed to ``target`` successfully."""
+        rows = await self._fetch("last_succeeded", {"target_key": target.key})
+        if not rows:
+            return None
+        row = rows[0]
+        name = ImageName(registry=row["registry"], repository=row["repository"])
+        return ImageRef(name=name, tag=row["tag"], digest=row["digest"])
+
+    async def last_deployed_tag(self, repository_name: str) -> str | None:
+        """The tag last deployed successfully for a watched repository."""
+        rows = await self._fetch("last_deployed_tag", {"name": repository_name})
+        return str(rows[0]["tag"]) if rows else None
+
+    async def next_due(self) -> datetime | None:
+        rows = await self._fetch("next_due", {})
+        due: datetime | None = rows[0]["min"]
+        return due
+
+    async def acquire_lease(self, name: str, *, holder: str, seconds: float) -> bool:
+        """Hold lease ``name`` for ``seconds`` (renewing it if already held by ``holder``)."""
+        params = {"name": name, "holder": holder, "seconds": seconds}
+        return bool(await self._fetch("acquire_lease", params))
+
+
+def _deployment(row: dict[str, Any]) -> Deployment:
+    name = ImageName(registry=row["registry"], repository=row["repository"])
+    return Deployment(
+        id=row["id"],
+        target=Target.from_json(row["target"]),
+        repository_name=row["repository_name"],
+        image=ImageRef(name=name, tag=row["tag"], digest=row["digest"]),
+        previous_image=row["previous_image"],
+        reason=row["reason"],
+        trigger=row["trigger"],
+        event_id=row["event_id"],
+        status=DeploymentStatus(row["status"]),
+        message=row["message"],
+        attempts=row["attempts"],
+        not_before=row["not_before"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+    )

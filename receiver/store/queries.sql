@@ -1,0 +1,283 @@
+-- Every query regdeploy runs, by name. Loaded by receiver/store.py; parameters are always bound.
+
+-- name: schema_lock
+SELECT pg_advisory_xact_lock(hashtext('regdeploy.schema'));
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_version;
+
+-- name: ping
+SELECT 1;
+
+-- name: insert_event
+INSERT INTO events (source, event_id, action, registry, repository, tag, digest, media_type,
+                    actor, occurred_at)
+VALUES (%(source)s, %(event_id)s, %(action)s, %(registry)s, %(repository)s, %(tag)s,
+        %(digest)s, %(media_type)s, %(actor)s, %(occurred_at)s)
+ON CONFLICT (source, event_id) DO NOTHING
+RETURNING id;
+
+-- name: upsert_tag
+-- A late redelivery of an older push never moves a tag back.
+INSERT INTO tags (registry, repository, tag, digest, media_type, pushed_at)
+VALUES (%(registry)s, %(repository)s, %(tag)s, %(digest)s, %(media_type)s, %(occurred_at)s)
+ON CONFLICT (registry, repository, tag) DO UPDATE
+   SET digest = EXCLUDED.digest, media_type = EXCLUDED.media_type,
+       pushed_at = EXCLUDED.pushed_at, updated_at = now()
+ WHERE tags.pushed_at <= EXCLUDED.pushed_at;
+
+-- name: delete_tag
+DELETE FROM tags
+ WHERE registry = %(registry)s AND repository = %(repository)s AND tag = %(tag)s
+   AND (%(digest)s::text IS NULL OR digest = %(digest)s)
+   AND pushed_at <= %(occurred_at)s;
+
+-- name: delete_digest
+DELETE FROM tags
+ WHERE registry = %(registry)s AND repository = %(repository)s AND digest = %(digest)s
+   AND pushed_at <= %(occurred_at)s;
+
+-- name: listen
+LISTEN regdeploy_events;
+LISTEN regdeploy_deployments;
+
+-- name: notify_events
+SELECT pg_notify('regdeploy_events', %(source)s);
+
+-- name: insert_rejection
+INSERT INTO rejected_payloads (source, reason, content_type, body)
+VALUES (%(source)s, %(reason)s, %(content_type)s, %(body)s);
+
+-- name: list_events
+SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
+       occurred_at, received_at, status
+  FROM events
+ WHERE (%(repository)s::text IS NULL OR repository = %(repository)s)
+   AND (%(source)s::text IS NULL OR source = %(source)s)
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: list_tags
+SELECT registry, repository, tag, digest, media_type, pushed_at
+  FROM tags
+ ORDER BY registry, repository, tag;
+
+-- name: list_rejections
+SELECT id, source, reason, content_type, octet_length(body) AS size, received_at
+  FROM rejected_payloads
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: seed_repository
+-- Fields the API changed (listed in overrides) keep the API's value.
+INSERT INTO repositories (name, registry, repository, pinned_tag, auto_deploy, policy,
+                          match_prerelease, filters, targets, notify, active)
+VALUES (%(name)s, %(registry)s, %(repository)s, %(pinned_tag)s, %(auto_deploy)s, %(policy)s,
+        %(match_prerelease)s, %(filters)s, %(targets)s, %(notify)s, true)
+ON CONFLICT (name) DO UPDATE SET
+    registry = EXCLUDED.registry,
+    repository = EXCLUDED.repository,
+    pinned_tag = CASE WHEN 'pinned_tag' = ANY (repositories.overrides)
+                      THEN repositories.pinned_tag ELSE EXCLUDED.pinned_tag END,
+    auto_deploy = CASE WHEN 'auto_deploy' = ANY (repositories.overrides)
+                       THEN repositories.auto_deploy ELSE EXCLUDED.auto_deploy END,
+    policy = CASE WHEN 'policy' = ANY (repositories.overrides)
+                  THEN repositories.policy ELSE EXCLUDED.policy END,
+    match_prerelease = EXCLUDED.match_prerelease,
+    filters = EXCLUDED.filters,
+    targets = EXCLUDED.targets,
+    notify = EXCLUDED.notify,
+    active = true,
+    updated_at = now();
+
+-- name: deactivate_repositories
+UPDATE repositories SET active = false, updated_at = now()
+ WHERE active AND NOT (name = ANY (%(names)s));
+
+-- name: list_repositories
+SELECT name, registry, repository, pinned_tag, auto_deploy, policy, match_prerelease, filters,
+       targets, notify, overrides, updated_at
+  FROM repositories
+ WHERE active AND (%(name)s::text IS NULL OR name = %(name)s)
+ ORDER BY name;
+
+-- name: repositories_for_image
+SELECT name, registry, repository, pinned_tag, auto_deploy, policy, match_prerelease, filters,
+       targets, notify, overrides, updated_at
+  FROM repositories
+ WHERE active AND registry = %(registry)s AND repository = %(repository)s
+ ORDER BY name;
+
+-- name: lock_repository
+SELECT pinned_tag, auto_deploy, policy FROM repositories
+ WHERE name = %(name)s AND active
+   FOR UPDATE;
+
+-- name: update_repository
+UPDATE repositories
+   SET pinned_tag = %(pinned_tag)s, auto_deploy = %(auto_deploy)s, policy = %(policy)s,
+       overrides = ARRAY(SELECT DISTINCT unnest(overrides || %(fields)s::text[]) ORDER BY 1),
+       updated_at = now()
+ WHERE name = %(name)s;
+
+-- name: insert_audit
+INSERT INTO repository_audit (name, actor, field, old_value, new_value)
+VALUES (%(name)s, %(actor)s, %(field)s, %(old_value)s, %(new_value)s);
+
+-- name: list_audit
+SELECT name, actor, field, old_value, new_value, changed_at
+  FROM repository_audit
+ WHERE name = %(name)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: repository_tags
+SELECT tag, digest FROM tags
+ WHERE registry = %(registry)s AND repository = %(repository)s
+ ORDER BY tag;
+
+-- name: claim_event
+SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
+       occurred_at, received_at, status
+  FROM events
+ WHERE status = 'pending'
+ ORDER BY id
+ LIMIT 1
+   FOR UPDATE SKIP LOCKED;
+
+-- name: finish_event
+UPDATE events SET status = %(status)s WHERE id = %(id)s;
+
+-- name: supersede_planned
+-- A newer intent for a target supersedes the older queued ones (of another digest).
+UPDATE deployments
+   SET status = 'superseded', message = %(message)s, updated_at = now(), finished_at = now()
+ WHERE target_key = %(target_key)s AND status = 'planned' AND digest <> %(digest)s;
+
+-- name: insert_deployment
+INSERT INTO deployments (target_key, target, repository_name, registry, repository, tag, digest,
+                         previous_image, reason, trigger, event_id, status, finished_at)
+VALUES (%(target_key)s, %(target)s, %(repository_name)s, %(registry)s, %(repository)s, %(tag)s,
+        %(digest)s, %(previous_image)s, %(reason)s, %(trigger)s, %(event_id)s, %(status)s,
+        CASE WHEN %(status)s = 'skipped' THEN now() END)
+ON CONFLICT (target_key, digest) WHERE status = 'planned' DO NOTHING
+RETURNING id;
+
+-- name: notify_deployments
+SELECT pg_notify('regdeploy_deployments', '');
+
+-- name: claim_deployment
+-- The oldest due intent of a target that has no deploy running. The partial unique index on
+-- running deployments makes a race between two workers for one target fail, not double up.
+WITH next AS (
+    SELECT d.id FROM deployments d
+     WHERE d.status = 'planned' AND d.not_before <= now()
+       AND NOT EXISTS (SELECT 1 FROM deployments r
+                        WHERE r.target_key = d.target_key AND r.status = 'running')
+     ORDER BY d.not_before, d.id
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE deployments d
+   SET status = 'running', attempts = d.attempts + 1, claimed_by = %(worker)s,
+       heartbeat_at = now(), updated_at = now()
+  FROM next
+ WHERE d.id = next.id
+RETURNING d.id;
+
+-- name: insert_attempt
+INSERT INTO deploy_attempts (deployment_id, attempt, worker)
+SELECT id, attempts, claimed_by FROM deployments WHERE id = %(id)s;
+
+-- name: heartbeat
+UPDATE deployments SET heartbeat_at = now()
+ WHERE id = %(id)s AND status = 'running' AND claimed_by = %(worker)s;
+
+-- name: finish_attempt
+UPDATE deploy_attempts SET outcome = %(outcome)s, message = %(message)s, finished_at = now()
+ WHERE deployment_id = %(id)s
+   AND attempt = (SELECT attempts FROM deployments WHERE id = %(id)s);
+
+-- name: finish_deployment
+UPDATE deployments
+   SET status = %(status)s, message = %(message)s, updated_at = now(), finished_at = now(),
+       heartbeat_at = NULL
+ WHERE id = %(id)s AND status = 'running' AND claimed_by = %(worker)s
+RETURNING id;
+
+-- name: has_newer_planned
+SELECT EXISTS (SELECT 1 FROM deployments
+                WHERE target_key = %(target_key)s AND status = 'planned' AND id > %(id)s);
+
+-- name: requeue_deployment
+UPDATE deployments
+   SET status = 'planned', message = %(message)s, not_before = %(not_before)s,
+       updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
+ WHERE id = %(id)s AND status = 'running' AND claimed_by = %(worker)s
+   AND NOT EXISTS (SELECT 1 FROM deployments p
+                    WHERE p.target_key = deployments.target_key AND p.status = 'planned'
+                      AND p.digest = deployments.digest)
+RETURNING id;
+
+-- name: stalled_deployments
+SELECT id FROM deployments
+ WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(seconds)s)
+   FOR UPDATE SKIP LOCKED;
+
+-- name: recover_deployment
+UPDATE deployments
+   SET status = 'planned', message = 'the worker running it stopped responding',
+       not_before = now(), updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
+ WHERE id = %(id)s;
+
+-- name: stalled_attempt
+UPDATE deploy_attempts
+   SET outcome = 'stalled', message = 'the worker stopped responding', finished_at = now()
+ WHERE deployment_id = %(id)s AND finished_at IS NULL;
+
+-- name: get_deployment
+SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at
+  FROM deployments
+ WHERE id = %(id)s;
+
+-- name: list_deployments
+SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at
+  FROM deployments
+ WHERE (%(repository_name)s::text IS NULL OR repository_name = %(repository_name)s)
+   AND (%(target_key)s::text IS NULL OR target_key = %(target_key)s)
+   AND (%(status)s::text IS NULL OR status = %(status)s)
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: list_attempts
+SELECT attempt, worker, outcome, message, started_at, finished_at
+  FROM deploy_attempts
+ WHERE deployment_id = %(id)s
+ ORDER BY attempt;
+
+-- name: last_succeeded
+SELECT registry, repository, tag, digest FROM deployments
+ WHERE target_key = %(target_key)s AND status = 'succeeded'
+ ORDER BY finished_at DESC, id DESC
+ LIMIT 1;
+
+-- name: next_due
+SELECT min(not_before) FROM deployments WHERE status = 'planned';
+
+-- name: acquire_lease
+INSERT INTO leases (name, holder, expires_at)
+VALUES (%(name)s, %(holder)s, now() + make_interval(secs => %(seconds)s))
+ON CONFLICT (name) DO UPDATE
+   SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+ WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now()
+RETURNING holder;
+
+-- name: last_deployed_tag
+SELECT tag FROM deployments
+ WHERE repository_name = %(name)s AND status = 'succeeded'
+ ORDER BY finished_at DESC, id DESC
+ LIMIT 1;

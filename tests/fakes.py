@@ -1,0 +1,82 @@
+"""A recording deployer: keeps what each target runs in memory (or in a JSON file, so that a
+service killed mid-deploy and started again sees the same state), and records every call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deployers.base import DeployResult, Outcome, Target
+from handlers.references import ImageName, ImageRef, parse_reference
+
+
+@dataclass
+class RecordingDeployer:
+    kind: str = "recording"
+    delay: float = 0.0
+    state_file: Path | None = None
+    running: dict[str, ImageRef] = field(default_factory=dict)
+    discoverable: list[tuple[Target, ImageName]] = field(default_factory=list)
+    # Outcomes to return, in order, before succeeding (e.g. [FAILED, FAILED]).
+    scripted: list[DeployResult] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    active: Counter[str] = field(default_factory=Counter)
+    max_active: Counter[str] = field(default_factory=Counter)
+
+    def run(self, target: Target, image: str) -> None:
+        """Make ``target`` run ``image`` as if someone had deployed it by hand."""
+        self.running[target.key] = parse_reference(image)
+        self._save()
+
+    def deployed(self, target: Target) -> list[str]:
+        return [image for key, image in self.calls if key == target.key]
+
+    async def discover(self, image: ImageName) -> list[Target]:
+        return [target for target, name in self.discoverable if name == image]
+
+    async def current(self, target: Target) -> ImageRef | None:
+        self._load()
+        return self.running.get(target.key)
+
+    async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        self.active[target.key] += 1
+        self.max_active[target.key] = max(self.max_active[target.key], self.active[target.key])
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            self.calls.append((target.key, str(image)))
+            self._append_log(target, image)
+            if self.scripted:
+                return self.scripted.pop(0)
+            self.running[target.key] = image
+            self._save()
+            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"now on {image}")
+        finally:
+            self.active[target.key] -= 1
+
+    def _save(self) -> None:
+        if self.state_file is not None:
+            state = {key: str(image) for key, image in self.running.items()}
+            self.state_file.write_text(json.dumps(state))
+
+    def _load(self) -> None:
+        if self.state_file is not None and self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+            self.running = {key: parse_reference(text) for key, text in state.items()}
+
+    def _append_log(self, target: Target, image: ImageRef) -> None:
+        if self.state_file is not None:
+            with self.state_file.with_suffix(".log").open("a") as log:
+                log.write(f"{target.key} {image}\n")
+
+
+def image(name: str, tag: str, digest_char: str) -> str:
+    return f"{name}:{tag}@sha256:{digest_char * 64}"
+
+
+def targets(*names: str, kind: str = "recording") -> Iterable[Target]:
+    return [Target(kind=kind, name=n) for n in names]

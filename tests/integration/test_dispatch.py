@@ -1,0 +1,340 @@
+"""Decide and dispatch through the real app, a real PostgreSQL and the recording deployer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from deployers.base import Deployers, DeployResult, Outcome, Target
+from handlers.references import parse_name
+from receiver.app import init_app
+from receiver.state import PLANNER, STORE
+from tests.conftest import READ_TOKEN, REGISTRY_TOKEN, ClientFactory, api_headers, make_config
+from tests.fakes import RecordingDeployer
+
+Client = TestClient[Any, Any]
+REGISTRY = "registry.test:5000"
+WEB = Target(kind="recording", name="web")
+NAME = "team/app"
+
+
+def digest(n: int) -> str:
+    return f"sha256:{n:064x}"
+
+
+def ref(tag: str, n: int) -> str:
+    return f"{REGISTRY}/{NAME}:{tag}@{digest(n)}"
+
+
+def repository(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": NAME,
+        "image": f"{REGISTRY}/{NAME}",
+        "policy": "minor",
+        "targets": [{"kind": "recording", "name": "web"}],
+        **overrides,
+    }
+
+
+def push_body(tag: str, n: int, repository_path: str = NAME) -> bytes:
+    event = {
+        "id": str(uuid.uuid4()),
+        "timestamp": "2026-11-22T10:00:00.000000Z",
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest(n),
+            "repository": repository_path,
+            "tag": tag,
+        },
+        "request": {"host": REGISTRY},
+    }
+    return json.dumps({"events": [event]}).encode()
+
+
+async def push(client: Client, tag: str, n: int, repository_path: str = NAME) -> None:
+    response = await client.post(
+        "/webhooks/registry",
+        data=push_body(tag, n, repository_path),
+        headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
+    )
+    assert response.status == 202
+    assert (await response.json())["accepted"] == 1
+
+
+async def deployments(client: Client, **query: str) -> list[dict[str, Any]]:
+    response = await client.get("/api/v1/deployments", params=query, headers=api_headers())
+    assert response.status == 200
+    found: list[dict[str, Any]] = (await response.json())["deployments"]
+    return found
+
+
+async def settle(client: Client, seconds: float = 15.0) -> list[dict[str, Any]]:
+    """Wait until every event is decided and no deployment is planned or running."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = await client.get("/api/v1/events", headers=api_headers())
+        pending = [e for e in (await response.json())["events"] if e["status"] == "pending"]
+        found = await deployments(client, limit="500")
+        busy = [d for d in found if d["status"] in ("planned", "running")]
+        if not pending and not busy:
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"not settled within {seconds} s: {pending} {busy}")
+        await asyncio.sleep(0.05)
+
+
+Start = Callable[..., Awaitable[tuple[Client, RecordingDeployer]]]
+
+
+@pytest.fixture
+def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
+    async def started(
+        deployer: RecordingDeployer | None = None,
+        *,
+        repositories: list[dict[str, Any]] | None = None,
+        running: str | None = ref("1.0.0", 1),
+        **overrides: Any,
+    ) -> tuple[Client, RecordingDeployer]:
+        deployer = deployer or RecordingDeployer()
+        if running is not None:
+            deployer.run(WEB, running)
+        worker = {
+            "poll_interval_seconds": 0.2,
+            "stall_timeout_seconds": 3,
+            "retry_base_seconds": 0.05,
+            "retry_max_seconds": 0.2,
+            **overrides.pop("worker", {}),
+        }
+        config = make_config(
+            db_uri,
+            registry=REGISTRY,
+            repositories=repositories if repositories is not None else [repository()],
+            worker=worker,
+            **overrides,
+        )
+        client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
+        return client, deployer
+
+    return started
+
+
+async def test_minor_policy_moves_up_within_the_major_and_never_down(start: Start) -> None:
+    client, deployer = await start()
+    for tag, n in [("1.1.0", 2), ("2.0.0", 3), ("1.0.1", 4)]:
+        await push(client, tag, n)
+        await settle(client)
+
+    assert deployer.deployed(WEB) == [ref("1.1.0", 2)]
+    assert str(deployer.running[WEB.key]) == ref("1.1.0", 2)
+    outcomes = {d["tag"]: (d["status"], d["reason"]) for d in await deployments(client)}
+    assert outcomes == {
+        "1.1.0": ("succeeded", "1.1.0 is newer than running 1.0.0"),
+        "2.0.0": ("skipped", "2.0.0 is a new major version (policy minor)"),
+        "1.0.1": ("skipped", "1.0.1 is lower than running 1.1.0"),
+    }
+
+
+async def test_same_tag_with_a_new_digest_redeploys(start: Start) -> None:
+    client, deployer = await start()
+    await push(client, "1.0.0", 9)
+    await settle(client)
+    assert deployer.deployed(WEB) == [ref("1.0.0", 9)]
+
+
+async def test_pushing_what_runs_deploys_nothing(start: Start) -> None:
+    client, deployer = await start()
+    await push(client, "1.0.0", 1)
+    [skip] = await settle(client)
+    assert deployer.calls == []
+    assert skip["status"] == "skipped"
+    assert skip["reason"].startswith("already runs 1.0.0@sha256:")
+
+
+async def test_auto_deploy_off_records_and_switching_on_deploys_the_newest(start: Start) -> None:
+    client, deployer = await start(repositories=[repository(auto_deploy=False)])
+    for tag, n in [("1.1.0", 2), ("1.2.0", 3), ("2.0.0", 4)]:
+        await push(client, tag, n)
+    found = await settle(client)
+    assert deployer.calls == []
+    assert {d["reason"] for d in found} == {"auto_deploy is off"}
+
+    response = await client.post(f"/tags/{NAME}", json={"auto_deploy": True}, headers=api_headers())
+    assert response.status == 200
+    await settle(client)
+    assert deployer.deployed(WEB) == [ref("1.2.0", 3)]
+
+
+async def test_pinned_tag_holds_and_a_repush_of_it_redeploys(start: Start) -> None:
+    client, deployer = await start(repositories=[repository(pinned_tag="1.0.0")])
+    await push(client, "1.1.0", 2)
+    await push(client, "1.0.0", 5)
+    found = await settle(client)
+    assert deployer.deployed(WEB) == [ref("1.0.0", 5)]
+    assert {d["tag"]: d["reason"] for d in found}["1.1.0"] == "pinned to 1.0.0"
+
+
+async def test_setting_a_pin_deploys_it_at_once_even_downwards(start: Start) -> None:
+    client, deployer = await start(running=ref("1.1.0", 2))
+    await push(client, "1.0.0", 1)
+    await settle(client)
+    assert deployer.calls == []
+
+    response = await client.post(
+        f"/tags/{NAME}", json={"pinned_tag": "1.0.0"}, headers=api_headers()
+    )
+    assert response.status == 200
+    await settle(client)
+    assert deployer.deployed(WEB) == [ref("1.0.0", 1)]
+
+    response = await client.post(f"/tags/{NAME}/reset", headers=api_headers())
+    assert response.status == 200
+    await settle(client)
+    assert deployer.deployed(WEB) == [ref("1.0.0", 1)]  # 1.0.0 is the newest it knows of
+
+
+async def test_twenty_quick_pushes_deploy_one_at_a_time_and_end_on_the_newest(start: Start) -> None:
+    client, deployer = await start(RecordingDeployer(delay=0.3))
+    for patch in range(1, 21):
+        await push(client, f"1.0.{patch}", 100 + patch)
+    found = await settle(client, seconds=60)
+
+    assert deployer.max_active[WEB.key] == 1
+    assert str(deployer.running[WEB.key]) == ref("1.0.20", 120)
+    statuses = [d["status"] for d in found if d["status"] != "skipped"]
+    assert statuses.count("succeeded") == len(deployer.calls) < 20
+    assert statuses.count("superseded") >= 1
+    assert deployer.calls[-1] == (WEB.key, ref("1.0.20", 120))
+
+
+async def test_failures_are_retried_with_backoff_until_they_succeed(start: Start) -> None:
+    failing = DeployResult(outcome=Outcome.FAILED, message="engine said no")
+    client, _ = await start(RecordingDeployer(scripted=[failing, failing]))
+    await push(client, "1.1.0", 2)
+    [deployment] = await settle(client)
+
+    assert deployment["status"] == "succeeded"
+    assert deployment["attempts"] == 3
+    response = await client.get(f"/api/v1/deployments/{deployment['id']}", headers=api_headers())
+    attempts = (await response.json())["attempts"]
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+    assert attempts[0]["message"] == "engine said no"
+
+
+async def test_failures_stop_after_the_configured_attempts(start: Start) -> None:
+    failing = DeployResult(outcome=Outcome.FAILED, message="engine said no")
+    client, deployer = await start(
+        RecordingDeployer(scripted=[failing] * 5), worker={"max_attempts": 2}
+    )
+    await push(client, "1.1.0", 2)
+    [deployment] = await settle(client)
+    assert (deployment["status"], deployment["attempts"]) == ("failed", 2)
+    assert len(deployer.calls) == 2
+
+
+async def test_rolled_back_is_recorded_and_not_retried(start: Start) -> None:
+    rolled = DeployResult(outcome=Outcome.ROLLED_BACK, message="new task exited at once")
+    client, deployer = await start(RecordingDeployer(scripted=[rolled]))
+    await push(client, "1.1.0", 2)
+    [deployment] = await settle(client)
+    assert (deployment["status"], deployment["message"]) == (
+        "rolled_back",
+        "new task exited at once",
+    )
+    assert len(deployer.calls) == 1
+
+
+async def test_dry_run_records_intents_and_calls_no_deployer(start: Start) -> None:
+    client, deployer = await start(dry_run=True)
+    await push(client, "1.1.0", 2)
+    [deployment] = await settle(client)
+    assert deployment["status"] == "dry_run"
+    assert deployer.calls == []
+
+
+async def test_discovered_workload_of_an_unwatched_repository_follows_its_own_tag(
+    start: Start,
+) -> None:
+    labelled = Target(kind="recording", name="labelled")
+    deployer = RecordingDeployer(discoverable=[(labelled, parse_name(f"{REGISTRY}/other/svc"))])
+    deployer.run(labelled, f"{REGISTRY}/other/svc:stable@{digest(1)}")
+    client, _ = await start(deployer, repositories=[], running=None)
+
+    await push(client, "stable", 7, "other/svc")
+    await push(client, "2.0.0", 8, "other/svc")
+    found = await settle(client)
+
+    assert deployer.deployed(labelled) == [f"{REGISTRY}/other/svc:stable@{digest(7)}"]
+    assert {d["tag"]: d["reason"] for d in found}["2.0.0"] == "the target follows tag stable only"
+
+
+async def test_plan_explains_without_deploying(start: Start) -> None:
+    client, deployer = await start(repositories=[repository(auto_deploy=False)])
+    await push(client, "1.3.0", 3)
+    await settle(client)
+    response = await client.get(f"/api/v1/repos/{NAME}/plan", headers=api_headers())
+    [target] = (await response.json())["targets"]
+    assert target["image"] == ref("1.3.0", 3)
+    assert target["deploy"] is False
+    assert target["reason"].startswith("auto_deploy is off")
+    assert deployer.calls == []
+
+
+async def test_manual_deploy_of_a_tag(start: Start) -> None:
+    client, deployer = await start()
+    await push(client, "2.0.0", 3)
+    await settle(client)
+    response = await client.post(
+        f"/api/v1/repos/{NAME}/deploy", json={"tag": "2.0.0"}, headers=api_headers()
+    )
+    assert response.status == 202
+    await settle(client)
+    assert deployer.deployed(WEB) == [ref("2.0.0", 3)]
+
+
+async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> None:
+    idle, deployer = await start(worker={"enabled": False})
+    store, planner = idle.app[STORE], idle.app[PLANNER]
+    await push(idle, "1.1.0", 2)
+    async with store.claim_event() as claim:
+        assert claim is not None
+        claim.plans.extend(await planner.plan_event(claim.event))
+    # A worker claims the intent and dies: the claim stays `running`, its heartbeat stops.
+    dead = await store.claim_deployment(worker="dead-worker")
+    assert dead is not None
+    assert await store.recover_stalled(stall_seconds=60) == []
+
+    client, _ = await start(deployer, running=None, worker={"stall_timeout_seconds": 1})
+    [deployment] = await settle(client)
+
+    assert deployer.deployed(WEB) == [ref("1.1.0", 2)]
+    assert (deployment["id"], deployment["status"]) == (dead.id, "succeeded")
+    response = await client.get(f"/api/v1/deployments/{dead.id}", headers=api_headers())
+    attempts = (await response.json())["attempts"]
+    assert (attempts[0]["worker"], attempts[0]["outcome"]) == ("dead-worker", "stalled")
+    assert attempts[-1]["outcome"] == "succeeded"
+
+
+async def test_write_routes_need_a_write_token(start: Start) -> None:
+    client, _ = await start()
+    writes = [
+        ("POST", f"/tags/{NAME}", {"auto_deploy": False}),
+        ("POST", f"/tags/{NAME}/reset", None),
+        ("PATCH", f"/api/v1/repos/{NAME}", {"auto_deploy": False}),
+        ("POST", f"/api/v1/repos/{NAME}/deploy", {"tag": "1.0.0"}),
+    ]
+    for method, path, body in writes:
+        anonymous = await client.request(method, path, json=body)
+        reader = await client.request(method, path, json=body, headers=api_headers(READ_TOKEN))
+        assert (anonymous.status, reader.status) == (401, 403), path

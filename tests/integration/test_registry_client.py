@@ -1,0 +1,446 @@
+"""RegistryClient against a real docker-registry (plain, htpasswd, TLS) and a local token fake.
+
+The token flow (``Bearer`` challenges) is not something Debian's registry can be set up for
+without a token server, so a small aiohttp fake plays both registry and token service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from handlers.errors import ConfigError
+from receiver.registry_client import (
+    RegistryAuth,
+    RegistryClient,
+    RegistryError,
+    RegistryUnavailable,
+    parse_challenge,
+)
+from receiver.secrets import Secret
+from tests.components import free_port, require_binary
+from tests.e2e.oci import build_image, build_index
+from tests.e2e.registry import Registry, running_registry
+
+USER = "deployer"
+PASSWORD = "pa55-w0rd-that-must-never-show"
+WRONG_PASSWORD = "wr0ng-pa55-that-must-never-show"
+TOKEN_PREFIX = "tok3n-that-must-never-show"
+SECRETS = (PASSWORD, WRONG_PASSWORD, TOKEN_PREFIX)
+MANIFEST = b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}'
+MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
+
+
+def require_registry_binaries() -> None:
+    require_binary("docker-registry")
+    require_binary("skopeo")
+    require_binary("busybox")
+
+
+def assert_no_secret(exc: BaseException) -> None:
+    """Neither the error nor anything it was raised from shows a password or a token."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for text in (str(seen), repr(seen)):
+            for secret in SECRETS:
+                assert secret not in text
+        seen = seen.__cause__ or seen.__context__
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def plain(host: str, **kw: Any) -> dict[str, RegistryAuth]:
+    return {host: RegistryAuth(insecure=True, **kw)}
+
+
+# -- a real docker-registry ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pushed:
+    registry: Registry
+    digests: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
+    """One registry holding team/app:v1, team/app:v2 and the index team/multi:multi."""
+    require_registry_binaries()
+    tmp = tmp_path_factory.mktemp("pushed")
+    with running_registry(tmp / "registry") as reg:
+        layout = tmp / "layout"
+        digests = {
+            "v1": build_image(layout, tag="v1", env={"BUILD": "1"}),
+            "v2": build_image(layout, tag="v2", env={"BUILD": "2"}),
+            "multi": build_index(layout, tag="multi", env={"BUILD": "3"}),
+        }
+        reg.push(layout, "v1", "team/app")
+        reg.push(layout, "v2", "team/app")
+        reg.push(layout, "multi", "team/multi")
+        yield Pushed(registry=reg, digests=digests)
+
+
+async def test_tags_lists_the_pushed_tags(pushed: Pushed, session: aiohttp.ClientSession) -> None:
+    host = pushed.registry.host
+    client = RegistryClient(session, auth=plain(host))
+    assert sorted(await client.tags(host, "team/app")) == ["v1", "v2"]
+    assert await client.tags(host, "team/multi") == ["multi"]
+
+
+async def test_digest_is_the_pushed_manifest_digest(
+    pushed: Pushed, session: aiohttp.ClientSession
+) -> None:
+    host = pushed.registry.host
+    client = RegistryClient(session, auth=plain(host))
+    assert await client.digest(host, "team/app", "v1") == pushed.digests["v1"]
+    assert await client.digest(host, "team/app", "v2") == pushed.digests["v2"]
+    # An OCI index is asked for as an index, not converted to one of its children.
+    assert await client.digest(host, "team/multi", "multi") == pushed.digests["multi"]
+    assert pushed.registry.manifest_digest("team/app", "v1") == pushed.digests["v1"]
+
+
+async def test_unknown_repository_and_tag(pushed: Pushed, session: aiohttp.ClientSession) -> None:
+    host = pushed.registry.host
+    client = RegistryClient(session, auth=plain(host))
+    assert await client.tags(host, "team/never-pushed") == []
+    assert await client.digest(host, "team/app", "no-such-tag") is None
+    assert await client.digest(host, "team/never-pushed", "v1") is None
+
+
+async def test_names_are_checked_before_any_request(session: aiohttp.ClientSession) -> None:
+    client = RegistryClient(session)
+    with pytest.raises(RegistryError, match="invalid repository"):
+        await client.tags("127.0.0.1:1", "team/../v2/other")
+    with pytest.raises(RegistryError, match="invalid registry host"):
+        await client.tags("evil.example/path?", "team/app")
+    with pytest.raises(RegistryError, match="invalid tag"):
+        await client.digest("127.0.0.1:1", "team/app", "v1/../../x")
+
+
+@pytest.fixture
+def htpasswd_registry(tmp_path: Path) -> Iterator[Registry]:
+    require_registry_binaries()
+    with running_registry(tmp_path / "registry", htpasswd=(USER, PASSWORD)) as reg:
+        layout = tmp_path / "layout"
+        build_image(layout, tag="v1")
+        reg.push(layout, "v1", "team/app")
+        yield reg
+
+
+async def test_htpasswd_registry_with_the_right_credentials(
+    htpasswd_registry: Registry, session: aiohttp.ClientSession
+) -> None:
+    host = htpasswd_registry.host
+    client = RegistryClient(session, auth=plain(host, username=USER, password=Secret(PASSWORD)))
+    assert await client.tags(host, "team/app") == ["v1"]
+    assert await client.digest(host, "team/app", "v1") == htpasswd_registry.manifest_digest(
+        "team/app", "v1"
+    )
+    assert await client.tags(host, "team/never-pushed") == []
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [{}, {"username": USER, "password": Secret(WRONG_PASSWORD)}],
+    ids=["none", "wrong-password"],
+)
+async def test_htpasswd_registry_denies_missing_or_wrong_credentials(
+    htpasswd_registry: Registry, session: aiohttp.ClientSession, credentials: dict[str, Any]
+) -> None:
+    host = htpasswd_registry.host
+    client = RegistryClient(session, auth=plain(host, **credentials))
+    with pytest.raises(RegistryError, match="denied") as err:
+        await client.tags(host, "team/app")
+    assert not isinstance(err.value, RegistryUnavailable)
+    assert_no_secret(err.value)
+    with pytest.raises(RegistryError, match="denied") as err:
+        await client.digest(host, "team/app", "v1")
+    assert_no_secret(err.value)
+
+
+# -- TLS -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and its key), made with the openssl CLI."""
+    openssl = require_binary("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"),
+            *("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return cert, key
+
+
+async def test_self_signed_registry_is_refused_by_default_and_trusted_with_ca_file(
+    self_signed: tuple[Path, Path], tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    require_registry_binaries()
+    cert, _ = self_signed
+    with running_registry(tmp_path / "registry", tls=self_signed) as reg:
+        layout = tmp_path / "layout"
+        digest = build_image(layout, tag="v1")
+        await asyncio.to_thread(reg.push, layout, "v1", "team/app")
+
+        with pytest.raises(RegistryError, match="certificate verify failed") as err:
+            await RegistryClient(session).tags(reg.host, "team/app")
+        assert not isinstance(err.value, RegistryUnavailable)  # retrying will not help
+
+        client = RegistryClient(session, auth={reg.host: RegistryAuth(ca_file=cert)})
+        assert await client.tags(reg.host, "team/app") == ["v1"]
+        assert await client.digest(reg.host, "team/app", "v1") == digest
+
+
+async def test_unreadable_ca_file_is_a_config_error(session: aiohttp.ClientSession) -> None:
+    missing = Path("/nonexistent/ca.pem")
+    with pytest.raises(
+        ConfigError, match=r"ca_file of reg\.example:5000: cannot load /nonexistent/ca\.pem"
+    ):
+        RegistryClient(session, auth={"reg.example:5000": RegistryAuth(ca_file=missing)})
+
+
+# -- unreachable ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("insecure", [True, False], ids=["http", "https"])
+async def test_closed_port_is_unavailable(session: aiohttp.ClientSession, insecure: bool) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    client = RegistryClient(session, auth={host: RegistryAuth(insecure=insecure)})
+    with pytest.raises(RegistryUnavailable, match=f"registry {host} unreachable"):
+        await client.tags(host, "team/app")
+    with pytest.raises(RegistryUnavailable):
+        await client.digest(host, "team/app", "v1")
+
+
+# -- a fake registry with a token service ---------------------------------------------------
+
+
+@dataclass
+class FakeClock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class TokenRegistry:
+    """Registry and token service in one app; tokens need ``USER``/``PASSWORD``."""
+
+    token_calls: int = 0
+    challenges: int = 0
+    issued: set[str] = field(default_factory=set)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/token", self.token)
+        app.router.add_get("/v2/{repo:.+}/tags/list", self.tags)
+        app.router.add_get("/v2/{repo:.+}/manifests/{ref}", self.manifest)
+        return app
+
+    async def token(self, request: web.Request) -> web.Response:
+        expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return web.json_response({"details": "bad credentials"}, status=401)
+        if request.query.get("service") != "fake":
+            return web.json_response({"details": "unknown service"}, status=400)
+        self.token_calls += 1
+        token = f"{TOKEN_PREFIX}-{self.token_calls}"
+        self.issued.add(token)
+        return web.json_response({"token": token, "expires_in": 2})
+
+    def refuse(self, request: web.Request) -> web.Response | None:
+        """A 401 challenge unless the request carries an issued token."""
+        authorization = request.headers.get("Authorization", "")
+        if authorization.removeprefix("Bearer ") in self.issued:
+            return None
+        self.challenges += 1
+        scope = f"repository:{request.match_info['repo']}:pull"
+        realm = f"http://{request.host}/token"
+        challenge = f'Bearer realm="{realm}",service="fake",scope="{scope}"'
+        return web.Response(status=401, headers={"WWW-Authenticate": challenge})
+
+    async def tags(self, request: web.Request) -> web.Response:
+        if (refused := self.refuse(request)) is not None:
+            return refused
+        repo = request.match_info["repo"]
+        if repo == "team/elsewhere":
+            link = '<http://127.0.0.2:1/v2/team/elsewhere/tags/list?last=a>; rel="next"'
+            return web.json_response({"name": repo, "tags": ["a"]}, headers={"Link": link})
+        if request.query.get("last") == "b":
+            return web.json_response({"name": repo, "tags": ["c"]})
+        link = f'</v2/{repo}/tags/list?last=b&n=2>; rel="next"'
+        return web.json_response({"name": repo, "tags": ["a", "b"]}, headers={"Link": link})
+
+    async def manifest(self, request: web.Request) -> web.Response:
+        if (refused := self.refuse(request)) is not None:
+            return refused
+        ref = request.match_info["ref"]
+        if ref == "broken":
+            return web.Response(status=500, text="internal error")
+        if ref == "busy":
+            return web.Response(status=503, text="try later")
+        if ref == "slow":
+            await self.release.wait()
+        if ref == "missing":
+            return web.json_response({"errors": [{"code": "MANIFEST_UNKNOWN"}]}, status=404)
+        headers = {} if ref == "bare" else {"Docker-Content-Digest": MANIFEST_DIGEST}
+        return web.Response(body=MANIFEST, headers=headers, content_type="application/json")
+
+
+@pytest.fixture
+async def fake(aiohttp_server: Any) -> AsyncIterator[tuple[TokenRegistry, str]]:
+    registry = TokenRegistry()
+    server: TestServer = await aiohttp_server(registry.app())
+    yield registry, f"127.0.0.1:{server.port}"
+    registry.release.set()
+
+
+def token_client(
+    session: aiohttp.ClientSession, host: str, password: str | None = PASSWORD, **kw: Any
+) -> RegistryClient:
+    secret = None if password is None else Secret(password)
+    auth = RegistryAuth(username=USER, password=secret, insecure=True)
+    return RegistryClient(session, auth={host: auth}, **kw)
+
+
+async def test_bearer_token_is_fetched_once_and_again_after_it_expires(
+    fake: tuple[TokenRegistry, str], session: aiohttp.ClientSession
+) -> None:
+    registry, host = fake
+    clock = FakeClock()
+    client = token_client(session, host, clock=clock)
+
+    assert await client.tags(host, "team/app") == ["a", "b", "c"]  # two pages
+    assert await client.digest(host, "team/app", "v1") == MANIFEST_DIGEST
+    assert registry.token_calls == 1
+    assert registry.challenges == 1  # the cached token was sent up front the second time
+
+    clock.now += 1.0  # still valid (2 s, renewed a little early)
+    assert await client.digest(host, "team/app", "v1") == MANIFEST_DIGEST
+    assert registry.token_calls == 1
+
+    clock.now += 2.0
+    assert await client.digest(host, "team/app", "v1") == MANIFEST_DIGEST
+    assert registry.token_calls == 2
+    assert registry.challenges == 2
+
+
+async def test_revoked_token_is_replaced(
+    fake: tuple[TokenRegistry, str], session: aiohttp.ClientSession
+) -> None:
+    registry, host = fake
+    client = token_client(session, host, clock=FakeClock())
+    assert await client.digest(host, "team/app", "v1") == MANIFEST_DIGEST
+    registry.issued.clear()
+    assert await client.digest(host, "team/app", "v1") == MANIFEST_DIGEST
+    assert registry.token_calls == 2
+
+
+async def test_digest_without_header_is_the_sha256_of_the_manifest(
+    fake: tuple[TokenRegistry, str], session: aiohttp.ClientSession
+) -> None:
+    _, host = fake
+    client = token_client(session, host)
+    assert await client.digest(host, "team/app", "bare") == MANIFEST_DIGEST
+    assert await client.digest(host, "team/app", "missing") is None
+
+
+@pytest.mark.parametrize("password", [WRONG_PASSWORD, None], ids=["wrong-password", "anonymous"])
+async def test_token_service_denial_shows_no_secret(
+    fake: tuple[TokenRegistry, str], session: aiohttp.ClientSession, password: str | None
+) -> None:
+    registry, host = fake
+    client = token_client(session, host, password=password)
+    with pytest.raises(RegistryError, match="denied") as err:
+        await client.tags(host, "team/app")
+    assert err.value.status == 401
+    assert registry.token_calls == 0
+    assert_no_secret(err.value)
+
+
+async def test_errors_after_authentication_show_no_secret(
+    fake: tuple[TokenRegistry, str], session: aiohttp.ClientSession
+) -> None:
+    _, host = fake
+    client = token_client(session, host)
+    with pytest.raises(RegistryError, match="HTTP 500") as err:
+        await client.digest(host, "team/app", "broken")
+    assert err.value.status == 500
+    assert not isinstance(err.value, RegistryUnavailable)
+    assert_no_secret(err.value)
+    with pytest.raises(RegistryUnavailable, match="HTTP 503") as busy:
+        await client.digest(host, "team/app", "busy")
+    assert_no_secret(busy.value)
+
+
+async def test_next_page_on_another_host_is_refused(
+    fake: tuple[TokenRegistry, str], session: aiohttp.ClientSession
+) -> None:
+    _, host = fake
+    client = token_client(session, host)
+    with pytest.raises(RegistryError, match="another host"):
+        await client.tags(host, "team/elsewhere")
+
+
+async def test_timeout_is_unavailable(
+    fake: tuple[TokenRegistry, str], session: aiohttp.ClientSession
+) -> None:
+    _, host = fake
+    client = token_client(session, host, default_timeout=0.3)
+    with pytest.raises(RegistryUnavailable, match="unreachable"):
+        await client.digest(host, "team/app", "slow")
+
+
+# -- challenge parsing ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('Basic realm="test"', ("basic", {"realm": "test"})),
+        (
+            'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+            'scope="repository:library/ubuntu:pull"',
+            (
+                "bearer",
+                {
+                    "realm": "https://auth.docker.io/token",
+                    "service": "registry.docker.io",
+                    "scope": "repository:library/ubuntu:pull",
+                },
+            ),
+        ),
+        (
+            'bearer Realm="a\\"b, c" , error=insufficient_scope',
+            ("bearer", {"realm": 'a"b, c', "error": "insufficient_scope"}),
+        ),
+        ("Basic", ("basic", {})),
+        ("", ("", {})),
+    ],
+)
+def test_parse_challenge(header: str, expected: tuple[str, dict[str, str]]) -> None:
+    assert parse_challenge(header) == expected
