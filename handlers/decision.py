@@ -119,7 +119,8 @@ def newest_tag(
 ) -> str | None:
     """The newest tag the rules allow, relative to what runs (or, when nothing runs, the
     newest release the policy's kind of tags allows, whatever its version range)."""
-    allowed = [t for t in tags if all(f.allows(t) for f in rules.filters)]
+    # Filters do not apply to staying on the running tag (as in ``decide_push``).
+    allowed = [t for t in tags if t == running_tag or all(f.allows(t) for f in rules.filters)]
     if not allowed:
         return None
     if rules.follow_tag_only:

@@ -18,6 +18,9 @@ DOCKER_HUB = "docker.io"
 _HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# One path component of a repository: lowercase alphanumerics joined by ``.``, ``_``, ``__`` or
+# dashes (the distribution reference grammar).
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 
 
 class InvalidReference(RegdeployError):
@@ -71,22 +74,22 @@ def parse_name(text: str) -> ImageName:
     if not text or any(c.isspace() for c in text) or "@" in text:
         raise InvalidReference(f"not an image name: {text!r}")
     registry, repository = split_registry(text)
-    if not repository or repository != repository.lower() or "//" in repository:
+    if not all(_COMPONENT.fullmatch(part) for part in repository.split("/")):
         raise InvalidReference(f"not an image name: {text!r}")
     return ImageName(registry=registry, repository=repository)
 
 
 def parse_reference(text: str) -> ImageRef:
     """``host/repo:tag@sha256:...``, ``repo:tag``, ``repo@sha256:...`` or a bare name."""
-    remainder, _, digest = text.partition("@")
-    if digest and not _DIGEST.match(digest):
+    remainder, at, digest = text.partition("@")
+    if at and not _DIGEST.fullmatch(digest):
         raise InvalidReference(f"not a digest in {text!r}")
     name_part, tag = remainder, None
     last_slash = remainder.rfind("/")
     colon = remainder.rfind(":")
     if colon > last_slash:
         name_part, tag = remainder[:colon], remainder[colon + 1 :]
-        if not _TAG.match(tag):
+        if not _TAG.fullmatch(tag):
             raise InvalidReference(f"not a tag in {text!r}")
     return ImageRef(name=parse_name(name_part), tag=tag, digest=digest or None)
 

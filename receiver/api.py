@@ -64,6 +64,9 @@ async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.method not in _READ_METHODS and token.scope is not Scope.WRITE:
         log.warning("api_request", path=request.path, status=403, token=token.name)
         raise json_error(web.HTTPForbidden, "this token may only read")
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+        # PostgreSQL cannot store or compare it: the store would answer a 500.
+        raise json_error(web.HTTPBadRequest, "the path or query contains a NUL character")
     request[AUTHENTICATED_AS] = token
     return await handler(request)
 
@@ -183,7 +186,7 @@ def routes() -> list[web.RouteDef]:
 
 def _limit(request: web.Request) -> int:
     raw = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_LIMIT:
         raise json_error(web.HTTPBadRequest, f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 

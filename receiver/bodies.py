@@ -25,8 +25,11 @@ async def json_object(
     ``required`` of them must be present."""
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser can follow ("[[[[...").
         raise bad_request("the body is not valid JSON") from None
+    except LookupError:  # Content-Type names a charset Python does not know
+        raise bad_request(f"unknown charset {request.charset!r}") from None
     if not isinstance(body, dict):
         raise bad_request("the body must be a JSON object")
     unknown = sorted(set(body) - set(fields))
@@ -38,6 +41,8 @@ async def json_object(
         wrong_bool = isinstance(value, bool) and bool not in _as_tuple(expected)
         if wrong_bool or not isinstance(value, expected):
             raise bad_request(f"field {name!r} must be {_describe(expected)}")
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL cannot store it
+            raise bad_request(f"field {name!r} must not contain a NUL character")
     if len(body) < required:
         raise bad_request(f"give at least one of: {', '.join(sorted(fields))}")
     return body

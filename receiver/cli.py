@@ -8,19 +8,23 @@ regdeploy db {start,stop,restart,status,url} [--config FILE]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
 
+from deployers.base import Deployers
 from handlers.errors import ConfigError, RegdeployError
 from receiver import config as configuration
 from receiver import logs
 from receiver.app import init_app
 from receiver.config import Config
 from receiver.database import embedded_server
+from receiver.services import running_services
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -52,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
     serve.set_defaults(run=_serve)
 
+    worker = commands.add_parser(
+        "worker", help="decide and deploy without serving HTTP (beside `serve` processes)"
+    )
+    _config_option(worker)
+    worker.set_defaults(run=_worker)
+
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", nargs="?", default=None, help="the file (default: --config)")
     _config_option(check)
@@ -76,18 +86,39 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
 def _serve(args: argparse.Namespace) -> int:
     config = configuration.load(args.config)
     log = structlog.get_logger("regdeploy")
-    for key in config.development_secrets:
-        log.warning(
-            "development_secret_in_use",
-            key=key,
-            message="DEVELOPMENT DEFAULT IN USE: anyone who reads the example config can use "
-            "this secret; set its environment variable before exposing regdeploy",
-        )
+    _warn_development_secrets(config)
     host = args.host or config.server.host
     port = args.port or config.server.port
     log.info("regdeploy_starting", host=host, port=port, sources=[s.name for s in config.sources])
     web.run_app(init_app(config), host=host, port=port, print=None, access_log=None)
     return 0
+
+
+def _warn_development_secrets(config: Config) -> None:
+    for key in config.development_secrets:
+        structlog.get_logger("regdeploy").warning(
+            "development_secret_in_use",
+            key=key,
+            message="DEVELOPMENT DEFAULT IN USE: anyone who reads the example config can use "
+            "this secret; set its environment variable before exposing regdeploy",
+        )
+
+
+def _worker(args: argparse.Namespace) -> int:
+    config = configuration.load(args.config)
+    _warn_development_secrets(config)
+    asyncio.run(_work_until_stopped(config))
+    return 0
+
+
+async def _work_until_stopped(config: Config) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with running_services(config, deployers=Deployers(), with_worker=True):
+        structlog.get_logger("regdeploy").info("worker_process_started")
+        await stop.wait()
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ runs the digest is recorded as succeeded without calling the deployer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -76,11 +77,13 @@ class Dispatcher:
         )
         bound.info("deploy_started")
         started = asyncio.get_running_loop().time()
-        beat = asyncio.create_task(self._heartbeat(deployment.id))
+        done = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(deployment.id, done))
         try:
             verdict = await self._attempt(deployment)
         finally:
-            beat.cancel()
+            done.set()  # not cancelled: a heartbeat query is never cut off half-way
+            await beat
         retry_at = self._retry_at(deployment) if verdict.retry else None
         stored = await self._store.finish_deployment(
             deployment,
@@ -166,10 +169,13 @@ class Dispatcher:
         )
         return datetime.now(UTC) + timedelta(seconds=delay)
 
-    async def _heartbeat(self, deployment_id: int) -> None:
+    async def _heartbeat(self, deployment_id: int, done: asyncio.Event) -> None:
         interval = self._config.stall_timeout_seconds / 3
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+            if done.is_set():
+                return
             try:
                 await self._store.heartbeat(deployment_id, worker=self._worker_id)
             except Exception:  # keep beating through a passing database outage

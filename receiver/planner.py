@@ -69,7 +69,7 @@ class Planner:
         Returns the plans to store (intents and skips) and the outlook of every target,
         including those for which nothing can be recorded (no eligible tag).
         """
-        outlooks = await self.outlook(state, tag=tag)
+        outlooks = await self.outlook(state, tag=tag, requested=True)
         plans = [
             Plan(
                 target=o.target,
@@ -85,8 +85,14 @@ class Planner:
         ]
         return plans, outlooks
 
-    async def outlook(self, state: RepositoryState, *, tag: str | None = None) -> list[Outlook]:
-        """What each target of ``state`` would get now, and why; nothing is stored."""
+    async def outlook(
+        self, state: RepositoryState, *, tag: str | None = None, requested: bool = False
+    ) -> list[Outlook]:
+        """What each target of ``state`` would get now, and why; nothing is stored.
+
+        ``requested``: an operator asked for a deploy now (a pin, a reset, a manual deploy),
+        which ``auto_deploy`` being off does not hold back.
+        """
         name = state.rules.image
         catalog = await self._store.repository_tags(name)
         outlooks = []
@@ -96,10 +102,12 @@ class Planner:
             if tag is not None:
                 rules = Rules(pinned_tag=tag, policy=rules.policy)
             image, why = desired_image(rules, name=name, running=running, catalog=catalog)
+            if tag is not None:
+                why = f"deploy of {tag} requested"
             deploy = image is not None and (running is None or running.digest != image.digest)
             if image is not None and not deploy:
                 why = f"already runs {image.tag}@{image.digest}"
-            elif deploy and tag is None and not rules.auto_deploy:
+            elif deploy and not requested and not rules.auto_deploy:
                 deploy, why = False, f"auto_deploy is off ({why})"
             outlooks.append(
                 Outlook(

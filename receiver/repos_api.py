@@ -128,7 +128,9 @@ async def v1_list_deployments(request: web.Request) -> web.Response:
 
 async def v1_get_deployment(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
-    deployment = await request.app[STORE].find_deployment(int(raw)) if raw.isdigit() else None
+    # isdigit() alone also accepts digits int() refuses, such as "²".
+    numeric = raw.isascii() and raw.isdigit()
+    deployment = await request.app[STORE].find_deployment(int(raw)) if numeric else None
     if deployment is None:
         raise json_error(web.HTTPNotFound, f"no deployment {raw}")
     body = deployment_json(deployment)
@@ -264,6 +266,6 @@ def _not_found(message: str) -> web.HTTPError:
 
 
 def _limit(raw: str) -> int:
-    if not raw.isdigit() or not 0 < int(raw) <= MAX_LIMIT:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_LIMIT:
         raise bad_request(f"limit must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)

@@ -23,12 +23,16 @@ from receiver.database import resolve_dsn
 from receiver.digests import RegistryDigests, registry_auth
 from receiver.dispatcher import Dispatcher
 from receiver.planner import Planner
+from receiver.reconciler import Reconciler
 from receiver.registry_client import RegistryClient
 from receiver.store import Store
 from receiver.watchlist import WatchedRepository
 from receiver.worker import Worker, worker_id
 
 log = structlog.get_logger("regdeploy.services")
+
+# How long a stop waits for the worker and the reconciler to finish what they are doing.
+STOP_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,13 +86,27 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
         poll_seconds=config.worker.poll_interval_seconds,
         stall_seconds=config.worker.stall_timeout_seconds,
     )
-    task = asyncio.create_task(worker.run(), name="regdeploy-worker")
+    loops: list[Worker | Reconciler] = [worker]
+    if config.reconcile_interval_seconds > 0:
+        loops.append(
+            Reconciler(
+                store=services.store,
+                registries=services.registries,
+                interval_seconds=config.reconcile_interval_seconds,
+                holder=dispatcher.worker_id,
+            )
+        )
+    tasks = [asyncio.create_task(loop.run()) for loop in loops]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for loop in loops:
+            loop.stop()
+        # Each loop ends its round; whatever outlives the grace period is cancelled.
+        _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _canonical(repo: WatchedRepository, config: Config) -> WatchedRepository:

@@ -20,6 +20,7 @@ from handlers.errors import StoreError
 from receiver.dispatcher import Dispatcher
 from receiver.planner import Planner
 from receiver.store import Store
+from receiver.store.database import Listener
 
 log = structlog.get_logger("regdeploy.worker")
 
@@ -47,23 +48,44 @@ class Worker:
         self._poll_seconds = poll_seconds
         self._stall_seconds = stall_seconds
         self._running: set[asyncio.Task[object]] = set()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the current round, then return from ``run``."""
+        self._stopping.set()
 
     async def run(self) -> None:
-        """Work until cancelled; a failing round is logged and retried after a poll interval."""
+        """Work until stopped; a failing round is logged and retried after a poll interval.
+
+        A round is never cancelled half-way (a claim's transaction is left cleanly): ``stop``
+        ends the wait between rounds.
+        """
         listener = self._store.listener()
         log.info("worker_started")
         try:
-            while True:
+            while not self._stopping.is_set():
                 try:
                     await self.work_once()
                 except StoreError as exc:
                     log.warning("worker_round_failed", error=str(exc))
                 except Exception:  # a bug in one round must not stop every later deploy
                     log.exception("worker_round_crashed")
-                await listener.wait(await self._idle_seconds())
+                await self._pause(listener)
         finally:
             await listener.close()
             await self._drain()
+        log.info("worker_stopped")
+
+    async def _pause(self, listener: Listener) -> None:
+        """Until a notification, the next poll, or a stop, whichever comes first."""
+        waits = [
+            asyncio.create_task(listener.wait(await self._idle_seconds())),
+            asyncio.create_task(self._stopping.wait()),
+        ]
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def work_once(self) -> None:
         """One round: recover stalled deploys, decide every pending event, start due deploys."""

@@ -59,6 +59,7 @@ def make_config(db_uri: str, *, registry: str | None = None, **overrides: Any) -
     }
     # The worker runs only where a test asks for it, so receiving tests see events as stored.
     raw["worker"] = {"enabled": False}
+    raw["reconciler"] = {"interval_seconds": 0}
     for key, value in overrides.items():
         raw[key] = value
     return configuration.parse(raw, env={})

@@ -46,10 +46,11 @@ class RecordingDeployer:
         self.active[target.key] += 1
         self.max_active[target.key] = max(self.max_active[target.key], self.active[target.key])
         try:
+            self._append_log("start", target, image)
             if self.delay:
                 await asyncio.sleep(self.delay)
             self.calls.append((target.key, str(image)))
-            self._append_log(target, image)
+            self._append_log("done", target, image)
             if self.scripted:
                 return self.scripted.pop(0)
             self.running[target.key] = image
@@ -68,10 +69,10 @@ class RecordingDeployer:
             state = json.loads(self.state_file.read_text())
             self.running = {key: parse_reference(text) for key, text in state.items()}
 
-    def _append_log(self, target: Target, image: ImageRef) -> None:
+    def _append_log(self, what: str, target: Target, image: ImageRef) -> None:
         if self.state_file is not None:
             with self.state_file.with_suffix(".log").open("a") as log:
-                log.write(f"{target.key} {image}\n")
+                log.write(f"{what} {target.key} {image}\n")
 
 
 def image(name: str, tag: str, digest_char: str) -> str:
