@@ -38,3 +38,15 @@ class DatabaseUnavailable(StoreError):
 
 class StoreConflict(StoreError):
     """A row that must be unique exists already (two workers raced for the same thing)."""
+
+
+class RegistryError(RegdeployError):
+    """The registry refused or failed a request; ``status`` is its HTTP status, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry cannot answer now (unreachable, timed out, 429/502/503/504)."""

@@ -15,10 +15,10 @@ from typing import Protocol
 import structlog
 
 from deployers.base import Deployers, DeployResult, Outcome
+from handlers.errors import RegistryError, RegistryUnavailable
 from handlers.references import ImageRef
 from receiver.config import WorkerConfig
 from receiver.records import Deployment, DeploymentStatus
-from receiver.registry_client import RegistryError, RegistryUnavailable
 from receiver.store import Store
 
 log = structlog.get_logger("regdeploy.dispatcher")

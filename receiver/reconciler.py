@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from handlers.errors import StoreError
+from handlers.errors import RegistryError, StoreError
 from handlers.events import Action, Event
 from handlers.references import ImageName
-from receiver.registry_client import RegistryClient, RegistryError
+from receiver.registry_client import RegistryClient
 from receiver.store import Store
 
 log = structlog.get_logger("regdeploy.reconciler")

@@ -5,7 +5,7 @@ all others over https verified against ``ca_file`` or the system store. A 401 ch
 answered once: Basic with the configured credentials, Bearer with a token from the realm
 (cached per registry and scope until just before it expires). No message shows a secret.
 
-Errors (under ``handlers.errors.RegdeployError``)::
+Errors (defined in ``handlers.errors``)::
 
     RegistryError              the registry refused or failed a request (``status`` if HTTP)
     └── RegistryUnavailable    unreachable, timed out, or 429/502/503/504: retry later
@@ -30,7 +30,7 @@ import aiohttp
 from multidict import CIMultiDictProxy, MultiDictProxy
 from yarl import URL
 
-from handlers.errors import ConfigError, RegdeployError
+from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
 from receiver.secrets import Secret
 
 MANIFEST_TYPES: Final = (
@@ -52,18 +52,6 @@ _REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _REFERENCE = re.compile(r"^(?:\w[\w.-]{0,127}|[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+)$")
 _NO_AUTH: Final[Mapping[str, RegistryAuth]] = MappingProxyType({})
 _PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)')
-
-
-class RegistryError(RegdeployError):
-    """The registry refused or failed a request; ``status`` is its HTTP status, if any."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class RegistryUnavailable(RegistryError):
-    """The registry cannot answer now (unreachable, timed out, 429/502/503/504)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -201,9 +201,11 @@ async def test_setting_a_pin_deploys_it_at_once_even_downwards(start: Start) -> 
 
 
 async def test_twenty_quick_pushes_deploy_one_at_a_time_and_end_on_the_newest(start: Start) -> None:
-    client, deployer = await start(RecordingDeployer(delay=0.3))
+    client, deployer = await start(RecordingDeployer(delay=1.0))
+    started = time.monotonic()
     for patch in range(1, 21):
         await push(client, f"1.0.{patch}", 100 + patch)
+    assert time.monotonic() - started < 2.0
     found = await settle(client, seconds=60)
 
     assert deployer.max_active[WEB.key] == 1

@@ -20,14 +20,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from handlers.errors import ConfigError
-from receiver.registry_client import (
-    RegistryAuth,
-    RegistryClient,
-    RegistryError,
-    RegistryUnavailable,
-    parse_challenge,
-)
+from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
+from receiver.registry_client import RegistryAuth, RegistryClient, parse_challenge
 from receiver.secrets import Secret
 from tests.components import free_port, require_binary
 from tests.e2e.oci import build_image, build_index
