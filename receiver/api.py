@@ -107,7 +107,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def list_events(request: web.Request) -> web.Response:
     events = await request.app[STORE].list_events(
-        limit=_limit(request),
+        limit=query_limit(request),
         repository=request.query.get("repository") or None,
         source=request.query.get("source") or None,
     )
@@ -120,7 +120,7 @@ async def catalog(request: web.Request) -> web.Response:
 
 
 async def list_rejections(request: web.Request) -> web.Response:
-    rejections = await request.app[STORE].list_rejections(limit=_limit(request))
+    rejections = await request.app[STORE].list_rejections(limit=query_limit(request))
     return web.json_response({"rejections": [rejection_json(r) for r in rejections]})
 
 
@@ -184,7 +184,8 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def _limit(request: web.Request) -> int:
+def query_limit(request: web.Request) -> int:
+    """The ``limit`` query parameter: 1 to MAX_LIMIT, DEFAULT_LIMIT when absent."""
     raw = request.query.get("limit", str(DEFAULT_LIMIT))
     if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_LIMIT:
         raise json_error(web.HTTPBadRequest, f"limit must be a whole number from 1 to {MAX_LIMIT}")

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from handlers.policy import PolicyError
-from receiver.api import MAX_LIMIT, token_name
+from receiver.api import query_limit, token_name
 from receiver.bodies import bad_request, json_error, json_object
 from receiver.planner import Outlook
 from receiver.records import Attempt, Deployment, DeploymentStatus, RepositoryState
@@ -118,7 +118,7 @@ async def v1_list_deployments(request: web.Request) -> web.Response:
     if status is not None and status not in {s.value for s in DeploymentStatus}:
         raise bad_request(f"status must be one of {', '.join(s.value for s in DeploymentStatus)}")
     deployments = await request.app[STORE].list_deployments(
-        limit=_limit(query.get("limit", "50")),
+        limit=query_limit(request),
         repository_name=query.get("repository") or None,
         target_key=query.get("target") or None,
         status=status,
@@ -263,9 +263,3 @@ async def _act(request: web.Request, action: Any) -> Any:
 
 def _not_found(message: str) -> web.HTTPError:
     return json_error(web.HTTPNotFound, message)
-
-
-def _limit(raw: str) -> int:
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_LIMIT:
-        raise bad_request(f"limit must be a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)

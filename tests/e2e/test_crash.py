@@ -8,81 +8,32 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.components import free_port
 from tests.conftest import API_TOKEN, REGISTRY_TOKEN
+from tests.service import REGISTRY, ROOT, push_notification, request, wait_for, write_config
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = "registry.test:5000"
 RUNNING = f"{REGISTRY}/team/app:1.0.0@sha256:{'1' * 64}"
 NEW = f"{REGISTRY}/team/app:1.1.0@sha256:{'2' * 64}"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def request(port: int, method: str, path: str, body: object, token: str) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with _OPENER.open(req, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def wait_for(what: str, check: Any, seconds: float = 30) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            result = check()
-        except OSError:
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {seconds} s: {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture
 def service(tmp_path: Path, db_uri: str) -> Iterator[Any]:
     port = free_port()
-    config = {
-        "server": {"host": "127.0.0.1", "port": port},
-        "database": {"url": db_uri},
-        "sources": [
-            {
-                "name": "registry",
-                "format": "distribution",
-                "token": REGISTRY_TOKEN,
-                "registry": REGISTRY,
-            }
-        ],
-        "api": {"tokens": [{"name": "admin", "token": API_TOKEN, "scope": "write"}]},
-        "repositories": [
-            {
-                "name": "team/app",
-                "image": f"{REGISTRY}/team/app",
-                "policy": "minor",
-                "targets": [{"kind": "recording", "name": "web"}],
-            }
-        ],
-        "worker": {"poll_interval_seconds": 0.5, "stall_timeout_seconds": 2},
-        "reconciler": {"interval_seconds": 0},
-    }
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(config))
+    config_file = write_config(
+        tmp_path / "config.yaml",
+        db_uri=db_uri,
+        port=port,
+        target_kind="recording",
+        worker={"stall_timeout_seconds": 2},
+    )
     state = tmp_path / "state.json"
     state.write_text(json.dumps({"recording:web": RUNNING}))
     procs: list[subprocess.Popen[bytes]] = []
@@ -114,21 +65,7 @@ def service(tmp_path: Path, db_uri: str) -> Iterator[Any]:
 def test_sigkill_mid_deploy_then_restart_deploys_exactly_once(service: Any) -> None:
     port, state, start = service
     first = start()
-    push = {
-        "events": [
-            {
-                "id": "push-1.1.0",
-                "timestamp": "2026-11-22T10:00:00Z",
-                "action": "push",
-                "target": {
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "digest": "sha256:" + "2" * 64,
-                    "repository": "team/app",
-                    "tag": "1.1.0",
-                },
-            }
-        ]
-    }
+    push = push_notification("push-1.1.0", "1.1.0", "sha256:" + "2" * 64)
     assert request(port, "POST", "/webhooks/registry", push, REGISTRY_TOKEN)["accepted"] == 1
     log = state.with_suffix(".log")
     wait_for("the deploy started", lambda: log.exists() and "start" in log.read_text())

@@ -8,97 +8,49 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-import yaml
-
 from tests.components import free_port
 from tests.conftest import API_TOKEN, REGISTRY_TOKEN
-from tests.e2e.test_crash import request
-
-ROOT = Path(__file__).resolve().parents[2]
-REGISTRY = "registry.test:5000"
-
-
-def write_config(path: Path, *, db_uri: str, port: int, worker: bool) -> Path:
-    config = {
-        "server": {"host": "127.0.0.1", "port": port},
-        "database": {"url": db_uri},
-        "sources": [
-            {
-                "name": "registry",
-                "format": "distribution",
-                "token": REGISTRY_TOKEN,
-                "registry": REGISTRY,
-            }
-        ],
-        "api": {"tokens": [{"name": "admin", "token": API_TOKEN, "scope": "write"}]},
-        "repositories": [
-            {
-                "name": "team/app",
-                "image": f"{REGISTRY}/team/app",
-                "targets": [{"kind": "swarm", "name": "web"}],
-            }
-        ],
-        "worker": {"enabled": worker, "poll_interval_seconds": 0.5},
-        "reconciler": {"interval_seconds": 0},
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+from tests.service import ROOT, push_notification, request, wait_for, write_config
 
 
 def test_a_separate_worker_process_decides_what_serve_stored(tmp_path: Path, db_uri: str) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    serve_config = write_config(tmp_path / "serve.yaml", db_uri=db_uri, port=port, worker=False)
-    worker_config = write_config(tmp_path / "worker.yaml", db_uri=db_uri, port=port, worker=True)
+    configs = [
+        write_config(
+            tmp_path / f"{name}.yaml",
+            db_uri=db_uri,
+            port=port,
+            target_kind="swarm",
+            worker={"enabled": name == "worker"},
+        )
+        for name in ("serve", "worker")
+    ]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "receiver", *args],
+            [sys.executable, "-m", "receiver", command, "-c", str(config)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        for args in (["serve", "-c", str(serve_config)], ["worker", "-c", str(worker_config)])
+        for command, config in zip(("serve", "worker"), configs, strict=True)
     ]
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                request(port, "GET", "/ping", None, "")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("serve did not answer /ping")
-                time.sleep(0.1)
-        push = {
-            "events": [
-                {
-                    "id": "e-1",
-                    "timestamp": "2026-11-22T10:00:00Z",
-                    "action": "push",
-                    "target": {
-                        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "digest": "sha256:" + "3" * 64,
-                        "repository": "team/app",
-                        "tag": "1.1.0",
-                    },
-                }
-            ]
-        }
+        wait_for("serve answers /ping", lambda: request(port, "GET", "/ping", None, ""))
+        push = push_notification("e-1", "1.1.0", "sha256:" + "3" * 64)
         assert request(port, "POST", "/webhooks/registry", push, REGISTRY_TOKEN)["accepted"] == 1
 
-        found: list[dict[str, Any]] = []
-        while not found:
-            found = request(port, "GET", "/api/v1/deployments", None, API_TOKEN)["deployments"]
-            if time.monotonic() > deadline + 30:
-                pytest.fail("the worker process decided nothing")
-            time.sleep(0.1)
-        [decision] = found
+        def decided() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = request(
+                port, "GET", "/api/v1/deployments", None, API_TOKEN
+            )["deployments"]
+            return found
+
+        [decision] = wait_for("the worker process decided the event", decided)
         assert decision["status"] == "skipped"
         assert decision["reason"] == "no deployer for kind 'swarm'"
     finally:
