@@ -4,7 +4,8 @@ A deployer moves workloads of one orchestrator (a Swarm service, a container, a 
 to an image. It does three things, each small enough that a recording fake is a few lines:
 
 - ``discover(image)``: the workloads that opted in (by label or job meta) and run that image;
-- ``current(target)``: the image a target runs now, or None when it does not exist;
+- ``current(target, name)``: the image of repository ``name`` the target runs now, or None
+  when it does not exist or runs no image of that repository;
 - ``deploy(target, image)``: move the target to the image (always a digest reference) and say
   how it went.
 """
@@ -85,7 +86,7 @@ class Deployer(Protocol):
 
     async def discover(self, image: ImageName) -> list[Target]: ...
 
-    async def current(self, target: Target) -> ImageRef | None: ...
+    async def current(self, target: Target, name: ImageName) -> ImageRef | None: ...
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult: ...
 
@@ -106,3 +107,10 @@ class Deployers:
 
     def __iter__(self) -> Iterator[Deployer]:
         return iter(self._by_kind.values())
+
+    def close(self) -> None:
+        """Release what deployers hold (HTTP sessions, engine clients), where they hold any."""
+        for deployer in self._by_kind.values():
+            close = getattr(deployer, "close", None)
+            if callable(close):
+                close()

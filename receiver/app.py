@@ -10,7 +10,7 @@ from deployers.base import Deployers
 from receiver import api, repos_api, webhooks
 from receiver.config import Config
 from receiver.repository_actions import RepositoryActions
-from receiver.services import running_services
+from receiver.services import build_deployers, running_services
 from receiver.state import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, STORE
 
 
@@ -22,7 +22,7 @@ def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Appli
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
-    app[DEPLOYERS] = deployers if deployers is not None else Deployers()
+    app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
     app.add_routes(api.routes())
     app.add_routes(repos_api.routes())
     app.router.add_post("/webhooks/{source}", webhooks.receive)

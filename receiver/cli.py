@@ -17,14 +17,13 @@ from collections.abc import Sequence
 import structlog
 from aiohttp import web
 
-from deployers.base import Deployers
 from handlers.errors import ConfigError, RegdeployError
 from receiver import config as configuration
 from receiver import logs
 from receiver.app import init_app
 from receiver.config import Config
 from receiver.database import embedded_server
-from receiver.services import running_services
+from receiver.services import build_deployers, running_services
 
 DEFAULT_CONFIG = "config.yaml"
 
@@ -116,7 +115,7 @@ async def _work_until_stopped(config: Config) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running_services(config, deployers=Deployers(), with_worker=True):
+    async with running_services(config, deployers=build_deployers(config), with_worker=True):
         structlog.get_logger("regdeploy").info("worker_process_started")
         await stop.wait()
 

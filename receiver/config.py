@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from deployers.nomad import NomadSettings
 from handlers.errors import ConfigError
 from handlers.formats import PARSERS
 from handlers.references import Aliases
@@ -34,6 +35,7 @@ _TOP_LEVEL = {
     "worker",
     "reconciler",
     "dry_run",
+    "nomad",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -116,6 +118,7 @@ class Config:
     reconcile_interval_seconds: float = 300.0
     # Record every decision, call no deployer.
     dry_run: bool = False
+    nomad: NomadSettings | None = None
     # Key paths of secrets that still hold the development default written in the file.
     development_secrets: tuple[str, ...] = ()
 
@@ -161,6 +164,7 @@ def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Con
         worker=_worker(reader, reader.mapping(root.get("worker", {}), "worker")),
         reconcile_interval_seconds=_reconcile_interval(reader, root),
         dry_run=reader.boolean(root, "dry_run", "", False),
+        nomad=_nomad(reader, root, env),
         development_secrets=tuple(
             sorted(p for p in substituted.defaulted if p.endswith(("token", "url")))
         ),
@@ -308,3 +312,66 @@ def _reconcile_interval(r: Reader, root: dict[str, object]) -> float:
     if value in (0, "0"):
         return 0.0
     return r.number(m, "interval_seconds", "reconciler", 300.0)
+
+
+_NOMAD_KEYS = {
+    "address",
+    "token",
+    "token_file",
+    "region",
+    "namespace",
+    "ca_file",
+    "client_cert",
+    "client_key",
+    "tls_verify",
+    "timeout_seconds",
+    "rollout_timeout_seconds",
+    "poll_seconds",
+    "vault_token",
+    "vault_token_file",
+    "consul_token",
+    "consul_token_file",
+    "opt_in_key",
+    "policy_key",
+    "notify_key",
+}
+
+
+def _nomad(r: Reader, root: dict[str, object], env: Mapping[str, str]) -> NomadSettings | None:
+    """The ``nomad:`` section; absent means no Nomad deployer. NOMAD_ADDR, NOMAD_TOKEN,
+    NOMAD_REGION and NOMAD_NAMESPACE fill what the section leaves out."""
+    if "nomad" not in root:
+        return None
+    m = r.mapping(root["nomad"] or {}, "nomad")
+    r.unknown(m, "nomad", _NOMAD_KEYS)
+    d = NomadSettings()
+    token = r.secret(m, "token", "nomad", required=False)
+
+    def path(key: str) -> Path | None:
+        text = r.text(m, key, "nomad", "")
+        return Path(text) if text else None
+
+    def secret(key: str) -> str | None:
+        value = r.secret(m, key, "nomad", required=False)
+        return value.reveal() if value else None
+
+    return NomadSettings(
+        address=r.text(m, "address", "nomad", env.get("NOMAD_ADDR") or d.address),
+        token=token.reveal() if token else env.get("NOMAD_TOKEN") or None,
+        region=r.text(m, "region", "nomad", env.get("NOMAD_REGION", "")) or None,
+        namespace=r.text(m, "namespace", "nomad", env.get("NOMAD_NAMESPACE") or d.namespace),
+        ca_file=path("ca_file"),
+        client_cert=path("client_cert"),
+        client_key=path("client_key"),
+        tls_verify=r.boolean(m, "tls_verify", "nomad", True),
+        timeout_seconds=r.number(m, "timeout_seconds", "nomad", d.timeout_seconds),
+        rollout_timeout_seconds=r.number(
+            m, "rollout_timeout_seconds", "nomad", d.rollout_timeout_seconds
+        ),
+        poll_seconds=r.number(m, "poll_seconds", "nomad", d.poll_seconds),
+        vault_token=secret("vault_token"),
+        consul_token=secret("consul_token"),
+        opt_in_key=r.text(m, "opt_in_key", "nomad", d.opt_in_key),
+        policy_key=r.text(m, "policy_key", "nomad", d.policy_key),
+        notify_key=r.text(m, "notify_key", "nomad", d.notify_key),
+    )

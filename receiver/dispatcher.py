@@ -118,7 +118,7 @@ class Dispatcher:
         if mismatch:
             return Verdict(status=DeploymentStatus.FAILED, message=mismatch)
         try:
-            running = await deployer.current(target)
+            running = await deployer.current(target, image.name)
             if running is not None and running.digest == image.digest:
                 return Verdict(
                     status=DeploymentStatus.SUCCEEDED,

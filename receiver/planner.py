@@ -56,7 +56,7 @@ class Planner:
         image = ImageRef(name=name, tag=pushed.tag, digest=pushed.digest)
         plans = []
         for affected in await self.affected(name):
-            running = await self._running(affected.target)
+            running = await self._running(affected.target, name)
             decision = self._decide(affected, running, image)
             plans.append(self._plan(affected, image, decision, running, "push", event.id))
         return plans
@@ -97,7 +97,7 @@ class Planner:
         catalog = await self._store.repository_tags(name)
         outlooks = []
         for affected in await self.affected(name, only=state):
-            running = await self._running(affected.target)
+            running = await self._running(affected.target, name)
             rules = affected.rules
             if tag is not None:
                 rules = Rules(pinned_tag=tag, policy=rules.policy)
@@ -136,11 +136,11 @@ class Planner:
                     found[target.key] = _discovered(target, watched)
         return list(found.values())
 
-    async def _running(self, target: Target) -> ImageRef | None:
+    async def _running(self, target: Target, name: ImageName) -> ImageRef | None:
         deployer = self._deployers.get(target.kind)
         if deployer is None:
             return None
-        running = await deployer.current(target)
+        running = await deployer.current(target, name)
         return self._aliases_ref(running) if running is not None else None
 
     def _aliases_ref(self, image: ImageRef) -> ImageRef:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 
-from deployers.base import Deployers
+from deployers.base import Deployer, Deployers
+from deployers.nomad import NomadDeployer
 from handlers.errors import DatabaseUnavailable
 from receiver.config import Config
 from receiver.database import resolve_dsn
@@ -43,6 +44,14 @@ class Services:
     deployers: Deployers
 
 
+def build_deployers(config: Config) -> Deployers:
+    """The deployers the configuration sets up."""
+    deployers: list[Deployer] = []
+    if config.nomad is not None:
+        deployers.append(NomadDeployer(settings=config.nomad, aliases=config.aliases()))
+    return Deployers(deployers)
+
+
 @contextlib.asynccontextmanager
 async def running_services(
     config: Config, *, deployers: Deployers, with_worker: bool
@@ -63,6 +72,7 @@ async def running_services(
             async with _background(services, config, enabled=with_worker):
                 yield services
     finally:
+        deployers.close()
         await store.close()
 
 

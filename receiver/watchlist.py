@@ -104,21 +104,37 @@ def _filters(r: Reader, value: object, path: str) -> tuple[Mapping[str, str], ..
 
 
 def _targets(r: Reader, value: object, path: str) -> tuple[Target, ...]:
+    """``{kind, name, options}``, or the Nomad shorthand ``{nomad: {job, group?, task?,
+    namespace?}}``."""
     targets: list[Target] = []
     for i, m in enumerate(r.items(value, path)):
         where = f"{path}[{i}]"
-        r.unknown(m, where, {"kind", "name", "options"})
-        kind, name = r.text(m, "kind", where), r.text(m, "name", where)
-        options = r.mapping(m.get("options", {}), at(where, "options"))
-        if kind and name:
-            targets.append(
-                Target(
-                    kind=kind,
-                    name=name,
-                    options=MappingProxyType({str(k): str(v) for k, v in options.items()}),
-                )
+        if "nomad" in m:
+            r.unknown(m, where, {"nomad"})
+            target = _nomad_target(r, r.mapping(m["nomad"], at(where, "nomad")), at(where, "nomad"))
+        else:
+            r.unknown(m, where, {"kind", "name", "options"})
+            kind, name = r.text(m, "kind", where), r.text(m, "name", where)
+            options = r.mapping(m.get("options", {}), at(where, "options"))
+            target = (
+                Target(kind=kind, name=name, options=_strings(options)) if kind and name else None
             )
+        if target is not None:
+            targets.append(target)
     return tuple(targets)
+
+
+def _nomad_target(r: Reader, m: dict[str, object], where: str) -> Target | None:
+    r.unknown(m, where, {"job", "group", "task", "namespace"})
+    job = r.text(m, "job", where)
+    scope = {key: r.text(m, key, where, "") for key in ("group", "task", "namespace")}
+    if not job:
+        return None
+    return Target(kind="nomad", name=job, options=_strings({k: v for k, v in scope.items() if v}))
+
+
+def _strings(options: Mapping[str, object]) -> MappingProxyType[str, str]:
+    return MappingProxyType({str(k): str(v) for k, v in options.items()})
 
 
 def _names(r: Reader, value: object, path: str) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ class RecordingDeployer:
     async def discover(self, image: ImageName) -> list[Target]:
         return [target for target, name in self.discoverable if name == image]
 
-    async def current(self, target: Target) -> ImageRef | None:
+    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
         self._load()
         return self.running.get(target.key)
 

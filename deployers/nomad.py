@@ -1,0 +1,313 @@
+"""HashiCorp Nomad jobs: set a task's image through the HTTP API and follow the rollout.
+
+A target is a job (``name``) in a namespace, optionally narrowed to one task group and one task
+(``options``: ``namespace``, ``group``, ``task``). Every Docker or Podman task in scope whose
+image is of the deployed repository gets the new image; the job is registered with
+``EnforceIndex`` and the ``JobModifyIndex`` that was read, so a change made by someone else in
+between is a conflict (read again, decided again), never overwritten. A job with an update
+stanza is followed through its deployment; any other job through its evaluation.
+
+python-nomad is blocking: every call runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import nomad
+import nomad.api.exceptions as nomad_errors
+import requests
+import structlog
+
+from deployers.base import DeployResult, Outcome, Target
+from handlers.references import Aliases, ImageName, ImageRef, InvalidReference, parse_reference
+
+log = structlog.get_logger("regdeploy.nomad")
+
+KIND = "nomad"
+DRIVERS = frozenset({"docker", "podman"})
+_CONFLICT = "Enforcing job modify index"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NomadSettings:
+    """How to reach Nomad. Secrets are plain strings here: the configuration keeps them masked
+    until they are handed to the client."""
+
+    address: str = "http://127.0.0.1:4646"
+    token: str | None = field(default=None, repr=False)
+    region: str | None = None
+    namespace: str = "default"
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    tls_verify: bool = True
+    timeout_seconds: float = 10.0
+    rollout_timeout_seconds: float = 600.0
+    poll_seconds: float = 1.0
+    vault_token: str | None = field(default=None, repr=False)
+    consul_token: str | None = field(default=None, repr=False)
+    opt_in_key: str = "regdeploy.enable"
+    policy_key: str = "regdeploy.policy"
+    notify_key: str = "regdeploy.notify"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TaskRef:
+    group: str
+    task: str
+    image: ImageRef
+
+
+@dataclass
+class NomadDeployer:
+    settings: NomadSettings
+    aliases: Aliases = field(default_factory=lambda: Aliases({}))
+    kind: str = KIND
+    _clients: dict[str, Any] = field(default_factory=dict)
+    # One HTTP session for every call, closed with the deployer.
+    _session: requests.Session = field(default_factory=requests.Session)
+
+    def close(self) -> None:
+        self._session.close()
+
+    async def discover(self, image: ImageName) -> list[Target]:
+        """Jobs whose meta opts in and that run ``image`` in a Docker or Podman task."""
+        stubs = await self._call(
+            self.settings.namespace, lambda c: c.jobs.get_jobs(namespace="*", meta=True)
+        )
+        found = []
+        for stub in stubs:
+            meta = stub.get("Meta") or {}
+            if str(meta.get(self.settings.opt_in_key, "")).lower() != "true":
+                continue
+            namespace = stub.get("Namespace") or "default"
+            target = Target(
+                kind=KIND,
+                name=stub["ID"],
+                options=MappingProxyType({"namespace": namespace}),
+                policy=meta.get(self.settings.policy_key) or None,
+                notify=_names(meta.get(self.settings.notify_key)),
+            )
+            job = await self._read(target)
+            if any(True for _ in self._tasks(job, target, image)):
+                found.append(target)
+        return found
+
+    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
+        try:
+            job = await self._read(target)
+        except nomad_errors.URLNotFoundNomadException:
+            return None
+        images = [ref.image for ref in self._tasks(job, target, name)]
+        return images[0] if images else None
+
+    async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        try:
+            return await self._deploy(target, image)
+        except nomad_errors.URLNotAuthorizedNomadException:
+            return _failed(f"Nomad refused the ACL token for job {target.name}", retry=False)
+        except nomad_errors.URLNotFoundNomadException:
+            return _failed(
+                f"no job {target.name} in namespace {self._namespace(target)}", retry=False
+            )
+        except (nomad_errors.BaseNomadException, requests.RequestException) as exc:
+            return _failed(f"Nomad did not answer: {_reason(exc)}", retry=True)
+
+    async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        job = await self._read(target)
+        tasks = list(self._tasks(job, target, image.name))
+        if not tasks:
+            return _failed(
+                f"no Docker task of job {target.name} in scope runs {image.name}", retry=False
+            )
+        if all(t.image == image for t in tasks):
+            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
+        updated = _with_image(job, tasks, image)
+        payload: dict[str, Any] = {
+            "Job": updated,
+            "EnforceIndex": True,
+            "JobModifyIndex": job["JobModifyIndex"],
+        }
+        self._add_tokens(payload)
+        try:
+            answer = await self._call(
+                self._namespace(target), lambda c: c.job.register_job(target.name, payload)
+            )
+        except nomad_errors.BaseNomadException as exc:
+            if _CONFLICT in _reason(exc):
+                return DeployResult(outcome=Outcome.CONFLICT, message=_reason(exc))
+            raise
+        log.info(
+            "nomad_job_registered",
+            job=target.name,
+            image=str(image),
+            eval_id=answer.get("EvalID"),
+            tasks=[f"{t.group}/{t.task}" for t in tasks],
+        )
+        if _has_rollout(updated):
+            return await self._follow_deployment(target, int(answer["JobModifyIndex"]))
+        return await self._follow_evaluation(target, answer.get("EvalID"))
+
+    async def _follow_deployment(self, target: Target, registered: int) -> DeployResult:
+        """Poll the deployment of the version this deploy registered until it is done.
+
+        Not the job's latest deployment: after an auto-revert that is the reverted version's.
+        """
+        deadline = time.monotonic() + self.settings.rollout_timeout_seconds
+        while time.monotonic() < deadline:
+            deployments = await self._call(
+                self._namespace(target), lambda c: c.job.get_deployments(target.name)
+            )
+            deployment = next((d for d in deployments or [] if _spec_index(d) == registered), None)
+            if deployment is not None:
+                status = deployment.get("Status")
+                description = deployment.get("StatusDescription") or status or ""
+                if status == "successful":
+                    return DeployResult(outcome=Outcome.SUCCEEDED, message=description)
+                if status in ("failed", "cancelled"):
+                    rolled = "rolling back" in description.lower()
+                    outcome = Outcome.ROLLED_BACK if rolled else Outcome.FAILED
+                    return DeployResult(outcome=outcome, message=description, retryable=False)
+            await asyncio.sleep(self.settings.poll_seconds)
+        return _failed(
+            f"the deployment of job {target.name} did not finish within "
+            f"{self.settings.rollout_timeout_seconds} s",
+            retry=False,
+        )
+
+    async def _follow_evaluation(self, target: Target, eval_id: str | None) -> DeployResult:
+        if not eval_id:
+            return DeployResult(outcome=Outcome.SUCCEEDED, message="registered")
+        # python-nomad sends no namespace for evaluations: a token scoped to another namespace
+        # would be refused, so name it here.
+        params = {"namespace": self._namespace(target)}
+        deadline = time.monotonic() + self.settings.rollout_timeout_seconds
+        while time.monotonic() < deadline:
+            evaluation = await self._call(
+                self._namespace(target),
+                lambda c: c.evaluation.request(eval_id, method="get", params=params).json(),
+            )
+            status = evaluation.get("Status")
+            if status == "complete":
+                return DeployResult(
+                    outcome=Outcome.SUCCEEDED, message=f"evaluation {eval_id} complete"
+                )
+            if status in ("failed", "canceled", "cancelled"):
+                reason = evaluation.get("StatusDescription") or status
+                return _failed(f"evaluation {eval_id} {status}: {reason}", retry=True)
+            await asyncio.sleep(self.settings.poll_seconds)
+        return _failed(f"evaluation {eval_id} did not complete in time", retry=True)
+
+    def _tasks(self, job: dict[str, Any], target: Target, name: ImageName) -> Iterator[_TaskRef]:
+        """The Docker/Podman tasks in the target's scope that run an image of ``name``."""
+        group_scope, task_scope = target.options.get("group"), target.options.get("task")
+        for group in job.get("TaskGroups") or []:
+            if group_scope and group.get("Name") != group_scope:
+                continue
+            for task in group.get("Tasks") or []:
+                if task_scope and task.get("Name") != task_scope:
+                    continue
+                if task.get("Driver") not in DRIVERS:
+                    continue
+                running = _image(task)
+                if running is not None and self.aliases.name(running.name) == name:
+                    yield _TaskRef(group=group["Name"], task=task["Name"], image=running)
+
+    def _namespace(self, target: Target) -> str:
+        return target.options.get("namespace") or self.settings.namespace
+
+    def _add_tokens(self, payload: dict[str, Any]) -> None:
+        if self.settings.vault_token and _uses(payload["Job"], "Vault"):
+            payload["Job"]["VaultToken"] = self.settings.vault_token
+        if self.settings.consul_token and _uses(payload["Job"], "Consul"):
+            payload["Job"]["ConsulToken"] = self.settings.consul_token
+
+    async def _read(self, target: Target) -> dict[str, Any]:
+        job: dict[str, Any] = await self._call(
+            self._namespace(target),
+            lambda c: c.job.get_job(target.name, namespace=self._namespace(target)),
+        )
+        return job
+
+    async def _call(self, namespace: str, call: Callable[[Any], Any]) -> Any:
+        client = self._client(namespace)
+        return await asyncio.to_thread(call, client)
+
+    def _client(self, namespace: str) -> Any:
+        if namespace not in self._clients:
+            s = self.settings
+            cert = (str(s.client_cert), str(s.client_key)) if s.client_cert and s.client_key else ()
+            verify: bool | str = str(s.ca_file) if s.ca_file and s.tls_verify else s.tls_verify
+            self._clients[namespace] = nomad.Nomad(
+                address=s.address,
+                token=s.token,
+                region=s.region,
+                namespace=namespace,
+                timeout=int(max(1, s.timeout_seconds)),
+                verify=verify,
+                cert=cert,
+                session=self._session,
+            )
+        return self._clients[namespace]
+
+
+def _image(task: dict[str, Any]) -> ImageRef | None:
+    text = (task.get("Config") or {}).get("image")
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_reference(text)
+    except InvalidReference:
+        return None
+
+
+def _with_image(job: dict[str, Any], tasks: list[_TaskRef], image: ImageRef) -> dict[str, Any]:
+    updated = copy.deepcopy(job)
+    wanted = {(t.group, t.task) for t in tasks}
+    for group in updated["TaskGroups"]:
+        for task in group["Tasks"]:
+            if (group["Name"], task["Name"]) in wanted:
+                task["Config"]["image"] = str(image)
+    return updated
+
+
+def _has_rollout(job: dict[str, Any]) -> bool:
+    """A service job with an update stanza (job or group level) rolls out by deployment."""
+    if job.get("Type", "service") != "service":
+        return False
+    stanzas = [job.get("Update")] + [g.get("Update") for g in job.get("TaskGroups") or []]
+    return any(u and int(u.get("MaxParallel") or 0) > 0 for u in stanzas)
+
+
+def _spec_index(deployment: dict[str, Any]) -> int:
+    """The job modify index of the job version a deployment rolls out."""
+    return int(deployment.get("JobSpecModifyIndex") or deployment.get("JobModifyIndex") or -1)
+
+
+def _uses(job: dict[str, Any], stanza: str) -> bool:
+    tasks = [t for g in job.get("TaskGroups") or [] for t in g.get("Tasks") or []]
+    return any(t.get(stanza) for t in tasks) or any(
+        g.get(stanza) for g in job.get("TaskGroups") or []
+    )
+
+
+def _names(value: object) -> tuple[str, ...]:
+    return tuple(n.strip() for n in str(value).split(",") if n.strip()) if value else ()
+
+
+def _reason(exc: BaseException) -> str:
+    response = getattr(exc, "nomad_resp", None)
+    text = getattr(response, "text", None)
+    return str(text if text else exc).strip()[:500]
+
+
+def _failed(message: str, *, retry: bool) -> DeployResult:
+    return DeployResult(outcome=Outcome.FAILED, message=message, retryable=retry)

@@ -1,0 +1,113 @@
+"""A real push to a real docker-registry moves a Nomad job (the fake agent) through the
+receiver, the queue and the Nomad deployer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from deployers.base import Deployers
+from deployers.nomad import NomadDeployer, NomadSettings
+from receiver.app import init_app
+from tests.components import free_port, require_binary
+from tests.conftest import REGISTRY_TOKEN, make_config
+from tests.e2e.oci import build_image
+from tests.e2e.registry import Registry
+from tests.nomad_fake import FakeNomad, make_job, task_images
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "nomad-e2e-token"
+
+
+async def test_pushes_move_the_configured_group_and_the_opted_in_job(
+    db_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for tool in ("docker-registry", "skopeo", "busybox"):
+        require_binary(tool)
+    for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    registry = Registry(
+        tmp_path / "registry",
+        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
+        notify_token=REGISTRY_TOKEN,
+    )
+    await asyncio.to_thread(registry.start)
+    layout = tmp_path / "layout"
+    app_image, svc_image = f"{registry.host}/team/app", f"{registry.host}/team/svc"
+
+    async def push(repository: str, tag: str) -> str:
+        digest = build_image(layout, tag=tag, env={"REPO": repository, "VERSION": tag})
+        await asyncio.to_thread(registry.push, layout, tag, repository)
+        return digest
+
+    first_app, first_svc = await push("team/app", "1.0.0"), await push("team/svc", "1.2.3")
+    fake = FakeNomad(acl_token=TOKEN, rollout=lambda job: "successful")
+    fake.add_job(
+        make_job(
+            "app",
+            {
+                "web": {"server": f"{app_image}:1.0.0@{first_app}"},
+                "worker": {"jobs": f"{app_image}:1.0.0@{first_app}"},
+            },
+        )
+    )
+    fake.add_job(
+        make_job(
+            "svc",
+            {"api": {"server": f"{svc_image}:1.2.3@{first_svc}"}},
+            meta={"regdeploy.enable": "true", "regdeploy.policy": "patch"},
+        )
+    )
+    nomad_server = TestServer(fake.app())
+    await nomad_server.start_server()
+    config = make_config(
+        db_uri,
+        registry=registry.host,
+        repositories=[
+            {
+                "name": "team/app",
+                "image": app_image,
+                "policy": "minor",
+                "targets": [{"nomad": {"job": "app", "group": "web"}}],
+            }
+        ],
+        registries=[{"host": registry.host, "insecure": True}],
+        worker={"poll_interval_seconds": 0.5},
+    )
+    settings = NomadSettings(
+        address=f"http://127.0.0.1:{nomad_server.port}", token=TOKEN, poll_seconds=0.05
+    )
+    server = TestServer(
+        init_app(config, deployers=Deployers([NomadDeployer(settings=settings)])), port=port
+    )
+    await server.start_server()
+    try:
+        new_app = await push("team/app", "1.1.0")
+        await push("team/svc", "1.3.0")
+        new_svc = await push("team/svc", "1.2.4")
+
+        expected = {
+            "app": {
+                "web/server": f"{app_image}:1.1.0@{new_app}",
+                "worker/jobs": f"{app_image}:1.0.0@{first_app}",
+            },
+            "svc": {"api/server": f"{svc_image}:1.2.4@{new_svc}"},
+        }
+        deadline = time.monotonic() + 30
+        while {job: task_images(fake.job(job)) for job in expected} != expected:
+            if time.monotonic() > deadline:
+                pytest.fail(f"jobs not moved: {[task_images(fake.job(j)) for j in expected]}")
+            await asyncio.sleep(0.1)
+        # 1.3.0 never reached the patch-policy job.
+        registered = [task_images(r.body["Job"]) for r in fake.registrations if r.job_id == "svc"]
+        assert all("1.3.0" not in image for images in registered for image in images.values())
+    finally:
+        await server.close()
+        await nomad_server.close()
+        await asyncio.to_thread(registry.stop)
