@@ -5,6 +5,7 @@ declare -A wanted=(
   [docker-registry]=docker-registry
   [skopeo]=skopeo
   [busybox-static]=busybox-static
+  [openssl]=openssl
 )
 missing=()
 for pkg in "${!wanted[@]}"; do

@@ -111,3 +111,89 @@ async def test_pushes_move_the_configured_group_and_the_opted_in_job(
         await server.close()
         await nomad_server.close()
         await asyncio.to_thread(registry.stop)
+
+
+async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
+    db_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real pushes: the first deploy meets a change made meanwhile (conflict, then lands once);
+    the second's rollout fails and Nomad reverts it (rolled back, not tried again)."""
+    for tool in ("docker-registry", "skopeo", "busybox"):
+        require_binary(tool)
+    for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    port = free_port()
+    registry = Registry(
+        tmp_path / "registry",
+        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
+        notify_token=REGISTRY_TOKEN,
+    )
+    await asyncio.to_thread(registry.start)
+    layout, repo = tmp_path / "layout", f"{registry.host}/team/app"
+
+    async def push(tag: str) -> str:
+        digest = build_image(layout, tag=tag, env={"VERSION": tag})
+        await asyncio.to_thread(registry.push, layout, tag, "team/app")
+        return digest
+
+    first = await push("1.0.0")
+    fake = FakeNomad(
+        acl_token=TOKEN, rollout=lambda job: "failed" if job["Version"] >= 3 else "successful"
+    )
+    fake.add_job(make_job("app", {"web": {"server": f"{repo}:1.0.0@{first}"}}, auto_revert=True))
+    fake.before_next_register = lambda: fake.change_job_meanwhile("app", meta={"by": "ops"})
+    nomad_server = TestServer(fake.app())
+    await nomad_server.start_server()
+    config = make_config(
+        db_uri,
+        registry=registry.host,
+        repositories=[
+            {
+                "name": "team/app",
+                "image": repo,
+                "policy": "minor",
+                "targets": [{"nomad": {"job": "app"}}],
+            }
+        ],
+        worker={"poll_interval_seconds": 0.5, "retry_base_seconds": 0.1},
+    )
+    settings = NomadSettings(
+        address=f"http://127.0.0.1:{nomad_server.port}", token=TOKEN, poll_seconds=0.05
+    )
+    server = TestServer(
+        init_app(config, deployers=Deployers([NomadDeployer(settings=settings)])), port=port
+    )
+    await server.start_server()
+    try:
+        good = await push("1.1.0")
+        await wait_for_image(fake, f"{repo}:1.1.0@{good}")
+        assert fake.job("app")["Meta"]["by"] == "ops"
+        # The first write met the change (EnforceIndex: 500), the second landed, once.
+        assert [r.status for r in fake.registrations if r.job_id == "app"] == [500, 200]
+
+        bad = await push("1.2.0")
+        deadline = time.monotonic() + 30
+        while not [d for d in fake.deployments("app") if d["Status"] == "failed"]:
+            if time.monotonic() > deadline:
+                pytest.fail("the failing rollout did not happen")
+            await asyncio.sleep(0.1)
+        await wait_for_image(fake, f"{repo}:1.1.0@{good}")  # Nomad reverted
+        await asyncio.sleep(1.5)  # a retry, were there one, would register again by now
+        tries = [
+            r
+            for r in fake.registrations
+            if task_images(r.body["Job"]) == {"web/server": f"{repo}:1.2.0@{bad}"}
+        ]
+        assert len(tries) == 1
+    finally:
+        await server.close()
+        await nomad_server.close()
+        await asyncio.to_thread(registry.stop)
+
+
+async def wait_for_image(fake: FakeNomad, expected: str) -> None:
+    deadline = time.monotonic() + 30
+    while task_images(fake.job("app")) != {"web/server": expected}:
+        if time.monotonic() > deadline:
+            pytest.fail(f"job app not on {expected}: {task_images(fake.job('app'))}")
+        await asyncio.sleep(0.1)

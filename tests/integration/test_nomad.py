@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -261,3 +263,29 @@ def parse(text: str) -> Any:
     from handlers.references import parse_reference
 
     return parse_reference(text)
+
+
+async def test_tls_is_verified_by_default_and_a_ca_file_trusts_the_agent(
+    self_signed: tuple[Path, Path],
+) -> None:
+    cert, key = self_signed
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    fake = FakeNomad(acl_token=TOKEN)
+    fake.add_job(make_job("app", {"web": {"server": image("1.0.0", 1)}}))
+    server = TestServer(fake.app())
+    await server.start_server(ssl=context)
+    address = f"https://127.0.0.1:{server.port}"
+    target, name = Target(kind="nomad", name="app"), parse(image("1.0.0", 1)).name
+    untrusting = NomadDeployer(settings=NomadSettings(address=address, token=TOKEN))
+    trusting = NomadDeployer(settings=NomadSettings(address=address, token=TOKEN, ca_file=cert))
+    try:
+        refused = await untrusting.deploy(target, parse(image("1.1.0", 2)))
+        running = await trusting.current(target, name)
+    finally:
+        untrusting.close()
+        trusting.close()
+        await server.close()
+    assert (refused.outcome.value, refused.retryable) == ("failed", True)
+    assert "certificate verify failed" in refused.message.lower()
+    assert str(running) == image("1.0.0", 1)
