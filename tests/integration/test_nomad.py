@@ -289,3 +289,32 @@ async def test_tls_is_verified_by_default_and_a_ca_file_trusts_the_agent(
     assert (refused.outcome.value, refused.retryable) == ("failed", True)
     assert "certificate verify failed" in refused.message.lower()
     assert str(running) == image("1.0.0", 1)
+
+
+async def test_vault_and_consul_tokens_go_with_jobs_that_need_them() -> None:
+    fake = FakeNomad(acl_token=TOKEN, rollout=lambda job: "successful")
+    with_vault = make_job("secretive", {"web": {"server": image("1.0.0", 1)}})
+    with_vault["TaskGroups"][0]["Tasks"][0]["Vault"] = {"Policies": ["app"]}
+    fake.add_job(with_vault)
+    fake.add_job(make_job("plain", {"web": {"server": image("1.0.0", 1)}}))
+    server = TestServer(fake.app())
+    await server.start_server()
+    settings = NomadSettings(
+        address=f"http://127.0.0.1:{server.port}",
+        token=TOKEN,
+        poll_seconds=0.05,
+        vault_token="vault-s3cret",
+        consul_token="consul-s3cret",
+    )
+    deployer = NomadDeployer(settings=settings)
+    try:
+        for job in ("secretive", "plain"):
+            result = await deployer.deploy(Target(kind="nomad", name=job), parse(image("1.1.0", 2)))
+            assert result.outcome.value == "succeeded", result.message
+    finally:
+        deployer.close()
+        await server.close()
+    sent = {r.job_id: r.body["Job"] for r in fake.registrations}
+    assert sent["secretive"]["VaultToken"] == "vault-s3cret"
+    assert not sent["secretive"].get("ConsulToken")  # no task uses Consul
+    assert not sent["plain"].get("VaultToken")
