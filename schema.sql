@@ -5,7 +5,8 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 2 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases)
+-- schema-version: 3 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- 3: notices)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -144,4 +145,28 @@ CREATE TABLE IF NOT EXISTS leases (
     expires_at  timestamptz NOT NULL
 );
 
-INSERT INTO schema_version (version) VALUES (1), (2) ON CONFLICT (version) DO NOTHING;
+
+-- 3: who hears about each deployment, and the outbox of notices. A notice is written in the
+-- transaction that records the outcome it reports, and sent afterwards with retries.
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS notify text[] NOT NULL DEFAULT '{}';
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS started_at timestamptz;
+
+CREATE TABLE IF NOT EXISTS notices (
+    id               bigserial   PRIMARY KEY,
+    notifier         text        NOT NULL,
+    deployment_id    bigint      NOT NULL REFERENCES deployments (id),
+    kind             text        NOT NULL CHECK (kind IN ('started', 'outcome')),
+    group_key        text        NOT NULL,
+    payload          jsonb       NOT NULL,
+    status           text        NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'sent', 'failed')),
+    attempts         integer     NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    sent_at          timestamptz,
+    CONSTRAINT notices_once UNIQUE (notifier, deployment_id, kind)
+);
+CREATE INDEX IF NOT EXISTS notices_due ON notices (next_attempt_at, id) WHERE status = 'pending';
+
+INSERT INTO schema_version (version) VALUES (1), (2), (3) ON CONFLICT (version) DO NOTHING;

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from deployers.base import Deployers
-from receiver import api, repos_api, webhooks
+from receiver import api, notices_api, repos_api, webhooks
 from receiver.config import Config
 from receiver.repository_actions import RepositoryActions
 from receiver.services import build_deployers, running_services
@@ -25,6 +25,7 @@ def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Appli
     app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
     app.add_routes(api.routes())
     app.add_routes(repos_api.routes())
+    app.add_routes(notices_api.routes())
     app.router.add_post("/webhooks/{source}", webhooks.receive)
     app.cleanup_ctx.append(_services)
     return app

@@ -14,15 +14,19 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import aiohttp
 import structlog
 from aiohttp import web
 
 from handlers.errors import ConfigError, RegdeployError
+from notifiers.base import NoticeFailed, sample_notice
 from receiver import config as configuration
 from receiver import logs
 from receiver.app import init_app
 from receiver.config import Config
+from receiver.config_notifiers import NotifierConfig
 from receiver.database import embedded_server
+from receiver.notifier_setup import build_notifier
 from receiver.services import build_deployers, running_services
 
 DEFAULT_CONFIG = "config.yaml"
@@ -65,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", default=None, help="the file (default: --config)")
     _config_option(check)
     check.set_defaults(run=_check_config)
+
+    notify = commands.add_parser("notify-test", help="send a sample notice through a notifier")
+    notify.add_argument("name", help="the notifier's name in the configuration")
+    _config_option(notify)
+    notify.set_defaults(run=_notify_test)
 
     db = commands.add_parser("db", help="control the embedded PostgreSQL")
     db.add_argument("action", choices=["start", "stop", "restart", "status", "url"])
@@ -118,6 +127,27 @@ async def _work_until_stopped(config: Config) -> None:
     async with running_services(config, deployers=build_deployers(config), with_worker=True):
         structlog.get_logger("regdeploy").info("worker_process_started")
         await stop.wait()
+
+
+def _notify_test(args: argparse.Namespace) -> int:
+    config = configuration.load(args.config)
+    notifier = config.notifier(args.name)
+    if notifier is None:
+        names = ", ".join(n.name for n in config.notifiers) or "none"
+        print(f"no notifier named {args.name!r} (configured: {names})", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_send_sample(notifier))
+    except NoticeFailed as exc:
+        print(f"{args.name}: not delivered: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: delivered")
+    return 0
+
+
+async def _send_sample(config: NotifierConfig) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+        await build_notifier(config, session).send([sample_notice()])
 
 
 def _check_config(args: argparse.Namespace) -> int:

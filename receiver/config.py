@@ -10,7 +10,7 @@ import enum
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -19,6 +19,12 @@ from deployers.nomad import NomadSettings
 from handlers.errors import ConfigError
 from handlers.formats import PARSERS
 from handlers.references import Aliases
+from receiver.config_notifiers import (
+    NotifierConfig,
+    OutboxConfig,
+    read_notifiers,
+    read_outbox,
+)
 from receiver.config_reader import Reader
 from receiver.interpolation import Interpolation, interpolate
 from receiver.secrets import Secret
@@ -36,6 +42,8 @@ _TOP_LEVEL = {
     "reconciler",
     "dry_run",
     "nomad",
+    "notifiers",
+    "notices",
 }
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -119,6 +127,12 @@ class Config:
     # Record every decision, call no deployer.
     dry_run: bool = False
     nomad: NomadSettings | None = None
+    notifiers: tuple[NotifierConfig, ...] = ()
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+
+    def notifier(self, name: str) -> NotifierConfig | None:
+        return next((n for n in self.notifiers if n.name == name), None)
+
     # Key paths of secrets that still hold the development default written in the file.
     development_secrets: tuple[str, ...] = ()
 
@@ -165,10 +179,13 @@ def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Con
         reconcile_interval_seconds=_reconcile_interval(reader, root),
         dry_run=reader.boolean(root, "dry_run", "", False),
         nomad=_nomad(reader, root, env),
+        notifiers=read_notifiers(reader, root.get("notifiers")),
+        outbox=read_outbox(reader, root.get("notices")),
         development_secrets=tuple(
             sorted(p for p in substituted.defaulted if p.endswith(("token", "url")))
         ),
     )
+    _check_notify_names(reader, config)
     reader.unknown(root, "", _TOP_LEVEL)
     if reader.problems:
         raise ConfigError(reader.problems, path=path)
@@ -375,3 +392,11 @@ def _nomad(r: Reader, root: dict[str, object], env: Mapping[str, str]) -> NomadS
         policy_key=r.text(m, "policy_key", "nomad", d.policy_key),
         notify_key=r.text(m, "notify_key", "nomad", d.notify_key),
     )
+
+
+def _check_notify_names(r: Reader, config: Config) -> None:
+    known = {n.name for n in config.notifiers}
+    for i, repo in enumerate(config.repositories):
+        for name in repo.notify:
+            if name not in known:
+                r.problems.append(f"repositories[{i}].notify: no notifier named {name!r}")

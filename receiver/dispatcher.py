@@ -17,6 +17,7 @@ import structlog
 from deployers.base import Deployers, DeployResult, Outcome
 from handlers.errors import RegistryError, RegistryUnavailable
 from handlers.references import ImageRef
+from receiver.announcer import Announcer
 from receiver.config import WorkerConfig
 from receiver.records import Deployment, DeploymentStatus
 from receiver.store import Store
@@ -55,6 +56,7 @@ class Dispatcher:
         digests: DigestSource,
         worker_id: str,
         dry_run: bool,
+        announcer: Announcer,
     ) -> None:
         self._store = store
         self._deployers = deployers
@@ -62,6 +64,7 @@ class Dispatcher:
         self._digests = digests
         self._worker_id = worker_id
         self._dry_run = dry_run
+        self._announcer = announcer
 
     @property
     def worker_id(self) -> str:
@@ -76,6 +79,8 @@ class Dispatcher:
             attempt=deployment.attempts,
         )
         bound.info("deploy_started")
+        if deployment.attempts == 1:
+            await self._store.enqueue_notices(self._announcer.started(deployment))
         started = asyncio.get_running_loop().time()
         done = asyncio.Event()
         beat = asyncio.create_task(self._heartbeat(deployment.id, done))
@@ -91,6 +96,9 @@ class Dispatcher:
             status=verdict.status,
             message=verdict.message,
             retry_at=retry_at,
+            announce=lambda status, message: self._announcer.outcome(
+                deployment, status, message, finished=datetime.now(UTC)
+            ),
         )
         seconds = round(asyncio.get_running_loop().time() - started, 2)
         event = "deploy_succeeded" if stored is DeploymentStatus.SUCCEEDED else "deploy_finished"

@@ -28,6 +28,7 @@ class Affected:
     target: Target
     rules: Rules
     repository_name: str | None
+    notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +40,7 @@ class Outlook:
     image: ImageRef | None
     deploy: bool
     reason: str
+    notify: tuple[str, ...] = ()
 
 
 class Planner:
@@ -79,6 +81,7 @@ class Planner:
                 reason=o.reason,
                 trigger=trigger,
                 previous_image=str(o.running) if o.running else None,
+                notify=o.notify,
             )
             for o in outlooks
             if o.image is not None
@@ -111,7 +114,12 @@ class Planner:
                 deploy, why = False, f"auto_deploy is off ({why})"
             outlooks.append(
                 Outlook(
-                    target=affected.target, running=running, image=image, deploy=deploy, reason=why
+                    target=affected.target,
+                    running=running,
+                    image=image,
+                    deploy=deploy,
+                    reason=why,
+                    notify=affected.notify,
                 )
             )
         return outlooks
@@ -127,7 +135,12 @@ class Planner:
             for target in state.rules.targets:
                 found.setdefault(
                     target.key,
-                    Affected(target=target, rules=rules, repository_name=state.rules.name),
+                    Affected(
+                        target=target,
+                        rules=rules,
+                        repository_name=state.rules.name,
+                        notify=_union(state.rules.notify, target.notify),
+                    ),
                 )
         watched = states[0] if states else None
         for deployer in self._deployers:
@@ -171,6 +184,7 @@ class Planner:
             trigger=trigger,
             previous_image=str(running) if running else None,
             event_id=event_id,
+            notify=affected.notify,
         )
 
 
@@ -198,6 +212,16 @@ def _discovered(target: Target, watched: RepositoryState | None) -> Affected:
                 match_prerelease=rules.match_prerelease,
                 filters=rules.filters,
             )
-        return Affected(target=target, rules=rules, repository_name=watched.rules.name)
+        return Affected(
+            target=target,
+            rules=rules,
+            repository_name=watched.rules.name,
+            notify=_union(watched.rules.notify, target.notify),
+        )
     rules = Rules(policy=target.policy or "force", follow_tag_only=target.policy is None)
-    return Affected(target=target, rules=rules, repository_name=None)
+    return Affected(target=target, rules=rules, repository_name=None, notify=target.notify)
+
+
+def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Names in order of first appearance, each once."""
+    return tuple(dict.fromkeys(name for group in groups for name in group))

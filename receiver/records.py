@@ -108,6 +108,7 @@ class Plan:
     trigger: str
     previous_image: str | None = None
     event_id: int | None = None
+    notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,6 +128,21 @@ class Deployment:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
+    notify: tuple[str, ...] = ()
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredNotice:
+    id: int
+    notifier: str
+    deployment_id: int
+    kind: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -19,10 +19,14 @@ import structlog
 from deployers.base import Deployer, Deployers
 from deployers.nomad import NomadDeployer
 from handlers.errors import DatabaseUnavailable
+from notifiers.base import Notifier
+from receiver.announcer import Announcer
 from receiver.config import Config
 from receiver.database import resolve_dsn
 from receiver.digests import RegistryDigests, registry_auth
 from receiver.dispatcher import Dispatcher
+from receiver.notifier_setup import build_notifiers
+from receiver.outbox import Outbox
 from receiver.planner import Planner
 from receiver.reconciler import Reconciler
 from receiver.registry_client import RegistryClient
@@ -42,6 +46,7 @@ class Services:
     planner: Planner
     registries: RegistryClient
     deployers: Deployers
+    notifiers: Mapping[str, Notifier]
 
 
 def build_deployers(config: Config) -> Deployers:
@@ -67,7 +72,11 @@ async def running_services(
             registries = RegistryClient(session, auth=registry_auth(config))
             planner = Planner(store=store, deployers=deployers, aliases=aliases)
             services = Services(
-                store=store, planner=planner, registries=registries, deployers=deployers
+                store=store,
+                planner=planner,
+                registries=registries,
+                deployers=deployers,
+                notifiers=build_notifiers(config, session),
             )
             async with _background(services, config, enabled=with_worker):
                 yield services
@@ -88,6 +97,7 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
         digests=RegistryDigests(services.registries, config),
         worker_id=worker_id(),
         dry_run=config.dry_run,
+        announcer=Announcer(config.notifiers),
     )
     worker = Worker(
         store=services.store,
@@ -96,7 +106,8 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
         poll_seconds=config.worker.poll_interval_seconds,
         stall_seconds=config.worker.stall_timeout_seconds,
     )
-    loops: list[Worker | Reconciler] = [worker]
+    outbox = Outbox(store=services.store, notifiers=services.notifiers, config=config.outbox)
+    loops: list[Worker | Reconciler | Outbox] = [worker, outbox]
     if config.reconcile_interval_seconds > 0:
         loops.append(
             Reconciler(

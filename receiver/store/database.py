@@ -20,7 +20,7 @@ import psycopg2.errors
 
 from handlers.errors import DatabaseUnavailable, StoreConflict, StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _HERE = Path(__file__).parent
 _BLOCK = re.compile(r"^-- name: (\w+)\n(.*?)(?=^-- name: |\Z)", re.S | re.M)
 

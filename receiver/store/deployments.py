@@ -7,7 +7,7 @@ time, keeps a heartbeat while it runs, and one whose heartbeat stops is planned 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,8 +26,8 @@ from receiver.records import (
     Plan,
     StoredEvent,
 )
-from receiver.store.database import Database
 from receiver.store.events import stored_event
+from receiver.store.notices import NoticeQueries, OutboxEntry
 
 
 @dataclass(slots=True)
@@ -38,7 +38,7 @@ class EventClaim:
     plans: list[Plan]
 
 
-class DeploymentQueries(Database):
+class DeploymentQueries(NoticeQueries):
     @asynccontextmanager
     async def claim_event(self) -> AsyncIterator[EventClaim | None]:
         """Hold the oldest pending event; the caller adds plans; all commit together.
@@ -89,6 +89,7 @@ class DeploymentQueries(Database):
             "trigger": plan.trigger,
             "event_id": plan.event_id,
             "status": DeploymentStatus.PLANNED if plan.deploy else DeploymentStatus.SKIPPED,
+            "notify": list(plan.notify),
         }
         if plan.deploy:
             message = f"superseded by {image.tag}@{image.digest}"
@@ -122,9 +123,14 @@ class DeploymentQueries(Database):
         status: DeploymentStatus,
         message: str,
         retry_at: datetime | None = None,
+        announce: Callable[[DeploymentStatus, str], Sequence[OutboxEntry]] | None = None,
     ) -> DeploymentStatus:
         """Record the attempt's outcome; plan a retry at ``retry_at`` unless a newer intent
-        for the target exists (then this one is superseded). Returns the status stored."""
+        for the target exists (then this one is superseded). Returns the status stored.
+
+        ``announce(status, message)`` gives the notices of a final outcome; they are written in
+        the same transaction, so an outcome is never recorded without them, nor they without it.
+        """
         params = {"id": deployment.id, "worker": worker, "message": message}
         async with self._transaction() as cur:
             await cur.execute(self._queries["finish_attempt"], {**params, "outcome": status})
@@ -144,6 +150,8 @@ class DeploymentQueries(Database):
                 final = DeploymentStatus.SUPERSEDED
                 params["message"] = f"{message}; not retried: a newer intent exists"
             await cur.execute(self._queries["finish_deployment"], {**params, "status": final})
+            if announce is not None:
+                await self._insert_notices(cur, announce(final, str(params["message"])))
             # The target is free again: wake whoever has its next intent.
             await cur.execute(self._queries["notify_deployments"])
         return final
@@ -232,4 +240,6 @@ def _deployment(row: dict[str, Any]) -> Deployment:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         finished_at=row["finished_at"],
+        notify=tuple(row["notify"]),
+        started_at=row["started_at"],
     )

@@ -40,6 +40,7 @@ DELETE FROM tags
 -- name: listen
 LISTEN regdeploy_events;
 LISTEN regdeploy_deployments;
+LISTEN regdeploy_notices;
 
 -- name: notify_events
 SELECT pg_notify('regdeploy_events', %(source)s);
@@ -156,10 +157,10 @@ UPDATE deployments
 
 -- name: insert_deployment
 INSERT INTO deployments (target_key, target, repository_name, registry, repository, tag, digest,
-                         previous_image, reason, trigger, event_id, status, finished_at)
+                         previous_image, reason, trigger, event_id, status, notify, finished_at)
 VALUES (%(target_key)s, %(target)s, %(repository_name)s, %(registry)s, %(repository)s, %(tag)s,
         %(digest)s, %(previous_image)s, %(reason)s, %(trigger)s, %(event_id)s, %(status)s,
-        CASE WHEN %(status)s = 'skipped' THEN now() END)
+        %(notify)s, CASE WHEN %(status)s = 'skipped' THEN now() END)
 ON CONFLICT (target_key, digest) WHERE status = 'planned' DO NOTHING
 RETURNING id;
 
@@ -180,7 +181,7 @@ WITH next AS (
 )
 UPDATE deployments d
    SET status = 'running', attempts = d.attempts + 1, claimed_by = %(worker)s,
-       heartbeat_at = now(), updated_at = now()
+       heartbeat_at = now(), updated_at = now(), started_at = coalesce(d.started_at, now())
   FROM next
  WHERE d.id = next.id
 RETURNING d.id;
@@ -238,14 +239,14 @@ UPDATE deploy_attempts
 -- name: get_deployment
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
-       finished_at
+       finished_at, notify, started_at
   FROM deployments
  WHERE id = %(id)s;
 
 -- name: list_deployments
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
-       finished_at
+       finished_at, notify, started_at
   FROM deployments
  WHERE (%(repository_name)s::text IS NULL OR repository_name = %(repository_name)s)
    AND (%(target_key)s::text IS NULL OR target_key = %(target_key)s)
@@ -281,3 +282,46 @@ SELECT tag FROM deployments
  WHERE repository_name = %(name)s AND status = 'succeeded'
  ORDER BY finished_at DESC, id DESC
  LIMIT 1;
+
+-- name: insert_notice
+INSERT INTO notices (notifier, deployment_id, kind, group_key, payload)
+VALUES (%(notifier)s, %(deployment_id)s, %(kind)s, %(group_key)s, %(payload)s)
+ON CONFLICT ON CONSTRAINT notices_once DO NOTHING;
+
+-- name: notify_notices
+SELECT pg_notify('regdeploy_notices', '');
+
+-- name: claim_notices
+-- Due notices old enough for their group to have gathered; held until the sends are recorded.
+SELECT id, notifier, group_key, payload, attempts
+  FROM notices
+ WHERE status = 'pending' AND next_attempt_at <= now()
+   AND created_at <= now() - make_interval(secs => %(group_seconds)s)
+ ORDER BY id
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: notice_sent
+UPDATE notices SET status = 'sent', attempts = attempts + 1, sent_at = now(), last_error = NULL
+ WHERE id = ANY (%(ids)s);
+
+-- name: notice_retry
+UPDATE notices
+   SET attempts = attempts + 1, last_error = %(error)s,
+       next_attempt_at = now() + make_interval(secs => %(seconds)s)
+ WHERE id = ANY (%(ids)s);
+
+-- name: notice_failed
+UPDATE notices SET status = 'failed', attempts = attempts + 1, last_error = %(error)s
+ WHERE id = ANY (%(ids)s);
+
+-- name: list_notices
+SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_at, sent_at
+  FROM notices
+ WHERE (%(status)s::text IS NULL OR status = %(status)s)
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: next_notice_due
+SELECT min(greatest(next_attempt_at, created_at + make_interval(secs => %(group_seconds)s)))
+  FROM notices WHERE status = 'pending';

@@ -1,0 +1,173 @@
+"""Deploy notices end to end: a real push, a deploy through the queue (recording deployer), and
+Slack and Teams capture servers that check the envelopes and answer as the vendors do."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from structlog.testing import capture_logs
+
+from deployers.base import Deployers, DeployResult, Outcome, Target
+from receiver.app import init_app
+from receiver.config import Config
+from tests.chat_capture import ChatCapture
+from tests.components import free_port, require_binary
+from tests.conftest import REGISTRY_TOKEN, make_config
+from tests.e2e.oci import build_image
+from tests.e2e.registry import Registry
+from tests.fakes import RecordingDeployer
+
+pytestmark = pytest.mark.e2e
+
+WEB = Target(kind="recording", name="web")
+
+
+def config_for(db_uri: str, registry: Registry, slack: ChatCapture, teams: ChatCapture) -> Config:
+    return make_config(
+        db_uri,
+        registry=registry.host,
+        repositories=[
+            {
+                "name": "team/app",
+                "image": f"{registry.host}/team/app",
+                "policy": "minor",
+                "targets": [{"kind": "recording", "name": "web"}],
+                "notify": ["chat", "channel"],
+            }
+        ],
+        notifiers=[
+            {"name": "chat", "type": "slack", "url": slack.url},
+            {"name": "channel", "type": "teams", "url": teams.url, "level": "all"},
+        ],
+        notices={
+            "group_seconds": 0.3,
+            "retry_base_seconds": 0.5,
+            "retry_max_seconds": 2,
+            "poll_seconds": 0.5,
+            "max_attempts": 100,
+        },
+        worker={"poll_interval_seconds": 0.5},
+    )
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> AsyncIterator[tuple[Registry, int]]:
+    for tool in ("docker-registry", "skopeo", "busybox"):
+        require_binary(tool)
+    port = free_port()
+    registry = Registry(
+        tmp_path / "registry",
+        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
+        notify_token=REGISTRY_TOKEN,
+    )
+    await asyncio.to_thread(registry.start)
+    yield registry, port
+    await asyncio.to_thread(registry.stop)
+
+
+async def start(config: Config, deployer: RecordingDeployer, port: int) -> TestServer:
+    server = TestServer(init_app(config, deployers=Deployers([deployer])), port=port)
+    await server.start_server()
+    return server
+
+
+async def wait_until(what: str, check: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {seconds} s: {what}")
+        await asyncio.sleep(0.1)
+
+
+def texts(body: Any) -> str:
+    """Every string in a message, to look for what it names."""
+    if isinstance(body, dict):
+        return " ".join(texts(v) for v in body.values())
+    if isinstance(body, list):
+        return " ".join(texts(v) for v in body)
+    return str(body) if isinstance(body, str) else ""
+
+
+async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
+    db_uri: str, registry: tuple[Registry, int], tmp_path: Path
+) -> None:
+    reg, port = registry
+    layout = tmp_path / "layout"
+    first = build_image(layout, tag="1.0.0", env={"V": "1"})
+    await asyncio.to_thread(reg.push, layout, "1.0.0", "team/app")
+    deployer = RecordingDeployer()
+    deployer.run(WEB, f"{reg.host}/team/app:1.0.0@{first}")
+    async with ChatCapture("slack") as slack, ChatCapture("teams") as teams:
+        with capture_logs() as logs:
+            server = await start(config_for(db_uri, reg, slack, teams), deployer, port)
+            try:
+                second = build_image(layout, tag="1.1.0", env={"V": "2"})
+                await asyncio.to_thread(reg.push, layout, "1.1.0", "team/app")
+                await wait_until("both chats told", lambda: slack.received and teams.received)
+
+                deployer.scripted.append(
+                    DeployResult(
+                        outcome=Outcome.ROLLED_BACK, message="the new container exited at once"
+                    )
+                )
+                build_image(layout, tag="1.2.0", env={"V": "3"})
+                await asyncio.to_thread(reg.push, layout, "1.2.0", "team/app")
+                await wait_until(
+                    "the rollback told", lambda: len(slack.received) == len(teams.received) == 2
+                )
+                await asyncio.sleep(1.5)  # nothing more may arrive
+            finally:
+                await server.close()
+
+        assert len(slack.received) == len(teams.received) == 2
+        for chat in (slack, teams):
+            deployed, rolled = (texts(body) for body in chat.received)
+            for word in ("team/app", "recording:web", "1.0.0", "1.1.0", first[7:19], second[7:19]):
+                assert word in deployed, (chat, word, deployed)
+            assert "succeeded" in deployed.lower() or "deployed" in deployed.lower()
+            assert "roll" in rolled.lower()
+            assert "the new container exited at once" in rolled
+        secrets = (slack.url, slack.token, teams.url, teams.token, REGISTRY_TOKEN)
+        logged = repr(logs)
+        assert not [s for s in secrets if s in logged]
+
+
+async def test_a_chat_outage_and_a_restart_lose_no_notice_and_send_it_once(
+    db_uri: str, registry: tuple[Registry, int], tmp_path: Path
+) -> None:
+    reg, port = registry
+    layout = tmp_path / "layout"
+    first = build_image(layout, tag="1.0.0", env={"V": "1"})
+    await asyncio.to_thread(reg.push, layout, "1.0.0", "team/app")
+    deployer = RecordingDeployer()
+    deployer.run(WEB, f"{reg.host}/team/app:1.0.0@{first}")
+    async with ChatCapture("slack") as slack, ChatCapture("teams") as teams:
+        outage_ends = time.monotonic() + 30
+        slack.fail_with(503, until=outage_ends)
+        config = config_for(db_uri, reg, slack, teams)
+        server = await start(config, deployer, port)
+        try:
+            build_image(layout, tag="1.1.0", env={"V": "2"})
+            await asyncio.to_thread(reg.push, layout, "1.1.0", "team/app")
+            await wait_until("Slack was tried", lambda: slack.requests_total >= 2)
+            assert not slack.received
+        finally:
+            await server.close()  # regdeploy stops in the middle of the outage
+        tried_while_down = slack.requests_total
+        server = await start(config, deployer, port)
+        try:
+            await wait_until("the notice after the outage", lambda: slack.received, seconds=60)
+            await asyncio.sleep(2)  # a duplicate, were there one, would be here by now
+        finally:
+            await server.close()
+
+    assert time.monotonic() >= outage_ends
+    assert tried_while_down >= 2
+    assert len(slack.received) == 1
+    assert len(teams.received) == 1
