@@ -29,16 +29,16 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import ClassVar, Final
 
 import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from notifiers.base import NoticeFailed
+from notifiers.base import Notice, NoticeFailed
 from receiver.secrets import Secret
 
 __all__ = ["EXCERPT_CHARS", "MAX_RETRY_AFTER", "post_bytes", "post_json", "retry_after_seconds"]
@@ -91,6 +91,36 @@ async def post_bytes(
     failure = answer if isinstance(answer, NoticeFailed) else _judge(answer, what)
     if failure is not None:
         raise failure
+
+
+@dataclass(slots=True, eq=False)
+class JsonWebhookNotifier:
+    """Posts each group of notices as one JSON document to the webhook at ``url``.
+
+    A chat service is a subclass that names itself (``service``) and renders its body.
+    Not frozen: the Notifier protocol declares ``name`` a plain (writable) attribute.
+    """
+
+    name: str
+    _: KW_ONLY
+    url: Secret
+    session: aiohttp.ClientSession = field(repr=False, compare=False)
+    timeout: float = 10.0
+    service: ClassVar[str] = "webhook"
+
+    def render(self, notices: Sequence[Notice]) -> object:
+        raise NotImplementedError
+
+    async def send(self, notices: Sequence[Notice]) -> None:
+        """Post one message for ``notices`` (nothing for none); ``NoticeFailed`` if not taken."""
+        if notices:
+            await post_json(
+                self.session,
+                self.url,
+                self.render(notices),
+                what=f"{self.service} notifier {self.name!r}",
+                timeout=self.timeout,
+            )
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:

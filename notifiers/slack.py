@@ -21,14 +21,11 @@ Teams notifier, so both channels say the same thing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Final
-
-import aiohttp
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from notifiers.base import Kind, Notice, short_digest
-from notifiers.http import post_json
-from receiver.secrets import Secret
+from notifiers.http import JsonWebhookNotifier
 
 Json = dict[str, Any]
 
@@ -51,27 +48,14 @@ OUTCOME_WORDS: Final = {
 }
 
 
-# Not frozen: the Notifier protocol declares ``name`` a plain (writable) attribute.
 @dataclass(slots=True, eq=False)
-class SlackNotifier:
+class SlackNotifier(JsonWebhookNotifier):
     """Sends each group of notices as one message to the incoming webhook at ``url``."""
 
-    name: str
-    _: KW_ONLY
-    url: Secret
-    session: aiohttp.ClientSession = field(repr=False, compare=False)
-    timeout: float = 10.0
+    service: ClassVar[str] = "Slack"
 
-    async def send(self, notices: Sequence[Notice]) -> None:
-        """Post one message for ``notices`` (nothing for none); ``NoticeFailed`` if not taken."""
-        if notices:
-            await post_json(
-                self.session,
-                self.url,
-                render(notices),
-                what=f"Slack notifier {self.name!r}",
-                timeout=self.timeout,
-            )
+    def render(self, notices: Sequence[Notice]) -> Json:
+        return render(notices)
 
 
 def render(notices: Sequence[Notice]) -> Json:

@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Final
-
-import aiohttp
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from notifiers.base import Notice
-from notifiers.http import post_json
+from notifiers.http import JsonWebhookNotifier
 from notifiers.slack import clip, facts, headline, shows_message, summary_line
-from receiver.secrets import Secret
 
 Json = dict[str, Any]
 
@@ -39,27 +36,14 @@ FACT_CHARS: Final = 500
 SUMMARY_CHARS: Final = 2000
 
 
-# Not frozen: the Notifier protocol declares ``name`` a plain (writable) attribute.
 @dataclass(slots=True, eq=False)
-class TeamsNotifier:
+class TeamsNotifier(JsonWebhookNotifier):
     """Sends each group of notices as one card to the Workflows webhook at ``url``."""
 
-    name: str
-    _: KW_ONLY
-    url: Secret
-    session: aiohttp.ClientSession = field(repr=False, compare=False)
-    timeout: float = 10.0
+    service: ClassVar[str] = "Teams"
 
-    async def send(self, notices: Sequence[Notice]) -> None:
-        """Post one card for ``notices`` (nothing for none); ``NoticeFailed`` if not taken."""
-        if notices:
-            await post_json(
-                self.session,
-                self.url,
-                render(notices),
-                what=f"Teams notifier {self.name!r}",
-                timeout=self.timeout,
-            )
+    def render(self, notices: Sequence[Notice]) -> Json:
+        return render(notices)
 
 
 def render(notices: Sequence[Notice]) -> Json:

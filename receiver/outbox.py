@@ -9,48 +9,37 @@ spent or the service refused the message itself.
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
-from handlers.errors import StoreError
 from notifiers.base import NoticeFailed, Notifier
 from receiver.config_notifiers import OutboxConfig
+from receiver.loop import PolledLoop
 from receiver.store import NoticeBatch, Store
-from receiver.store.database import Listener
 from receiver.store.notices import ClaimedNotice
 
 log = structlog.get_logger("regdeploy.outbox")
 
 
-class Outbox:
+class Outbox(PolledLoop):
+    name = "outbox"
+
     def __init__(
         self, *, store: Store, notifiers: Mapping[str, Notifier], config: OutboxConfig
     ) -> None:
-        self._store = store
+        super().__init__(store=store, poll_seconds=config.poll_seconds)
         self._notifiers = notifiers
         self._config = config
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        self._stopping.set()
+    async def round(self) -> None:
+        await self.send_due()
 
-    async def run(self) -> None:
-        listener = self._store.listener()
-        try:
-            while not self._stopping.is_set():
-                try:
-                    await self.send_due()
-                except StoreError as exc:
-                    log.warning("outbox_round_failed", error=str(exc))
-                except Exception:  # a bug in one round must not stop every later notice
-                    log.exception("outbox_round_crashed")
-                await self._pause(listener)
-        finally:
-            await listener.close()
+    async def next_due(self) -> datetime | None:
+        """When the next notice's group window or retry delay ends."""
+        return await self._store.next_notice_due(group_seconds=self._config.group_seconds)
 
     async def send_due(self) -> int:
         """Send every due group once; the number of notices delivered."""
@@ -90,25 +79,3 @@ class Outbox:
     def _backoff(self, attempts: int) -> float:
         base, cap = self._config.retry_base_seconds, self._config.retry_max_seconds
         return float(min(base * 2 ** (attempts - 1), cap))
-
-    async def _pause(self, listener: Listener) -> None:
-        seconds = await self._idle_seconds()
-        waits = [
-            asyncio.create_task(listener.wait(seconds)),
-            asyncio.create_task(self._stopping.wait()),
-        ]
-        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _idle_seconds(self) -> float:
-        """Until the next notice is due (its group window or its retry), or the next poll."""
-        try:
-            due = await self._store.next_notice_due(group_seconds=self._config.group_seconds)
-        except StoreError:
-            return self._config.poll_seconds
-        if due is None:
-            return self._config.poll_seconds
-        until = (due - datetime.now(UTC)).total_seconds()
-        return max(0.05, min(self._config.poll_seconds, until))

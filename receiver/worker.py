@@ -12,15 +12,14 @@ import asyncio
 import os
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
-from handlers.errors import StoreError
 from receiver.dispatcher import Dispatcher
+from receiver.loop import PolledLoop
 from receiver.planner import Planner
 from receiver.store import Store
-from receiver.store.database import Listener
 
 log = structlog.get_logger("regdeploy.worker")
 
@@ -32,7 +31,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class Worker:
+class Worker(PolledLoop):
+    name = "worker"
+
     def __init__(
         self,
         *,
@@ -42,50 +43,21 @@ class Worker:
         poll_seconds: float,
         stall_seconds: float,
     ) -> None:
-        self._store = store
+        super().__init__(store=store, poll_seconds=poll_seconds)
         self._planner = planner
         self._dispatcher = dispatcher
-        self._poll_seconds = poll_seconds
         self._stall_seconds = stall_seconds
         self._running: set[asyncio.Task[object]] = set()
-        self._stopping = asyncio.Event()
 
-    def stop(self) -> None:
-        """Finish the current round, then return from ``run``."""
-        self._stopping.set()
+    async def round(self) -> None:
+        await self.work_once()
 
-    async def run(self) -> None:
-        """Work until stopped; a failing round is logged and retried after a poll interval.
+    async def next_due(self) -> datetime | None:
+        """Sooner than the next poll when a planned retry falls due."""
+        return await self._store.next_due()
 
-        A round is never cancelled half-way (a claim's transaction is left cleanly): ``stop``
-        ends the wait between rounds.
-        """
-        listener = self._store.listener()
-        log.info("worker_started")
-        try:
-            while not self._stopping.is_set():
-                try:
-                    await self.work_once()
-                except StoreError as exc:
-                    log.warning("worker_round_failed", error=str(exc))
-                except Exception:  # a bug in one round must not stop every later deploy
-                    log.exception("worker_round_crashed")
-                await self._pause(listener)
-        finally:
-            await listener.close()
-            await self._drain()
-        log.info("worker_stopped")
-
-    async def _pause(self, listener: Listener) -> None:
-        """Until a notification, the next poll, or a stop, whichever comes first."""
-        waits = [
-            asyncio.create_task(listener.wait(await self._idle_seconds())),
-            asyncio.create_task(self._stopping.wait()),
-        ]
-        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+    async def finish(self) -> None:
+        await self._drain()
 
     async def work_once(self) -> None:
         """One round: recover stalled deploys, decide every pending event, start due deploys."""
@@ -124,17 +96,6 @@ class Worker:
         self._running.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("deploy_task_failed", error=repr(task.exception()))
-
-    async def _idle_seconds(self) -> float:
-        """Until the next poll, or sooner when a planned retry falls due."""
-        try:
-            due = await self._store.next_due()
-        except StoreError:
-            return self._poll_seconds
-        if due is None:
-            return self._poll_seconds
-        until = (due - datetime.now(UTC)).total_seconds()
-        return max(0.05, min(self._poll_seconds, until))
 
     async def _drain(self) -> None:
         """Give running deploys a grace period to finish; what is still running then is
