@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from notifiers import slack, teams
-from notifiers.base import Kind, Notice, NoticeFailed, Notifier
+from notifiers.base import Notice, NoticeFailed, Notifier
 from notifiers.http import (
     EXCERPT_CHARS,
     MAX_RETRY_AFTER,
@@ -31,6 +31,7 @@ from notifiers.teams import TeamsNotifier
 from receiver.secrets import Secret
 from tests.chat_capture import SLACK_PATH, TEAMS_PATH, ChatCapture
 from tests.fixture_files import FIXTURES
+from tests.notices import make_notice
 
 RENDER: dict[str, Callable[[list[Notice]], dict[str, Any]]] = {
     "slack": slack.render,
@@ -43,21 +44,17 @@ DOCUMENTED = {
 
 
 def notice(**changes: Any) -> Notice:
-    fields: dict[str, Any] = {
-        "deployment_id": 7,
-        "kind": Kind.OUTCOME,
-        "repository": "team/app",
+    defaults: dict[str, Any] = {
         "target": "prod/app",
         "from_image": "registry.test:5000/team/app:1.4.0@sha256:" + "a" * 64,
         "to_image": "registry.test:5000/team/app:1.4.1@sha256:" + "b" * 64,
-        "tag": "1.4.1",
         "digest": "sha256:" + "b" * 64,
         "outcome": "failed",
         "reason": "policy minor allows 1.4.0 -> 1.4.1",
         "message": "Failed due to unhealthy allocations",
         "duration_seconds": 31.0,
     }
-    return Notice(**(fields | changes))
+    return make_notice(**(defaults | changes))
 
 
 @pytest.fixture

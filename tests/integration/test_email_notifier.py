@@ -16,10 +16,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from notifiers.base import Kind, Notice, NoticeFailed
+from notifiers.base import Notice, NoticeFailed
 from notifiers.email import EmailNotifier
 from receiver.secrets import Secret
 from tests.components import free_port
+from tests.notices import make_notice
 
 USER = "regdeploy"
 PASSWORD = "smtp-pa55-that-must-never-show"
@@ -29,22 +30,11 @@ DIGEST = "sha256:" + "ab12" * 16
 
 
 def notice(**overrides: Any) -> Notice:
-    fields: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "deployment_id": 1,
-        "kind": Kind.OUTCOME,
-        "repository": "team/app",
-        "target": "web",
-        "from_image": None,
-        "to_image": f"team/app@{DIGEST}",
-        "tag": "1.4.1",
-        "digest": DIGEST,
-        "outcome": "succeeded",
-        "reason": "semver minor update",
-        "message": "",
         "duration_seconds": 3.0,
     }
-    fields.update(overrides)
-    return Notice(**fields)
+    return make_notice(**(defaults | overrides))
 
 
 @dataclass

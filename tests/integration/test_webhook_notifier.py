@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from notifiers.base import Kind, Notice, NoticeFailed
+from notifiers.base import Notice, NoticeFailed
 from notifiers.webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -29,6 +29,7 @@ from notifiers.webhook import (
 )
 from receiver.secrets import Secret
 from tests.components import free_port
+from tests.notices import make_notice
 
 SECRET = "hmac-secret-that-must-never-show"
 HOOK_TOKEN = "T0KEN-in-the-url-never-shown"
@@ -36,22 +37,7 @@ DIGEST = "sha256:" + "ab12" * 16
 
 
 def notice(**overrides: Any) -> Notice:
-    fields: dict[str, Any] = {
-        "deployment_id": 7,
-        "kind": Kind.OUTCOME,
-        "repository": "team/app",
-        "target": "web",
-        "from_image": None,
-        "to_image": f"team/app@{DIGEST}",
-        "tag": "1.4.1",
-        "digest": DIGEST,
-        "outcome": "succeeded",
-        "reason": "semver minor update",
-        "message": "",
-        "duration_seconds": 12.5,
-    }
-    fields.update(overrides)
-    return Notice(**fields)
+    return make_notice(**overrides)
 
 
 @dataclass

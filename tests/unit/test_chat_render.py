@@ -16,6 +16,7 @@ from notifiers import slack, teams
 from notifiers.base import Kind, Notice
 from tests.chat_capture import slack_problems, teams_problems
 from tests.fixture_files import FIXTURES
+from tests.notices import make_notice
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
@@ -23,21 +24,17 @@ REGISTRY = "registry.test:5000"
 
 
 def notice(**changes: Any) -> Notice:
-    fields: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "deployment_id": 1,
-        "kind": Kind.OUTCOME,
-        "repository": "team/app",
         "target": "prod/app",
         "from_image": f"{REGISTRY}/team/app:1.4.0@{OLD}",
         "to_image": f"{REGISTRY}/team/app:1.4.1@{NEW}",
-        "tag": "1.4.1",
         "digest": NEW,
-        "outcome": "succeeded",
         "reason": "policy minor allows 1.4.0 -> 1.4.1",
         "message": "Deployment completed successfully",
         "duration_seconds": 42.0,
     }
-    return Notice(**(fields | changes))
+    return make_notice(**(defaults | changes))
 
 
 FAILED = notice(

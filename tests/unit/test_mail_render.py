@@ -11,6 +11,7 @@ import pytest
 
 from notifiers.base import Kind, Notice
 from notifiers.email import render
+from tests.notices import make_notice
 
 SENDER = "regdeploy <regdeploy@example.com>"
 RECIPIENTS = ("ops@example.com", "dev@example.com")
@@ -19,22 +20,12 @@ OLD_DIGEST = "sha256:" + "cd34" * 16
 
 
 def notice(**overrides: Any) -> Notice:
-    fields: dict[str, Any] = {
-        "deployment_id": 7,
-        "kind": Kind.OUTCOME,
-        "repository": "team/app",
-        "target": "web",
+    defaults: dict[str, Any] = {
         "from_image": f"registry.example.com/team/app:1.4.0@{OLD_DIGEST}",
         "to_image": f"registry.example.com/team/app@{DIGEST}",
-        "tag": "1.4.1",
-        "digest": DIGEST,
-        "outcome": "succeeded",
-        "reason": "semver minor update",
-        "message": "",
         "duration_seconds": 12.34,
     }
-    fields.update(overrides)
-    return Notice(**fields)
+    return make_notice(**(defaults | overrides))
 
 
 def parts(message: EmailMessage) -> tuple[str, str]:
