@@ -135,16 +135,14 @@ class Config:
 
     # Key paths of secrets that still hold the development default written in the file.
     development_secrets: tuple[str, ...] = ()
+    # Every name of each configured registry -> its canonical host (derived from registries).
+    aliases: Aliases = field(default_factory=lambda: Aliases({}))
 
     def source(self, name: str) -> Source | None:
         return next((s for s in self.sources if s.name == name), None)
 
-    def aliases(self) -> Aliases:
-        """Every name of each configured registry -> its canonical host."""
-        return Aliases.from_groups((r.host, r.aliases) for r in self.registries)
-
     def registry(self, host: str) -> RegistryConfig | None:
-        canonical = self.aliases().canonical(host)
+        canonical = self.aliases.canonical(host)
         return next((r for r in self.registries if r.host == canonical), None)
 
 
@@ -168,13 +166,15 @@ def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Con
     tree = interpolate(raw if raw is not None else {}, env, substituted)
     reader = Reader(substituted.problems)
     root = reader.mapping(tree, "")
+    registries = _registries(reader, root.get("registries"))
     config = Config(
         server=_server(reader, reader.mapping(root.get("server", {}), "server")),
         database=_database(reader, reader.mapping(root.get("database", {}), "database"), env),
         sources=_sources(reader, root.get("sources")),
         api_tokens=_api_tokens(reader, reader.mapping(root.get("api", {}), "api")),
         repositories=read_repositories(reader, root.get("repositories")),
-        registries=_registries(reader, root.get("registries")),
+        registries=registries,
+        aliases=Aliases.from_groups((r.host, r.aliases) for r in registries),
         worker=_worker(reader, reader.mapping(root.get("worker", {}), "worker")),
         reconcile_interval_seconds=_reconcile_interval(reader, root),
         dry_run=reader.boolean(root, "dry_run", "", False),

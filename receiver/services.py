@@ -53,7 +53,7 @@ def build_deployers(config: Config) -> Deployers:
     """The deployers the configuration sets up."""
     deployers: list[Deployer] = []
     if config.nomad is not None:
-        deployers.append(NomadDeployer(settings=config.nomad, aliases=config.aliases()))
+        deployers.append(NomadDeployer(settings=config.nomad, aliases=config.aliases))
     return Deployers(deployers)
 
 
@@ -65,7 +65,7 @@ async def running_services(
     store = await _connect(dsn, config)
     try:
         version = await store.migrate()
-        aliases = config.aliases()
+        aliases = config.aliases
         await store.seed_repositories([_canonical(repo, config) for repo in config.repositories])
         log.info("database_ready", embedded=config.database.url is None, schema_version=version)
         async with aiohttp.ClientSession(trust_env=False) as session:
@@ -132,7 +132,7 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
 
 def _canonical(repo: WatchedRepository, config: Config) -> WatchedRepository:
     """The repository under its registry's canonical name, as events are recorded."""
-    return dataclasses.replace(repo, image=config.aliases().name(repo.image))
+    return dataclasses.replace(repo, image=config.aliases.name(repo.image))
 
 
 async def _connect(dsn: str, config: Config) -> Store:

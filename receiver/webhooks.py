@@ -120,7 +120,7 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     except PayloadError as exc:
         await store.record_rejection(_rejection(source, str(exc), content_type, body))
         return Summary(rejected=1)
-    aliases = request.app[CONFIG].aliases()
+    aliases = request.app[CONFIG].aliases
     events = [replace(e, registry=aliases.canonical(e.registry)) for e in parsed.events]
     rejection = (
         _rejection(source, "; ".join(parsed.problems), content_type, body)
