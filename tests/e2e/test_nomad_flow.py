@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,12 @@ pytestmark = pytest.mark.e2e
 TOKEN = "nomad-e2e-token"
 
 
-async def test_pushes_move_the_configured_group_and_the_opted_in_job(
-    db_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+async def notifying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Registry, int]]:
+    """A real registry that will notify regdeploy on the port it yields, with no Nomad
+    settings leaking in from the environment."""
     for tool in ("docker-registry", "skopeo", "busybox"):
         require_binary(tool)
     for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
@@ -38,6 +42,14 @@ async def test_pushes_move_the_configured_group_and_the_opted_in_job(
         notify_token=REGISTRY_TOKEN,
     )
     await asyncio.to_thread(registry.start)
+    yield registry, port
+    await asyncio.to_thread(registry.stop)
+
+
+async def test_pushes_move_the_configured_group_and_the_opted_in_job(
+    db_uri: str, tmp_path: Path, notifying: tuple[Registry, int]
+) -> None:
+    registry, port = notifying
     layout = tmp_path / "layout"
     app_image, svc_image = f"{registry.host}/team/app", f"{registry.host}/team/svc"
 
@@ -110,25 +122,14 @@ async def test_pushes_move_the_configured_group_and_the_opted_in_job(
     finally:
         await server.close()
         await nomad_server.close()
-        await asyncio.to_thread(registry.stop)
 
 
 async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
-    db_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db_uri: str, tmp_path: Path, notifying: tuple[Registry, int]
 ) -> None:
     """Real pushes: the first deploy meets a change made meanwhile (conflict, then lands once);
     the second's rollout fails and Nomad reverts it (rolled back, not tried again)."""
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
-    for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    port = free_port()
-    registry = Registry(
-        tmp_path / "registry",
-        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
-        notify_token=REGISTRY_TOKEN,
-    )
-    await asyncio.to_thread(registry.start)
+    registry, port = notifying
     layout, repo = tmp_path / "layout", f"{registry.host}/team/app"
 
     async def push(tag: str) -> str:
@@ -188,7 +189,6 @@ async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
     finally:
         await server.close()
         await nomad_server.close()
-        await asyncio.to_thread(registry.stop)
 
 
 async def wait_for_image(fake: FakeNomad, expected: str) -> None:

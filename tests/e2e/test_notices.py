@@ -71,6 +71,15 @@ async def registry(tmp_path: Path) -> AsyncIterator[tuple[Registry, int]]:
     await asyncio.to_thread(registry.stop)
 
 
+async def running_first(reg: Registry, layout: Path) -> tuple[str, RecordingDeployer]:
+    """Push team/app 1.0.0 and a deployer whose target runs it; its digest and the deployer."""
+    first = build_image(layout, tag="1.0.0", env={"V": "1"})
+    await asyncio.to_thread(reg.push, layout, "1.0.0", "team/app")
+    deployer = RecordingDeployer()
+    deployer.run(WEB, f"{reg.host}/team/app:1.0.0@{first}")
+    return first, deployer
+
+
 async def start(config: Config, deployer: RecordingDeployer, port: int) -> TestServer:
     server = TestServer(init_app(config, deployers=Deployers([deployer])), port=port)
     await server.start_server()
@@ -99,10 +108,7 @@ async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
 ) -> None:
     reg, port = registry
     layout = tmp_path / "layout"
-    first = build_image(layout, tag="1.0.0", env={"V": "1"})
-    await asyncio.to_thread(reg.push, layout, "1.0.0", "team/app")
-    deployer = RecordingDeployer()
-    deployer.run(WEB, f"{reg.host}/team/app:1.0.0@{first}")
+    first, deployer = await running_first(reg, layout)
     async with ChatCapture("slack") as slack, ChatCapture("teams") as teams:
         with capture_logs() as logs:
             server = await start(config_for(db_uri, reg, slack, teams), deployer, port)
@@ -143,10 +149,7 @@ async def test_a_chat_outage_and_a_restart_lose_no_notice_and_send_it_once(
 ) -> None:
     reg, port = registry
     layout = tmp_path / "layout"
-    first = build_image(layout, tag="1.0.0", env={"V": "1"})
-    await asyncio.to_thread(reg.push, layout, "1.0.0", "team/app")
-    deployer = RecordingDeployer()
-    deployer.run(WEB, f"{reg.host}/team/app:1.0.0@{first}")
+    _, deployer = await running_first(reg, layout)
     async with ChatCapture("slack") as slack, ChatCapture("teams") as teams:
         outage_ends = time.monotonic() + 30
         slack.fail_with(503, until=outage_ends)
