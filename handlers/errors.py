@@ -3,8 +3,12 @@
 RegdeployError
 ├── ConfigError            the configuration file is missing, unreadable or invalid
 ├── PayloadError           an authenticated notification that cannot be used at all
-└── StoreError             the database failed (receiver.store)
-    └── DatabaseUnavailable    the database cannot be reached right now; retry later
+├── StoreError             the database failed (receiver.store)
+│   ├── DatabaseUnavailable    the database cannot be reached right now; retry later
+│   └── StoreConflict          a unique row exists already
+├── RegistryError          a registry refused or failed a request
+│   └── RegistryUnavailable    it cannot answer now
+└── DeployerUnavailable    an orchestrator could not say which workloads it runs; retry later
 """
 
 from __future__ import annotations
@@ -50,3 +54,8 @@ class RegistryError(RegdeployError):
 
 class RegistryUnavailable(RegistryError):
     """The registry cannot answer now (unreachable, timed out, 429/502/503/504)."""
+
+
+class DeployerUnavailable(RegdeployError):
+    """An orchestrator (its API, its engine) did not answer a question about its workloads:
+    the decision waits, the event stays pending."""

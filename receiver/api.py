@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from handlers.errors import DatabaseUnavailable, StoreError
+from handlers.errors import DatabaseUnavailable, DeployerUnavailable, StoreError
 from receiver.bodies import json_error
 from receiver.config import ApiToken, Scope
 from receiver.records import CatalogTag, StoredEvent, StoredRejection
@@ -79,7 +79,7 @@ def token_name(request: web.Request) -> str:
 
 @web.middleware
 async def store_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Map store errors to statuses for every route that does not answer them itself."""
+    """Map store and deployer errors to statuses for every route that does not answer them."""
     try:
         return await handler(request)
     except DatabaseUnavailable:
@@ -91,6 +91,8 @@ async def store_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except StoreError:
         log.exception("api_store_error", path=request.path)
         return web.json_response({"message": "database error"}, status=500)
+    except DeployerUnavailable as exc:
+        return web.json_response({"message": str(exc)}, status=503, headers={"Retry-After": "5"})
 
 
 async def ping(_: web.Request) -> web.Response:

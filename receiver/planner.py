@@ -7,18 +7,22 @@ and asks ``handlers.decision`` what to do. It stores nothing itself: the caller 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 
 from deployers.base import Deployers, Target
 from handlers.decision import Decision, Rules, decide_push, desired_image
+from handlers.errors import DeployerUnavailable, RegdeployError
 from handlers.events import Action
 from handlers.references import Aliases, ImageName, ImageRef
 from receiver.records import Plan, RepositoryState, StoredEvent
 from receiver.store import Store
 
 log = structlog.get_logger("regdeploy.planner")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,7 +148,7 @@ class Planner:
                 )
         watched = states[0] if states else None
         for deployer in self._deployers:
-            for target in await deployer.discover(name):
+            for target in await _asked(deployer.kind, deployer.discover(name)):
                 if target.key not in found:
                     found[target.key] = _discovered(target, watched)
         return list(found.values())
@@ -153,7 +157,7 @@ class Planner:
         deployer = self._deployers.get(target.kind)
         if deployer is None:
             return None
-        running = await deployer.current(target, name)
+        running = await _asked(target.kind, deployer.current(target, name))
         return self._aliases_ref(running) if running is not None else None
 
     def _aliases_ref(self, image: ImageRef) -> ImageRef:
@@ -186,6 +190,16 @@ class Planner:
             event_id=event_id,
             notify=affected.notify,
         )
+
+
+async def _asked(kind: str, question: Awaitable[T]) -> T:
+    """The answer of a deployer; its failure to answer is a ``DeployerUnavailable``."""
+    try:
+        return await question
+    except RegdeployError:
+        raise
+    except Exception as exc:  # any orchestrator client's own errors
+        raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}") from exc
 
 
 def rules_of(state: RepositoryState) -> Rules:

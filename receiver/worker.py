@@ -16,6 +16,7 @@ from datetime import datetime
 
 import structlog
 
+from handlers.errors import DeployerUnavailable
 from receiver.dispatcher import Dispatcher
 from receiver.loop import PolledLoop
 from receiver.planner import Planner
@@ -64,8 +65,12 @@ class Worker(PolledLoop):
         recovered = await self._store.recover_stalled(stall_seconds=self._stall_seconds)
         if recovered:
             log.warning("deploys_recovered", deployments=recovered)
-        while await self._decide_one():
-            pass
+        try:
+            while await self._decide_one():
+                pass
+        except DeployerUnavailable as exc:
+            # The event stays pending for the next round; deploys already decided go ahead.
+            log.warning("decisions_deferred", error=str(exc))
         await self._start_due()
 
     async def _decide_one(self) -> bool:

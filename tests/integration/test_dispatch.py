@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -340,3 +341,50 @@ async def test_write_routes_need_a_write_token(start: Start) -> None:
         anonymous = await client.request(method, path, json=body)
         reader = await client.request(method, path, json=body, headers=api_headers(READ_TOKEN))
         assert (anonymous.status, reader.status) == (401, 403), path
+
+
+@dataclass
+class UnreachableEngine:
+    """A deployer whose orchestrator does not answer while ``down`` is set."""
+
+    kind: str = "engine"
+    down: bool = True
+
+    async def discover(self, image: Any) -> list[Target]:
+        if self.down:
+            raise ConnectionError("connection refused")
+        return []
+
+    async def current(self, target: Target, name: Any) -> None:
+        return None
+
+    async def deploy(self, target: Target, image: Any) -> DeployResult:
+        raise AssertionError("nothing runs on this engine")
+
+
+async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
+    aiohttp_client: ClientFactory, db_uri: str
+) -> None:
+    recording, engine = RecordingDeployer(), UnreachableEngine()
+    recording.run(WEB, ref("1.0.0", 1))
+    config = make_config(
+        db_uri,
+        registry=REGISTRY,
+        repositories=[repository()],
+        worker={"poll_interval_seconds": 0.2},
+    )
+    client = await aiohttp_client(init_app(config, deployers=Deployers([recording, engine])))
+
+    await push(client, "1.1.0", 2)
+    await asyncio.sleep(1.0)  # five rounds of the worker
+    response = await client.get("/api/v1/events", headers=api_headers())
+    assert [e["status"] for e in (await response.json())["events"]] == ["pending"]
+    assert await deployments(client) == []
+    plan = await client.get(f"/api/v1/repos/{NAME}/plan", headers=api_headers())
+    assert plan.status == 503
+    assert "the engine deployer did not answer" in (await plan.json())["message"]
+
+    engine.down = False
+    [deployment] = await settle(client)
+    assert deployment["status"] == "succeeded"
+    assert recording.deployed(WEB) == [ref("1.1.0", 2)]
