@@ -27,7 +27,14 @@ import requests
 import structlog
 
 from deployers.base import DeployResult, Outcome, Target
-from handlers.references import Aliases, ImageName, ImageRef, InvalidReference, parse_reference
+from handlers.references import (
+    Aliases,
+    ImageName,
+    ImageRef,
+    InvalidReference,
+    as_written,
+    parse_reference,
+)
 
 log = structlog.get_logger("regdeploy.nomad")
 
@@ -128,7 +135,7 @@ class NomadDeployer:
             return _failed(
                 f"no Docker task of job {target.name} in scope runs {image.name}", retry=False
             )
-        if all(t.image == image for t in tasks):
+        if all(t.image.digest == image.digest for t in tasks):
             return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
         updated = _with_image(job, tasks, image)
         payload: dict[str, Any] = {
@@ -270,12 +277,15 @@ def _image(task: dict[str, Any]) -> ImageRef | None:
 
 
 def _with_image(job: dict[str, Any], tasks: list[_TaskRef], image: ImageRef) -> dict[str, Any]:
+    """The job with each task in ``tasks`` on ``image``, under the registry name the task
+    already uses."""
     updated = copy.deepcopy(job)
-    wanted = {(t.group, t.task) for t in tasks}
+    wanted = {(t.group, t.task): as_written(t.image, image) for t in tasks}
     for group in updated["TaskGroups"]:
         for task in group["Tasks"]:
-            if (group["Name"], task["Name"]) in wanted:
-                task["Config"]["image"] = str(image)
+            ref = wanted.get((group["Name"], task["Name"]))
+            if ref is not None:
+                task["Config"]["image"] = str(ref)
     return updated
 
 

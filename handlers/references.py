@@ -114,3 +114,9 @@ class Aliases:
 
     def name(self, name: ImageName) -> ImageName:
         return ImageName(registry=self.canonical(name.registry), repository=name.repository)
+
+
+def as_written(running: ImageRef, image: ImageRef) -> ImageRef:
+    """``image`` under the registry spelling the workload already uses (an alias stays an
+    alias), so a deploy changes the tag and digest only."""
+    return ImageRef(name=running.name, tag=image.tag, digest=image.digest)

@@ -318,3 +318,25 @@ async def test_vault_and_consul_tokens_go_with_jobs_that_need_them() -> None:
     assert sent["secretive"]["VaultToken"] == "vault-s3cret"
     assert not sent["secretive"].get("ConsulToken")  # no task uses Consul
     assert not sent["plain"].get("VaultToken")
+
+
+async def test_a_task_keeps_the_registry_alias_it_is_written_with() -> None:
+    """The job names the registry by an alias; the deploy changes tag and digest only."""
+    fake = FakeNomad(acl_token=TOKEN, rollout=lambda job: "successful")
+    alias = "registry.local:5000"
+    fake.add_job(make_job("app", {"web": {"server": f"{alias}/team/app:1.0.0@sha256:{1:064x}"}}))
+    server = TestServer(fake.app())
+    await server.start_server()
+    settings = NomadSettings(address=f"http://127.0.0.1:{server.port}", token=TOKEN)
+    deployer = NomadDeployer(settings=settings, aliases=Aliases.from_groups([(REGISTRY, [alias])]))
+    target = Target(kind="nomad", name="app")
+    try:
+        result = await deployer.deploy(target, parse(image("1.1.0", 2)))
+        again = await deployer.deploy(target, parse(image("1.1.0", 2)))
+    finally:
+        deployer.close()
+        await server.close()
+    assert result.outcome.value == "succeeded", result.message
+    assert task_images(fake.job("app")) == {"web/server": f"{alias}/team/app:1.1.0@sha256:{2:064x}"}
+    assert again.message.startswith("already runs")
+    assert len([r for r in fake.registrations if r.status == 200]) == 1
