@@ -15,10 +15,12 @@ from pathlib import Path
 
 import yaml
 
+from deployers.docker_engine import DockerSettings, RegistryLogin
 from deployers.nomad import NomadSettings
 from handlers.errors import ConfigError
 from handlers.formats import PARSERS
 from handlers.references import Aliases
+from receiver.config_docker import read_docker
 from receiver.config_notifiers import (
     NotifierConfig,
     OutboxConfig,
@@ -42,6 +44,7 @@ _TOP_LEVEL = {
     "reconciler",
     "dry_run",
     "nomad",
+    "deployers",
     "notifiers",
     "notices",
 }
@@ -127,6 +130,7 @@ class Config:
     # Record every decision, call no deployer.
     dry_run: bool = False
     nomad: NomadSettings | None = None
+    docker: DockerSettings | None = None
     notifiers: tuple[NotifierConfig, ...] = ()
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
 
@@ -179,6 +183,7 @@ def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Con
         reconcile_interval_seconds=_reconcile_interval(reader, root),
         dry_run=reader.boolean(root, "dry_run", "", False),
         nomad=_nomad(reader, root, env),
+        docker=read_docker(reader, root.get("deployers"), env=env, logins=_logins(registries)),
         notifiers=read_notifiers(reader, root.get("notifiers")),
         outbox=read_outbox(reader, root.get("notices")),
         development_secrets=tuple(
@@ -359,7 +364,7 @@ def _nomad(r: Reader, root: dict[str, object], env: Mapping[str, str]) -> NomadS
     NOMAD_REGION and NOMAD_NAMESPACE fill what the section leaves out."""
     if "nomad" not in root:
         return None
-    m = r.mapping(root["nomad"] or {}, "nomad")
+    m = r.mapping({} if root["nomad"] is None else root["nomad"], "nomad")
     r.unknown(m, "nomad", _NOMAD_KEYS)
     d = NomadSettings()
     token = r.secret(m, "token", "nomad", required=False)
@@ -392,6 +397,17 @@ def _nomad(r: Reader, root: dict[str, object], env: Mapping[str, str]) -> NomadS
         policy_key=r.text(m, "policy_key", "nomad", d.policy_key),
         notify_key=r.text(m, "notify_key", "nomad", d.notify_key),
     )
+
+
+def _logins(registries: tuple[RegistryConfig, ...]) -> dict[str, RegistryLogin]:
+    """Each registry's credentials under every name it is known by."""
+    logins = {}
+    for registry in registries:
+        if registry.username and registry.password:
+            login = RegistryLogin(username=registry.username, password=registry.password.reveal())
+            for host in (registry.host, *registry.aliases):
+                logins[host] = login
+    return logins
 
 
 def _check_notify_names(r: Reader, config: Config) -> None:

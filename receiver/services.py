@@ -17,7 +17,10 @@ import aiohttp
 import structlog
 
 from deployers.base import Deployer, Deployers
+from deployers.containers import ContainerDeployer
+from deployers.docker_engine import Engine
 from deployers.nomad import NomadDeployer
+from deployers.swarm import SwarmDeployer
 from handlers.errors import DatabaseUnavailable
 from notifiers.base import Notifier
 from receiver.announcer import Announcer
@@ -54,6 +57,13 @@ def build_deployers(config: Config) -> Deployers:
     deployers: list[Deployer] = []
     if config.nomad is not None:
         deployers.append(NomadDeployer(settings=config.nomad, aliases=config.aliases))
+    if config.docker is not None:
+        # Swarm services and containers share one engine connection.
+        engine = Engine(config.docker)
+        if config.docker.swarm.enabled:
+            deployers.append(SwarmDeployer(engine=engine, aliases=config.aliases))
+        if config.docker.containers.enabled:
+            deployers.append(ContainerDeployer(engine=engine, aliases=config.aliases))
     return Deployers(deployers)
 
 

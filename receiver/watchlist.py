@@ -27,6 +27,9 @@ _KNOWN = {
     "notify",
 }
 
+# Target kinds named by one string: ``{swarm: web}``, ``{container: web}``.
+_NAMED_KINDS = ("swarm", "container")
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WatchedRepository:
@@ -104,14 +107,18 @@ def _filters(r: Reader, value: object, path: str) -> tuple[Mapping[str, str], ..
 
 
 def _targets(r: Reader, value: object, path: str) -> tuple[Target, ...]:
-    """``{kind, name, options}``, or the Nomad shorthand ``{nomad: {job, group?, task?,
-    namespace?}}``."""
+    """``{kind, name, options}``, or a shorthand: ``{nomad: {job, group?, task?, namespace?}}``,
+    ``{swarm: SERVICE}``, ``{container: NAME}``."""
     targets: list[Target] = []
     for i, m in enumerate(r.items(value, path)):
         where = f"{path}[{i}]"
         if "nomad" in m:
             r.unknown(m, where, {"nomad"})
             target = _nomad_target(r, r.mapping(m["nomad"], at(where, "nomad")), at(where, "nomad"))
+        elif shorthand := next((k for k in _NAMED_KINDS if k in m), None):
+            r.unknown(m, where, {shorthand})
+            name = r.text(m, shorthand, where)
+            target = Target(kind=shorthand, name=name) if name else None
         else:
             r.unknown(m, where, {"kind", "name", "options"})
             kind, name = r.text(m, "kind", where), r.text(m, "name", where)

@@ -6,6 +6,8 @@ declare -A wanted=(
   [skopeo]=skopeo
   [busybox-static]=busybox-static
   [openssl]=openssl
+  [docker.io]=docker.io            # dockerd + docker CLI: the tests run a private dockerd
+  [docker-compose]=docker-compose  # docker-compose config validates docker-compose.yml
 )
 missing=()
 for pkg in "${!wanted[@]}"; do

@@ -19,6 +19,7 @@ APT_PACKAGES: dict[str, str] = {
     "busybox": "busybox-static",
     "dockerd": "docker.io",
     "docker": "docker.io",
+    "docker-compose": "docker-compose",
     "chromium": "chromium",
 }
 

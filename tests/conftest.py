@@ -15,6 +15,7 @@ from receiver.app import init_app
 from receiver.config import Config
 from receiver.store import Store
 from tests.components import require_binary
+from tests.e2e.docker_engine import DockerEngine, clean
 from tests.postgres import create_template, fresh_database, start_server
 
 REGISTRY_TOKEN = "registry-secret-token-0123"
@@ -31,6 +32,23 @@ def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     create_template(uri)
     yield uri
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def docker_engine_session() -> Iterator[DockerEngine]:
+    """One private Docker engine with a swarm for the whole session (a swarm binds a fixed
+    port, and a start costs seconds)."""
+    require_binary("dockerd")
+    engine = DockerEngine().start()
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture
+def docker_engine(docker_engine_session: DockerEngine) -> Iterator[DockerEngine]:
+    """The shared engine, emptied of the test's services, containers and networks after it."""
+    yield docker_engine_session
+    clean(docker_engine_session)
 
 
 @pytest.fixture

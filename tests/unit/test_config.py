@@ -337,7 +337,8 @@ def with_change(path: str, value: object) -> dict[str, Any]:
         ("api.tokens.0.token", ..., "api.tokens[0].token: missing"),
         ("api.tokens.0.scope", "admin", "api.tokens[0].scope: expected read or write, got 'admin'"),
         ("api.tokens.0.role", "x", "api.tokens[0].role: unknown key"),
-        ("deployers", {}, "deployers: unknown key"),
+        ("kubernetes", {}, "kubernetes: unknown key"),
+        ("deployers", [], "deployers: expected a mapping"),
     ],
 )
 def test_each_problem_names_its_key_path(path: str, value: object, problem: str) -> None:
@@ -374,6 +375,7 @@ def test_every_problem_is_reported_at_once() -> None:
         ],
         "api": {"tokens": [{"name": "admin", "token": "a", "scope": "root"}]},
         "deployers": [],
+        "kubernetes": {},
     }
     problems = problems_of(raw)
     expected = [
@@ -388,7 +390,8 @@ def test_every_problem_is_reported_at_once() -> None:
         "sources[1].token: missing",
         "sources[2]: expected a mapping",
         "api.tokens[0].scope: expected read or write, got 'root'",
-        "deployers: unknown key",
+        "deployers: expected a mapping",
+        "kubernetes: unknown key",
     ]
     # Follow-on problems (``sources[2].name: missing`` after ``sources[2]: expected a
     # mapping``) may come too, but only under the key paths above.

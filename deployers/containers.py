@@ -1,0 +1,366 @@
+"""Standalone Docker containers: replace the container with one of the same configuration on the
+new image, and put the old one back when the new one does not come up.
+
+A swap goes:
+
+1. pull the exact digest;
+2. rename the old container aside (``NAME-regdeploy-old``); it keeps running;
+3. create the new container under ``NAME`` with the old one's configuration;
+4. stop the old container, start the new one;
+5. wait until the new one is healthy: its healthcheck passes, or, without a healthcheck, it is
+   still running (never restarted) after the grace period;
+6. remove the old container (and its image, when configured).
+
+When step 3, 4 or 5 fails, the new container is removed and the old one renamed back and
+started: a rollback, recorded with the reason. A container left aside means a swap was cut short
+(regdeploy was killed): the next deploy of that container first puts the old one back under its
+name, then starts over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+import structlog
+
+from deployers.base import DeployResult, Outcome, Target
+from deployers.container_spec import replacement
+from deployers.docker_engine import (
+    Engine,
+    Labels,
+    engine_message,
+    image_of,
+)
+from handlers.references import Aliases, ImageName, ImageRef, as_written
+
+log = structlog.get_logger("regdeploy.containers")
+
+KIND = "container"
+ASIDE_SUFFIX = "-regdeploy-old"
+# Swarm task containers belong to their service: the Swarm deployer moves those.
+_SWARM_TASK_LABEL = "com.docker.swarm.service.id"
+_LOG_TAIL = 5
+
+
+class _SwapFailed(Exception):
+    """The new container did not come up; the message says why."""
+
+
+@dataclass
+class ContainerDeployer:
+    engine: Engine
+    aliases: Aliases
+    kind: str = KIND
+
+    def close(self) -> None:
+        self.engine.close()
+
+    async def discover(self, image: ImageName) -> list[Target]:
+        """Running containers labelled for regdeploy that run an image of ``image``.
+
+        A container in the middle of a swap counts under its own name, whichever of its two
+        containers runs at this moment: a push arriving meanwhile is not lost.
+        """
+        settings = self.engine.settings
+        listed = await self.engine.call(
+            lambda api: api.containers(all=True, filters={"label": settings.opt_in_label})
+        )
+        names = {_name(summary) for summary in listed}
+        found: dict[str, Target] = {}
+        for summary in listed:
+            labels = summary.get("Labels") or {}
+            name = _name(summary)
+            base = name.removesuffix(ASIDE_SUFFIX)
+            swapping = name != base or base + ASIDE_SUFFIX in names
+            if base in found or _SWARM_TASK_LABEL in labels:
+                continue
+            if summary.get("State") != "running" and not swapping:
+                continue
+            read = Labels.read(labels, settings)
+            if not read.enabled:
+                continue
+            container = await self._inspect(name)
+            if container is not None and image_of(_image_text(container), self.aliases, image):
+                found[base] = read.target(KIND, base)
+        return list(found.values())
+
+    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
+        """What the container runs; while a swap is cut short, what the old one runs (the new
+        one is not proven, and the next deploy puts the old one back first)."""
+        container = await self._inspect(target.name + ASIDE_SUFFIX)
+        if container is None:
+            container = await self._inspect(target.name)
+        if container is None:
+            return None
+        return await self._running(container, name)
+
+    async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        try:
+            return await self._deploy(target, image)
+        except docker.errors.DockerException as exc:
+            return DeployResult(
+                outcome=Outcome.FAILED,
+                message=f"the Docker engine failed: {engine_message(exc)}",
+                retryable=True,
+            )
+
+    async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        await self.repair(target.name)
+        old = await self._inspect(target.name)
+        if old is None:
+            return _failed(f"no container {target.name}", retry=False)
+        running = await self._running(old, image.name)
+        if running is None:
+            return _failed(f"container {target.name} runs no image of {image.name}", retry=False)
+        if running.digest == image.digest:
+            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
+        if (old.get("HostConfig") or {}).get("AutoRemove"):
+            return _failed(
+                f"container {target.name} is removed when it stops (--rm): it cannot be "
+                "replaced with a way back",
+                retry=False,
+            )
+        wanted = as_written(running, image)
+        try:
+            await self.engine.call(lambda api: api.pull(str(wanted.name), tag=image.digest))
+        except docker.errors.APIError as exc:
+            return _failed(f"could not pull {wanted}: {engine_message(exc)}", retry=True)
+        old_image = await self._inspect_image(old["Image"])
+        return await self._swap(target.name, old, old_image, str(wanted))
+
+    async def _swap(
+        self, name: str, old: dict[str, Any], old_image: dict[str, Any] | None, reference: str
+    ) -> DeployResult:
+        new = replacement(old, old_image, reference)
+        old_id = old["Id"]
+        was_running = bool((old.get("State") or {}).get("Running"))
+        await self._set_aside(old)
+        log.info("container_swap_started", container=name, image=reference)
+        new_id: str | None = None
+        try:
+            created = await self.engine.call(
+                lambda api: api.create_container_from_config(dict(new.create), name=name)
+            )
+            new_id = str(created["Id"])
+            for network, endpoint in new.networks:
+                await self._connect(new_id, network, endpoint)
+            await self.engine.call(lambda api: api.stop(old_id, timeout=self._stop_timeout(old)))
+            started = int(time.time())
+            await self.engine.call(lambda api: api.start(new_id))
+            await self._wait_healthy(new_id, started)
+        except (_SwapFailed, docker.errors.APIError) as exc:
+            reason = str(exc) if isinstance(exc, _SwapFailed) else engine_message(exc)
+            await self._roll_back(name, old_id, new_id, start=was_running)
+            log.warning("container_rolled_back", container=name, image=reference, reason=reason)
+            return DeployResult(
+                outcome=Outcome.ROLLED_BACK,
+                message=f"{reference} did not come up, the old container runs again: {reason}",
+                retryable=False,
+            )
+        await self.engine.call(lambda api: api.remove_container(old_id))
+        if self.engine.settings.containers.remove_old_image and old_image is not None:
+            await self._remove_image(old_image["Id"])
+        log.info("container_swapped", container=name, image=reference)
+        return DeployResult(outcome=Outcome.SUCCEEDED, message=f"{name} runs {reference}")
+
+    async def _wait_healthy(self, container_id: str, started: int) -> None:
+        settings = self.engine.settings.containers
+        container = await self._inspect(container_id)
+        checked = container is not None and _has_healthcheck(container)
+        wait = settings.health_timeout_seconds if checked else settings.grace_seconds
+        deadline = time.monotonic() + wait
+        while True:
+            container = await self._inspect(container_id)
+            if container is None:
+                raise _SwapFailed("the new container disappeared")
+            state = container.get("State") or {}
+            if not state.get("Running") or state.get("Restarting") or container.get("RestartCount"):
+                raise _SwapFailed(await self._exit_reason(container, started))
+            health = (state.get("Health") or {}).get("Status")
+            if checked and health == "healthy":
+                return
+            if checked and health == "unhealthy":
+                raise _SwapFailed(f"its healthcheck failed: {_health_output(state)}")
+            if time.monotonic() >= deadline:
+                if checked:
+                    raise _SwapFailed(f"it was not healthy within {wait:g} s")
+                return
+            await asyncio.sleep(settings.poll_seconds)
+
+    async def _exit_reason(self, container: dict[str, Any], started: int) -> str:
+        state = container.get("State") or {}
+        restarts = container.get("RestartCount") or 0
+        # A restart policy may have started it again already, which resets State.ExitCode:
+        # the engine's "die" event keeps the code it first exited with.
+        code = await self._first_exit_code(container["Id"], started)
+        if code is None:
+            code = state.get("ExitCode")
+        reason = f"it exited with code {code}" + (f" ({restarts} restarts)" if restarts else "")
+        if state.get("Error"):
+            reason += f": {state['Error']}"
+        tail = await self._log_tail(container["Id"])
+        return f"{reason}; last output: {tail}" if tail else reason
+
+    async def _first_exit_code(self, container_id: str, since: int) -> int | None:
+        def first_die(api: Any) -> int | None:
+            events = api.events(
+                since=since,
+                until=int(time.time()) + 1,
+                filters={"container": container_id, "event": "die"},
+                decode=True,
+            )
+            try:
+                for event in events:
+                    code = (event.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+                    if code is not None:
+                        return int(code)
+                return None
+            finally:
+                events.close()
+
+        try:
+            return await self.engine.call(first_die)
+        except (docker.errors.APIError, ValueError):
+            return None
+
+    async def _log_tail(self, container_id: str) -> str:
+        try:
+            raw = await self.engine.call(
+                lambda api: api.logs(container_id, stdout=True, stderr=True, tail=_LOG_TAIL)
+            )
+        except docker.errors.APIError:
+            return ""
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        return " | ".join(line for line in text.strip().splitlines() if line)[:300]
+
+    async def _set_aside(self, old: dict[str, Any]) -> None:
+        """Rename the old container aside, running if it can be: some engines cannot rename a
+        running container whose network sandbox they lost, and then it is stopped first."""
+        aside = _name_of(old) + ASIDE_SUFFIX
+        try:
+            await self.engine.call(lambda api: api.rename(old["Id"], aside))
+        except docker.errors.APIError as exc:
+            if not (old.get("State") or {}).get("Running"):
+                raise
+            log.info(
+                "container_stopped_to_rename", container=_name_of(old), reason=engine_message(exc)
+            )
+            await self.engine.call(lambda api: api.stop(old["Id"], timeout=self._stop_timeout(old)))
+            await self.engine.call(lambda api: api.rename(old["Id"], aside))
+
+    async def _roll_back(self, name: str, old_id: str, new_id: str | None, *, start: bool) -> None:
+        """The new container goes; the old one gets its name back, running if it ran."""
+        if new_id is not None:
+            await self._remove(new_id)
+        await self.engine.call(lambda api: api.rename(old_id, name))
+        if start:
+            await self.engine.call(lambda api: api.start(old_id))
+
+    async def repair(self, name: str) -> bool:
+        """Finish a swap that was cut short: the old container goes back under its name and
+        runs; whatever held the name meanwhile (the unproven new one) is removed."""
+        aside = await self._inspect(name + ASIDE_SUFFIX)
+        if aside is None:
+            return False
+        holder = await self._inspect(name)
+        if holder is not None:
+            await self._remove(holder["Id"])
+        await self.engine.call(lambda api: api.rename(aside["Id"], name))
+        if not (aside.get("State") or {}).get("Running"):
+            await self.engine.call(lambda api: api.start(aside["Id"]))
+        log.warning("container_swap_repaired", container=name)
+        return True
+
+    async def _running(self, container: dict[str, Any], name: ImageName) -> ImageRef | None:
+        """The image of ``name`` the container runs, with its digest: from the reference it
+        was created with, or else from the repository digests of its image."""
+        ref = image_of(_image_text(container), self.aliases, name)
+        if ref is None or ref.digest is not None:
+            return ref
+        image = await self._inspect_image(container["Image"])
+        for text in (image or {}).get("RepoDigests") or []:
+            known = image_of(text, self.aliases, name)
+            if known is not None and known.digest:
+                return ImageRef(name=ref.name, tag=ref.tag, digest=known.digest)
+        return ref
+
+    async def _connect(self, container_id: str, network: str, endpoint: Any) -> None:
+        ipam = endpoint.get("IPAMConfig") or {}
+        await self.engine.call(
+            lambda api: api.connect_container_to_network(
+                container_id,
+                network,
+                aliases=endpoint.get("Aliases"),
+                links=endpoint.get("Links"),
+                ipv4_address=ipam.get("IPv4Address") or None,
+                ipv6_address=ipam.get("IPv6Address") or None,
+                driver_opt=endpoint.get("DriverOpts"),
+            )
+        )
+
+    async def _remove(self, container_id: str) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            await self.engine.call(lambda api: api.remove_container(container_id, force=True))
+
+    async def _remove_image(self, image_id: str) -> None:
+        try:
+            await self.engine.call(lambda api: api.remove_image(image_id))
+        except docker.errors.APIError as exc:
+            # Still used by another container, or already gone: not this deploy's business.
+            log.info("container_image_kept", image=image_id, reason=engine_message(exc))
+
+    def _stop_timeout(self, container: dict[str, Any]) -> int | None:
+        configured = self.engine.settings.containers.stop_timeout_seconds
+        if configured is not None:
+            return configured
+        own = (container.get("Config") or {}).get("StopTimeout")
+        return int(own) if own is not None else None
+
+    async def _inspect(self, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await self.engine.call(lambda api: api.inspect_container(name))
+        except docker.errors.NotFound:
+            return None
+        return found
+
+    async def _inspect_image(self, image_id: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await self.engine.call(lambda api: api.inspect_image(image_id))
+        except docker.errors.NotFound:
+            return None
+        return found
+
+
+def _name(summary: dict[str, Any]) -> str:
+    names = summary.get("Names") or [""]
+    return str(names[0]).lstrip("/")
+
+
+def _name_of(container: dict[str, Any]) -> str:
+    return str(container.get("Name", "")).lstrip("/")
+
+
+def _image_text(container: dict[str, Any]) -> object:
+    return (container.get("Config") or {}).get("Image")
+
+
+def _has_healthcheck(container: dict[str, Any]) -> bool:
+    test = ((container.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
+def _health_output(state: dict[str, Any]) -> str:
+    log_entries = (state.get("Health") or {}).get("Log") or []
+    if not log_entries:
+        return "no output"
+    last = log_entries[-1]
+    return f"exit {last.get('ExitCode')}: {str(last.get('Output') or '').strip()[:200]}"
+
+
+def _failed(message: str, *, retry: bool) -> DeployResult:
+    return DeployResult(outcome=Outcome.FAILED, message=message, retryable=retry)

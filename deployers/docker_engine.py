@@ -1,0 +1,203 @@
+"""Where the Docker engine is and how to talk to it: shared by the Swarm and container deployers.
+
+The Docker SDK is blocking; ``Engine.call`` runs each call in a thread so the event loop never
+waits on the engine. Registry credentials from the configuration are handed to the engine with
+every pull and service update (``X-Registry-Auth``), so Swarm nodes can pull private images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+import docker
+import docker.constants
+import docker.errors
+import docker.tls
+import requests
+
+from deployers.base import Target
+from handlers.references import Aliases, ImageName, ImageRef, InvalidReference, parse_reference
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryLogin:
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerSettings:
+    """How a standalone container is replaced."""
+
+    enabled: bool = True
+    # A container without a healthcheck is healthy when it still runs after this long.
+    grace_seconds: float = 10.0
+    # How long a container with a healthcheck has to report healthy.
+    health_timeout_seconds: float = 120.0
+    # How long the old container gets to stop (None: its own StopTimeout, else the engine's 10 s).
+    stop_timeout_seconds: int | None = None
+    remove_old_image: bool = False
+    poll_seconds: float = 0.5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwarmSettings:
+    """How a Swarm service update is followed."""
+
+    enabled: bool = True
+    rollout_timeout_seconds: float = 600.0
+    poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DockerSettings:
+    host: str = DEFAULT_HOST
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    tls_verify: bool = True
+    timeout_seconds: float = 60.0
+    opt_in_label: str = "regdeploy.enable"
+    policy_label: str = "regdeploy.policy"
+    notify_label: str = "regdeploy.notify"
+    # Registry host (every alias) -> credentials.
+    logins: Mapping[str, RegistryLogin] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False
+    )
+    containers: ContainerSettings = field(default_factory=ContainerSettings)
+    swarm: SwarmSettings = field(default_factory=SwarmSettings)
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.ca_file or self.client_cert) or self.host.startswith("https://")
+
+
+class Engine:
+    """One Docker SDK client, opened on first use and shared by both Docker deployers."""
+
+    def __init__(self, settings: DockerSettings) -> None:
+        self.settings = settings
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    def client(self) -> docker.DockerClient:
+        with self._lock:
+            if self._client is None:
+                self._client = _open(self.settings)
+            return self._client
+
+    async def call(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(api)`` in a thread, where ``api`` is the low-level ``APIClient``."""
+        return await asyncio.to_thread(lambda: fn(self.client().api))
+
+    def auth_for(self, name: ImageName) -> dict[str, str] | None:
+        login = self.settings.logins.get(name.registry)
+        if login is None:
+            return None
+        return {
+            "username": login.username,
+            "password": login.password,
+            "serveraddress": name.registry,
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _open(settings: DockerSettings) -> docker.DockerClient:
+    tls: docker.tls.TLSConfig | bool = False
+    if settings.uses_tls:
+        cert = (
+            (str(settings.client_cert), str(settings.client_key))
+            if settings.client_cert and settings.client_key
+            else None
+        )
+        verify: bool | str = settings.tls_verify
+        if settings.ca_file and settings.tls_verify:
+            verify = str(settings.ca_file)
+        tls = docker.tls.TLSConfig(client_cert=cert, verify=verify)
+    host = settings.host.replace("https://", "tcp://", 1)
+    timeout = int(max(1, settings.timeout_seconds))
+    client = docker.DockerClient(
+        base_url=host, tls=tls, version=_api_version(host, tls, timeout), timeout=timeout
+    )
+    client.api.trust_env = False
+    # The SDK sends X-Registry-Auth from its auth store with every pull and service update; the
+    # configured credentials go there, beside what ~/.docker/config.json holds.
+    store = client.api._auth_configs
+    for host_name, login in settings.logins.items():
+        store.add_auth(
+            host_name,
+            {"username": login.username, "password": login.password, "serveraddress": host_name},
+        )
+    return client
+
+
+def _api_version(host: str, tls: docker.tls.TLSConfig | bool, timeout: int) -> str:
+    """The engine's API version. Asked here rather than by the SDK's ``version="auto"``, which
+    asks while the client still trusts the environment: ``REQUESTS_CA_BUNDLE`` would then
+    replace the configured CA."""
+    probe = docker.APIClient(
+        base_url=host, tls=tls, version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=timeout
+    )
+    probe.trust_env = False
+    try:
+        return str(probe.version(api_version=False)["ApiVersion"])
+    except requests.RequestException as exc:
+        raise docker.errors.DockerException(f"cannot reach the engine at {host}: {exc}") from exc
+    finally:
+        probe.close()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Labels:
+    """The opt-in, policy and notify labels of one workload, read with the configured keys."""
+
+    enabled: bool
+    policy: str | None
+    notify: tuple[str, ...]
+
+    @classmethod
+    def read(cls, labels: Mapping[str, str] | None, settings: DockerSettings) -> Labels:
+        labels = labels or {}
+        notify = labels.get(settings.notify_label) or ""
+        return cls(
+            enabled=str(labels.get(settings.opt_in_label, "")).strip().lower() == "true",
+            policy=(labels.get(settings.policy_label) or "").strip() or None,
+            notify=tuple(n.strip() for n in notify.split(",") if n.strip()),
+        )
+
+    def target(self, kind: str, name: str) -> Target:
+        return Target(kind=kind, name=name, policy=self.policy, notify=self.notify)
+
+
+def image_of(text: object, aliases: Aliases, name: ImageName) -> ImageRef | None:
+    """The reference ``text`` when it names an image of repository ``name`` (registry aliases
+    and Docker Hub defaults applied), else None."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        ref = parse_reference(text)
+    except InvalidReference:
+        return None
+    return ref if aliases.name(ref.name) == name else None
+
+
+def engine_message(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None)
+    text = explanation if explanation else str(exc)
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return str(text).strip()[:500]

@@ -1,0 +1,175 @@
+"""Docker Swarm services: set the service's image and follow Swarm's own rolling update.
+
+The spec is sent back whole with the version index it was read at, so a change someone made in
+between makes the engine answer "update out of sequence": that is a conflict (read again,
+decided again), never an overwrite. The service's ``UpdateConfig`` (order, parallelism,
+failure_action, monitor) is left as it is: Swarm rolls out, regdeploy watches ``UpdateStatus``
+until it is ``completed`` (success), ``paused`` or ``rollback_completed`` (a failed deploy,
+with Swarm's message), or the rollout timeout passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import docker.errors
+import structlog
+
+from deployers.base import DeployResult, Outcome, Target
+from deployers.docker_engine import (
+    Engine,
+    Labels,
+    engine_message,
+    image_of,
+)
+from handlers.references import Aliases, ImageName, ImageRef, as_written
+
+log = structlog.get_logger("regdeploy.swarm")
+
+KIND = "swarm"
+_OUT_OF_SEQUENCE = "update out of sequence"
+_FAILED_STATES = {
+    "paused": "Swarm paused the update",
+    "rollback_completed": "Swarm rolled the update back",
+    "rollback_paused": "Swarm paused the rollback of the update",
+}
+
+
+@dataclass
+class SwarmDeployer:
+    engine: Engine
+    aliases: Aliases
+    kind: str = KIND
+
+    def close(self) -> None:
+        self.engine.close()
+
+    async def discover(self, image: ImageName) -> list[Target]:
+        """Services labelled for regdeploy that run an image of ``image``. An engine that is
+        not a swarm manager has no services to offer."""
+        settings = self.engine.settings
+        try:
+            services = await self.engine.call(
+                lambda api: api.services(filters={"label": settings.opt_in_label})
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:
+                return []
+            raise
+        found = []
+        for service in services:
+            spec = service.get("Spec") or {}
+            labels = Labels.read(spec.get("Labels"), settings)
+            if labels.enabled and image_of(_image_text(spec), self.aliases, image):
+                found.append(labels.target(KIND, spec["Name"]))
+        return found
+
+    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
+        try:
+            service = await self._inspect(target)
+        except docker.errors.NotFound:
+            return None
+        return image_of(_image_text(service["Spec"]), self.aliases, name)
+
+    async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        try:
+            return await self._deploy(target, image)
+        except docker.errors.NotFound:
+            return _failed(f"no Swarm service {target.name}", retry=False)
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:
+                return _failed(
+                    f"the engine is not a swarm manager: {engine_message(exc)}", retry=False
+                )
+            return _failed(f"the engine refused: {engine_message(exc)}", retry=True)
+        except docker.errors.DockerException as exc:
+            return _failed(f"the Docker engine did not answer: {engine_message(exc)}", retry=True)
+
+    async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        service = await self._inspect(target)
+        spec = service["Spec"]
+        running = image_of(_image_text(spec), self.aliases, image.name)
+        if running is None:
+            return _failed(f"service {target.name} runs no image of {image.name}", retry=False)
+        if running.digest == image.digest:
+            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
+        wanted = as_written(running, image)
+        before = (service.get("UpdateStatus") or {}).get("StartedAt")
+        updated = copy.deepcopy(spec)
+        updated["TaskTemplate"]["ContainerSpec"]["Image"] = str(wanted)
+        version = service["Version"]["Index"]
+        try:
+            answer = await self.engine.call(
+                lambda api: api.update_service(
+                    service["ID"],
+                    version,
+                    task_template=updated["TaskTemplate"],
+                    name=updated["Name"],
+                    labels=updated.get("Labels") or {},
+                    mode=updated.get("Mode"),
+                    update_config=updated.get("UpdateConfig"),
+                    rollback_config=updated.get("RollbackConfig"),
+                    endpoint_spec=updated.get("EndpointSpec"),
+                )
+            )
+        except docker.errors.APIError as exc:
+            if _OUT_OF_SEQUENCE in engine_message(exc):
+                return DeployResult(outcome=Outcome.CONFLICT, message=engine_message(exc))
+            raise
+        log.info(
+            "swarm_service_updated",
+            service=target.name,
+            image=str(wanted),
+            version=version,
+            warnings=(answer or {}).get("Warnings") or [],
+        )
+        return await self._follow(target, before)
+
+    async def _follow(self, target: Target, before: str | None) -> DeployResult:
+        """Poll ``UpdateStatus`` until the update this deploy started is done. A status whose
+        ``StartedAt`` is the one seen before the update belongs to an earlier update."""
+        settings = self.engine.settings.swarm
+        deadline = time.monotonic() + settings.rollout_timeout_seconds
+        while time.monotonic() < deadline:
+            await asyncio.sleep(settings.poll_seconds)
+            service = await self._inspect(target)
+            status = service.get("UpdateStatus") or {}
+            if not status or status.get("StartedAt") == before:
+                # Swarm starts no rolling update when there is no task to replace.
+                if not await self._has_tasks(service["ID"]):
+                    return DeployResult(outcome=Outcome.SUCCEEDED, message="no task to update")
+                continue
+            state, message = status.get("State"), status.get("Message") or ""
+            if state == "completed":
+                return DeployResult(outcome=Outcome.SUCCEEDED, message=message)
+            if state in _FAILED_STATES:
+                return _failed(f"{_FAILED_STATES[state]}: {message}", retry=False)
+        return _failed(
+            f"the update of service {target.name} did not finish within "
+            f"{settings.rollout_timeout_seconds:g} s",
+            retry=False,
+        )
+
+    async def _has_tasks(self, service_id: str) -> bool:
+        tasks = await self.engine.call(
+            lambda api: api.tasks(filters={"service": service_id, "desired-state": "running"})
+        )
+        return bool(tasks)
+
+    async def _inspect(self, target: Target) -> dict[str, Any]:
+        service: dict[str, Any] = await self.engine.call(
+            lambda api: api.inspect_service(target.name)
+        )
+        return service
+
+
+def _image_text(spec: dict[str, Any]) -> object:
+    return ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image")
+
+
+def _failed(message: str, *, retry: bool) -> DeployResult:
+    return DeployResult(outcome=Outcome.FAILED, message=message, retryable=retry)

@@ -1,0 +1,234 @@
+"""A private Docker engine (``dockerd``) with a one-node swarm, for the tests that move real
+Swarm services and containers.
+
+The daemon keeps everything under a short directory in ``/tmp`` (a unix socket path must stay
+under about 100 bytes), uses the ``vfs`` storage driver and neither iptables nor the default
+bridge, so it runs beside any other engine on the machine. It pulls from ``127.0.0.1``
+registries over plain HTTP, as every engine does for loopback registries. A swarm manager
+listens on 127.0.0.1: port 2377 when free, otherwise another free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import IO
+
+import docker
+import docker.errors
+
+from tests.components import free_port, require_binary
+
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0
+SWARM_PORT = 2377
+
+
+class DockerEngine:
+    """One ``dockerd`` process; ``host`` is its ``unix://`` address. It also listens on
+    ``tls_host`` (TCP, TLS with client certificates from ``certs``: ca.pem, cert.pem, key.pem,
+    as ``DOCKER_CERT_PATH`` holds them)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="dk-", dir="/tmp"))
+        self.socket = self.root / "d.sock"
+        self.certs = self.root / "certs"
+        self.tls_port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def tls_host(self) -> str:
+        return f"tcp://127.0.0.1:{self.tls_port}"
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "dockerd.log"
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.host, version="auto", timeout=120)
+
+    def start(self) -> DockerEngine:
+        dockerd = require_binary("dockerd")
+        server = make_certificates(self.certs)
+        self.tls_port = free_port()
+        self._log = self.log_path.open("wb")
+        self._proc = subprocess.Popen(
+            [
+                dockerd,
+                *("--data-root", str(self.root / "data")),
+                *("--exec-root", str(self.root / "exec")),
+                *("--host", self.host),
+                *("--host", self.tls_host),
+                "--tlsverify",
+                *("--tlscacert", str(self.certs / "ca.pem")),
+                *("--tlscert", str(server / "cert.pem")),
+                *("--tlskey", str(server / "key.pem")),
+                *("--pidfile", str(self.root / "dockerd.pid")),
+                "--iptables=false",
+                "--bridge=none",
+                "--storage-driver=vfs",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+        self._init_swarm()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"dockerd exited at start:\n{self.read_log()}")
+            if self.socket.exists():
+                with contextlib.suppress(docker.errors.DockerException, OSError):
+                    client = self.client()
+                    try:
+                        client.ping()
+                        return
+                    finally:
+                        client.close()
+            time.sleep(0.2)
+        raise RuntimeError(f"dockerd did not answer within {START_TIMEOUT} s:\n{self.read_log()}")
+
+    def _init_swarm(self) -> None:
+        client = self.client()
+        try:
+            port = SWARM_PORT if _port_free(SWARM_PORT) else free_port()
+            client.swarm.init(
+                advertise_addr="127.0.0.1", listen_addr=f"127.0.0.1:{port}", force_new_cluster=True
+            )
+        finally:
+            client.close()
+
+    def read_log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(docker.errors.DockerException, OSError):
+                client = self.client()
+                try:
+                    client.swarm.leave(force=True)
+                    for container in client.containers.list(all=True):
+                        container.remove(force=True)
+                finally:
+                    client.close()
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        if self._log is not None:
+            self._log.close()
+        _unmount_below(self.root)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def make_certificates(directory: Path) -> Path:
+    """A CA, a client certificate signed by it in ``directory`` (ca.pem, cert.pem, key.pem) and
+    a server certificate for 127.0.0.1 in ``directory/server``, made with the openssl CLI."""
+    openssl = require_binary("openssl")
+    server = directory / "server"
+    server.mkdir(parents=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=directory)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    run(
+        "req",
+        "-x509",
+        *ec,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    )
+    for name, subject, extension in (
+        ("server/", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+        ("", "/CN=regdeploy", "extendedKeyUsage=clientAuth"),
+    ):
+        (directory / f"{name}ext.cnf").write_text(extension + "\n")
+        run("req", *ec, "-subj", subject, "-keyout", f"{name}key.pem", "-out", f"{name}req.pem")
+        run(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}req.pem",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            f"{name}ext.cnf",
+            "-out",
+            f"{name}cert.pem",
+        )
+    return server
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _unmount_below(root: Path) -> None:
+    """Unmount what the daemon left mounted under ``root`` (netns and shm mounts), deepest
+    first, so the directory can be removed."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    prefix = str(root) + "/"
+    points = sorted((m.split()[1] for m in mounts if m.split()[1].startswith(prefix)), reverse=True)
+    for point in points:
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
+def clean(engine: DockerEngine) -> None:
+    """Remove every service, container and user network a test left on the shared engine."""
+    client = engine.client()
+    try:
+        for service in client.services.list():
+            service.remove()
+        for container in client.containers.list(all=True):
+            container.remove(force=True, v=True)
+        for network in client.networks.list():
+            if network.name not in ("bridge", "host", "none", "ingress", "docker_gwbridge"):
+                with contextlib.suppress(docker.errors.APIError):
+                    network.remove()
+        client.volumes.prune()
+    finally:
+        client.close()

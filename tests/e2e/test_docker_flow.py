@@ -1,0 +1,360 @@
+"""Real pushes to a real docker-registry move real Swarm services and containers on a private
+Docker engine, through the receiver, the queue and the Docker deployers; nothing in between is
+mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import docker
+import docker.types
+import pytest
+from aiohttp.test_utils import TestServer
+
+from receiver.app import init_app
+from tests.components import free_port, require_binary
+from tests.conftest import REGISTRY_TOKEN, api_headers, make_config
+from tests.e2e.docker_engine import DockerEngine
+from tests.e2e.oci import build_image
+from tests.e2e.registry import Registry
+
+pytestmark = pytest.mark.e2e
+
+SECOND = 1_000_000_000  # the engine counts durations in nanoseconds
+WAIT_SECONDS = 90.0
+
+
+@dataclass
+class Flow:
+    """A registry that notifies a running regdeploy, which deploys to the test engine."""
+
+    registry: Registry
+    engine: DockerEngine
+    client: docker.DockerClient
+    layout: Path
+    port: int
+    session: aiohttp.ClientSession
+
+    @property
+    def repo(self) -> str:
+        return f"{self.registry.host}/team/app"
+
+    async def push(
+        self, tag: str, *, version: str | None = None, cmd: list[str] | None = None
+    ) -> str:
+        """Build an image (its content named by ``version``, default the tag) and push it."""
+        digest = build_image(self.layout, tag=tag, env={"VERSION": version or tag}, cmd=cmd)
+        await asyncio.to_thread(self.registry.push, self.layout, tag, "team/app")
+        return digest
+
+    async def deployments(self, **query: str) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.port}/api/v1/deployments"
+        async with self.session.get(url, params=query, headers=api_headers()) as response:
+            assert response.status == 200, await response.text()
+            body: dict[str, list[dict[str, Any]]] = await response.json()
+            return body["deployments"]
+
+    async def wait_for(
+        self, what: str, check: Callable[[list[dict[str, Any]]], bool], **query: str
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            found = await self.deployments(**query)
+            if check(found):
+                return found
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: deployments are {found}")
+            await asyncio.sleep(0.3)
+
+
+@pytest.fixture
+async def registry(tmp_path: Path) -> AsyncIterator[tuple[Registry, int]]:
+    for tool in ("docker-registry", "skopeo", "busybox"):
+        require_binary(tool)
+    port = free_port()
+    registry = Registry(
+        tmp_path / "registry",
+        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
+        notify_token=REGISTRY_TOKEN,
+    )
+    await asyncio.to_thread(registry.start)
+    yield registry, port
+    await asyncio.to_thread(registry.stop)
+
+
+@pytest.fixture
+async def flow_factory(
+    db_uri: str,
+    tmp_path: Path,
+    registry: tuple[Registry, int],
+    docker_engine: DockerEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Callable[..., Any]]:
+    """Start regdeploy (with the Docker deployers on the test engine) once the test has set
+    up its workloads."""
+    for name in ("DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"):
+        monkeypatch.delenv(name, raising=False)
+    reg, port = registry
+    client = docker_engine.client()
+    servers: list[TestServer] = []
+    session = aiohttp.ClientSession()
+
+    async def start(**overrides: Any) -> Flow:
+        config = make_config(
+            db_uri,
+            registry=reg.host,
+            registries=[{"host": reg.host, "insecure": True}],
+            worker={"poll_interval_seconds": 0.5, "retry_base_seconds": 0.2},
+            deployers={
+                "docker": {
+                    "host": docker_engine.host,
+                    "swarm": {"poll_seconds": 0.5, "rollout_timeout_seconds": 120},
+                    "containers": {
+                        "grace_seconds": 4,
+                        "stop_timeout_seconds": 1,
+                        "poll_seconds": 0.2,
+                    },
+                }
+            },
+            **overrides,
+        )
+        server = TestServer(init_app(config), port=port)
+        await server.start_server()
+        servers.append(server)
+        return flow
+
+    flow = Flow(
+        registry=reg,
+        engine=docker_engine,
+        client=client,
+        layout=tmp_path / "layout",
+        port=port,
+        session=session,
+    )
+    yield start
+    for server in servers:
+        await server.close()
+    await session.close()
+    client.close()
+
+
+def service_image(client: docker.DockerClient, name: str) -> str:
+    spec = client.api.inspect_service(name)["Spec"]
+    image: str = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    return image
+
+
+def make_service(
+    client: docker.DockerClient, image: str, name: str, labels: dict[str, str]
+) -> None:
+    client.services.create(
+        image,
+        name=name,
+        labels=labels,
+        stop_grace_period=SECOND,
+        update_config=docker.types.UpdateConfig(
+            parallelism=1, failure_action="rollback", monitor=2 * SECOND, order="stop-first"
+        ),
+        rollback_config=docker.types.RollbackConfig(parallelism=1, monitor=SECOND),
+    )
+
+
+async def wait_running(client: docker.DockerClient, service: str) -> None:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        tasks = await asyncio.to_thread(
+            client.api.tasks, filters={"service": service, "desired-state": "running"}
+        )
+        if tasks and all(t["Status"]["State"] == "running" for t in tasks):
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"service {service} never ran: {tasks}")
+        await asyncio.sleep(0.3)
+
+
+async def test_a_labelled_service_follows_its_tag_and_an_unlabelled_one_stays(
+    flow_factory: Callable[..., Any],
+) -> None:
+    flow: Flow = await flow_factory()
+    first = await flow.push("stable", version="1")
+    pinned = f"{flow.repo}:stable@{first}"
+    make_service(flow.client, pinned, "web", {"regdeploy.enable": "true"})
+    make_service(flow.client, pinned, "other", {})
+    await wait_running(flow.client, "web")
+
+    second = await flow.push("stable", version="2")
+    done = await flow.wait_for(
+        "the labelled service moves",
+        lambda ds: any(d["status"] == "succeeded" for d in ds),
+        target="swarm:web",
+    )
+    assert service_image(flow.client, "web") == f"{flow.repo}:stable@{second}"
+    assert service_image(flow.client, "other") == pinned
+    assert [d["digest"] for d in done if d["status"] == "succeeded"] == [second]
+    assert await flow.deployments(target="swarm:other") == []
+    version = flow.client.api.inspect_service("web")["Version"]["Index"]
+
+    # The same digest pushed again moves nothing: it is decided, and skipped.
+    await flow.push("stable", version="2")
+    skipped = await flow.wait_for(
+        "the same digest is skipped",
+        lambda ds: any(d["status"] == "skipped" and d["digest"] == second for d in ds),
+        target="swarm:web",
+    )
+    assert [d["reason"] for d in skipped if d["digest"] == second and d["status"] == "skipped"] == [
+        f"already runs stable@{second[:19]}"
+    ]
+    assert flow.client.api.inspect_service("web")["Version"]["Index"] == version
+    assert [d["status"] for d in await flow.deployments(target="swarm:web")].count("succeeded") == 1
+
+
+async def test_a_failing_service_update_is_rolled_back_by_swarm_and_recorded_failed(
+    flow_factory: Callable[..., Any],
+) -> None:
+    flow: Flow = await flow_factory()
+    first = await flow.push("stable", version="1")
+    pinned = f"{flow.repo}:stable@{first}"
+    make_service(flow.client, pinned, "web", {"regdeploy.enable": "true"})
+    await wait_running(flow.client, "web")
+
+    bad = await flow.push("stable", version="broken", cmd=["/bin/sh", "-c", "exit 3"])
+    failed = await flow.wait_for(
+        "the failed update is recorded",
+        lambda ds: any(d["status"] not in ("planned", "running", "skipped") for d in ds),
+        target="swarm:web",
+    )
+    failed = [d for d in failed if d["status"] != "skipped"]
+    assert [d["status"] for d in failed] == ["failed"]
+    assert failed[0]["digest"] == bad
+    assert "rolled the update back" in failed[0]["message"]
+    assert service_image(flow.client, "web") == pinned
+    status = flow.client.api.inspect_service("web")["UpdateStatus"]
+    assert status["State"] == "rollback_completed"
+
+
+def make_container(
+    client: docker.DockerClient, image: str, name: str, tmp_path: Path, *, policy: str = "minor"
+) -> str:
+    """A labelled container with env, labels, mounts, two networks and a restart policy;
+    ``policy`` "" follows its own tag."""
+    labels = {"regdeploy.enable": "true", "team": "web"}
+    if policy:
+        labels["regdeploy.policy"] = policy
+    client.networks.create("front", driver="bridge")
+    client.networks.create("back", driver="bridge")
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    container = client.containers.create(
+        image,
+        name=name,
+        environment={"MODE": "production"},
+        labels=labels,
+        volumes={str(data): {"bind": "/data", "mode": "ro"}, "appstate": {"bind": "/state"}},
+        network="front",
+        restart_policy={"Name": "unless-stopped"},
+        stop_signal="SIGKILL",
+    )
+    client.networks.get("back").connect(container, aliases=["api"])
+    container.start()
+    return str(container.id)
+
+
+async def test_a_labelled_container_moves_within_its_policy_and_keeps_its_configuration(
+    flow_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    flow: Flow = await flow_factory()
+    first = await flow.push("1.0.0")
+    await asyncio.to_thread(flow.client.images.pull, flow.repo, tag="1.0.0")
+    old_id = make_container(flow.client, f"{flow.repo}:1.0.0", "web", tmp_path)
+
+    await flow.push("2.0.0")  # not within minor: skipped
+    minor = await flow.push("1.1.0")
+    done = await flow.wait_for(
+        "the container moves to 1.1.0",
+        lambda ds: any(d["status"] == "succeeded" for d in ds),
+        target="container:web",
+    )
+    assert [(d["tag"], d["digest"]) for d in done if d["status"] == "succeeded"] == [
+        ("1.1.0", minor)
+    ]
+    assert [d["previous_image"] for d in done if d["status"] == "succeeded"] == [
+        f"{flow.repo}:1.0.0@{first}"
+    ]
+    new = flow.client.api.inspect_container("web")
+    assert new["Id"] != old_id
+    assert new["Config"]["Image"] == f"{flow.repo}:1.1.0@{minor}"
+    assert "MODE=production" in new["Config"]["Env"]
+    assert "VERSION=1.1.0" in new["Config"]["Env"]  # the new image's own default
+    assert new["Config"]["Labels"] == {
+        "regdeploy.enable": "true",
+        "regdeploy.policy": "minor",
+        "team": "web",
+    }
+    mounts = {m["Destination"]: m for m in new["Mounts"]}
+    assert mounts["/data"]["Source"] == str(tmp_path / "data")
+    assert mounts["/data"]["RW"] is False
+    assert mounts["/state"]["Name"] == "appstate"
+    assert set(new["NetworkSettings"]["Networks"]) == {"front", "back"}
+    assert "api" in new["NetworkSettings"]["Networks"]["back"]["Aliases"]
+    assert new["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert new["State"]["Running"] is True
+    assert [c.name for c in flow.client.containers.list(all=True)] == ["web"]
+
+
+async def test_a_new_image_that_exits_at_once_is_rolled_back(
+    flow_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    flow: Flow = await flow_factory()
+    await flow.push("1.0.0")
+    await asyncio.to_thread(flow.client.images.pull, flow.repo, tag="1.0.0")
+    old_id = make_container(flow.client, f"{flow.repo}:1.0.0", "web", tmp_path)
+
+    bad = await flow.push("1.1.0", cmd=["/bin/sh", "-c", "echo cannot start >&2; exit 3"])
+    done = await flow.wait_for(
+        "the deploy is rolled back",
+        lambda ds: any(d["status"] not in ("planned", "running", "skipped") for d in ds),
+        target="container:web",
+    )
+    done = [d for d in done if d["status"] != "skipped"]
+    assert [d["status"] for d in done] == ["rolled_back"]
+    assert done[0]["digest"] == bad
+    assert "exited with code 3" in done[0]["message"]
+    assert "cannot start" in done[0]["message"]
+    back = flow.client.api.inspect_container("web")
+    assert back["Id"] == old_id
+    assert back["State"]["Running"] is True
+    assert [c.name for c in flow.client.containers.list(all=True)] == ["web"]
+
+
+async def test_pushes_in_quick_succession_end_on_the_newest_with_one_superseded(
+    flow_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    flow: Flow = await flow_factory()
+    await flow.push("stable", version="1")
+    await asyncio.to_thread(flow.client.images.pull, flow.repo, tag="stable")
+    make_container(flow.client, f"{flow.repo}:stable", "web", tmp_path, policy="")
+
+    # The first deploy holds the target for its grace period while two more pushes land.
+    await flow.push("stable", version="2")
+    await flow.wait_for(
+        "the first deploy starts",
+        lambda ds: any(d["status"] == "running" for d in ds),
+        target="container:web",
+    )
+    await flow.push("stable", version="3")
+    newest = await flow.push("stable", version="4")
+    done = await flow.wait_for(
+        "the newest digest lands",
+        lambda ds: any(d["digest"] == newest and d["status"] == "succeeded" for d in ds),
+        target="container:web",
+    )
+    statuses = sorted(d["status"] for d in done if d["status"] != "skipped")
+    assert statuses == ["succeeded", "succeeded", "superseded"]
+    assert flow.client.api.inspect_container("web")["Config"]["Image"].endswith(newest)
