@@ -1,0 +1,159 @@
+"""Kill regdeploy (SIGKILL) in the middle of a container swap and start it again: the old
+container is put back under its name, the deploy runs again, and the container ends on the new
+image with nothing left aside."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+import yaml
+
+from deployers.containers import ASIDE_SUFFIX
+from tests.components import free_port, require_binary
+from tests.conftest import API_TOKEN, REGISTRY_TOKEN
+from tests.e2e.docker_engine import DockerEngine
+from tests.e2e.oci import build_image
+from tests.e2e.registry import Registry
+from tests.service import ROOT, request, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[tuple[Registry, int]]:
+    for tool in ("docker-registry", "skopeo", "busybox"):
+        require_binary(tool)
+    port = free_port()
+    with Registry(
+        tmp_path / "registry",
+        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
+        notify_token=REGISTRY_TOKEN,
+    ) as started:
+        yield started, port
+
+
+def write_config(path: Path, *, db_uri: str, port: int, registry: str, engine: str) -> Path:
+    config = {
+        "server": {"host": "127.0.0.1", "port": port},
+        "database": {"url": db_uri},
+        "sources": [{"name": "registry", "format": "distribution", "token": REGISTRY_TOKEN}],
+        "api": {"tokens": [{"name": "admin", "token": API_TOKEN, "scope": "write"}]},
+        "registries": [{"host": registry, "insecure": True}],
+        "worker": {"poll_interval_seconds": 0.5, "stall_timeout_seconds": 2},
+        "reconciler": {"interval_seconds": 0},
+        # A long grace period: the kill lands while the new container is on probation.
+        "deployers": {
+            "docker": {
+                "host": engine,
+                "containers": {"grace_seconds": 8, "stop_timeout_seconds": 1},
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def container(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = client.api.inspect_container(name)
+    except docker.errors.NotFound:
+        return None
+    return found
+
+
+def test_sigkill_mid_swap_then_restart_repairs_and_deploys(
+    tmp_path: Path,
+    db_uri: str,
+    registry: tuple[Registry, int],
+    docker_engine: DockerEngine,
+) -> None:
+    reg, port = registry
+    repo, layout = f"{reg.host}/team/app", tmp_path / "layout"
+    build_image(layout, tag="1.0.0", env={"VERSION": "1.0.0"})
+    reg.push(layout, "1.0.0", "team/app")
+    client = docker_engine.client()
+    client.api.pull(repo, tag="1.0.0")
+    client.networks.create("apps", driver="bridge")
+    old = client.containers.run(
+        f"{repo}:1.0.0",
+        name="web",
+        detach=True,
+        network="apps",
+        labels={"regdeploy.enable": "true", "regdeploy.policy": "minor"},
+        environment={"MODE": "production"},
+    )
+    config = write_config(
+        tmp_path / "config.yaml",
+        db_uri=db_uri,
+        port=port,
+        registry=reg.host,
+        engine=docker_engine.host,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "DOCKER_"))}
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "receiver", "serve", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        wait_for("regdeploy answers /ping", lambda: request(port, "GET", "/ping", None, ""))
+        return proc
+
+    try:
+        first = start()
+        new = build_image(layout, tag="1.1.0", env={"VERSION": "1.1.0"})
+        reg.push(layout, "1.1.0", "team/app")
+        wait_for(
+            "the new container is on probation",
+            lambda: (c := container(client, "web")) and c["Id"] != old.id and c["State"]["Running"],
+            seconds=60,
+        )
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        aside = container(client, "web" + ASIDE_SUFFIX)
+        assert aside is not None and aside["Id"] == old.id  # the swap was cut short
+
+        start()
+
+        def finished() -> Any:
+            found = request(port, "GET", "/api/v1/deployments", None, API_TOKEN)["deployments"]
+            # The registry also delivers the push of 1.0.0 once regdeploy is up: a skip.
+            moves = [d for d in found if d["status"] != "skipped"]
+            done = [d for d in moves if d["status"] not in ("planned", "running")]
+            return done if done and len(done) == len(moves) else None
+
+        [deployment] = wait_for("the deploy reached a final state", finished, seconds=90)
+        assert deployment["status"] == "succeeded", deployment
+        detail = request(port, "GET", f"/api/v1/deployments/{deployment['id']}", None, API_TOKEN)
+        assert [a["outcome"] for a in detail["attempts"]] == ["stalled", "succeeded"]
+        web = client.api.inspect_container("web")
+        assert web["Config"]["Image"] == f"{repo}:1.1.0@{new}"
+        assert "MODE=production" in web["Config"]["Env"]
+        assert web["State"]["Running"]
+        names = sorted(c["Names"][0].lstrip("/") for c in client.api.containers(all=True))
+        assert names == ["web"]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        client.close()
