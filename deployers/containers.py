@@ -31,12 +31,12 @@ import structlog
 from deployers.base import DeployResult, Outcome, Target
 from deployers.container_spec import replacement
 from deployers.docker_engine import (
-    Engine,
+    EngineDeployer,
     Labels,
     engine_message,
     image_of,
 )
-from handlers.references import Aliases, ImageName, ImageRef, as_written
+from handlers.references import ImageName, ImageRef, as_written
 
 log = structlog.get_logger("regdeploy.containers")
 
@@ -52,13 +52,8 @@ class _SwapFailed(Exception):
 
 
 @dataclass
-class ContainerDeployer:
-    engine: Engine
-    aliases: Aliases
+class ContainerDeployer(EngineDeployer):
     kind: str = KIND
-
-    def close(self) -> None:
-        self.engine.close()
 
     async def discover(self, image: ImageName) -> list[Target]:
         """Running containers labelled for regdeploy that run an image of ``image``.
@@ -322,18 +317,10 @@ class ContainerDeployer:
         return int(own) if own is not None else None
 
     async def _inspect(self, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = await self.engine.call(lambda api: api.inspect_container(name))
-        except docker.errors.NotFound:
-            return None
-        return found
+        return await self.engine.find(lambda api: api.inspect_container(name))
 
     async def _inspect_image(self, image_id: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = await self.engine.call(lambda api: api.inspect_image(image_id))
-        except docker.errors.NotFound:
-            return None
-        return found
+        return await self.engine.find(lambda api: api.inspect_image(image_id))
 
 
 def _name(summary: dict[str, Any]) -> str:

@@ -99,21 +99,29 @@ class Engine:
         """Run ``fn(api)`` in a thread, where ``api`` is the low-level ``APIClient``."""
         return await asyncio.to_thread(lambda: fn(self.client().api))
 
-    def auth_for(self, name: ImageName) -> dict[str, str] | None:
-        login = self.settings.logins.get(name.registry)
-        if login is None:
+    async def find(self, fn: Callable[[Any], dict[str, Any]]) -> dict[str, Any] | None:
+        """``call(fn)`` for an inspect: None when the engine has no such object."""
+        try:
+            return await self.call(fn)
+        except docker.errors.NotFound:
             return None
-        return {
-            "username": login.username,
-            "password": login.password,
-            "serveraddress": name.registry,
-        }
 
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+@dataclass
+class EngineDeployer:
+    """What the Swarm and container deployers share: the engine and the registry aliases."""
+
+    engine: Engine
+    aliases: Aliases
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 def _open(settings: DockerSettings) -> docker.DockerClient:

@@ -21,12 +21,12 @@ import structlog
 
 from deployers.base import DeployResult, Outcome, Target
 from deployers.docker_engine import (
-    Engine,
+    EngineDeployer,
     Labels,
     engine_message,
     image_of,
 )
-from handlers.references import Aliases, ImageName, ImageRef, as_written
+from handlers.references import ImageName, ImageRef, as_written
 
 log = structlog.get_logger("regdeploy.swarm")
 
@@ -40,13 +40,8 @@ _FAILED_STATES = {
 
 
 @dataclass
-class SwarmDeployer:
-    engine: Engine
-    aliases: Aliases
+class SwarmDeployer(EngineDeployer):
     kind: str = KIND
-
-    def close(self) -> None:
-        self.engine.close()
 
     async def discover(self, image: ImageName) -> list[Target]:
         """Services labelled for regdeploy that run an image of ``image``. An engine that is

@@ -16,7 +16,15 @@ import pytest
 
 from tests.components import free_port
 from tests.conftest import API_TOKEN, REGISTRY_TOKEN
-from tests.service import REGISTRY, ROOT, push_notification, request, wait_for, write_config
+from tests.service import (
+    REGISTRY,
+    ROOT,
+    push_notification,
+    request,
+    stop_all,
+    wait_for,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,14 +60,7 @@ def service(tmp_path: Path, db_uri: str) -> Iterator[Any]:
         return proc
 
     yield port, state, start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    stop_all(procs)
 
 
 def test_sigkill_mid_deploy_then_restart_deploys_exactly_once(service: Any) -> None:

@@ -8,37 +8,21 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
 import pytest
 import yaml
 
 from deployers.containers import ASIDE_SUFFIX
-from tests.components import free_port, require_binary
 from tests.conftest import API_TOKEN, REGISTRY_TOKEN
 from tests.e2e.docker_engine import DockerEngine
+from tests.e2e.docker_support import inspect, names
 from tests.e2e.oci import build_image
 from tests.e2e.registry import Registry
-from tests.service import ROOT, request, wait_for
+from tests.service import ROOT, request, stop_all, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[tuple[Registry, int]]:
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
-    port = free_port()
-    with Registry(
-        tmp_path / "registry",
-        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
-        notify_token=REGISTRY_TOKEN,
-    ) as started:
-        yield started, port
 
 
 def write_config(path: Path, *, db_uri: str, port: int, registry: str, engine: str) -> Path:
@@ -62,21 +46,13 @@ def write_config(path: Path, *, db_uri: str, port: int, registry: str, engine: s
     return path
 
 
-def container(client: docker.DockerClient, name: str) -> dict[str, Any] | None:
-    try:
-        found: dict[str, Any] = client.api.inspect_container(name)
-    except docker.errors.NotFound:
-        return None
-    return found
-
-
 def test_sigkill_mid_swap_then_restart_repairs_and_deploys(
     tmp_path: Path,
     db_uri: str,
-    registry: tuple[Registry, int],
+    notifying: tuple[Registry, int],
     docker_engine: DockerEngine,
 ) -> None:
-    reg, port = registry
+    reg, port = notifying
     repo, layout = f"{reg.host}/team/app", tmp_path / "layout"
     build_image(layout, tag="1.0.0", env={"VERSION": "1.0.0"})
     reg.push(layout, "1.0.0", "team/app")
@@ -120,12 +96,12 @@ def test_sigkill_mid_swap_then_restart_repairs_and_deploys(
         reg.push(layout, "1.1.0", "team/app")
         wait_for(
             "the new container is on probation",
-            lambda: (c := container(client, "web")) and c["Id"] != old.id and c["State"]["Running"],
+            lambda: (c := inspect(client, "web")) and c["Id"] != old.id and c["State"]["Running"],
             seconds=60,
         )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
-        aside = container(client, "web" + ASIDE_SUFFIX)
+        aside = inspect(client, "web" + ASIDE_SUFFIX)
         assert aside is not None and aside["Id"] == old.id  # the swap was cut short
 
         start()
@@ -145,15 +121,7 @@ def test_sigkill_mid_swap_then_restart_repairs_and_deploys(
         assert web["Config"]["Image"] == f"{repo}:1.1.0@{new}"
         assert "MODE=production" in web["Config"]["Env"]
         assert web["State"]["Running"]
-        names = sorted(c["Names"][0].lstrip("/") for c in client.api.containers(all=True))
-        assert names == ["web"]
+        assert names(client) == ["web"]
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        stop_all(procs)
         client.close()

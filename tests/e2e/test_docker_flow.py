@@ -19,8 +19,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from receiver.app import init_app
-from tests.components import free_port, require_binary
-from tests.conftest import REGISTRY_TOKEN, api_headers, make_config
+from tests.conftest import api_headers, make_config
 from tests.e2e.docker_engine import DockerEngine
 from tests.e2e.oci import build_image
 from tests.e2e.registry import Registry
@@ -73,27 +72,41 @@ class Flow:
                 pytest.fail(f"{what}: deployments are {found}")
             await asyncio.sleep(0.3)
 
+    async def ended(self, what: str, target: str) -> list[dict[str, Any]]:
+        """The deployments of ``target`` but the skipped ones, once one of them has ended."""
+        found = await self.wait_for(
+            what,
+            lambda ds: any(d["status"] not in ("planned", "running", "skipped") for d in ds),
+            target=target,
+        )
+        return [d for d in found if d["status"] != "skipped"]
 
-@pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[tuple[Registry, int]]:
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
-    port = free_port()
-    registry = Registry(
-        tmp_path / "registry",
-        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
-        notify_token=REGISTRY_TOKEN,
-    )
-    await asyncio.to_thread(registry.start)
-    yield registry, port
-    await asyncio.to_thread(registry.stop)
+    async def service_on_stable(self) -> str:
+        """Push ``stable`` (version 1) and run the labelled service ``web`` on it, pinned by
+        digest as ``docker stack deploy`` does; returns that image."""
+        first = await self.push("stable", version="1")
+        pinned = f"{self.repo}:stable@{first}"
+        make_service(self.client, pinned, "web", {"regdeploy.enable": "true"})
+        await wait_running(self.client, "web")
+        return pinned
+
+    async def container_on(
+        self, tag: str, tmp_path: Path, *, version: str | None = None, policy: str = "minor"
+    ) -> tuple[str, str]:
+        """Push ``tag``, pull it and run the container ``web`` of ``make_container`` on it;
+        returns the image's digest and the container's Id."""
+        digest = await self.push(tag, version=version)
+        await asyncio.to_thread(self.client.images.pull, self.repo, tag=tag)
+        return digest, make_container(
+            self.client, f"{self.repo}:{tag}", "web", tmp_path, policy=policy
+        )
 
 
 @pytest.fixture
 async def flow_factory(
     db_uri: str,
     tmp_path: Path,
-    registry: tuple[Registry, int],
+    notifying: tuple[Registry, int],
     docker_engine: DockerEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Callable[..., Any]]:
@@ -101,7 +114,7 @@ async def flow_factory(
     up its workloads."""
     for name in ("DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"):
         monkeypatch.delenv(name, raising=False)
-    reg, port = registry
+    reg, port = notifying
     client = docker_engine.client()
     servers: list[TestServer] = []
     session = aiohttp.ClientSession()
@@ -183,11 +196,8 @@ async def test_a_labelled_service_follows_its_tag_and_an_unlabelled_one_stays(
     flow_factory: Callable[..., Any],
 ) -> None:
     flow: Flow = await flow_factory()
-    first = await flow.push("stable", version="1")
-    pinned = f"{flow.repo}:stable@{first}"
-    make_service(flow.client, pinned, "web", {"regdeploy.enable": "true"})
+    pinned = await flow.service_on_stable()
     make_service(flow.client, pinned, "other", {})
-    await wait_running(flow.client, "web")
 
     second = await flow.push("stable", version="2")
     done = await flow.wait_for(
@@ -219,18 +229,10 @@ async def test_a_failing_service_update_is_rolled_back_by_swarm_and_recorded_fai
     flow_factory: Callable[..., Any],
 ) -> None:
     flow: Flow = await flow_factory()
-    first = await flow.push("stable", version="1")
-    pinned = f"{flow.repo}:stable@{first}"
-    make_service(flow.client, pinned, "web", {"regdeploy.enable": "true"})
-    await wait_running(flow.client, "web")
+    pinned = await flow.service_on_stable()
 
     bad = await flow.push("stable", version="broken", cmd=["/bin/sh", "-c", "exit 3"])
-    failed = await flow.wait_for(
-        "the failed update is recorded",
-        lambda ds: any(d["status"] not in ("planned", "running", "skipped") for d in ds),
-        target="swarm:web",
-    )
-    failed = [d for d in failed if d["status"] != "skipped"]
+    failed = await flow.ended("the failed update is recorded", target="swarm:web")
     assert [d["status"] for d in failed] == ["failed"]
     assert failed[0]["digest"] == bad
     assert "rolled the update back" in failed[0]["message"]
@@ -270,9 +272,7 @@ async def test_a_labelled_container_moves_within_its_policy_and_keeps_its_config
     flow_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     flow: Flow = await flow_factory()
-    first = await flow.push("1.0.0")
-    await asyncio.to_thread(flow.client.images.pull, flow.repo, tag="1.0.0")
-    old_id = make_container(flow.client, f"{flow.repo}:1.0.0", "web", tmp_path)
+    first, old_id = await flow.container_on("1.0.0", tmp_path)
 
     await flow.push("2.0.0")  # not within minor: skipped
     minor = await flow.push("1.1.0")
@@ -312,17 +312,10 @@ async def test_a_new_image_that_exits_at_once_is_rolled_back(
     flow_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     flow: Flow = await flow_factory()
-    await flow.push("1.0.0")
-    await asyncio.to_thread(flow.client.images.pull, flow.repo, tag="1.0.0")
-    old_id = make_container(flow.client, f"{flow.repo}:1.0.0", "web", tmp_path)
+    _, old_id = await flow.container_on("1.0.0", tmp_path)
 
     bad = await flow.push("1.1.0", cmd=["/bin/sh", "-c", "echo cannot start >&2; exit 3"])
-    done = await flow.wait_for(
-        "the deploy is rolled back",
-        lambda ds: any(d["status"] not in ("planned", "running", "skipped") for d in ds),
-        target="container:web",
-    )
-    done = [d for d in done if d["status"] != "skipped"]
+    done = await flow.ended("the deploy is rolled back", target="container:web")
     assert [d["status"] for d in done] == ["rolled_back"]
     assert done[0]["digest"] == bad
     assert "exited with code 3" in done[0]["message"]
@@ -337,9 +330,7 @@ async def test_pushes_in_quick_succession_end_on_the_newest_with_one_superseded(
     flow_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     flow: Flow = await flow_factory()
-    await flow.push("stable", version="1")
-    await asyncio.to_thread(flow.client.images.pull, flow.repo, tag="stable")
-    make_container(flow.client, f"{flow.repo}:stable", "web", tmp_path, policy="")
+    await flow.container_on("stable", tmp_path, version="1", policy="")
 
     # The first deploy holds the target for its grace period while two more pushes land.
     await flow.push("stable", version="2")

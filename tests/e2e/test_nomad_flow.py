@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,7 @@ from aiohttp.test_utils import TestServer
 from deployers.base import Deployers
 from deployers.nomad import NomadDeployer, NomadSettings
 from receiver.app import init_app
-from tests.components import free_port, require_binary
-from tests.conftest import REGISTRY_TOKEN, make_config
+from tests.conftest import make_config
 from tests.e2e.oci import build_image
 from tests.e2e.registry import Registry
 from tests.nomad_fake import FakeNomad, make_job, task_images
@@ -25,25 +23,11 @@ pytestmark = pytest.mark.e2e
 TOKEN = "nomad-e2e-token"
 
 
-@pytest.fixture
-async def notifying(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[Registry, int]]:
-    """A real registry that will notify regdeploy on the port it yields, with no Nomad
-    settings leaking in from the environment."""
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
+@pytest.fixture(autouse=True)
+def no_nomad_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Nomad settings leak in from the environment."""
     for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
         monkeypatch.delenv(name, raising=False)
-    port = free_port()
-    registry = Registry(
-        tmp_path / "registry",
-        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
-        notify_token=REGISTRY_TOKEN,
-    )
-    await asyncio.to_thread(registry.start)
-    yield registry, port
-    await asyncio.to_thread(registry.stop)
 
 
 async def test_pushes_move_the_configured_group_and_the_opted_in_job(

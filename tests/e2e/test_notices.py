@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from deployers.base import Deployers, DeployResult, Outcome, Target
 from receiver.app import init_app
 from receiver.config import Config
 from tests.chat_capture import ChatCapture
-from tests.components import free_port, require_binary
 from tests.conftest import REGISTRY_TOKEN, make_config
 from tests.e2e.oci import build_image
 from tests.e2e.registry import Registry
@@ -56,21 +54,6 @@ def config_for(db_uri: str, registry: Registry, slack: ChatCapture, teams: ChatC
     )
 
 
-@pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[tuple[Registry, int]]:
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
-    port = free_port()
-    registry = Registry(
-        tmp_path / "registry",
-        notify_url=f"http://127.0.0.1:{port}/webhooks/registry",
-        notify_token=REGISTRY_TOKEN,
-    )
-    await asyncio.to_thread(registry.start)
-    yield registry, port
-    await asyncio.to_thread(registry.stop)
-
-
 async def running_first(reg: Registry, layout: Path) -> tuple[str, RecordingDeployer]:
     """Push team/app 1.0.0 and a deployer whose target runs it; its digest and the deployer."""
     first = build_image(layout, tag="1.0.0", env={"V": "1"})
@@ -104,9 +87,9 @@ def texts(body: Any) -> str:
 
 
 async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
-    db_uri: str, registry: tuple[Registry, int], tmp_path: Path
+    db_uri: str, notifying: tuple[Registry, int], tmp_path: Path
 ) -> None:
-    reg, port = registry
+    reg, port = notifying
     layout = tmp_path / "layout"
     first, deployer = await running_first(reg, layout)
     async with ChatCapture("slack") as slack, ChatCapture("teams") as teams:
@@ -145,9 +128,9 @@ async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
 
 
 async def test_a_chat_outage_and_a_restart_lose_no_notice_and_send_it_once(
-    db_uri: str, registry: tuple[Registry, int], tmp_path: Path
+    db_uri: str, notifying: tuple[Registry, int], tmp_path: Path
 ) -> None:
-    reg, port = registry
+    reg, port = notifying
     layout = tmp_path / "layout"
     _, deployer = await running_first(reg, layout)
     async with ChatCapture("slack") as slack, ChatCapture("teams") as teams:

@@ -4,6 +4,8 @@ engine's certificate."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,30 +21,33 @@ from tests.e2e.docker_engine import DockerEngine, make_certificates
 pytestmark = pytest.mark.e2e
 
 IMAGE = parse_name("127.0.0.1:5000/team/app")
+RUNNING = "127.0.0.1:5000/team/app:1.0.0@sha256:" + "1" * 64
+NEW = parse_reference("127.0.0.1:5000/team/app:1.1.0@sha256:" + "2" * 64)
+WEB = Target(kind="swarm", name="web")
 
 
-def deployer(settings: DockerSettings) -> SwarmDeployer:
-    return SwarmDeployer(engine=Engine(settings), aliases=Aliases({}))
+@contextlib.contextmanager
+def deployer(settings: DockerSettings) -> Iterator[SwarmDeployer]:
+    """A Swarm deployer with ``settings``, closed on leaving."""
+    swarm = SwarmDeployer(engine=Engine(settings), aliases=Aliases({}))
+    try:
+        yield swarm
+    finally:
+        swarm.close()
 
 
 async def test_client_certificates_reach_the_engine(docker_engine: DockerEngine) -> None:
     certs = docker_engine.certs
-    swarm = deployer(
-        DockerSettings(
-            host=docker_engine.tls_host,
-            ca_file=certs / "ca.pem",
-            client_cert=certs / "cert.pem",
-            client_key=certs / "key.pem",
-        )
+    settings = DockerSettings(
+        host=docker_engine.tls_host,
+        ca_file=certs / "ca.pem",
+        client_cert=certs / "cert.pem",
+        client_key=certs / "key.pem",
     )
-    try:
-        docker_engine.client().services.create(
-            "127.0.0.1:5000/team/app:1.0.0@sha256:" + "1" * 64, name="web"
-        )
-        running = await swarm.current(Target(kind="swarm", name="web"), IMAGE)
-    finally:
-        swarm.close()
-    assert running == parse_reference("127.0.0.1:5000/team/app:1.0.0@sha256:" + "1" * 64)
+    with deployer(settings) as swarm:
+        docker_engine.client().services.create(RUNNING, name="web")
+        running = await swarm.current(WEB, IMAGE)
+    assert running == parse_reference(RUNNING)
 
 
 async def test_docker_host_and_docker_cert_path_configure_the_engine(
@@ -57,26 +62,16 @@ async def test_docker_host_and_docker_cert_path_configure_the_engine(
     )
     assert problems == []
     assert settings is not None
-    swarm = deployer(settings)
-    try:
+    with deployer(settings) as swarm:
         assert await swarm.current(Target(kind="swarm", name="absent"), IMAGE) is None
-    finally:
-        swarm.close()
 
 
 async def test_without_a_client_certificate_the_engine_refuses(
     docker_engine: DockerEngine,
 ) -> None:
-    swarm = deployer(
-        DockerSettings(host=docker_engine.tls_host, ca_file=docker_engine.certs / "ca.pem")
-    )
-    try:
-        result = await swarm.deploy(
-            Target(kind="swarm", name="web"),
-            parse_reference("127.0.0.1:5000/team/app:1.1.0@sha256:" + "2" * 64),
-        )
-    finally:
-        swarm.close()
+    settings = DockerSettings(host=docker_engine.tls_host, ca_file=docker_engine.certs / "ca.pem")
+    with deployer(settings) as swarm:
+        result = await swarm.deploy(WEB, NEW)
     assert result.outcome is Outcome.FAILED
     assert result.retryable
     assert result.message.startswith("the Docker engine did not answer")
@@ -87,20 +82,13 @@ async def test_an_engine_certificate_from_another_ca_is_refused(
 ) -> None:
     other = tmp_path / "other"
     make_certificates(other)
-    swarm = deployer(
-        DockerSettings(
-            host=docker_engine.tls_host,
-            ca_file=other / "ca.pem",
-            client_cert=docker_engine.certs / "cert.pem",
-            client_key=docker_engine.certs / "key.pem",
-        )
+    settings = DockerSettings(
+        host=docker_engine.tls_host,
+        ca_file=other / "ca.pem",
+        client_cert=docker_engine.certs / "cert.pem",
+        client_key=docker_engine.certs / "key.pem",
     )
-    try:
-        result = await swarm.deploy(
-            Target(kind="swarm", name="web"),
-            parse_reference("127.0.0.1:5000/team/app:1.1.0@sha256:" + "2" * 64),
-        )
-    finally:
-        swarm.close()
+    with deployer(settings) as swarm:
+        result = await swarm.deploy(WEB, NEW)
     assert result.outcome is Outcome.FAILED
     assert "certificate verify failed" in result.message

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,86 +24,30 @@ from deployers.base import DeployResult, Outcome, Target
 from deployers.docker_engine import DockerSettings, Engine, RegistryLogin, SwarmSettings
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, ImageName, ImageRef
-from tests.components import require_binary
 from tests.e2e.docker_engine import DockerEngine
-from tests.e2e.oci import build_image
+from tests.e2e.docker_support import ENABLED, SECOND, Repository, repository_in, start_registry
 from tests.e2e.registry import Registry
+from tests.integration.docker_fixtures import (  # noqa: F401 (pytest finds fixtures by name)
+    client_fixture,
+    registry_fixture,
+    repo_fixture,
+)
 
 pytestmark = pytest.mark.e2e
 
-SECOND = 1_000_000_000  # the engine counts durations in nanoseconds
 SWARM = SwarmSettings(poll_seconds=0.3, rollout_timeout_seconds=60)
 WAIT_SECONDS = 30.0
-ENABLED = {"regdeploy.enable": "true"}
 EXITS = ["/bin/sh", "-c", "exit 3"]
 USER, PASSWORD = "deployer", "registry-password-0123"
-
-
-def _started(registry: Registry) -> Registry:
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
-    return registry.start()
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    started = _started(Registry(tmp_path_factory.mktemp("registry")))
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")
 def private_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A registry that answers only HTTP Basic ``USER``/``PASSWORD``."""
-    started = _started(Registry(tmp_path_factory.mktemp("private"), htpasswd=(USER, PASSWORD)))
+    private = Registry(tmp_path_factory.mktemp("private"), htpasswd=(USER, PASSWORD))
+    started = start_registry(private)
     yield started
     started.stop()
-
-
-@pytest.fixture
-def client(docker_engine: DockerEngine) -> Iterator[docker.DockerClient]:
-    opened = docker_engine.client()
-    yield opened
-    opened.close()
-
-
-@dataclass
-class Repository:
-    """A repository on a test registry, unique to one test."""
-
-    registry: Registry
-    layout: Path
-    path: str
-
-    @property
-    def name(self) -> ImageName:
-        return ImageName(registry=self.registry.host, repository=self.path)
-
-    def ref(self, tag: str, digest: str | None = None) -> ImageRef:
-        return ImageRef(name=self.name, tag=tag, digest=digest)
-
-    def text(self, tag: str, digest: str | None = None) -> str:
-        return str(self.ref(tag, digest))
-
-    async def push(self, tag: str, *, cmd: list[str] | None = None) -> str:
-        """Build and push ``tag`` (its ``VERSION`` env is the tag); returns its digest."""
-        digest = build_image(
-            self.layout, tag=tag, env={"REPOSITORY": self.path, "VERSION": tag}, cmd=cmd
-        )
-        await asyncio.to_thread(self.registry.push, self.layout, tag, self.path)
-        return digest
-
-
-def repository_in(registry: Registry, tmp_path: Path) -> Repository:
-    suffix = uuid.uuid4().hex[:8]
-    return Repository(
-        registry=registry, layout=tmp_path / f"layout-{suffix}", path=f"team/app-{suffix}"
-    )
-
-
-@pytest.fixture
-def repo(registry: Registry, tmp_path: Path) -> Repository:
-    return repository_in(registry, tmp_path)
 
 
 def deployer_for(
@@ -190,7 +132,7 @@ async def test_discover_finds_opted_in_services_of_the_repository(
     repo: Repository,
     tmp_path: Path,
 ) -> None:
-    other = repository_in(repo.registry, tmp_path)
+    other = repository_in(repo.registry, client, tmp_path)
     image = repo.text("1.0.0", "sha256:" + "a" * 64)
     labels = {**ENABLED, "regdeploy.policy": "minor", "regdeploy.notify": "a, b"}
     make_service(client, image, "web", labels=labels, replicas=0)
@@ -218,7 +160,7 @@ async def test_current_reads_tag_and_digest(
     deployer: SwarmDeployer, client: docker.DockerClient, repo: Repository, tmp_path: Path
 ) -> None:
     digest = "sha256:" + "b" * 64
-    other = repository_in(repo.registry, tmp_path)
+    other = repository_in(repo.registry, client, tmp_path)
     make_service(client, repo.text("1.0.0", digest), "web", replicas=0)
     make_service(client, other.text("1.0.0", digest), "other", replicas=0)
 
@@ -345,7 +287,7 @@ async def test_configured_registry_credentials_reach_the_node(
     private_registry: Registry,
     tmp_path: Path,
 ) -> None:
-    repo = repository_in(private_registry, tmp_path)
+    repo = repository_in(private_registry, client, tmp_path)
     login = RegistryLogin(username=USER, password=PASSWORD)
     deployer = deployer_for(docker_engine, logins={private_registry.host: login})
     try:
@@ -372,7 +314,7 @@ async def test_without_credentials_the_node_cannot_pull(
         empty = tmp_path / variable.lower()
         empty.mkdir()
         monkeypatch.setenv(variable, str(empty))
-    repo = repository_in(private_registry, tmp_path)
+    repo = repository_in(private_registry, client, tmp_path)
     deployer = deployer_for(docker_engine)
     try:
         result, image = await deploy_from_private_registry(deployer, client, repo)
@@ -395,7 +337,7 @@ async def test_a_missing_service_fails_for_good(
     assert result.retryable is False
     assert "no Swarm service" in result.message
 
-    other = repository_in(repo.registry, tmp_path)
+    other = repository_in(repo.registry, client, tmp_path)
     make_service(client, other.text("1.0.0"), "other", labels=ENABLED, replicas=0)
     result = await deployer.deploy(target("other"), repo.ref("1.0.0", "sha256:" + "f" * 64))
 

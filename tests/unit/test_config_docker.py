@@ -39,10 +39,18 @@ def problems(env: dict[str, str] | None = None, **sections: Any) -> list[str]:
     return list(raised.value.problems)
 
 
+CERT_FILES = ("ca.pem", "cert.pem", "key.pem")
+
+
 def cert_dir(tmp_path: Path) -> Path:
-    for name in ("ca.pem", "cert.pem", "key.pem"):
+    for name in CERT_FILES:
         (tmp_path / name).write_text(f"-----BEGIN {name}-----\n", encoding="utf-8")
     return tmp_path
+
+
+def files_in(certs: Path) -> tuple[Path, ...]:
+    """``ca.pem``, ``cert.pem`` and ``key.pem`` in ``certs``, as ``DOCKER_CERT_PATH`` holds them."""
+    return tuple(certs / name for name in CERT_FILES)
 
 
 # --- absent and default ------------------------------------------------------------------------
@@ -178,11 +186,7 @@ def test_tls_files_are_read_from_the_section(tmp_path: Path) -> None:
         },
     )
 
-    assert (settings.ca_file, settings.client_cert, settings.client_key) == (
-        certs / "ca.pem",
-        certs / "cert.pem",
-        certs / "key.pem",
-    )
+    assert (settings.ca_file, settings.client_cert, settings.client_key) == files_in(certs)
     assert settings.tls_verify is False
     assert settings.uses_tls is True
 
@@ -216,11 +220,7 @@ def test_docker_cert_path_fills_the_files_when_the_tls_section_is_absent(tmp_pat
 
     settings = docker({"DOCKER_HOST": "tcp://docker.internal:2376", "DOCKER_CERT_PATH": str(certs)})
 
-    assert (settings.ca_file, settings.client_cert, settings.client_key) == (
-        certs / "ca.pem",
-        certs / "cert.pem",
-        certs / "key.pem",
-    )
+    assert (settings.ca_file, settings.client_cert, settings.client_key) == files_in(certs)
     assert settings.tls_verify is True
     assert settings.uses_tls is True
 
