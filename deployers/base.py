@@ -77,6 +77,15 @@ class DeployResult:
     message: str = ""
     retryable: bool = True
 
+    @classmethod
+    def failed(cls, message: str, *, retry: bool) -> DeployResult:
+        return cls(outcome=Outcome.FAILED, message=message, retryable=retry)
+
+
+def name_list(value: object) -> tuple[str, ...]:
+    """A comma-separated list of names from a label or job meta (``"ops, chat"``)."""
+    return tuple(n.strip() for n in str(value).split(",") if n.strip()) if value else ()
+
 
 class Deployer(Protocol):
     """Moves the workloads of one orchestrator. Implementations must be safe to call again

@@ -98,24 +98,24 @@ class ContainerDeployer(EngineDeployer):
         try:
             return await self._deploy(target, image)
         except docker.errors.DockerException as exc:
-            return DeployResult(
-                outcome=Outcome.FAILED,
-                message=f"the Docker engine failed: {engine_message(exc)}",
-                retryable=True,
+            return DeployResult.failed(
+                f"the Docker engine failed: {engine_message(exc)}", retry=True
             )
 
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         await self.repair(target.name)
         old = await self._inspect(target.name)
         if old is None:
-            return _failed(f"no container {target.name}", retry=False)
+            return DeployResult.failed(f"no container {target.name}", retry=False)
         running = await self._running(old, image.name)
         if running is None:
-            return _failed(f"container {target.name} runs no image of {image.name}", retry=False)
+            return DeployResult.failed(
+                f"container {target.name} runs no image of {image.name}", retry=False
+            )
         if running.digest == image.digest:
             return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
         if (old.get("HostConfig") or {}).get("AutoRemove"):
-            return _failed(
+            return DeployResult.failed(
                 f"container {target.name} is removed when it stops (--rm): it cannot be "
                 "replaced with a way back",
                 retry=False,
@@ -124,7 +124,9 @@ class ContainerDeployer(EngineDeployer):
         try:
             await self.engine.call(lambda api: api.pull(str(wanted.name), tag=image.digest))
         except docker.errors.APIError as exc:
-            return _failed(f"could not pull {wanted}: {engine_message(exc)}", retry=True)
+            return DeployResult.failed(
+                f"could not pull {wanted}: {engine_message(exc)}", retry=True
+            )
         old_image = await self._inspect_image(old["Image"])
         return await self._swap(target.name, old, old_image, str(wanted))
 
@@ -347,7 +349,3 @@ def _health_output(state: dict[str, Any]) -> str:
         return "no output"
     last = log_entries[-1]
     return f"exit {last.get('ExitCode')}: {str(last.get('Output') or '').strip()[:200]}"
-
-
-def _failed(message: str, *, retry: bool) -> DeployResult:
-    return DeployResult(outcome=Outcome.FAILED, message=message, retryable=retry)

@@ -21,7 +21,7 @@ import docker.errors
 import docker.tls
 import requests
 
-from deployers.base import Target
+from deployers.base import Target, name_list
 from handlers.references import Aliases, ImageName, ImageRef, InvalidReference, parse_reference
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -180,11 +180,10 @@ class Labels:
     @classmethod
     def read(cls, labels: Mapping[str, str] | None, settings: DockerSettings) -> Labels:
         labels = labels or {}
-        notify = labels.get(settings.notify_label) or ""
         return cls(
             enabled=str(labels.get(settings.opt_in_label, "")).strip().lower() == "true",
             policy=(labels.get(settings.policy_label) or "").strip() or None,
-            notify=tuple(n.strip() for n in notify.split(",") if n.strip()),
+            notify=name_list(labels.get(settings.notify_label)),
         )
 
     def target(self, kind: str, name: str) -> Target:

@@ -26,7 +26,7 @@ import nomad.api.exceptions as nomad_errors
 import requests
 import structlog
 
-from deployers.base import DeployResult, Outcome, Target
+from deployers.base import DeployResult, Outcome, Target, name_list
 from handlers.references import (
     Aliases,
     ImageName,
@@ -101,7 +101,7 @@ class NomadDeployer:
                 name=stub["ID"],
                 options=MappingProxyType({"namespace": namespace}),
                 policy=meta.get(self.settings.policy_key) or None,
-                notify=_names(meta.get(self.settings.notify_key)),
+                notify=name_list(meta.get(self.settings.notify_key)),
             )
             job = await self._read(target)
             if any(True for _ in self._tasks(job, target, image)):
@@ -120,19 +120,21 @@ class NomadDeployer:
         try:
             return await self._deploy(target, image)
         except nomad_errors.URLNotAuthorizedNomadException:
-            return _failed(f"Nomad refused the ACL token for job {target.name}", retry=False)
+            return DeployResult.failed(
+                f"Nomad refused the ACL token for job {target.name}", retry=False
+            )
         except nomad_errors.URLNotFoundNomadException:
-            return _failed(
+            return DeployResult.failed(
                 f"no job {target.name} in namespace {self._namespace(target)}", retry=False
             )
         except (nomad_errors.BaseNomadException, requests.RequestException) as exc:
-            return _failed(f"Nomad did not answer: {_reason(exc)}", retry=True)
+            return DeployResult.failed(f"Nomad did not answer: {_reason(exc)}", retry=True)
 
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         job = await self._read(target)
         tasks = list(self._tasks(job, target, image.name))
         if not tasks:
-            return _failed(
+            return DeployResult.failed(
                 f"no Docker task of job {target.name} in scope runs {image.name}", retry=False
             )
         if all(t.image.digest == image.digest for t in tasks):
@@ -184,7 +186,7 @@ class NomadDeployer:
                     outcome = Outcome.ROLLED_BACK if rolled else Outcome.FAILED
                     return DeployResult(outcome=outcome, message=description, retryable=False)
             await asyncio.sleep(self.settings.poll_seconds)
-        return _failed(
+        return DeployResult.failed(
             f"the deployment of job {target.name} did not finish within "
             f"{self.settings.rollout_timeout_seconds} s",
             retry=False,
@@ -209,9 +211,9 @@ class NomadDeployer:
                 )
             if status in ("failed", "canceled", "cancelled"):
                 reason = evaluation.get("StatusDescription") or status
-                return _failed(f"evaluation {eval_id} {status}: {reason}", retry=True)
+                return DeployResult.failed(f"evaluation {eval_id} {status}: {reason}", retry=True)
             await asyncio.sleep(self.settings.poll_seconds)
-        return _failed(f"evaluation {eval_id} did not complete in time", retry=True)
+        return DeployResult.failed(f"evaluation {eval_id} did not complete in time", retry=True)
 
     def _tasks(self, job: dict[str, Any], target: Target, name: ImageName) -> Iterator[_TaskRef]:
         """The Docker/Podman tasks in the target's scope that run an image of ``name``."""
@@ -309,15 +311,7 @@ def _uses(job: dict[str, Any], stanza: str) -> bool:
     )
 
 
-def _names(value: object) -> tuple[str, ...]:
-    return tuple(n.strip() for n in str(value).split(",") if n.strip()) if value else ()
-
-
 def _reason(exc: BaseException) -> str:
     response = getattr(exc, "nomad_resp", None)
     text = getattr(response, "text", None)
     return str(text if text else exc).strip()[:500]
-
-
-def _failed(message: str, *, retry: bool) -> DeployResult:
-    return DeployResult(outcome=Outcome.FAILED, message=message, retryable=retry)

@@ -64,32 +64,33 @@ class SwarmDeployer(EngineDeployer):
         return found
 
     async def current(self, target: Target, name: ImageName) -> ImageRef | None:
-        try:
-            service = await self._inspect(target)
-        except docker.errors.NotFound:
-            return None
-        return image_of(_image_text(service["Spec"]), self.aliases, name)
+        service = await self.engine.find(lambda api: api.inspect_service(target.name))
+        return image_of(_image_text(service["Spec"]), self.aliases, name) if service else None
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
         try:
             return await self._deploy(target, image)
         except docker.errors.NotFound:
-            return _failed(f"no Swarm service {target.name}", retry=False)
+            return DeployResult.failed(f"no Swarm service {target.name}", retry=False)
         except docker.errors.APIError as exc:
             if exc.status_code == 503:
-                return _failed(
+                return DeployResult.failed(
                     f"the engine is not a swarm manager: {engine_message(exc)}", retry=False
                 )
-            return _failed(f"the engine refused: {engine_message(exc)}", retry=True)
+            return DeployResult.failed(f"the engine refused: {engine_message(exc)}", retry=True)
         except docker.errors.DockerException as exc:
-            return _failed(f"the Docker engine did not answer: {engine_message(exc)}", retry=True)
+            return DeployResult.failed(
+                f"the Docker engine did not answer: {engine_message(exc)}", retry=True
+            )
 
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         service = await self._inspect(target)
         spec = service["Spec"]
         running = image_of(_image_text(spec), self.aliases, image.name)
         if running is None:
-            return _failed(f"service {target.name} runs no image of {image.name}", retry=False)
+            return DeployResult.failed(
+                f"service {target.name} runs no image of {image.name}", retry=False
+            )
         if running.digest == image.digest:
             return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
         wanted = as_written(running, image)
@@ -142,8 +143,8 @@ class SwarmDeployer(EngineDeployer):
             if state == "completed":
                 return DeployResult(outcome=Outcome.SUCCEEDED, message=message)
             if state in _FAILED_STATES:
-                return _failed(f"{_FAILED_STATES[state]}: {message}", retry=False)
-        return _failed(
+                return DeployResult.failed(f"{_FAILED_STATES[state]}: {message}", retry=False)
+        return DeployResult.failed(
             f"the update of service {target.name} did not finish within "
             f"{settings.rollout_timeout_seconds:g} s",
             retry=False,
@@ -164,7 +165,3 @@ class SwarmDeployer(EngineDeployer):
 
 def _image_text(spec: dict[str, Any]) -> object:
     return ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image")
-
-
-def _failed(message: str, *, retry: bool) -> DeployResult:
-    return DeployResult(outcome=Outcome.FAILED, message=message, retryable=retry)
