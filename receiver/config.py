@@ -115,6 +115,11 @@ class RegistryConfig:
     password: Secret | None = None
     ca_file: Path | None = None
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the registry goes by: its host, then its aliases."""
+        return (self.host, *self.aliases)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
@@ -405,7 +410,7 @@ def _logins(registries: tuple[RegistryConfig, ...]) -> dict[str, RegistryLogin]:
     for registry in registries:
         if registry.username and registry.password:
             login = RegistryLogin(username=registry.username, password=registry.password.reveal())
-            for host in (registry.host, *registry.aliases):
+            for host in registry.names:
                 logins[host] = login
     return logins
 

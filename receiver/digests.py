@@ -22,7 +22,7 @@ def registry_auth(config: Config) -> dict[str, RegistryAuth]:
             insecure=registry.insecure,
             ca_file=registry.ca_file,
         )
-        for host in (registry.host, *registry.aliases):
+        for host in registry.names:
             table[host] = auth
     return table
 
