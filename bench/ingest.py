@@ -26,10 +26,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp.test_utils import TestServer
 
-from receiver import config as configuration
 from receiver import logs
 from receiver.app import init_app
-from receiver.database import EmbeddedServer
+from receiver.config import loading as configuration
+from receiver.store.embedded import EmbeddedServer
 
 TOKEN = "bench-token-0123456789"
 

@@ -7,7 +7,8 @@ to an image. It does three things, each small enough that a recording fake is a 
 - ``current(target, name)``: the image of repository ``name`` the target runs now, or None
   when it does not exist or runs no image of that repository;
 - ``deploy(target, image)``: move the target to the image (always a digest reference) and say
-  how it went.
+  how it went;
+- ``close()``: release what it holds (HTTP sessions, engine clients) when regdeploy stops.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -82,6 +84,11 @@ class DeployResult:
         return cls(outcome=Outcome.FAILED, message=message, retryable=retry)
 
 
+def tls_verify(ca_file: Path | None, verify: bool) -> bool | str:
+    """What ``requests`` takes as ``verify``: the CA bundle to trust, or whether to verify."""
+    return str(ca_file) if ca_file and verify else verify
+
+
 def name_list(value: object) -> tuple[str, ...]:
     """A comma-separated list of names from a label or job meta (``"ops, chat"``)."""
     return tuple(n.strip() for n in str(value).split(",") if n.strip()) if value else ()
@@ -98,6 +105,9 @@ class Deployer(Protocol):
     async def current(self, target: Target, name: ImageName) -> ImageRef | None: ...
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult: ...
+
+    def close(self) -> None:
+        """Release what the deployer holds (HTTP sessions, engine clients)."""
 
 
 class Deployers:
@@ -118,8 +128,6 @@ class Deployers:
         return iter(self._by_kind.values())
 
     def close(self) -> None:
-        """Release what deployers hold (HTTP sessions, engine clients), where they hold any."""
+        """Release what every deployer holds."""
         for deployer in self._by_kind.values():
-            close = getattr(deployer, "close", None)
-            if callable(close):
-                close()
+            deployer.close()

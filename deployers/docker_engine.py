@@ -21,8 +21,9 @@ import docker.errors
 import docker.tls
 import requests
 
-from deployers.base import Target, name_list
-from handlers.references import Aliases, ImageName, ImageRef, InvalidReference, parse_reference
+from deployers.base import Target, name_list, tls_verify
+from handlers.errors import InvalidReference
+from handlers.references import Aliases, ImageName, ImageRef, parse_reference
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 T = TypeVar("T")
@@ -132,9 +133,7 @@ def _open(settings: DockerSettings) -> docker.DockerClient:
             if settings.client_cert and settings.client_key
             else None
         )
-        verify: bool | str = settings.tls_verify
-        if settings.ca_file and settings.tls_verify:
-            verify = str(settings.ca_file)
+        verify = tls_verify(settings.ca_file, settings.tls_verify)
         tls = docker.tls.TLSConfig(client_cert=cert, verify=verify)
     host = settings.host.replace("https://", "tcp://", 1)
     timeout = int(max(1, settings.timeout_seconds))

@@ -26,12 +26,12 @@ import nomad.api.exceptions as nomad_errors
 import requests
 import structlog
 
-from deployers.base import DeployResult, Outcome, Target, name_list
+from deployers.base import DeployResult, Outcome, Target, name_list, tls_verify
+from handlers.errors import InvalidReference
 from handlers.references import (
     Aliases,
     ImageName,
     ImageRef,
-    InvalidReference,
     as_written,
     parse_reference,
 )
@@ -254,14 +254,13 @@ class NomadDeployer:
         if namespace not in self._clients:
             s = self.settings
             cert = (str(s.client_cert), str(s.client_key)) if s.client_cert and s.client_key else ()
-            verify: bool | str = str(s.ca_file) if s.ca_file and s.tls_verify else s.tls_verify
             self._clients[namespace] = nomad.Nomad(
                 address=s.address,
                 token=s.token,
                 region=s.region,
                 namespace=namespace,
                 timeout=int(max(1, s.timeout_seconds)),
-                verify=verify,
+                verify=tls_verify(s.ca_file, s.tls_verify),
                 cert=cert,
                 session=self._session,
             )

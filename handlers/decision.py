@@ -20,7 +20,7 @@ from handlers.policy import (
     parse_filter,
     parse_policy,
 )
-from handlers.references import ImageName, ImageRef
+from handlers.references import ImageName, ImageRef, short_digest
 
 # Policies whose eligible tags do not depend on the running version.
 _UNRANGED = frozenset({PolicyKind.ALL, PolicyKind.GLOB, PolicyKind.REGEXP, PolicyKind.FORCE})
@@ -73,7 +73,7 @@ def decide_push(
 ) -> Decision:
     """Should a target that runs ``running`` move to ``tag@digest``, which was just pushed?"""
     if running is not None and running.digest == digest:
-        return Decision(deploy=False, reason=f"already runs {tag}@{_short(digest)}")
+        return Decision(deploy=False, reason=f"already runs {tag}@{short_digest(digest)}")
     if not rules.auto_deploy and not manual:
         return Decision(deploy=False, reason="auto_deploy is off")
     if rules.pinned_tag:
@@ -132,8 +132,3 @@ def newest_tag(
     kind = parse_policy(rules.policy).kind
     unranged = rules.policy if kind in _UNRANGED else PolicyKind.MAJOR.value
     return newest_eligible(unranged, _FLOOR, allowed, match_prerelease=rules.match_prerelease)
-
-
-def _short(digest: str) -> str:
-    algorithm, _, value = digest.partition(":")
-    return f"{algorithm}:{value[:12]}"

@@ -14,7 +14,6 @@ children of a multi-arch index) and unknown actions are counted as ignored.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -31,14 +30,13 @@ from handlers.payload import (
     text,
     url_host,
 )
+from handlers.references import is_tag
 
 ENVELOPE_V1 = "application/vnd.docker.distribution.events.v1+json"
 ENVELOPE_V2 = "application/vnd.docker.distribution.events.v2+json"
 
 # Substrings of media types that name a blob (layer or config), never a manifest.
 _BLOB_MARKERS = ("octet-stream", "rootfs", "layer", "config", "container.image.v1+json", "tar")
-# A tag as the distribution spec defines it; a digest (``sha256:...``) never matches.
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,7 +165,8 @@ def _is_blob(record: _Record) -> bool:
 def _tag_from_url(url: str | None) -> str | None:
     """``latest`` from ``.../v2/<name>/manifests/latest``; None for a digest."""
     _, marker, reference = _url_path(url).rpartition("/manifests/")
-    return reference if marker and _TAG.fullmatch(reference) else None
+    # A digest (``sha256:...``) is never a tag.
+    return reference if marker and is_tag(reference) else None
 
 
 def _url_path(url: str | None) -> str:

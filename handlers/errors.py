@@ -1,14 +1,30 @@
-"""The exceptions regdeploy raises, all under one root.
+"""Every exception regdeploy raises on purpose, all under one root and all defined here.
 
 RegdeployError
 ├── ConfigError            the configuration file is missing, unreadable or invalid
+│   └── UnknownFormat          a source names a payload format no parser reads
 ├── PayloadError           an authenticated notification that cannot be used at all
+├── InvalidReference       text that is not an image reference
+├── PolicyError            a policy or tag filter that cannot be parsed
 ├── StoreError             the database failed (receiver.store)
 │   ├── DatabaseUnavailable    the database cannot be reached right now; retry later
 │   └── StoreConflict          a unique row exists already
 ├── RegistryError          a registry refused or failed a request
 │   └── RegistryUnavailable    it cannot answer now
-└── DeployerUnavailable    an orchestrator could not say which workloads it runs; retry later
+├── DeployerUnavailable    an orchestrator could not say which workloads it runs; retry later
+├── NoticeFailed           a notice could not be delivered (retry, or give up)
+└── RequestError           what a client asked for cannot be done (an HTTP 4xx)
+    ├── InvalidRequest         the request is malformed or names a bad value (400)
+    │   └── UnknownTag             the tag is not in the repository's catalog
+    ├── NotAuthenticated       no valid credentials (401)
+    ├── NotAllowed             the credentials may not do this (403)
+    ├── NotFound               what the request names does not exist (404)
+    │   ├── UnknownRepository      no watched repository has that name
+    │   ├── UnknownDeployment      no deployment has that id
+    │   └── UnknownSource          no webhook source has that name
+    └── BodyTooLarge           the body is over the configured cap (413)
+
+``receiver/http/errors.py`` is the one place that turns these into HTTP answers.
 """
 
 from __future__ import annotations
@@ -28,8 +44,23 @@ class ConfigError(RegdeployError):
         super().__init__(where + "; ".join(problems))
 
 
+class UnknownFormat(ConfigError):
+    """No parser reads the payload format a source names."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__([message])
+
+
 class PayloadError(RegdeployError):
     """A notification body that no parser can turn into events; the message is the reason."""
+
+
+class InvalidReference(RegdeployError):
+    """Not a valid image reference."""
+
+
+class PolicyError(RegdeployError):
+    """A policy or tag filter is invalid; the message names the offending text."""
 
 
 class StoreError(RegdeployError):
@@ -59,3 +90,62 @@ class RegistryUnavailable(RegistryError):
 class DeployerUnavailable(RegdeployError):
     """An orchestrator (its API, its engine) did not answer a question about its workloads:
     the decision waits, the event stays pending."""
+
+
+class NoticeFailed(RegdeployError):
+    """A notice could not be delivered. ``retry_after``: seconds the service asked to wait;
+    ``permanent``: retrying cannot help (the service refused the message itself)."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class RequestError(RegdeployError):
+    """What a client asked for cannot be done; the message says why, in its words.
+
+    ``field`` names the part of the request at fault, where there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidRequest(RequestError):
+    """The request is malformed, or a value in it is not acceptable."""
+
+
+class UnknownTag(InvalidRequest):
+    """The tag is not in the repository's catalog."""
+
+
+class NotAuthenticated(RequestError):
+    """The request carries no valid credentials."""
+
+
+class NotAllowed(RequestError):
+    """The credentials are valid but may not do this."""
+
+
+class NotFound(RequestError):
+    """What the request names does not exist."""
+
+
+class UnknownRepository(NotFound):
+    """No active watched repository has that name."""
+
+
+class UnknownDeployment(NotFound):
+    """No deployment has that id."""
+
+
+class UnknownSource(NotFound):
+    """No webhook source has that name."""
+
+
+class BodyTooLarge(RequestError):
+    """The body is larger than the configured cap."""

@@ -6,16 +6,22 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-# Media types of manifests that name an image (single or multi-platform). A tagged push of one of
-# these is deploy-relevant; everything else (blobs, configs, layers) is not.
+# Media types of the manifests a registry serves today, indexes first (the ``Accept`` of a
+# manifest request, in order of preference).
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+)
+# Media types of manifests that name an image (single or multi-platform), the retired schema 1
+# included. A tagged push of one of these is deploy-relevant; everything else (blobs, configs,
+# layers) is not.
 MANIFEST_MEDIA_TYPES = frozenset(
     {
+        *MANIFEST_TYPES,
         "application/vnd.docker.distribution.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.oci.image.index.v1+json",
     }
 )
 
@@ -43,6 +49,21 @@ class Event:
     media_type: str | None
     actor: str | None
     occurred_at: datetime
+
+    def fields(self) -> dict[str, object]:
+        """Every field by name, the action as its text (a shallow copy, unlike ``asdict``)."""
+        return {
+            "source": self.source,
+            "event_id": self.event_id,
+            "action": self.action.value,
+            "registry": self.registry,
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": self.digest,
+            "media_type": self.media_type,
+            "actor": self.actor,
+            "occurred_at": self.occurred_at,
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from handlers import distribution, harbor
+from handlers.errors import UnknownFormat
 from handlers.events import Parsed
 
 
@@ -35,9 +36,9 @@ PARSERS: Mapping[str, Parser] = MappingProxyType(
 
 
 def parser_for(format_name: str) -> Parser:
-    """The parser of ``format_name``; ``KeyError`` naming the known formats if there is none."""
+    """The parser of ``format_name``; ``UnknownFormat`` naming the known formats if none."""
     try:
         return PARSERS[format_name]
     except KeyError:
         known = ", ".join(sorted(PARSERS))
-        raise KeyError(f"unknown payload format {format_name!r} (known: {known})") from None
+        raise UnknownFormat(f"unknown payload format {format_name!r} (known: {known})") from None

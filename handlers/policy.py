@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import semver
 
-from handlers.errors import RegdeployError
+from handlers.errors import PolicyError
 
 LATEST = "latest"
 
@@ -34,10 +34,6 @@ _VERSION = re.compile(
     r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 _LABEL = re.compile(r"[A-Za-z]*")
-
-
-class PolicyError(RegdeployError):
-    """A policy or tag filter is invalid; the message names the offending text."""
 
 
 class PolicyKind(enum.StrEnum):

@@ -12,19 +12,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from handlers.errors import RegdeployError
+from handlers.errors import InvalidReference
 
 DOCKER_HUB = "docker.io"
 _HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# One path component of a repository: lowercase alphanumerics joined by ``.``, ``_``, ``__`` or
-# dashes (the distribution reference grammar).
-_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
-
-
-class InvalidReference(RegdeployError):
-    """Not a valid image reference."""
+# The distribution reference grammar: a digest, a tag, and a repository path made of
+# components (lowercase alphanumerics joined by ``.``, ``_``, ``__`` or dashes).
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -55,6 +52,27 @@ class ImageRef:
         return text
 
 
+def is_tag(text: str) -> bool:
+    return _TAG.fullmatch(text) is not None
+
+
+def is_digest(text: str) -> bool:
+    return _DIGEST.fullmatch(text) is not None
+
+
+def is_repository(text: str) -> bool:
+    """A repository path such as ``team/app`` (no registry host)."""
+    return _REPOSITORY.fullmatch(text) is not None
+
+
+def short_digest(digest: str | None) -> str:
+    """``sha256:0123456789ab`` (the algorithm and 12 hex digits), or ``-``."""
+    if not digest:
+        return "-"
+    algorithm, _, value = digest.partition(":")
+    return f"{algorithm}:{value[:12]}"
+
+
 def split_registry(text: str) -> tuple[str, str]:
     """``(registry, repository)`` of a reference without tag or digest."""
     first, slash, rest = text.partition("/")
@@ -74,7 +92,7 @@ def parse_name(text: str) -> ImageName:
     if not text or any(c.isspace() for c in text) or "@" in text:
         raise InvalidReference(f"not an image name: {text!r}")
     registry, repository = split_registry(text)
-    if not all(_COMPONENT.fullmatch(part) for part in repository.split("/")):
+    if not is_repository(repository):
         raise InvalidReference(f"not an image name: {text!r}")
     return ImageName(registry=registry, repository=repository)
 
@@ -82,14 +100,14 @@ def parse_name(text: str) -> ImageName:
 def parse_reference(text: str) -> ImageRef:
     """``host/repo:tag@sha256:...``, ``repo:tag``, ``repo@sha256:...`` or a bare name."""
     remainder, at, digest = text.partition("@")
-    if at and not _DIGEST.fullmatch(digest):
+    if at and not is_digest(digest):
         raise InvalidReference(f"not a digest in {text!r}")
     name_part, tag = remainder, None
     last_slash = remainder.rfind("/")
     colon = remainder.rfind(":")
     if colon > last_slash:
         name_part, tag = remainder[:colon], remainder[colon + 1 :]
-        if not _TAG.fullmatch(tag):
+        if not is_tag(tag):
             raise InvalidReference(f"not a tag in {text!r}")
     return ImageRef(name=parse_name(name_part), tag=tag, digest=digest or None)
 

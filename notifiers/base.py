@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from handlers.errors import RegdeployError
-
 
 class Level(enum.StrEnum):
     """Which outcomes a notifier hears about."""
@@ -66,26 +64,6 @@ class Notice:
     @property
     def from_digest(self) -> str | None:
         return self.from_image.partition("@")[2] or None if self.from_image else None
-
-
-def short_digest(digest: str | None) -> str:
-    """``sha256:0123456789ab`` (the algorithm and 12 hex digits), or ``-``."""
-    if not digest:
-        return "-"
-    algorithm, _, value = digest.partition(":")
-    return f"{algorithm}:{value[:12]}"
-
-
-class NoticeFailed(RegdeployError):
-    """A notice could not be delivered. ``retry_after``: seconds the service asked to wait;
-    ``permanent``: retrying cannot help (the service refused the message itself)."""
-
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, permanent: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.permanent = permanent
 
 
 class Notifier(Protocol):

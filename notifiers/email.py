@@ -26,8 +26,10 @@ from pathlib import Path
 
 import structlog
 
-from notifiers.base import Notice, NoticeFailed, short_digest
-from receiver.secrets import Secret
+from handlers.errors import NoticeFailed
+from handlers.references import short_digest
+from handlers.secret import Secret
+from notifiers.base import Notice
 
 log = structlog.get_logger("regdeploy.notifiers.email")
 

@@ -38,8 +38,9 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from notifiers.base import Notice, NoticeFailed
-from receiver.secrets import Secret
+from handlers.errors import NoticeFailed
+from handlers.secret import Secret
+from notifiers.base import Notice
 
 __all__ = ["EXCERPT_CHARS", "MAX_RETRY_AFTER", "post_bytes", "post_json", "retry_after_seconds"]
 

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from notifiers.base import Kind, Notice, short_digest
+from handlers.references import short_digest
+from notifiers.base import Kind, Notice
 from notifiers.http import JsonWebhookNotifier
 
 Json = dict[str, Any]

@@ -7,26 +7,34 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from deployers.base import Deployers
-from receiver import api, notices_api, repos_api, webhooks
-from receiver.config import Config
-from receiver.repository_actions import RepositoryActions
-from receiver.services import build_deployers, running_services
-from receiver.state import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, STORE
+from receiver.config.loading import Config
+from receiver.http import (
+    deployments,
+    events,
+    health,
+    notices,
+    registrywatcher,
+    repositories,
+    webhooks,
+)
+from receiver.http.auth import api_auth
+from receiver.http.errors import error_answers
+from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, STORE
+from receiver.runtime import build_deployers, running_services
+
+ROUTES = (health, webhooks, events, repositories, registrywatcher, deployments, notices)
 
 
 def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Application:
     """The service; ``deployers`` replaces the ones built from the configuration (tests)."""
     # The webhook route enforces its own, smaller cap while streaming; this bounds the rest.
     app = web.Application(
-        middlewares=[api.store_errors, api.api_auth],
-        client_max_size=config.server.max_body_bytes,
+        middlewares=[error_answers, api_auth], client_max_size=config.server.max_body_bytes
     )
     app[CONFIG] = config
     app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
-    app.add_routes(api.routes())
-    app.add_routes(repos_api.routes())
-    app.add_routes(notices_api.routes())
-    app.router.add_post("/webhooks/{source}", webhooks.receive)
+    for module in ROUTES:
+        app.add_routes(module.routes())
     app.cleanup_ctx.append(_services)
     return app
 
@@ -39,5 +47,5 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = services.store
         app[PLANNER] = services.planner
         app[REGISTRIES] = services.registries
-        app[ACTIONS] = RepositoryActions(store=services.store, planner=services.planner)
+        app[ACTIONS] = services.actions
         yield

@@ -18,16 +18,15 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from handlers.errors import ConfigError, RegdeployError
-from notifiers.base import NoticeFailed, sample_notice
-from receiver import config as configuration
+from handlers.errors import ConfigError, NoticeFailed, RegdeployError
+from notifiers.base import sample_notice
 from receiver import logs
 from receiver.app import init_app
-from receiver.config import Config
-from receiver.config_notifiers import NotifierConfig
-from receiver.database import embedded_server
-from receiver.notifier_setup import build_notifier
-from receiver.services import build_deployers, running_services
+from receiver.config import loading as configuration
+from receiver.config.loading import Config
+from receiver.config.notifiers import NotifierConfig
+from receiver.runtime import build_deployers, build_notifier, running_services
+from receiver.store.embedded import embedded_server
 
 DEFAULT_CONFIG = "config.yaml"
 

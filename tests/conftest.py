@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from receiver import config as configuration
 from receiver.app import init_app
-from receiver.config import Config
+from receiver.config import loading as configuration
+from receiver.config.loading import Config
 from receiver.store import Store
 from tests.components import require_binary
 from tests.e2e.docker_engine import DockerEngine, clean

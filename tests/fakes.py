@@ -26,6 +26,7 @@ class RecordingDeployer:
     calls: list[tuple[str, str]] = field(default_factory=list)
     active: Counter[str] = field(default_factory=Counter)
     max_active: Counter[str] = field(default_factory=Counter)
+    closed: bool = False
 
     def run(self, target: Target, image: str) -> None:
         """Make ``target`` run ``image`` as if someone had deployed it by hand."""
@@ -58,6 +59,9 @@ class RecordingDeployer:
             return DeployResult(outcome=Outcome.SUCCEEDED, message=f"now on {image}")
         finally:
             self.active[target.key] -= 1
+
+    def close(self) -> None:
+        self.closed = True
 
     def _save(self) -> None:
         if self.state_file is not None:

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 
-from receiver.database import EmbeddedServer
-from receiver.store import schema_sql
+from receiver.store.connector import schema_sql
+from receiver.store.embedded import EmbeddedServer
 
 TEMPLATE = "regdeploy_template"
 _counter = itertools.count()

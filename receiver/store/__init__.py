@@ -1,23 +1,72 @@
-"""PostgreSQL store: the only package that talks to the database."""
+"""PostgreSQL: the only package that talks to the database.
 
-from receiver.store.database import SCHEMA_VERSION, schema_sql
-from receiver.store.deployments import DeploymentQueries, EventClaim
+A ``Store`` is a narrow ``Connector`` (the aiopg pool, the named queries of ``queries.sql``, the
+translation of driver errors) and the query groups built on it, one per table area. The rest of
+regdeploy receives the groups it needs:
+
+- ``events``: stored notifications, the tag catalog, rejected payloads;
+- ``repositories``: the watched repositories and their audit;
+- ``deployments``: the decided intents, their attempts and outcomes;
+- ``notices``: the outbox of notices;
+- ``leases``: work only one process at a time may do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.errors import StoreError
+from receiver.store.connector import Connector, Listener, schema_sql
+from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
-from receiver.store.notices import NoticeBatch, NoticeQueries, OutboxEntry
-from receiver.store.repositories import CHANGEABLE, RepositoryQueries, UnknownRepository
+from receiver.store.leases import LeaseQueries
+from receiver.store.notices import NoticeQueries
+from receiver.store.repositories import RepositoryQueries
+
+SCHEMA_VERSION = 3
 
 
-class Store(EventQueries, RepositoryQueries, DeploymentQueries, NoticeQueries):
-    """Every typed operation regdeploy performs on its database."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Store:
+    connector: Connector
+    events: EventQueries
+    repositories: RepositoryQueries
+    deployments: DeploymentQueries
+    notices: NoticeQueries
+    leases: LeaseQueries
 
+    @classmethod
+    async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
+        """Connect; raise DatabaseUnavailable if the server does not answer."""
+        db = await Connector.open(dsn, pool_size=pool_size, query_timeout=query_timeout)
+        return cls(
+            connector=db,
+            events=EventQueries(db),
+            repositories=RepositoryQueries(db),
+            deployments=DeploymentQueries(db),
+            notices=NoticeQueries(db),
+            leases=LeaseQueries(db),
+        )
 
-__all__ = [
-    "CHANGEABLE",
-    "SCHEMA_VERSION",
-    "EventClaim",
-    "NoticeBatch",
-    "OutboxEntry",
-    "Store",
-    "UnknownRepository",
-    "schema_sql",
-]
+    async def migrate(self) -> int:
+        """Apply schema.sql idempotently under a lock; return the recorded version."""
+        async with self.connector.transaction() as tx:
+            await tx.execute("schema_lock")
+            await tx.script(schema_sql())
+            row = await tx.one("schema_version")
+        version = int(row["version"]) if row is not None else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database has schema version {version}, newer than this regdeploy "
+                f"({SCHEMA_VERSION}); upgrade regdeploy"
+            )
+        return version
+
+    async def ping(self) -> None:
+        await self.connector.execute("ping")
+
+    def listener(self) -> Listener:
+        return self.connector.listener()
+
+    async def close(self) -> None:
+        await self.connector.close()

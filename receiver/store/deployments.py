@@ -1,4 +1,4 @@
-"""The deploy queue: claimed events, planned intents, attempts and their outcomes, leases.
+"""The deploy queue: claimed events, planned intents, attempts and their outcomes.
 
 Crash safety comes from the database: an event is decided inside the transaction that holds
 its row lock (a worker that dies leaves it pending); a deployment is claimed by one worker at a
@@ -11,14 +11,14 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from psycopg2.extras import Json
 
 from deployers.base import Target
-from handlers.errors import StoreConflict
+from handlers.errors import StoreConflict, UnknownDeployment
 from handlers.references import ImageName, ImageRef
-from receiver.records import (
+from receiver.store.connector import Connector, Row, Transaction, as_json
+from receiver.store.events import stored_event
+from receiver.store.notices import OutboxEntry, insert_notices
+from receiver.store.records import (
     Attempt,
     Deployment,
     DeploymentStatus,
@@ -26,8 +26,6 @@ from receiver.records import (
     Plan,
     StoredEvent,
 )
-from receiver.store.events import stored_event
-from receiver.store.notices import NoticeQueries, OutboxEntry
 
 
 @dataclass(slots=True)
@@ -38,82 +36,55 @@ class EventClaim:
     plans: list[Plan]
 
 
-class DeploymentQueries(NoticeQueries):
+class DeploymentQueries:
+    def __init__(self, db: Connector) -> None:
+        self._db = db
+
     @asynccontextmanager
     async def claim_event(self) -> AsyncIterator[EventClaim | None]:
         """Hold the oldest pending event; the caller adds plans; all commit together.
 
         If the caller raises, nothing is stored and the event stays pending.
         """
-        async with self._transaction() as cur:
-            await cur.execute(self._queries["claim_event"])
-            row = await cur.fetchone()
+        async with self._db.transaction() as tx:
+            row = await tx.one("claim_event")
             if row is None:
                 yield None
                 return
-            columns = [c.name for c in cur.description]
-            claim = EventClaim(event=stored_event(dict(zip(columns, row, strict=True))), plans=[])
+            claim = EventClaim(event=stored_event(row), plans=[])
             yield claim
             for plan in claim.plans:
-                await self._insert_plan(cur, plan)
-            await cur.execute(
-                self._queries["finish_event"], {"id": claim.event.id, "status": EventStatus.DONE}
-            )
+                await _insert_plan(tx, plan)
+            await tx.execute("finish_event", {"id": claim.event.id, "status": EventStatus.DONE})
             if any(p.deploy for p in claim.plans):
-                await cur.execute(self._queries["notify_deployments"])
+                await tx.execute("notify_deployments")
 
     async def plan(self, plans: Sequence[Plan]) -> list[int]:
         """Store decisions made outside an event (API, catch-up, reconciler); ids of intents."""
         ids: list[int] = []
-        async with self._transaction() as cur:
+        async with self._db.transaction() as tx:
             for plan in plans:
-                new_id = await self._insert_plan(cur, plan)
+                new_id = await _insert_plan(tx, plan)
                 if new_id is not None and plan.deploy:
                     ids.append(new_id)
             if ids:
-                await cur.execute(self._queries["notify_deployments"])
+                await tx.execute("notify_deployments")
         return ids
-
-    async def _insert_plan(self, cur: Any, plan: Plan) -> int | None:
-        image = plan.image
-        params = {
-            "target_key": plan.target.key,
-            "target": Json(plan.target.as_json()),
-            "repository_name": plan.repository_name,
-            "registry": image.name.registry,
-            "repository": image.name.repository,
-            "tag": image.tag,
-            "digest": image.digest,
-            "previous_image": plan.previous_image,
-            "reason": plan.reason,
-            "trigger": plan.trigger,
-            "event_id": plan.event_id,
-            "status": DeploymentStatus.PLANNED if plan.deploy else DeploymentStatus.SKIPPED,
-            "notify": list(plan.notify),
-        }
-        if plan.deploy:
-            message = f"superseded by {image.tag}@{image.digest}"
-            await cur.execute(self._queries["supersede_planned"], {**params, "message": message})
-        await cur.execute(self._queries["insert_deployment"], params)
-        row = await cur.fetchone()
-        return None if row is None else int(row[0])
 
     async def claim_deployment(self, *, worker: str) -> Deployment | None:
         """Take the oldest due intent whose target has nothing running, or None."""
         try:
-            async with self._transaction() as cur:
-                await cur.execute(self._queries["claim_deployment"], {"worker": worker})
-                row = await cur.fetchone()
+            async with self._db.transaction() as tx:
+                row = await tx.one("claim_deployment", {"worker": worker})
                 if row is None:
                     return None
-                await cur.execute(self._queries["insert_attempt"], {"id": row[0]})
+                await tx.execute("insert_attempt", {"id": row["id"]})
         except StoreConflict:
             return None  # another worker started a deploy of that target at the same moment
-        return await self.get_deployment(int(row[0]))
+        return await self.get_deployment(int(row["id"]))
 
     async def heartbeat(self, deployment_id: int, *, worker: str) -> None:
-        async with self._cursor() as cur:
-            await cur.execute(self._queries["heartbeat"], {"id": deployment_id, "worker": worker})
+        await self._db.execute("heartbeat", {"id": deployment_id, "worker": worker})
 
     async def finish_deployment(
         self,
@@ -132,51 +103,50 @@ class DeploymentQueries(NoticeQueries):
         the same transaction, so an outcome is never recorded without them, nor they without it.
         """
         params = {"id": deployment.id, "worker": worker, "message": message}
-        async with self._transaction() as cur:
-            await cur.execute(self._queries["finish_attempt"], {**params, "outcome": status})
+        async with self._db.transaction() as tx:
+            await tx.execute("finish_attempt", {**params, "outcome": status})
             final = status
             if retry_at is not None:
-                await cur.execute(
-                    self._queries["has_newer_planned"],
-                    {"id": deployment.id, "target_key": deployment.target.key},
+                newer = await tx.one(
+                    "has_newer_planned", {"id": deployment.id, "target_key": deployment.target.key}
                 )
-                if not (await cur.fetchone())[0]:
-                    await cur.execute(
-                        self._queries["requeue_deployment"], {**params, "not_before": retry_at}
+                if newer is not None and not newer["newer"]:
+                    requeued = await tx.one(
+                        "requeue_deployment", {**params, "not_before": retry_at}
                     )
-                    if await cur.fetchone() is not None:
-                        await cur.execute(self._queries["notify_deployments"])
+                    if requeued is not None:
+                        await tx.execute("notify_deployments")
                         return DeploymentStatus.PLANNED
                 final = DeploymentStatus.SUPERSEDED
                 params["message"] = f"{message}; not retried: a newer intent exists"
-            await cur.execute(self._queries["finish_deployment"], {**params, "status": final})
+            await tx.execute("finish_deployment", {**params, "status": final})
             if announce is not None:
-                await self._insert_notices(cur, announce(final, str(params["message"])))
+                await insert_notices(tx, announce(final, str(params["message"])))
             # The target is free again: wake whoever has its next intent.
-            await cur.execute(self._queries["notify_deployments"])
+            await tx.execute("notify_deployments")
         return final
 
     async def recover_stalled(self, *, stall_seconds: float) -> list[int]:
         """Plan again the deploys whose worker stopped sending heartbeats."""
-        async with self._transaction() as cur:
-            await cur.execute(self._queries["stalled_deployments"], {"seconds": stall_seconds})
-            ids = [int(row[0]) for row in await cur.fetchall()]
+        async with self._db.transaction() as tx:
+            rows = await tx.all("stalled_deployments", {"seconds": stall_seconds})
+            ids = [int(row["id"]) for row in rows]
             for deployment_id in ids:
-                await cur.execute(self._queries["stalled_attempt"], {"id": deployment_id})
-                await cur.execute(self._queries["recover_deployment"], {"id": deployment_id})
+                await tx.execute("stalled_attempt", {"id": deployment_id})
+                await tx.execute("recover_deployment", {"id": deployment_id})
             if ids:
-                await cur.execute(self._queries["notify_deployments"])
+                await tx.execute("notify_deployments")
         return ids
 
     async def get_deployment(self, deployment_id: int) -> Deployment:
-        rows = await self._fetch("get_deployment", {"id": deployment_id})
-        if not rows:
-            raise KeyError(deployment_id)
-        return _deployment(rows[0])
+        found = await self.find_deployment(deployment_id)
+        if found is None:
+            raise UnknownDeployment(f"no deployment {deployment_id}")
+        return found
 
     async def find_deployment(self, deployment_id: int) -> Deployment | None:
-        rows = await self._fetch("get_deployment", {"id": deployment_id})
-        return _deployment(rows[0]) if rows else None
+        row = await self._db.one("get_deployment", {"id": deployment_id})
+        return _deployment(row) if row is not None else None
 
     async def list_deployments(
         self,
@@ -192,37 +162,48 @@ class DeploymentQueries(NoticeQueries):
             "target_key": target_key,
             "status": status,
         }
-        return [_deployment(row) for row in await self._fetch("list_deployments", params)]
+        return [_deployment(row) for row in await self._db.all("list_deployments", params)]
 
     async def list_attempts(self, deployment_id: int) -> list[Attempt]:
-        return [Attempt(**row) for row in await self._fetch("list_attempts", {"id": deployment_id})]
-
-    async def last_succeeded(self, target: Target) -> ImageRef | None:
-        """The image regdeploy last deployed to ``target`` successfully."""
-        rows = await self._fetch("last_succeeded", {"target_key": target.key})
-        if not rows:
-            return None
-        row = rows[0]
-        name = ImageName(registry=row["registry"], repository=row["repository"])
-        return ImageRef(name=name, tag=row["tag"], digest=row["digest"])
+        return [
+            Attempt(**row) for row in await self._db.all("list_attempts", {"id": deployment_id})
+        ]
 
     async def last_deployed_tag(self, repository_name: str) -> str | None:
         """The tag last deployed successfully for a watched repository."""
-        rows = await self._fetch("last_deployed_tag", {"name": repository_name})
-        return str(rows[0]["tag"]) if rows else None
+        row = await self._db.one("last_deployed_tag", {"name": repository_name})
+        return str(row["tag"]) if row is not None else None
 
     async def next_due(self) -> datetime | None:
-        rows = await self._fetch("next_due", {})
-        due: datetime | None = rows[0]["min"]
-        return due
-
-    async def acquire_lease(self, name: str, *, holder: str, seconds: float) -> bool:
-        """Hold lease ``name`` for ``seconds`` (renewing it if already held by ``holder``)."""
-        params = {"name": name, "holder": holder, "seconds": seconds}
-        return bool(await self._fetch("acquire_lease", params))
+        row = await self._db.one("next_due")
+        return row["due"] if row is not None else None
 
 
-def _deployment(row: dict[str, Any]) -> Deployment:
+async def _insert_plan(tx: Transaction, plan: Plan) -> int | None:
+    image = plan.image
+    params = {
+        "target_key": plan.target.key,
+        "target": as_json(plan.target.as_json()),
+        "repository_name": plan.repository_name,
+        "registry": image.name.registry,
+        "repository": image.name.repository,
+        "tag": image.tag,
+        "digest": image.digest,
+        "previous_image": plan.previous_image,
+        "reason": plan.reason,
+        "trigger": plan.trigger,
+        "event_id": plan.event_id,
+        "status": DeploymentStatus.PLANNED if plan.deploy else DeploymentStatus.SKIPPED,
+        "notify": list(plan.notify),
+    }
+    if plan.deploy:
+        message = f"superseded by {image.tag}@{image.digest}"
+        await tx.execute("supersede_planned", {**params, "message": message})
+    row = await tx.one("insert_deployment", params)
+    return None if row is None else int(row["id"])
+
+
+def _deployment(row: Row) -> Deployment:
     name = ImageName(registry=row["registry"], repository=row["repository"])
     return Deployment(
         id=row["id"],

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
-import psycopg2
-
 from handlers.events import Action, Event
-from receiver.records import (
+from handlers.references import ImageName
+from receiver.store.connector import Connector, Row, as_bytes
+from receiver.store.records import (
     CatalogTag,
     EventStatus,
     IngestResult,
@@ -17,10 +16,12 @@ from receiver.records import (
     StoredEvent,
     StoredRejection,
 )
-from receiver.store.database import Database
 
 
-class EventQueries(Database):
+class EventQueries:
+    def __init__(self, db: Connector) -> None:
+        self._db = db
+
     async def record_notification(
         self, *, events: Sequence[Event], rejection: Rejection | None = None
     ) -> IngestResult:
@@ -30,35 +31,38 @@ class EventQueries(Database):
         and changes nothing.
         """
         accepted = 0
-        async with self._transaction() as cur:
+        async with self._db.transaction() as tx:
             for event in events:
-                params = _event_params(event)
-                await cur.execute(self._queries["insert_event"], params)
-                if await cur.fetchone() is None:
+                params = event.fields()
+                if await tx.one("insert_event", params) is None:
                     continue
                 accepted += 1
-                await cur.execute(self._queries[_catalog_query(event)], params)
+                await tx.execute(_catalog_query(event), params)
             if rejection is not None:
-                await cur.execute(self._queries["insert_rejection"], _rejection_params(rejection))
+                await tx.execute("insert_rejection", _rejection_params(rejection))
             if accepted:
-                await cur.execute(self._queries["notify_events"], {"source": events[0].source})
+                await tx.execute("notify_events", {"source": events[0].source})
         return IngestResult(accepted=accepted, duplicate=len(events) - accepted)
 
     async def record_rejection(self, rejection: Rejection) -> None:
-        async with self._cursor() as cur:
-            await cur.execute(self._queries["insert_rejection"], _rejection_params(rejection))
+        await self._db.execute("insert_rejection", _rejection_params(rejection))
 
     async def list_events(
         self, *, limit: int, repository: str | None = None, source: str | None = None
     ) -> list[StoredEvent]:
         params = {"limit": limit, "repository": repository, "source": source}
-        return [stored_event(row) for row in await self._fetch("list_events", params)]
+        return [stored_event(row) for row in await self._db.all("list_events", params)]
 
     async def list_tags(self) -> list[CatalogTag]:
-        return [CatalogTag(**row) for row in await self._fetch("list_tags", {})]
+        return [CatalogTag(**row) for row in await self._db.all("list_tags")]
+
+    async def repository_tags(self, image: ImageName) -> dict[str, str]:
+        """The catalog of one repository: tag -> digest."""
+        params = {"registry": image.registry, "repository": image.repository}
+        return {row["tag"]: row["digest"] for row in await self._db.all("repository_tags", params)}
 
     async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
-        rows = await self._fetch("list_rejections", {"limit": limit})
+        rows = await self._db.all("list_rejections", {"limit": limit})
         return [StoredRejection(**row) for row in rows]
 
 
@@ -68,24 +72,31 @@ def _catalog_query(event: Event) -> str:
     return "delete_tag" if event.tag is not None else "delete_digest"
 
 
-def _event_params(event: Event) -> dict[str, Any]:
-    params = asdict(event)
-    params["action"] = event.action.value
-    return params
-
-
 def _rejection_params(rejection: Rejection) -> dict[str, Any]:
-    params = asdict(rejection)
-    params["body"] = psycopg2.Binary(rejection.body)
-    return params
+    return {
+        "source": rejection.source,
+        "reason": rejection.reason,
+        "content_type": rejection.content_type,
+        "body": as_bytes(rejection.body),
+    }
 
 
-def stored_event(row: dict[str, Any]) -> StoredEvent:
-    stored = {key: row.pop(key) for key in ("id", "received_at", "status")}
-    event = Event(**{**row, "action": Action(row["action"])})
+def stored_event(row: Row) -> StoredEvent:
+    """A row of ``list_events`` or ``claim_event``."""
     return StoredEvent(
-        id=stored["id"],
-        event=event,
-        received_at=stored["received_at"],
-        status=EventStatus(stored["status"]),
+        id=row["id"],
+        event=Event(
+            source=row["source"],
+            event_id=row["event_id"],
+            action=Action(row["action"]),
+            registry=row["registry"],
+            repository=row["repository"],
+            tag=row["tag"],
+            digest=row["digest"],
+            media_type=row["media_type"],
+            actor=row["actor"],
+            occurred_at=row["occurred_at"],
+        ),
+        received_at=row["received_at"],
+        status=EventStatus(row["status"]),
     )

@@ -9,11 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg2.extras import Json
-
 from notifiers.base import Kind, Notice
-from receiver.records import StoredNotice
-from receiver.store.database import Database
+from receiver.store.connector import Connector, Transaction, as_json
+from receiver.store.records import StoredNotice
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,70 +35,73 @@ class ClaimedNotice:
 class NoticeBatch:
     """Notices held by this sender until the batch's transaction ends."""
 
-    def __init__(self, cur: Any, queries: dict[str, str], notices: list[ClaimedNotice]) -> None:
-        self._cur = cur
-        self._queries = queries
+    def __init__(self, tx: Transaction, notices: list[ClaimedNotice]) -> None:
+        self._tx = tx
         self.notices = notices
 
     async def sent(self, ids: Sequence[int]) -> None:
-        await self._cur.execute(self._queries["notice_sent"], {"ids": list(ids)})
+        await self._tx.execute("notice_sent", {"ids": list(ids)})
 
     async def retry(self, ids: Sequence[int], *, error: str, seconds: float) -> None:
-        params = {"ids": list(ids), "error": error, "seconds": seconds}
-        await self._cur.execute(self._queries["notice_retry"], params)
+        await self._tx.execute(
+            "notice_retry", {"ids": list(ids), "error": error, "seconds": seconds}
+        )
 
     async def failed(self, ids: Sequence[int], *, error: str) -> None:
-        await self._cur.execute(self._queries["notice_failed"], {"ids": list(ids), "error": error})
+        await self._tx.execute("notice_failed", {"ids": list(ids), "error": error})
 
 
-class NoticeQueries(Database):
-    async def _insert_notices(self, cur: Any, entries: Sequence[OutboxEntry]) -> None:
-        for entry in entries:
-            await cur.execute(
-                self._queries["insert_notice"],
-                {
-                    "notifier": entry.notifier,
-                    "deployment_id": entry.notice.deployment_id,
-                    "kind": entry.notice.kind.value,
-                    "group_key": entry.group_key,
-                    "payload": Json(notice_json(entry.notice)),
-                },
-            )
-        if entries:
-            await cur.execute(self._queries["notify_notices"])
+class NoticeQueries:
+    def __init__(self, db: Connector) -> None:
+        self._db = db
 
     async def enqueue_notices(self, entries: Sequence[OutboxEntry]) -> None:
-        async with self._transaction() as cur:
-            await self._insert_notices(cur, entries)
+        async with self._db.transaction() as tx:
+            await insert_notices(tx, entries)
 
     @asynccontextmanager
     async def claim_notices(
         self, *, group_seconds: float, limit: int = 100
     ) -> AsyncIterator[NoticeBatch]:
         """Hold the due notices; what the caller records about them commits together."""
-        async with self._transaction() as cur:
-            params = {"group_seconds": group_seconds, "limit": limit}
-            await cur.execute(self._queries["claim_notices"], params)
+        async with self._db.transaction() as tx:
+            rows = await tx.all("claim_notices", {"group_seconds": group_seconds, "limit": limit})
             claimed = [
                 ClaimedNotice(
-                    id=row[0],
-                    notifier=row[1],
-                    group_key=row[2],
-                    notice=notice_from_json(row[3]),
-                    attempts=row[4],
+                    id=row["id"],
+                    notifier=row["notifier"],
+                    group_key=row["group_key"],
+                    notice=notice_from_json(row["payload"]),
+                    attempts=row["attempts"],
                 )
-                for row in await cur.fetchall()
+                for row in rows
             ]
-            yield NoticeBatch(cur, self._queries, claimed)
+            yield NoticeBatch(tx, claimed)
 
     async def list_notices(self, *, limit: int, status: str | None = None) -> list[StoredNotice]:
-        rows = await self._fetch("list_notices", {"limit": limit, "status": status})
+        rows = await self._db.all("list_notices", {"limit": limit, "status": status})
         return [StoredNotice(**row) for row in rows]
 
     async def next_notice_due(self, *, group_seconds: float) -> datetime | None:
-        rows = await self._fetch("next_notice_due", {"group_seconds": group_seconds})
-        due: datetime | None = rows[0]["min"]
-        return due
+        row = await self._db.one("next_notice_due", {"group_seconds": group_seconds})
+        return row["due"] if row is not None else None
+
+
+async def insert_notices(tx: Transaction, entries: Sequence[OutboxEntry]) -> None:
+    """Queue ``entries`` inside ``tx`` (the transaction that records what they report)."""
+    for entry in entries:
+        await tx.execute(
+            "insert_notice",
+            {
+                "notifier": entry.notifier,
+                "deployment_id": entry.notice.deployment_id,
+                "kind": entry.notice.kind.value,
+                "group_key": entry.group_key,
+                "payload": as_json(notice_json(entry.notice)),
+            },
+        )
+    if entries:
+        await tx.execute("notify_notices")
 
 
 def notice_json(notice: Notice) -> dict[str, Any]:

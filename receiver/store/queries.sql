@@ -1,10 +1,11 @@
--- Every query regdeploy runs, by name. Loaded by receiver/store.py; parameters are always bound.
+-- Every query regdeploy runs, by name. Loaded by receiver/store/connector.py; parameters are
+-- always bound.
 
 -- name: schema_lock
 SELECT pg_advisory_xact_lock(hashtext('regdeploy.schema'));
 
 -- name: schema_version
-SELECT coalesce(max(version), 0) FROM schema_version;
+SELECT coalesce(max(version), 0) AS version FROM schema_version;
 
 -- name: ping
 SELECT 1;
@@ -208,7 +209,7 @@ RETURNING id;
 
 -- name: has_newer_planned
 SELECT EXISTS (SELECT 1 FROM deployments
-                WHERE target_key = %(target_key)s AND status = 'planned' AND id > %(id)s);
+                WHERE target_key = %(target_key)s AND status = 'planned' AND id > %(id)s) AS newer;
 
 -- name: requeue_deployment
 UPDATE deployments
@@ -260,14 +261,8 @@ SELECT attempt, worker, outcome, message, started_at, finished_at
  WHERE deployment_id = %(id)s
  ORDER BY attempt;
 
--- name: last_succeeded
-SELECT registry, repository, tag, digest FROM deployments
- WHERE target_key = %(target_key)s AND status = 'succeeded'
- ORDER BY finished_at DESC, id DESC
- LIMIT 1;
-
 -- name: next_due
-SELECT min(not_before) FROM deployments WHERE status = 'planned';
+SELECT min(not_before) AS due FROM deployments WHERE status = 'planned';
 
 -- name: acquire_lease
 INSERT INTO leases (name, holder, expires_at)
@@ -324,4 +319,5 @@ SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_
 
 -- name: next_notice_due
 SELECT min(greatest(next_attempt_at, created_at + make_interval(secs => %(group_seconds)s)))
+       AS due
   FROM notices WHERE status = 'pending';

@@ -5,35 +5,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from psycopg2.extras import Json
-
 from deployers.base import Target
-from handlers.errors import RegdeployError
+from handlers.errors import UnknownRepository
 from handlers.references import ImageName
-from receiver.records import AuditEntry, RepositoryState
-from receiver.store.database import Database
-from receiver.watchlist import WatchedRepository
+from receiver.config.repositories import WatchedRepository
+from receiver.store.connector import Connector, Row, as_json
+from receiver.store.records import AuditEntry, RepositoryState
 
 # The fields the API may change.
 CHANGEABLE = ("pinned_tag", "auto_deploy", "policy")
 
 
-class UnknownRepository(RegdeployError):
-    """No active watched repository has that name."""
+class RepositoryQueries:
+    def __init__(self, db: Connector) -> None:
+        self._db = db
 
-
-class RepositoryQueries(Database):
     async def seed_repositories(self, repositories: Sequence[WatchedRepository]) -> None:
         """Write the configured repositories; keep what the API changed; retire the rest."""
-        async with self._transaction() as cur:
+        async with self._db.transaction() as tx:
             for repo in repositories:
-                await cur.execute(self._queries["seed_repository"], _seed_params(repo))
-            await cur.execute(
-                self._queries["deactivate_repositories"], {"names": [r.name for r in repositories]}
-            )
+                await tx.execute("seed_repository", _seed_params(repo))
+            await tx.execute("deactivate_repositories", {"names": [r.name for r in repositories]})
 
     async def list_repositories(self, *, name: str | None = None) -> list[RepositoryState]:
-        rows = await self._fetch("list_repositories", {"name": name})
+        rows = await self._db.all("list_repositories", {"name": name})
         return [_state(row) for row in rows]
 
     async def get_repository(self, name: str) -> RepositoryState:
@@ -44,7 +39,7 @@ class RepositoryQueries(Database):
 
     async def repositories_for_image(self, image: ImageName) -> list[RepositoryState]:
         params = {"registry": image.registry, "repository": image.repository}
-        return [_state(row) for row in await self._fetch("repositories_for_image", params)]
+        return [_state(row) for row in await self._db.all("repositories_for_image", params)]
 
     async def change_repository(
         self, name: str, changes: Mapping[str, Any], *, actor: str
@@ -53,38 +48,22 @@ class RepositoryQueries(Database):
 
         Returns the new state and ``{field: (old, new)}`` of what changed.
         """
-        async with self._transaction() as cur:
-            await cur.execute(self._queries["lock_repository"], {"name": name})
-            row = await cur.fetchone()
+        async with self._db.transaction() as tx:
+            row = await tx.one("lock_repository", {"name": name})
             if row is None:
                 raise UnknownRepository(f"no watched repository named {name!r}")
-            old = dict(zip(CHANGEABLE, row, strict=True))
+            old = {f: row[f] for f in CHANGEABLE}
             new = {**old, **changes}
             changed = {f: (old[f], new[f]) for f in CHANGEABLE if old[f] != new[f]}
-            await cur.execute(
-                self._queries["update_repository"], {**new, "name": name, "fields": list(changed)}
-            )
+            await tx.execute("update_repository", {**new, "name": name, "fields": list(changed)})
             for field, (before, after) in changed.items():
-                await cur.execute(
-                    self._queries["insert_audit"],
-                    {
-                        "name": name,
-                        "actor": actor,
-                        "field": field,
-                        "old_value": Json(before),
-                        "new_value": Json(after),
-                    },
-                )
+                audit = {"field": field, "old_value": as_json(before), "new_value": as_json(after)}
+                await tx.execute("insert_audit", {"name": name, "actor": actor, **audit})
         return await self.get_repository(name), changed
 
     async def list_audit(self, name: str, *, limit: int = 100) -> list[AuditEntry]:
-        rows = await self._fetch("list_audit", {"name": name, "limit": limit})
+        rows = await self._db.all("list_audit", {"name": name, "limit": limit})
         return [AuditEntry(**row) for row in rows]
-
-    async def repository_tags(self, image: ImageName) -> dict[str, str]:
-        """The catalog of one repository: tag -> digest."""
-        params = {"registry": image.registry, "repository": image.repository}
-        return {row["tag"]: row["digest"] for row in await self._fetch("repository_tags", params)}
 
 
 def _seed_params(repo: WatchedRepository) -> dict[str, Any]:
@@ -96,13 +75,13 @@ def _seed_params(repo: WatchedRepository) -> dict[str, Any]:
         "auto_deploy": repo.auto_deploy,
         "policy": repo.policy,
         "match_prerelease": repo.match_prerelease,
-        "filters": Json([dict(f) for f in repo.filters]),
-        "targets": Json([t.as_json() for t in repo.targets]),
-        "notify": Json(list(repo.notify)),
+        "filters": as_json([dict(f) for f in repo.filters]),
+        "targets": as_json([t.as_json() for t in repo.targets]),
+        "notify": as_json(list(repo.notify)),
     }
 
 
-def _state(row: dict[str, Any]) -> RepositoryState:
+def _state(row: Row) -> RepositoryState:
     rules = WatchedRepository(
         name=row["name"],
         image=ImageName(registry=row["registry"], repository=row["repository"]),

@@ -14,9 +14,9 @@ from pathlib import Path
 from aiohttp import web
 
 from deployers.base import Deployers
-from receiver import config as configuration
 from receiver import logs
 from receiver.app import init_app
+from receiver.config import loading as configuration
 from tests.fakes import RecordingDeployer
 
 

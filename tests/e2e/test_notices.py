@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from deployers.base import Deployers, DeployResult, Outcome, Target
 from receiver.app import init_app
-from receiver.config import Config
+from receiver.config.loading import Config
 from tests.chat_capture import ChatCapture
 from tests.conftest import REGISTRY_TOKEN, make_config
 from tests.e2e.oci import build_image

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from receiver.app import init_app
-from receiver.database import EmbeddedServer
+from receiver.store.embedded import EmbeddedServer
 from tests.conftest import READ_TOKEN, REGISTRY_TOKEN, ClientFactory, api_headers, make_config
 from tests.fixture_files import FIXTURES, load_recorded
 

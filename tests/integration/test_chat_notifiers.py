@@ -17,8 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from handlers.errors import NoticeFailed
+from handlers.secret import Secret
 from notifiers import slack, teams
-from notifiers.base import Notice, NoticeFailed, Notifier
+from notifiers.base import Notice, Notifier
 from notifiers.http import (
     EXCERPT_CHARS,
     MAX_RETRY_AFTER,
@@ -28,7 +30,6 @@ from notifiers.http import (
 )
 from notifiers.slack import SlackNotifier
 from notifiers.teams import TeamsNotifier
-from receiver.secrets import Secret
 from tests.chat_capture import SLACK_PATH, TEAMS_PATH, ChatCapture
 from tests.fixture_files import FIXTURES
 from tests.notices import make_notice

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from handlers.errors import ConfigError
-from receiver import config as configuration
+from receiver.config import loading as configuration
 from tests.components import free_port, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]

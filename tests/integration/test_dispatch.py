@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from deployers.base import Deployers, DeployResult, Outcome, Target
 from handlers.references import parse_name
 from receiver.app import init_app
-from receiver.state import PLANNER, STORE
+from receiver.http.keys import PLANNER, STORE
 from tests.conftest import READ_TOKEN, REGISTRY_TOKEN, ClientFactory, api_headers, make_config
 from tests.fakes import RecordingDeployer
 
@@ -310,13 +310,13 @@ async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> Non
     idle, deployer = await start(worker={"enabled": False})
     store, planner = idle.app[STORE], idle.app[PLANNER]
     await push(idle, "1.1.0", 2)
-    async with store.claim_event() as claim:
+    async with store.deployments.claim_event() as claim:
         assert claim is not None
         claim.plans.extend(await planner.plan_event(claim.event))
     # A worker claims the intent and dies: the claim stays `running`, its heartbeat stops.
-    dead = await store.claim_deployment(worker="dead-worker")
+    dead = await store.deployments.claim_deployment(worker="dead-worker")
     assert dead is not None
-    assert await store.recover_stalled(stall_seconds=60) == []
+    assert await store.deployments.recover_stalled(stall_seconds=60) == []
 
     client, _ = await start(deployer, running=None, worker={"stall_timeout_seconds": 1})
     [deployment] = await settle(client)
@@ -360,6 +360,9 @@ class UnreachableEngine:
 
     async def deploy(self, target: Target, image: Any) -> DeployResult:
         raise AssertionError("nothing runs on this engine")
+
+    def close(self) -> None:
+        pass
 
 
 async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(

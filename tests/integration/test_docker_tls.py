@@ -14,8 +14,8 @@ from deployers.base import Outcome, Target
 from deployers.docker_engine import DockerSettings, Engine
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, parse_name, parse_reference
-from receiver.config_docker import read_docker
-from receiver.config_reader import Reader
+from receiver.config.docker import read_docker
+from receiver.config.reader import Reader
 from tests.e2e.docker_engine import DockerEngine, make_certificates
 
 pytestmark = pytest.mark.e2e

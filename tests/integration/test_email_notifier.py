@@ -16,9 +16,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from notifiers.base import Notice, NoticeFailed
+from handlers.errors import NoticeFailed
+from handlers.secret import Secret
+from notifiers.base import Notice
 from notifiers.email import EmailNotifier
-from receiver.secrets import Secret
 from tests.components import free_port
 from tests.notices import make_notice
 

@@ -8,16 +8,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from deployers.base import Target
+from handlers.errors import NoticeFailed
 from handlers.events import Action, Event
 from handlers.references import parse_reference
-from notifiers.base import Level, Notice, NoticeFailed
-from receiver.announcer import Announcer
+from handlers.secret import Secret
+from notifiers.base import Level, Notice
 from receiver.app import init_app
-from receiver.config_notifiers import NotifierConfig, OutboxConfig
-from receiver.outbox import Outbox
-from receiver.records import DeploymentStatus, Plan
-from receiver.secrets import Secret
+from receiver.background.outbox import Outbox
+from receiver.config.notifiers import NotifierConfig, OutboxConfig
+from receiver.decide.announcer import Announcer
 from receiver.store import Store
+from receiver.store.records import DeploymentStatus, Plan
 from tests.conftest import ClientFactory, api_headers, make_config
 
 
@@ -54,8 +55,8 @@ async def pushed(store: Store) -> int:
         actor=None,
         occurred_at=datetime.now(UTC),
     )
-    await store.record_notification(events=[event])
-    return (await store.list_events(limit=1))[0].id
+    await store.events.record_notification(events=[event])
+    return (await store.events.list_events(limit=1))[0].id
 
 
 async def finished(store: Store, status: DeploymentStatus, *, targets: int = 1) -> list[int]:
@@ -76,12 +77,12 @@ async def finished(store: Store, status: DeploymentStatus, *, targets: int = 1) 
         )
         for i in range(targets)
     ]
-    ids = await store.plan(plans)
+    ids = await store.deployments.plan(plans)
     for _ in ids:
-        deployment = await store.claim_deployment(worker="w")
+        deployment = await store.deployments.claim_deployment(worker="w")
         assert deployment is not None
-        await store.enqueue_notices(announcer.started(deployment))
-        await store.finish_deployment(
+        await store.notices.enqueue_notices(announcer.started(deployment))
+        await store.deployments.finish_deployment(
             deployment,
             worker="w",
             status=status,
@@ -94,7 +95,12 @@ async def finished(store: Store, status: DeploymentStatus, *, targets: int = 1) 
 
 
 def outbox(store: Store, *notifiers: ScriptedNotifier) -> Outbox:
-    return Outbox(store=store, notifiers={n.name: n for n in notifiers}, config=FAST)
+    return Outbox(
+        notices=store.notices,
+        notifiers={n.name: n for n in notifiers},
+        config=FAST,
+        listen=store.listener,
+    )
 
 
 async def test_levels_route_outcomes_and_started_notices(store: Store) -> None:
@@ -138,13 +144,13 @@ async def test_retries_then_records_the_failure_with_its_error(store: Store) -> 
     for _ in range(3):
         await box.send_due()
     assert len(flaky.sent) == 1
-    sent = await store.list_notices(limit=10, status="sent")
+    sent = await store.notices.list_notices(limit=10, status="sent")
     assert {n.notifier: n.attempts for n in sent}["trouble"] == 3
 
     refused = ScriptedNotifier("trouble", failures=[NoticeFailed("400 bad card", permanent=True)])
     await finished(store, DeploymentStatus.FAILED)
     await outbox(store, refused, ScriptedNotifier("everything")).send_due()
-    [failed] = await store.list_notices(limit=10, status="failed")
+    [failed] = await store.notices.list_notices(limit=10, status="failed")
     assert (failed.notifier, failed.last_error) == ("trouble", "400 bad card")
 
 

@@ -20,8 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
-from receiver.registry_client import RegistryAuth, RegistryClient, parse_challenge
-from receiver.secrets import Secret
+from handlers.secret import Secret
+from receiver.registry.client import RegistryAuth, RegistryClient, parse_challenge
 from tests.components import free_port, require_binary
 from tests.e2e.oci import build_image, build_index
 from tests.e2e.registry import Registry, running_registry

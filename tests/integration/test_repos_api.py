@@ -124,10 +124,14 @@ async def pin_of(client: Client, name: str = NAME) -> str:
 
 
 def assert_message(body: Any, *words: str) -> None:
-    assert set(body) == {"message"}
+    """An error answer: a message with ``words`` in it, and the field at fault where it names
+    one (the message names it too)."""
+    assert set(body) in ({"message"}, {"message", "field"})
     assert isinstance(body["message"], str)
     for word in words:
         assert word in body["message"], (word, body["message"])
+    if "field" in body:
+        assert body["field"] in body["message"], body
 
 
 # -- GET /repos ---------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ import pytest
 
 from handlers.errors import DatabaseUnavailable, StoreError
 from handlers.events import Action, Event
-from receiver.records import EventStatus, Rejection
 from receiver.store import SCHEMA_VERSION, Store
+from receiver.store.records import EventStatus, Rejection
 from tests.postgres import admin_sql, database_uri
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -41,39 +41,43 @@ def event(
 
 
 async def catalog(store: Store) -> dict[tuple[str, str], str]:
-    return {(t.repository, t.tag): t.digest for t in await store.list_tags()}
+    return {(t.repository, t.tag): t.digest for t in await store.events.list_tags()}
 
 
 async def test_push_is_stored_once_and_sets_the_tag(store: Store) -> None:
-    first = await store.record_notification(events=[event("e1")])
-    again = await store.record_notification(events=[event("e1")])
+    first = await store.events.record_notification(events=[event("e1")])
+    again = await store.events.record_notification(events=[event("e1")])
 
     assert (first.accepted, first.duplicate) == (1, 0)
     assert (again.accepted, again.duplicate) == (0, 1)
-    stored = await store.list_events(limit=10)
+    stored = await store.events.list_events(limit=10)
     assert [(s.event, s.status) for s in stored] == [(event("e1"), EventStatus.PENDING)]
     assert await catalog(store) == {("team/app", "1.0.0"): DIGEST_A}
 
 
 async def test_overwritten_tag_moves_to_the_new_digest(store: Store) -> None:
-    await store.record_notification(events=[event("e1")])
-    await store.record_notification(events=[event("e2", digest=DIGEST_B, at=T0 + timedelta(1))])
+    await store.events.record_notification(events=[event("e1")])
+    await store.events.record_notification(
+        events=[event("e2", digest=DIGEST_B, at=T0 + timedelta(1))]
+    )
 
     assert await catalog(store) == {("team/app", "1.0.0"): DIGEST_B}
 
 
 async def test_late_redelivery_of_an_older_push_does_not_move_the_tag_back(store: Store) -> None:
-    await store.record_notification(events=[event("new", digest=DIGEST_B, at=T0 + timedelta(1))])
-    await store.record_notification(events=[event("old", digest=DIGEST_A, at=T0)])
+    await store.events.record_notification(
+        events=[event("new", digest=DIGEST_B, at=T0 + timedelta(1))]
+    )
+    await store.events.record_notification(events=[event("old", digest=DIGEST_A, at=T0)])
 
     assert await catalog(store) == {("team/app", "1.0.0"): DIGEST_B}
-    assert len(await store.list_events(limit=10)) == 2
+    assert len(await store.events.list_events(limit=10)) == 2
 
 
 async def test_delete_by_tag_removes_only_that_tag(store: Store) -> None:
-    await store.record_notification(events=[event("e1"), event("e2", tag="latest")])
+    await store.events.record_notification(events=[event("e1"), event("e2", tag="latest")])
     later = T0 + timedelta(seconds=5)
-    await store.record_notification(
+    await store.events.record_notification(
         events=[event("d1", action=Action.DELETE, tag="latest", digest=None, at=later)]
     )
 
@@ -81,11 +85,11 @@ async def test_delete_by_tag_removes_only_that_tag(store: Store) -> None:
 
 
 async def test_delete_by_digest_removes_every_tag_on_it(store: Store) -> None:
-    await store.record_notification(
+    await store.events.record_notification(
         events=[event("e1"), event("e2", tag="latest"), event("e3", tag="2.0", digest=DIGEST_B)]
     )
     later = T0 + timedelta(seconds=5)
-    await store.record_notification(
+    await store.events.record_notification(
         events=[event("d1", action=Action.DELETE, tag=None, digest=DIGEST_A, at=later)]
     )
 
@@ -93,14 +97,18 @@ async def test_delete_by_digest_removes_every_tag_on_it(store: Store) -> None:
 
 
 async def test_events_are_listed_newest_first_and_filtered(store: Store) -> None:
-    await store.record_notification(
+    await store.events.record_notification(
         events=[event("e1"), event("e2", repository="other/app"), event("e3", tag="1.1.0")]
     )
 
-    assert [s.event.event_id for s in await store.list_events(limit=10)] == ["e3", "e2", "e1"]
-    assert [s.event.event_id for s in await store.list_events(limit=2)] == ["e3", "e2"]
+    assert [s.event.event_id for s in await store.events.list_events(limit=10)] == [
+        "e3",
+        "e2",
+        "e1",
+    ]
+    assert [s.event.event_id for s in await store.events.list_events(limit=2)] == ["e3", "e2"]
     assert [
-        s.event.event_id for s in await store.list_events(limit=10, repository="other/app")
+        s.event.event_id for s in await store.events.list_events(limit=10, repository="other/app")
     ] == ["e2"]
 
 
@@ -108,10 +116,10 @@ async def test_rejection_is_kept_in_the_same_transaction(store: Store) -> None:
     rejection = Rejection(
         source="registry", reason="events[1]: no repository", content_type=None, body=b"\x00{}"
     )
-    result = await store.record_notification(events=[event("e1")], rejection=rejection)
+    result = await store.events.record_notification(events=[event("e1")], rejection=rejection)
 
     assert result.accepted == 1
-    [stored] = await store.list_rejections(limit=10)
+    [stored] = await store.events.list_rejections(limit=10)
     assert (stored.reason, stored.size) == ("events[1]: no repository", 3)
 
 
@@ -119,10 +127,10 @@ async def test_a_failed_transaction_stores_nothing(store: Store) -> None:
     # PostgreSQL refuses NUL characters in text: the second event fails the whole batch.
     bad = event("e2", tag="bad\x00tag")
     with pytest.raises(StoreError):
-        await store.record_notification(events=[event("e1"), bad])
+        await store.events.record_notification(events=[event("e1"), bad])
 
-    assert await store.list_events(limit=10) == []
-    assert await store.list_tags() == []
+    assert await store.events.list_events(limit=10) == []
+    assert await store.events.list_tags() == []
 
 
 async def test_migrate_is_idempotent_and_records_the_version(store: Store) -> None:
@@ -130,9 +138,8 @@ async def test_migrate_is_idempotent_and_records_the_version(store: Store) -> No
     assert await store.migrate() == SCHEMA_VERSION
 
 
-async def test_migrate_refuses_a_newer_schema(store: Store) -> None:
-    async with store._transaction() as cur:
-        await cur.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION + 1,))
+async def test_migrate_refuses_a_newer_schema(store: Store, db_uri: str) -> None:
+    admin_sql(db_uri, f"INSERT INTO schema_version (version) VALUES ({SCHEMA_VERSION + 1})")
     with pytest.raises(StoreError, match="newer than this regdeploy"):
         await store.migrate()
 
@@ -143,8 +150,8 @@ async def test_migrate_applies_the_schema_to_an_empty_database(pg_server_uri: st
     store = await Store.open(database_uri(pg_server_uri, "empty_db"), pool_size=2, query_timeout=5)
     try:
         assert await store.migrate() == SCHEMA_VERSION
-        await store.record_notification(events=[event("e1")])
-        assert len(await store.list_events(limit=5)) == 1
+        await store.events.record_notification(events=[event("e1")])
+        assert len(await store.events.list_events(limit=5)) == 1
     finally:
         await store.close()
 

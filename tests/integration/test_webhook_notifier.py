@@ -17,7 +17,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from notifiers.base import Notice, NoticeFailed
+from handlers.errors import NoticeFailed
+from handlers.secret import Secret
+from notifiers.base import Notice
 from notifiers.webhook import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -27,7 +29,6 @@ from notifiers.webhook import (
     sign,
     verify,
 )
-from receiver.secrets import Secret
 from tests.components import free_port
 from tests.notices import make_notice
 

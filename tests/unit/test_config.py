@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from handlers.errors import ConfigError
-from receiver import config as configuration
-from receiver.config import Config, Scope, ServerConfig
-from receiver.secrets import Secret
+from handlers.secret import Secret
+from receiver.config import loading as configuration
+from receiver.config.loading import Config
+from receiver.config.server import DatabaseConfig, Scope, ServerConfig
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
 
@@ -129,7 +130,7 @@ def test_defaults_fill_what_the_file_leaves_out() -> None:
         env={},
     )
     assert config.server == ServerConfig()
-    assert config.database == configuration.DatabaseConfig()
+    assert config.database == DatabaseConfig()
     assert [(t.name, t.scope) for t in config.api_tokens] == [
         ("token0", Scope.READ),
         ("token1", Scope.READ),

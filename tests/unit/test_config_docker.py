@@ -15,7 +15,7 @@ from deployers.docker_engine import (
     SwarmSettings,
 )
 from handlers.errors import ConfigError
-from receiver import config as configuration
+from receiver.config import loading as configuration
 
 BASE: dict[str, Any] = {
     "sources": [{"name": "registry", "format": "distribution", "token": "t0123456789"}],

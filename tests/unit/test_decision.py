@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.decision import Decision, Rules, decide_push, desired_image, newest_tag
-from handlers.policy import PolicyError, TagFilter, parse_filter, parse_version
+from handlers.errors import PolicyError
+from handlers.policy import TagFilter, parse_filter, parse_version
 from handlers.references import ImageName, ImageRef
 
 NAME = ImageName(registry="registry.internal:5000", repository="team/app")

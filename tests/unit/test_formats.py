@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from handlers import distribution, formats, harbor
-from handlers.errors import PayloadError
+from handlers.errors import PayloadError, UnknownFormat
 from handlers.events import Parsed
 from tests.fixture_files import FIXTURES, load_recorded
 
@@ -33,7 +33,7 @@ def test_parser_for(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["", "Distribution", "dockerhub"])
 def test_parser_for_unknown_format(name: str) -> None:
-    with pytest.raises(KeyError, match="known: distribution, harbor"):
+    with pytest.raises(UnknownFormat, match="known: distribution, harbor"):
         formats.parser_for(name)
 
 

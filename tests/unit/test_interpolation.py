@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.interpolation import Interpolation, interpolate
+from receiver.config.interpolation import Interpolation, interpolate
 
 ENV = {"HOST": "registry.example", "PORT": "5000", "EMPTY": "", "TOKEN": "s3cret"}
 

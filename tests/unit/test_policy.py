@@ -6,10 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.errors import RegdeployError
+from handlers.errors import PolicyError, RegdeployError
 from handlers.policy import (
     Policy,
-    PolicyError,
     PolicyKind,
     TagFilter,
     Verdict,

@@ -6,13 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.errors import RegdeployError
+from handlers.errors import InvalidReference, RegdeployError
 from handlers.references import (
     DOCKER_HUB,
     Aliases,
     ImageName,
     ImageRef,
-    InvalidReference,
     parse_name,
     parse_reference,
     split_registry,

@@ -8,7 +8,7 @@ import pytest
 
 from deployers.base import Target
 from handlers.errors import ConfigError
-from receiver import config as configuration
+from receiver.config import loading as configuration
 
 BASE: dict[str, Any] = {
     "sources": [{"name": "registry", "format": "distribution", "token": "t0123456789"}],

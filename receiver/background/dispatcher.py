@@ -1,0 +1,194 @@
+"""Runs one claimed deployment: confirm the digest, deploy, record the outcome.
+
+Re-running an applied deploy is a no-op: the target is read first, and a target that already
+runs the digest is recorded as succeeded without calling the deployer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+
+from deployers.base import Deployers, DeployResult, Outcome
+from handlers.errors import RegistryError, RegistryUnavailable
+from handlers.references import ImageRef
+from receiver.background.loop import backoff
+from receiver.config.server import WorkerConfig
+from receiver.decide.announcer import Announcer
+from receiver.store.deployments import DeploymentQueries
+from receiver.store.notices import NoticeQueries
+from receiver.store.records import Deployment, DeploymentStatus
+
+log = structlog.get_logger("regdeploy.dispatcher")
+
+
+class DigestSource(Protocol):
+    """Asks a registry what a tag points at; None when it cannot or need not be asked."""
+
+    async def confirm(self, image: ImageRef) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    status: DeploymentStatus
+    message: str
+    retry: bool = False
+
+
+_STATUS = {
+    Outcome.SUCCEEDED: DeploymentStatus.SUCCEEDED,
+    Outcome.FAILED: DeploymentStatus.FAILED,
+    Outcome.ROLLED_BACK: DeploymentStatus.ROLLED_BACK,
+    Outcome.CONFLICT: DeploymentStatus.CONFLICT,
+}
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        deployments: DeploymentQueries,
+        notices: NoticeQueries,
+        deployers: Deployers,
+        config: WorkerConfig,
+        digests: DigestSource,
+        worker_id: str,
+        dry_run: bool,
+        announcer: Announcer,
+    ) -> None:
+        self._deployments = deployments
+        self._notices = notices
+        self._deployers = deployers
+        self._config = config
+        self._digests = digests
+        self._worker_id = worker_id
+        self._dry_run = dry_run
+        self._announcer = announcer
+
+    @property
+    def worker_id(self) -> str:
+        return self._worker_id
+
+    async def run(self, deployment: Deployment) -> DeploymentStatus:
+        """Attempt ``deployment`` (claimed by this worker) and record how it went."""
+        bound = log.bind(
+            deployment=deployment.id,
+            target=deployment.target.key,
+            image=str(deployment.image),
+            attempt=deployment.attempts,
+        )
+        bound.info("deploy_started")
+        if deployment.attempts == 1:
+            await self._notices.enqueue_notices(self._announcer.started(deployment))
+        started = asyncio.get_running_loop().time()
+        done = asyncio.Event()
+        beat = asyncio.create_task(self._heartbeat(deployment.id, done))
+        try:
+            verdict = await self._attempt(deployment)
+        finally:
+            done.set()  # not cancelled: a heartbeat query is never cut off half-way
+            await beat
+        retry_at = self._retry_at(deployment) if verdict.retry else None
+        stored = await self._deployments.finish_deployment(
+            deployment,
+            worker=self._worker_id,
+            status=verdict.status,
+            message=verdict.message,
+            retry_at=retry_at,
+            announce=lambda status, message: self._announcer.outcome(
+                deployment, status, message, finished=datetime.now(UTC)
+            ),
+        )
+        seconds = round(asyncio.get_running_loop().time() - started, 2)
+        event = "deploy_succeeded" if stored is DeploymentStatus.SUCCEEDED else "deploy_finished"
+        bound.info(
+            event,
+            status=stored.value,
+            outcome=verdict.status.value,
+            message=verdict.message,
+            seconds=seconds,
+        )
+        return stored
+
+    async def _attempt(self, deployment: Deployment) -> Verdict:
+        target, image = deployment.target, deployment.image
+        deployer = self._deployers.get(target.kind)
+        if self._dry_run:
+            return Verdict(
+                status=DeploymentStatus.DRY_RUN, message=f"dry run: would deploy {image}"
+            )
+        if deployer is None:
+            return Verdict(
+                status=DeploymentStatus.FAILED, message=f"no deployer for kind {target.kind!r}"
+            )
+        mismatch = await self._check_digest(image)
+        if mismatch:
+            return Verdict(status=DeploymentStatus.FAILED, message=mismatch)
+        try:
+            running = await deployer.current(target, image.name)
+            if running is not None and running.digest == image.digest:
+                return Verdict(
+                    status=DeploymentStatus.SUCCEEDED,
+                    message=f"already runs {image}: nothing to do",
+                )
+            result = await asyncio.wait_for(
+                deployer.deploy(target, image), self._config.deploy_timeout_seconds
+            )
+        except TimeoutError:
+            seconds = self._config.deploy_timeout_seconds
+            result = DeployResult(outcome=Outcome.FAILED, message=f"no answer within {seconds} s")
+        except Exception as exc:  # a deployer's failure is recorded, never the worker's end
+            log.exception("deployer_error", target=target.key)
+            result = DeployResult(outcome=Outcome.FAILED, message=f"{type(exc).__name__}: {exc}")
+        return self._verdict(result, deployment)
+
+    def _verdict(self, result: DeployResult, deployment: Deployment) -> Verdict:
+        status = _STATUS[result.outcome]
+        # A conflict (someone changed the target meanwhile) is retried like a failure: the next
+        # attempt reads the target again and finds out whether it still needs the image.
+        retry = (
+            result.outcome in (Outcome.FAILED, Outcome.CONFLICT)
+            and result.retryable
+            and deployment.attempts < self._config.max_attempts
+        )
+        return Verdict(status=status, message=result.message, retry=retry)
+
+    async def _check_digest(self, image: ImageRef) -> str | None:
+        """A reason to refuse when the registry serves another digest for the tag."""
+        try:
+            served = await self._digests.confirm(image)
+        except RegistryUnavailable:
+            return None  # unreachable: the recorded digest stands
+        except RegistryError as exc:
+            log.warning("digest_check_failed", image=str(image), error=str(exc))
+            return None
+        if served is not None and served != image.digest:
+            return (
+                f"the registry serves {served} for tag {image.tag}, not {image.digest}: "
+                "not deployed"
+            )
+        return None
+
+    def _retry_at(self, deployment: Deployment) -> datetime:
+        config = self._config
+        delay = backoff(
+            deployment.attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds
+        )
+        return datetime.now(UTC) + timedelta(seconds=delay)
+
+    async def _heartbeat(self, deployment_id: int, done: asyncio.Event) -> None:
+        interval = self._config.stall_timeout_seconds / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+            if done.is_set():
+                return
+            try:
+                await self._deployments.heartbeat(deployment_id, worker=self._worker_id)
+            except Exception:  # keep beating through a passing database outage
+                log.warning("heartbeat_failed", deployment=deployment_id)

@@ -1,0 +1,98 @@
+"""A background loop: rounds of work, woken by ``LISTEN/NOTIFY`` with a polling fallback.
+
+The worker, the outbox and the reconciler are polled loops. A round is never cancelled half-way
+(a claim's transaction is left cleanly): ``stop`` ends the wait between rounds, and ``run``
+returns after the round in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from handlers.errors import StoreError
+from receiver.store.connector import Listener
+
+
+def backoff(attempts: int, *, base: float, cap: float) -> float:
+    """Seconds to wait before the next try after ``attempts`` tries: doubling from ``base``,
+    at most ``cap``."""
+    return float(min(base * 2 ** (attempts - 1), cap))
+
+
+class PolledLoop:
+    """Subclasses say what a round does and when the next one is due.
+
+    ``listen`` opens a listener whose notifications start the next round early; without one
+    the loop only polls.
+    """
+
+    #: Prefix of the loop's log events (``worker_round_failed``, ...).
+    name = "loop"
+
+    def __init__(self, *, poll_seconds: float, listen: Callable[[], Listener] | None) -> None:
+        self._poll_seconds = poll_seconds
+        self._listen = listen
+        self._stopping = asyncio.Event()
+        self._log = structlog.get_logger(f"regdeploy.{self.name}")
+
+    def stop(self) -> None:
+        """Finish the current round, then return from ``run``."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Rounds until stopped; a failing round is logged and retried after the pause."""
+        listener = self._listen() if self._listen is not None else None
+        self._log.info(f"{self.name}_started")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.round()
+                except StoreError as exc:
+                    self._log.warning(f"{self.name}_round_failed", error=str(exc))
+                except Exception:  # a bug in one round must not stop every later one
+                    self._log.exception(f"{self.name}_round_crashed")
+                await self._pause(listener)
+        finally:
+            if listener is not None:
+                await listener.close()
+            await self.finish()
+        self._log.info(f"{self.name}_stopped")
+
+    async def round(self) -> None:
+        raise NotImplementedError
+
+    async def next_due(self) -> datetime | None:
+        """When work already known falls due (a retry), if sooner than the next poll."""
+        return None
+
+    async def finish(self) -> None:
+        """After the last round."""
+
+    async def _pause(self, listener: Listener | None) -> None:
+        """Until a notification, the next due work or poll, or a stop, whichever is first."""
+        idle = await self._idle_seconds()
+        waits: list[asyncio.Task[bool]] = [asyncio.create_task(self._stopping.wait())]
+        if listener is not None:
+            waits.append(asyncio.create_task(listener.wait(idle)))
+        _, pending = await asyncio.wait(
+            waits,
+            timeout=None if listener is not None else idle,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _idle_seconds(self) -> float:
+        try:
+            due = await self.next_due()
+        except StoreError:
+            return self._poll_seconds
+        if due is None:
+            return self._poll_seconds
+        until = (due - datetime.now(UTC)).total_seconds()
+        return max(0.05, min(self._poll_seconds, until))

@@ -1,0 +1,118 @@
+"""The reconciler: asks the registries what the notifications may have missed.
+
+Registries lose queued notifications when they restart (Distribution keeps its queue in memory;
+Harbor gives up after three attempts). Every ``interval`` the reconciler lists the tags of each
+watched repository (Registry HTTP API v2: tags list, manifest HEAD) and records every tag whose
+digest differs from the catalog as an event of source ``reconciler``, which then goes through
+the same decisions as a notification. One process at a time does this, by a lease in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+
+from handlers.errors import RegistryError
+from handlers.events import Action, Event
+from handlers.references import ImageName
+from receiver.background.loop import PolledLoop
+from receiver.registry.client import RegistryClient
+from receiver.store.events import EventQueries
+from receiver.store.leases import LeaseQueries
+from receiver.store.repositories import RepositoryQueries
+
+log = structlog.get_logger("regdeploy.reconciler")
+
+SOURCE = "reconciler"
+LEASE = "reconciler"
+
+
+class Reconciler(PolledLoop):
+    """Reconciles now and then every ``interval_seconds``, while this process holds the lease."""
+
+    name = "reconciler"
+
+    def __init__(
+        self,
+        *,
+        repositories: RepositoryQueries,
+        events: EventQueries,
+        leases: LeaseQueries,
+        registries: RegistryClient,
+        interval_seconds: float,
+        holder: str,
+    ) -> None:
+        super().__init__(poll_seconds=interval_seconds, listen=None)
+        self._repositories = repositories
+        self._events = events
+        self._leases = leases
+        self._registries = registries
+        self._interval = interval_seconds
+        self._holder = holder
+
+    async def round(self) -> None:
+        if await self._leases.acquire_lease(LEASE, holder=self._holder, seconds=self._interval * 2):
+            await self.reconcile_once()
+
+    async def reconcile_once(self) -> int:
+        """One pass over every watched repository; the number of events recorded."""
+        recorded = 0
+        seen: set[ImageName] = set()
+        for state in await self._repositories.list_repositories():
+            image = state.rules.image
+            if image in seen:
+                continue
+            seen.add(image)
+            try:
+                recorded += await self._reconcile(image)
+            except RegistryError as exc:
+                log.warning("reconcile_repository_failed", image=str(image), error=str(exc))
+        return recorded
+
+    async def _reconcile(self, image: ImageName) -> int:
+        catalog = await self._events.repository_tags(image)
+        served = await self._served(image)
+        now = datetime.now(UTC)
+        events = [
+            _event(image, Action.PUSH, tag, digest, now)
+            for tag, digest in sorted(served.items())
+            if catalog.get(tag) != digest
+        ]
+        events += [
+            _event(image, Action.DELETE, tag, digest, now)
+            for tag, digest in sorted(catalog.items())
+            if tag not in served
+        ]
+        if not events:
+            return 0
+        result = await self._events.record_notification(events=events)
+        if result.accepted:
+            log.info("reconcile_found", image=str(image), events=result.accepted)
+        return result.accepted
+
+    async def _served(self, image: ImageName) -> dict[str, str]:
+        """Every tag the registry serves now, with its digest."""
+        served: dict[str, str] = {}
+        for tag in await self._registries.tags(image.registry, image.repository):
+            digest = await self._registries.digest(image.registry, image.repository, tag)
+            if digest is not None:
+                served[tag] = digest
+        return served
+
+
+def _event(image: ImageName, action: Action, tag: str, digest: str, now: datetime) -> Event:
+    # Recording an event updates the catalog, so a finding is not seen twice; the id still names
+    # when it was found, as a tag may move away and back again.
+    return Event(
+        source=SOURCE,
+        event_id=f"{action.value}:{image}:{tag}@{digest}:{now.isoformat()}",
+        action=action,
+        registry=image.registry,
+        repository=image.repository,
+        tag=tag,
+        digest=digest if action is Action.PUSH else None,
+        media_type=None,
+        actor=SOURCE,
+        occurred_at=now,
+    )

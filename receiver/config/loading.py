@@ -1,0 +1,148 @@
+"""The configuration file, read and validated once into frozen records.
+
+Every problem is reported with its key path (``sources[1].token: missing``) so that
+``regdeploy check-config`` can list them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from deployers.docker_engine import DockerSettings
+from deployers.nomad import NomadSettings
+from handlers.errors import ConfigError
+from handlers.references import Aliases
+from receiver.config.docker import read_docker
+from receiver.config.interpolation import Interpolation, interpolate
+from receiver.config.nomad import read_nomad
+from receiver.config.notifiers import (
+    NotifierConfig,
+    OutboxConfig,
+    read_notifiers,
+    read_outbox,
+)
+from receiver.config.reader import Reader
+from receiver.config.registries import RegistryConfig, logins, read_registries
+from receiver.config.repositories import WatchedRepository, read_repositories
+from receiver.config.server import (
+    ApiToken,
+    DatabaseConfig,
+    ServerConfig,
+    Source,
+    WorkerConfig,
+    read_api_tokens,
+    read_database,
+    read_reconcile_interval,
+    read_server,
+    read_sources,
+    read_worker,
+)
+
+_TOP_LEVEL = {
+    "server",
+    "database",
+    "sources",
+    "api",
+    "repositories",
+    "registries",
+    "worker",
+    "reconciler",
+    "dry_run",
+    "nomad",
+    "deployers",
+    "notifiers",
+    "notices",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    server: ServerConfig
+    database: DatabaseConfig
+    sources: tuple[Source, ...]
+    api_tokens: tuple[ApiToken, ...]
+    repositories: tuple[WatchedRepository, ...] = ()
+    registries: tuple[RegistryConfig, ...] = ()
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+    # Seconds between two polls of the watched repositories; 0 turns the reconciler off.
+    reconcile_interval_seconds: float = 300.0
+    # Record every decision, call no deployer.
+    dry_run: bool = False
+    nomad: NomadSettings | None = None
+    docker: DockerSettings | None = None
+    notifiers: tuple[NotifierConfig, ...] = ()
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    # Key paths of secrets that still hold the development default written in the file.
+    development_secrets: tuple[str, ...] = ()
+    # Every name of each configured registry -> its canonical host (derived from registries).
+    aliases: Aliases = field(default_factory=lambda: Aliases({}))
+
+    def notifier(self, name: str) -> NotifierConfig | None:
+        return next((n for n in self.notifiers if n.name == name), None)
+
+    def source(self, name: str) -> Source | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def registry(self, host: str) -> RegistryConfig | None:
+        canonical = self.aliases.canonical(host)
+        return next((r for r in self.registries if r.host == canonical), None)
+
+
+def load(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read ``path``; raise ConfigError listing every problem found."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"cannot read the file: {exc.strerror}"], path=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"not UTF-8 text: {exc}"], path=str(path)) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], path=str(path)) from exc
+    return parse(raw, env=os.environ if env is None else env, path=str(path))
+
+
+def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Config:
+    """Validate an already loaded YAML document."""
+    substituted = Interpolation()
+    tree = interpolate(raw if raw is not None else {}, env, substituted)
+    reader = Reader(substituted.problems)
+    root = reader.mapping(tree, "")
+    registries = read_registries(reader, root.get("registries"))
+    config = Config(
+        server=read_server(reader, reader.mapping(root.get("server", {}), "server")),
+        database=read_database(reader, reader.mapping(root.get("database", {}), "database"), env),
+        sources=read_sources(reader, root.get("sources")),
+        api_tokens=read_api_tokens(reader, reader.mapping(root.get("api", {}), "api")),
+        repositories=read_repositories(reader, root.get("repositories")),
+        registries=registries,
+        aliases=Aliases.from_groups((r.host, r.aliases) for r in registries),
+        worker=read_worker(reader, reader.mapping(root.get("worker", {}), "worker")),
+        reconcile_interval_seconds=read_reconcile_interval(reader, root),
+        dry_run=reader.boolean(root, "dry_run", "", False),
+        nomad=read_nomad(reader, root, env),
+        docker=read_docker(reader, root.get("deployers"), env=env, logins=logins(registries)),
+        notifiers=read_notifiers(reader, root.get("notifiers")),
+        outbox=read_outbox(reader, root.get("notices")),
+        development_secrets=tuple(
+            sorted(p for p in substituted.defaulted if p.endswith(("token", "url")))
+        ),
+    )
+    _check_notify_names(reader, config)
+    reader.unknown(root, "", _TOP_LEVEL)
+    if reader.problems:
+        raise ConfigError(reader.problems, path=path)
+    return config
+
+
+def _check_notify_names(r: Reader, config: Config) -> None:
+    known = {n.name for n in config.notifiers}
+    for i, repo in enumerate(config.repositories):
+        for name in repo.notify:
+            if name not in known:
+                r.problems.append(f"repositories[{i}].notify: no notifier named {name!r}")

@@ -1,0 +1,66 @@
+"""The ``registries:`` section: how to reach each registry's HTTP API (TLS, credentials) and the
+other names it goes by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployers.docker_engine import RegistryLogin
+from handlers.secret import Secret
+from receiver.config.reader import Reader
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegistryConfig:
+    """How to reach a registry's HTTP API (for the reconciler and digest checks)."""
+
+    host: str
+    aliases: tuple[str, ...] = ()
+    insecure: bool = False
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: Path | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the registry goes by: its host, then its aliases."""
+        return (self.host, *self.aliases)
+
+
+def read_registries(r: Reader, value: object) -> tuple[RegistryConfig, ...]:
+    registries: list[RegistryConfig] = []
+    for i, m in enumerate(r.items(value, "registries")):
+        path = f"registries[{i}]"
+        r.unknown(
+            m,
+            path,
+            {"host", "aliases", "insecure", "username", "password", "password_file", "ca_file"},
+        )
+        aliases = m.get("aliases") or []
+        if not isinstance(aliases, list):
+            r.problems.append(f"{path}.aliases: expected a list of host names")
+            aliases = []
+        ca_file = r.text(m, "ca_file", path, "") or None
+        registries.append(
+            RegistryConfig(
+                host=r.text(m, "host", path).lower(),
+                aliases=tuple(str(a).lower() for a in aliases),
+                insecure=r.boolean(m, "insecure", path, False),
+                username=r.text(m, "username", path, "") or None,
+                password=r.secret(m, "password", path, required=False),
+                ca_file=Path(ca_file) if ca_file else None,
+            )
+        )
+    return tuple(registries)
+
+
+def logins(registries: tuple[RegistryConfig, ...]) -> dict[str, RegistryLogin]:
+    """Each registry's credentials under every name it is known by."""
+    logins = {}
+    for registry in registries:
+        if registry.username and registry.password:
+            login = RegistryLogin(username=registry.username, password=registry.password.reveal())
+            for host in registry.names:
+                logins[host] = login
+    return logins

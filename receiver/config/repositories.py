@@ -1,0 +1,154 @@
+"""Watched repositories as the configuration declares them.
+
+The configuration seeds them into PostgreSQL at start; the API may change ``pinned_tag``,
+``auto_deploy`` and ``policy`` afterwards, and a later seed leaves those changes alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from deployers.base import Target
+from handlers.errors import InvalidReference, PolicyError
+from handlers.policy import parse_filter, parse_policy
+from handlers.references import ImageName, parse_name
+from receiver.config.reader import Reader, at
+
+_KNOWN = {
+    "name",
+    "image",
+    "pinned_tag",
+    "auto_deploy",
+    "policy",
+    "match_prerelease",
+    "filters",
+    "targets",
+    "notify",
+}
+
+# Target kinds named by one string: ``{swarm: web}``, ``{container: web}``.
+_NAMED_KINDS = ("swarm", "container")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchedRepository:
+    """A repository whose pushes move its targets.
+
+    ``pinned_tag`` ``""`` follows the newest release the policy allows; any other value keeps
+    the targets on that tag (a push of it with a new digest redeploys).
+    """
+
+    name: str
+    image: ImageName
+    pinned_tag: str = ""
+    auto_deploy: bool = True
+    policy: str = "minor"
+    match_prerelease: bool = True
+    filters: tuple[Mapping[str, str], ...] = ()
+    targets: tuple[Target, ...] = ()
+    notify: tuple[str, ...] = ()
+
+
+def read_repositories(r: Reader, value: object) -> tuple[WatchedRepository, ...]:
+    repositories: list[WatchedRepository] = []
+    names: set[str] = set()
+    for i, m in enumerate(r.items(value, "repositories")):
+        path = f"repositories[{i}]"
+        r.unknown(m, path, _KNOWN)
+        repository = _repository(r, m, path)
+        if repository is None:
+            continue
+        if repository.name in names:
+            r.problems.append(f"{path}.name: {repository.name!r} is used by an earlier repository")
+        names.add(repository.name)
+        repositories.append(repository)
+    return tuple(repositories)
+
+
+def _repository(r: Reader, m: dict[str, object], path: str) -> WatchedRepository | None:
+    image_text = r.text(m, "image", path)
+    try:
+        image = parse_name(image_text) if image_text else None
+    except InvalidReference:
+        r.problems.append(f"{at(path, 'image')}: expected host/repository, got {image_text!r}")
+        image = None
+    policy = r.text(m, "policy", path, "minor")
+    try:
+        parse_policy(policy)
+    except PolicyError as exc:
+        r.problems.append(f"{at(path, 'policy')}: {exc}")
+    if image is None:
+        return None
+    return WatchedRepository(
+        name=r.text(m, "name", path, image.repository),
+        image=image,
+        pinned_tag=r.text(m, "pinned_tag", path, ""),
+        auto_deploy=r.boolean(m, "auto_deploy", path, True),
+        policy=policy,
+        match_prerelease=r.boolean(m, "match_prerelease", path, True),
+        filters=_filters(r, m.get("filters"), at(path, "filters")),
+        targets=_targets(r, m.get("targets"), at(path, "targets")),
+        notify=_names(r, m.get("notify"), at(path, "notify")),
+    )
+
+
+def _filters(r: Reader, value: object, path: str) -> tuple[Mapping[str, str], ...]:
+    filters: list[Mapping[str, str]] = []
+    for i, m in enumerate(r.items(value, path)):
+        spec = {str(k): str(v) for k, v in m.items()}
+        try:
+            parse_filter(spec)
+        except PolicyError as exc:
+            r.problems.append(f"{path}[{i}]: {exc}")
+            continue
+        filters.append(MappingProxyType(spec))
+    return tuple(filters)
+
+
+def _targets(r: Reader, value: object, path: str) -> tuple[Target, ...]:
+    """``{kind, name, options}``, or a shorthand: ``{nomad: {job, group?, task?, namespace?}}``,
+    ``{swarm: SERVICE}``, ``{container: NAME}``."""
+    targets: list[Target] = []
+    for i, m in enumerate(r.items(value, path)):
+        where = f"{path}[{i}]"
+        if "nomad" in m:
+            r.unknown(m, where, {"nomad"})
+            target = _nomad_target(r, r.mapping(m["nomad"], at(where, "nomad")), at(where, "nomad"))
+        elif shorthand := next((k for k in _NAMED_KINDS if k in m), None):
+            r.unknown(m, where, {shorthand})
+            name = r.text(m, shorthand, where)
+            target = Target(kind=shorthand, name=name) if name else None
+        else:
+            r.unknown(m, where, {"kind", "name", "options"})
+            kind, name = r.text(m, "kind", where), r.text(m, "name", where)
+            options = r.mapping(m.get("options", {}), at(where, "options"))
+            target = (
+                Target(kind=kind, name=name, options=_strings(options)) if kind and name else None
+            )
+        if target is not None:
+            targets.append(target)
+    return tuple(targets)
+
+
+def _nomad_target(r: Reader, m: dict[str, object], where: str) -> Target | None:
+    r.unknown(m, where, {"job", "group", "task", "namespace"})
+    job = r.text(m, "job", where)
+    scope = {key: r.text(m, key, where, "") for key in ("group", "task", "namespace")}
+    if not job:
+        return None
+    return Target(kind="nomad", name=job, options=_strings({k: v for k, v in scope.items() if v}))
+
+
+def _strings(options: Mapping[str, object]) -> MappingProxyType[str, str]:
+    return MappingProxyType({str(k): str(v) for k, v in options.items()})
+
+
+def _names(r: Reader, value: object, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        r.problems.append(f"{path}: expected a list of names")
+        return ()
+    return tuple(value)

@@ -1,0 +1,252 @@
+"""Turns events and operator actions into plans: one intent or skip per affected target.
+
+The planner reads what each target runs (through its deployer) and the repository's catalog,
+and asks ``handlers.decision`` what to do. It stores nothing itself: the caller commits the plans
+(with the event they answer, or on their own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import structlog
+
+from deployers.base import Deployers, Target
+from handlers.decision import Decision, Rules, decide_push, desired_image
+from handlers.errors import DeployerUnavailable, RegdeployError
+from handlers.events import Action
+from handlers.references import Aliases, ImageName, ImageRef
+from receiver.store.events import EventQueries
+from receiver.store.records import Plan, RepositoryState, StoredEvent
+from receiver.store.repositories import RepositoryQueries
+
+log = structlog.get_logger("regdeploy.planner")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Affected:
+    """A target and the rules that govern it."""
+
+    target: Target
+    rules: Rules
+    repository_name: str | None
+    notify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outlook:
+    """What a target would get now (``/plan``): the image, or None, and why."""
+
+    target: Target
+    running: ImageRef | None
+    image: ImageRef | None
+    deploy: bool
+    reason: str
+    notify: tuple[str, ...] = ()
+
+
+class Planner:
+    def __init__(
+        self,
+        *,
+        repositories: RepositoryQueries,
+        events: EventQueries,
+        deployers: Deployers,
+        aliases: Aliases,
+    ) -> None:
+        self._repositories = repositories
+        self._events = events
+        self._deployers = deployers
+        self._aliases = aliases
+
+    async def plan_event(self, event: StoredEvent) -> list[Plan]:
+        """Plans for every target a stored push affects (deletes move nothing)."""
+        pushed = event.event
+        if pushed.action is not Action.PUSH or pushed.tag is None or pushed.digest is None:
+            return []
+        name = self._aliases.name(ImageName(registry=pushed.registry, repository=pushed.repository))
+        image = ImageRef(name=name, tag=pushed.tag, digest=pushed.digest)
+        plans = []
+        for affected in await self.affected(name):
+            running = await self._running(affected.target, name)
+            decision = self._decide(affected, running, image)
+            plans.append(self._plan(affected, image, decision, running, "push", event.id))
+        return plans
+
+    async def plan_repository(
+        self, state: RepositoryState, *, trigger: str, tag: str | None = None
+    ) -> tuple[list[Plan], list[Outlook]]:
+        """Bring every target of ``state`` to what its rules (or ``tag``, manual) want now.
+
+        Returns the plans to store (intents and skips) and the outlook of every target,
+        including those for which nothing can be recorded (no eligible tag).
+        """
+        outlooks = await self.outlook(state, tag=tag, requested=True)
+        plans = [
+            Plan(
+                target=o.target,
+                repository_name=state.rules.name,
+                image=o.image,
+                deploy=o.deploy,
+                reason=o.reason,
+                trigger=trigger,
+                previous_image=str(o.running) if o.running else None,
+                notify=o.notify,
+            )
+            for o in outlooks
+            if o.image is not None
+        ]
+        return plans, outlooks
+
+    async def outlook(
+        self, state: RepositoryState, *, tag: str | None = None, requested: bool = False
+    ) -> list[Outlook]:
+        """What each target of ``state`` would get now, and why; nothing is stored.
+
+        ``requested``: an operator asked for a deploy now (a pin, a reset, a manual deploy),
+        which ``auto_deploy`` being off does not hold back.
+        """
+        name = state.rules.image
+        catalog = await self._events.repository_tags(name)
+        outlooks = []
+        for affected in await self.affected(name, only=state):
+            running = await self._running(affected.target, name)
+            rules = affected.rules
+            if tag is not None:
+                rules = Rules(pinned_tag=tag, policy=rules.policy)
+            image, why = desired_image(rules, name=name, running=running, catalog=catalog)
+            if tag is not None:
+                why = f"deploy of {tag} requested"
+            deploy = image is not None and (running is None or running.digest != image.digest)
+            if image is not None and not deploy:
+                why = f"already runs {image.tag}@{image.digest}"
+            elif deploy and not requested and not rules.auto_deploy:
+                deploy, why = False, f"auto_deploy is off ({why})"
+            outlooks.append(
+                Outlook(
+                    target=affected.target,
+                    running=running,
+                    image=image,
+                    deploy=deploy,
+                    reason=why,
+                    notify=affected.notify,
+                )
+            )
+        return outlooks
+
+    async def affected(
+        self, name: ImageName, *, only: RepositoryState | None = None
+    ) -> list[Affected]:
+        """Configured targets of the watched repositories of ``name``, then discovered ones."""
+        states = (
+            [only] if only is not None else await self._repositories.repositories_for_image(name)
+        )
+        found: dict[str, Affected] = {}
+        for state in states:
+            rules = rules_of(state)
+            for target in state.rules.targets:
+                found.setdefault(
+                    target.key,
+                    Affected(
+                        target=target,
+                        rules=rules,
+                        repository_name=state.rules.name,
+                        notify=_union(state.rules.notify, target.notify),
+                    ),
+                )
+        watched = states[0] if states else None
+        for deployer in self._deployers:
+            for target in await _asked(deployer.kind, deployer.discover(name)):
+                if target.key not in found:
+                    found[target.key] = _discovered(target, watched)
+        return list(found.values())
+
+    async def _running(self, target: Target, name: ImageName) -> ImageRef | None:
+        deployer = self._deployers.get(target.kind)
+        if deployer is None:
+            return None
+        running = await _asked(target.kind, deployer.current(target, name))
+        return self._aliases_ref(running) if running is not None else None
+
+    def _aliases_ref(self, image: ImageRef) -> ImageRef:
+        return ImageRef(name=self._aliases.name(image.name), tag=image.tag, digest=image.digest)
+
+    def _decide(self, affected: Affected, running: ImageRef | None, image: ImageRef) -> Decision:
+        if self._deployers.get(affected.target.kind) is None:
+            return Decision(deploy=False, reason=f"no deployer for kind {affected.target.kind!r}")
+        return decide_push(
+            affected.rules, running=running, tag=image.tag or "", digest=image.digest or ""
+        )
+
+    @staticmethod
+    def _plan(
+        affected: Affected,
+        image: ImageRef,
+        decision: Decision,
+        running: ImageRef | None,
+        trigger: str,
+        event_id: int | None,
+    ) -> Plan:
+        return Plan(
+            target=affected.target,
+            repository_name=affected.repository_name,
+            image=image,
+            deploy=decision.deploy,
+            reason=decision.reason,
+            trigger=trigger,
+            previous_image=str(running) if running else None,
+            event_id=event_id,
+            notify=affected.notify,
+        )
+
+
+async def _asked(kind: str, question: Awaitable[T]) -> T:
+    """The answer of a deployer; its failure to answer is a ``DeployerUnavailable``."""
+    try:
+        return await question
+    except RegdeployError:
+        raise
+    except Exception as exc:  # any orchestrator client's own errors
+        raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}") from exc
+
+
+def rules_of(state: RepositoryState) -> Rules:
+    repo = state.rules
+    return Rules.build(
+        pinned_tag=repo.pinned_tag,
+        auto_deploy=repo.auto_deploy,
+        policy=repo.policy,
+        match_prerelease=repo.match_prerelease,
+        filters=repo.filters,
+    )
+
+
+def _discovered(target: Target, watched: RepositoryState | None) -> Affected:
+    """A workload that opted in by label: its repository's rules (its own policy label wins),
+    or, for a repository nobody watches, its own tag only (unless it names a policy)."""
+    if watched is not None:
+        rules = rules_of(watched)
+        if target.policy:
+            rules = Rules(
+                pinned_tag=rules.pinned_tag,
+                auto_deploy=rules.auto_deploy,
+                policy=target.policy,
+                match_prerelease=rules.match_prerelease,
+                filters=rules.filters,
+            )
+        return Affected(
+            target=target,
+            rules=rules,
+            repository_name=watched.rules.name,
+            notify=_union(watched.rules.notify, target.notify),
+        )
+    rules = Rules(policy=target.policy or "force", follow_tag_only=target.policy is None)
+    return Affected(target=target, rules=rules, repository_name=None, notify=target.notify)
+
+
+def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    """Names in order of first appearance, each once."""
+    return tuple(dict.fromkeys(name for group in groups for name in group))

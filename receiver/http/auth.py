@@ -1,0 +1,67 @@
+"""Who may call what: API tokens on every route but the open ones and the webhooks.
+
+``/ping`` and ``/healthz`` are open; webhooks check their source's own secret
+(``receiver.http.webhooks``); everything else needs ``Authorization: Bearer TOKEN`` with an API
+token, and a write-scoped one for anything but reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from handlers.errors import InvalidRequest, NotAllowed, NotAuthenticated
+from receiver.config.server import ApiToken, Scope
+from receiver.http.keys import CONFIG
+
+log = structlog.get_logger("regdeploy.api")
+
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_OPEN = frozenset({"/ping", "/healthz"})
+AUTHENTICATED_AS = web.RequestKey("authenticated_as", ApiToken)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case)."""
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+def find_token(tokens: tuple[ApiToken, ...], offered: str) -> ApiToken | None:
+    """Compare ``offered`` with every token in constant time, without stopping at a match."""
+    found: ApiToken | None = None
+    for token in tokens:
+        if token.token.matches(offered) and found is None:
+            found = token
+    return found
+
+
+@web.middleware
+async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route but the open ones needs an API token; writing needs a write-scoped one."""
+    if request.path in _OPEN or request.path.startswith("/webhooks/"):
+        return await handler(request)
+    offered = bearer_token(request.headers.get("Authorization"))
+    token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
+    if token is None:
+        log.warning("api_request", path=request.path, status=401, reason="bad_token")
+        raise NotAuthenticated("missing or wrong API token")
+    if request.method not in _READ_METHODS and token.scope is not Scope.WRITE:
+        log.warning("api_request", path=request.path, status=403, token=token.name)
+        raise NotAllowed("this token may only read")
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+        # PostgreSQL cannot store or compare it: the store would answer a 500.
+        raise InvalidRequest("the path or query contains a NUL character")
+    request[AUTHENTICATED_AS] = token
+    return await handler(request)
+
+
+def token_name(request: web.Request) -> str:
+    """The name of the API token the request came with (the actor in the audit)."""
+    token: ApiToken = request[AUTHENTICATED_AS]
+    return token.name

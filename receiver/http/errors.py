@@ -1,0 +1,131 @@
+"""The one place where errors become HTTP answers.
+
+Routes raise the project's exceptions (``handlers.errors``); this middleware answers each with
+its status and a JSON body ``{"message": ..., "field"?: ...}``. aiohttp's own errors (an unknown
+path or method, a body over ``client_max_size``) get the same JSON shape, and so does a bug: a
+500 that names nothing but the fact, with the traceback in the log.
+
+=========================================  ======  =====================================
+error                                      status  headers
+=========================================  ======  =====================================
+InvalidRequest, PolicyError,               400
+  InvalidReference
+NotAuthenticated                           401     ``WWW-Authenticate: Bearer``
+NotAllowed                                 403
+NotFound                                   404
+BodyTooLarge                               413
+DatabaseUnavailable, DeployerUnavailable   503     ``Retry-After``
+StoreError, anything unexpected            500
+=========================================  ======  =====================================
+
+One exception to the table: on the registrywatcher-compatible routes (``/repos``, ``/tags/...``)
+an unknown repository is a 400, because registrywatcher answers 400 and scripts written for it
+expect that.
+
+An error answered before the request body was read closes the connection, so a client that is
+refused does not get to upload the rest of its body first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from handlers.errors import (
+    BodyTooLarge,
+    DatabaseUnavailable,
+    DeployerUnavailable,
+    InvalidReference,
+    InvalidRequest,
+    NotAllowed,
+    NotAuthenticated,
+    NotFound,
+    PolicyError,
+    RegdeployError,
+    RequestError,
+    StoreError,
+    UnknownRepository,
+)
+
+log = structlog.get_logger("regdeploy.http")
+
+#: Seconds a client should wait before trying again after a 503.
+RETRY_AFTER_SECONDS = 5
+#: Prefix of the names of the registrywatcher-compatible routes.
+REGISTRYWATCHER = "registrywatcher."
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Checked in order, so that a subclass listed before its parent wins. A message replaces the
+# exception's own where the details are for the log, not for the client.
+_ANSWERS: tuple[tuple[type[RegdeployError], int, str | None], ...] = (
+    (InvalidRequest, 400, None),
+    (PolicyError, 400, None),
+    (InvalidReference, 400, None),
+    (NotAuthenticated, 401, None),
+    (NotAllowed, 403, None),
+    (NotFound, 404, None),
+    (BodyTooLarge, 413, None),
+    (DatabaseUnavailable, 503, "database unavailable, retry later"),
+    (DeployerUnavailable, 503, None),
+    (StoreError, 500, "database error"),
+)
+
+
+@web.middleware
+async def error_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error of every route, unknown paths included, as a JSON answer."""
+    try:
+        return await handler(request)
+    except RegdeployError as exc:
+        status, message = answer_for(request, exc)
+        response = _answer(status, message, exc.field if isinstance(exc, RequestError) else None)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # a redirect is not an error
+        response = _answer(exc.status, _http_message(request, exc))
+        if allow := exc.headers.get("Allow"):
+            response.headers["Allow"] = allow
+    except Exception:  # a bug: say so without details, keep the details in the log
+        log.exception("request_crashed", method=request.method, path=request.path)
+        response = _answer(500, "internal error")
+    if not request.content.at_eof():
+        response.force_close()
+    return response
+
+
+def answer_for(request: web.Request, exc: RegdeployError) -> tuple[int, str]:
+    """The HTTP status and message that answer ``exc`` on the route ``request`` took."""
+    if isinstance(exc, UnknownRepository) and _route_name(request).startswith(REGISTRYWATCHER):
+        return 400, str(exc)
+    for kind, status, message in _ANSWERS:
+        if isinstance(exc, kind):
+            if status == 500:
+                log.error("request_failed", path=request.path, status=status, error=str(exc))
+            return status, message or str(exc)
+    log.error("request_failed", path=request.path, status=500, error=str(exc))
+    return 500, "internal error"
+
+
+def _answer(status: int, message: str, field: str | None = None) -> web.Response:
+    body = {"message": message} if field is None else {"message": message, "field": field}
+    response = web.json_response(body, status=status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="regdeploy"'
+    elif status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _http_message(request: web.Request, exc: web.HTTPException) -> str:
+    if isinstance(exc, web.HTTPNotFound):
+        return f"no such path: {request.path}"
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return f"method {request.method} is not allowed on {request.path}"
+    return exc.reason
+
+
+def _route_name(request: web.Request) -> str:
+    return request.match_info.route.name or ""

@@ -1,0 +1,73 @@
+"""Reading what a request carries: JSON bodies and query parameters, with a clear 400 naming the
+field for every way they can be wrong."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from handlers.errors import InvalidRequest
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+
+async def json_object(
+    request: web.Request, *, fields: Mapping[str, type | tuple[type, ...]], required: int = 1
+) -> dict[str, Any]:
+    """The body as an object with only ``fields`` (name -> accepted types); at least
+    ``required`` of them must be present."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # RecursionError: nesting deeper than the parser can follow ("[[[[...").
+        raise InvalidRequest("the body is not valid JSON") from None
+    except LookupError:  # Content-Type names a charset Python does not know
+        raise InvalidRequest(f"unknown charset {request.charset!r}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InvalidRequest(
+            f"unknown field {unknown[0]!r} (allowed: {', '.join(sorted(fields))})",
+            field=unknown[0],
+        )
+    for name, value in body.items():
+        expected = fields[name]
+        # JSON true/false are bool, which Python also counts as int: keep them apart.
+        wrong_bool = isinstance(value, bool) and bool not in _as_tuple(expected)
+        if wrong_bool or not isinstance(value, expected):
+            raise InvalidRequest(f"field {name!r} must be {_describe(expected)}", field=name)
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL cannot store it
+            raise InvalidRequest(f"field {name!r} must not contain a NUL character", field=name)
+    if len(body) < required:
+        raise InvalidRequest(f"give at least one of: {', '.join(sorted(fields))}")
+    return body
+
+
+def query_limit(request: web.Request) -> int:
+    """The ``limit`` query parameter: 1 to MAX_LIMIT, DEFAULT_LIMIT when absent."""
+    raw = request.query.get("limit", str(DEFAULT_LIMIT))
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}", field="limit")
+    return int(raw)
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """The query parameter ``name``, one of ``choices``, or None when absent or empty."""
+    value = request.query.get(name) or None
+    if value is not None and value not in choices:
+        raise InvalidRequest(f"{name} must be one of {', '.join(choices)}", field=name)
+    return value
+
+
+def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
+    return expected if isinstance(expected, tuple) else (expected,)
+
+
+def _describe(expected: type | tuple[type, ...]) -> str:
+    names = {bool: "a boolean", str: "a string", int: "a whole number"}
+    return " or ".join(names.get(t, t.__name__) for t in _as_tuple(expected))

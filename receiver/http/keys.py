@@ -1,0 +1,19 @@
+"""Typed application state shared by the routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from deployers.base import Deployers
+from receiver.config.loading import Config
+from receiver.decide.actions import RepositoryActions
+from receiver.decide.planner import Planner
+from receiver.registry.client import RegistryClient
+from receiver.store import Store
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", Store)
+DEPLOYERS = web.AppKey("deployers", Deployers)
+PLANNER = web.AppKey("planner", Planner)
+REGISTRIES = web.AppKey("registries", RegistryClient)
+ACTIONS = web.AppKey("actions", RepositoryActions)

@@ -1,0 +1,68 @@
+"""The registrywatcher-compatible routes, answering exactly the shapes its scripts expect.
+
+``GET /repos``, ``GET /tags/{name}``, ``POST /tags/{name}`` (``pinned_tag``, ``auto_deploy``)
+and ``POST /tags/{name}/reset``. Their routes are named ``registrywatcher.*``, by which the
+error map answers an unknown repository with registrywatcher's 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from receiver.decide.actions import ActionResult, sorted_tags
+from receiver.http.auth import token_name
+from receiver.http.errors import REGISTRYWATCHER
+from receiver.http.inputs import json_object
+from receiver.http.keys import ACTIONS, STORE
+from receiver.http.repositories import CHANGE_FIELDS, NAME
+
+
+async def list_repos(request: web.Request) -> web.Response:
+    actions, store = request.app[ACTIONS], request.app[STORE]
+    answer: dict[str, Any] = {}
+    for state in await store.repositories.list_repositories():
+        tags = await store.events.repository_tags(state.rules.image)
+        answer[state.rules.name] = {
+            "auto_deploy": state.rules.auto_deploy,
+            "pinned_tag": state.rules.pinned_tag,
+            "pinned_tag_value": await actions.pinned_tag_value(state, tags),
+            "tags": sorted_tags(tags),
+        }
+    return web.json_response(answer)
+
+
+async def get_tag(request: web.Request) -> web.Response:
+    state = await request.app[STORE].repositories.get_repository(request.match_info["name"])
+    return web.json_response({"repo_tag": state.rules.pinned_tag})
+
+
+async def set_tag(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    changes = await json_object(request, fields=CHANGE_FIELDS)
+    result = await request.app[ACTIONS].change(name, changes, actor=token_name(request))
+    return web.json_response({"message": _message(name, result)})
+
+
+async def reset_tag(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    result = await request.app[ACTIONS].change(name, {"pinned_tag": ""}, actor=token_name(request))
+    return web.json_response({"message": _message(name, result)})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/repos", list_repos, name=f"{REGISTRYWATCHER}repos"),
+        web.post(f"/tags/{NAME}/reset", reset_tag, name=f"{REGISTRYWATCHER}reset"),
+        web.get(f"/tags/{NAME}", get_tag, name=f"{REGISTRYWATCHER}get_tag"),
+        web.post(f"/tags/{NAME}", set_tag, name=f"{REGISTRYWATCHER}set_tag"),
+    ]
+
+
+def _message(name: str, result: ActionResult) -> str:
+    changes = ", ".join(f"{k} {o!r} -> {n!r}" for k, (o, n) in result.changed.items())
+    parts = [f"{name}: {changes or 'nothing changed'}"]
+    if result.deployments:
+        parts.append(f"deploying to {len(result.deployments)} target(s)")
+    return "; ".join(parts)

@@ -1,0 +1,64 @@
+"""``/api/v1/repos``: watched repositories, their plans, and what an operator does to them.
+
+Repository names may contain ``/``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.errors import InvalidRequest
+from receiver.http.auth import token_name
+from receiver.http.inputs import json_object
+from receiver.http.keys import ACTIONS, STORE
+from receiver.http.shapes import audit_json, outlook_json, repository_json, result_json
+
+NAME = "{name:.+}"
+CHANGE_FIELDS: dict[str, type | tuple[type, ...]] = {"pinned_tag": str, "auto_deploy": bool}
+_PATCH_FIELDS: dict[str, type | tuple[type, ...]] = {**CHANGE_FIELDS, "policy": str}
+
+
+async def list_repositories(request: web.Request) -> web.Response:
+    states = await request.app[STORE].repositories.list_repositories()
+    return web.json_response({"repositories": [repository_json(s) for s in states]})
+
+
+async def get_repository(request: web.Request) -> web.Response:
+    repositories = request.app[STORE].repositories
+    state = await repositories.get_repository(request.match_info["name"])
+    audit = await repositories.list_audit(state.rules.name, limit=50)
+    return web.json_response({**repository_json(state), "audit": [audit_json(a) for a in audit]})
+
+
+async def change_repository(request: web.Request) -> web.Response:
+    changes = await json_object(request, fields=_PATCH_FIELDS)
+    result = await request.app[ACTIONS].change(
+        request.match_info["name"], changes, actor=token_name(request)
+    )
+    return web.json_response(result_json(result))
+
+
+async def deploy(request: web.Request) -> web.Response:
+    body = await json_object(request, fields={"tag": str})
+    if not body.get("tag"):
+        raise InvalidRequest("field 'tag' is required", field="tag")
+    result = await request.app[ACTIONS].deploy(
+        request.match_info["name"], body["tag"], actor=token_name(request)
+    )
+    return web.json_response(result_json(result), status=202)
+
+
+async def plan(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    outlooks = await request.app[ACTIONS].outlook(name)
+    return web.json_response({"repository": name, "targets": [outlook_json(o) for o in outlooks]})
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v1/repos", list_repositories),
+        web.post(f"/api/v1/repos/{NAME}/deploy", deploy),
+        web.get(f"/api/v1/repos/{NAME}/plan", plan),
+        web.get(f"/api/v1/repos/{NAME}", get_repository),
+        web.patch(f"/api/v1/repos/{NAME}", change_repository),
+    ]

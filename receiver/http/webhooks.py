@@ -1,0 +1,153 @@
+"""``POST /webhooks/{source}``: authenticate, read, parse and store one registry notification.
+
+Order matters: the source and its secret are checked before a byte of the body is read; the
+body is read with a cap; nothing is answered 2xx before the transaction that stores it commits.
+An authenticated body that cannot be used is stored as rejected and answered 2xx, because a
+registry retries a non-2xx answer forever and every later notification waits behind it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import structlog
+from aiohttp import web
+
+from handlers.errors import (
+    BodyTooLarge,
+    DatabaseUnavailable,
+    NotAuthenticated,
+    PayloadError,
+    StoreError,
+    UnknownSource,
+)
+from handlers.events import Parsed
+from handlers.formats import parser_for
+from receiver.config.server import Source
+from receiver.http.auth import bearer_token
+from receiver.http.keys import CONFIG, STORE
+from receiver.store.records import IngestResult, Rejection
+
+log = structlog.get_logger("regdeploy.webhooks")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Summary:
+    accepted: int = 0
+    duplicate: int = 0
+    ignored: int = 0
+    rejected: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "accepted": self.accepted,
+            "duplicate": self.duplicate,
+            "ignored": self.ignored,
+            "rejected": self.rejected,
+        }
+
+
+def authorized(source: Source, header: str | None) -> bool:
+    """The header carries the source's token, as ``Bearer TOKEN`` or verbatim (Harbor).
+
+    Both forms are compared in constant time, and always both, so the answer takes the same
+    time whichever form is used or wherever the header differs.
+    """
+    offered = header or ""
+    as_bearer = source.token.matches(bearer_token(offered) or "")
+    verbatim = source.token.matches(offered)
+    return bool(header) and (as_bearer | verbatim)
+
+
+async def read_capped(request: web.Request, limit: int) -> bytes:
+    """Read the body, stopping as soon as it passes ``limit`` bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def receive(request: web.Request) -> web.Response:
+    started = time.monotonic()
+    name = request.match_info["source"]
+    source = request.app[CONFIG].source(name)
+    bound = log.bind(source=name)
+    if source is None:
+        bound.info("webhook_received", status=404, reason="unknown_source")
+        raise UnknownSource(f"unknown source {name!r}")
+    if not authorized(source, request.headers.get("Authorization")):
+        bound.warning("webhook_received", status=401, reason="bad_token")
+        raise NotAuthenticated("missing or wrong token")
+    limit = request.app[CONFIG].server.max_body_bytes
+    try:
+        body = await read_capped(request, limit)
+    except BodyTooLarge:
+        bound.warning("webhook_received", status=413, reason="body_too_large", limit=limit)
+        raise
+    try:
+        summary = await _ingest(request, source, body)
+    except DatabaseUnavailable:
+        bound.error("webhook_received", status=503, reason="database_unavailable", bytes=len(body))
+        raise
+    bound.info(
+        "webhook_received",
+        status=202,
+        bytes=len(body),
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        **summary.as_json(),
+    )
+    return web.json_response(summary.as_json(), status=202)
+
+
+async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
+    events_store = request.app[STORE].events
+    content_type = request.headers.get("Content-Type")
+    try:
+        parsed = parser_for(source.format)(
+            body, request.headers, source=source.name, registry=source.registry
+        )
+    except PayloadError as exc:
+        await events_store.record_rejection(_rejection(source, str(exc), content_type, body))
+        return Summary(rejected=1)
+    aliases = request.app[CONFIG].aliases
+    events = [replace(e, registry=aliases.canonical(e.registry)) for e in parsed.events]
+    rejection = (
+        _rejection(source, "; ".join(parsed.problems), content_type, body)
+        if parsed.problems
+        else None
+    )
+    try:
+        result = await events_store.record_notification(events=events, rejection=rejection)
+    except DatabaseUnavailable:
+        raise
+    except StoreError as exc:
+        # The database refused these events (not an outage): keep the body for inspection
+        # rather than make the registry retry a notification that will never store.
+        rejection = _rejection(source, f"not storable: {exc}", content_type, body)
+        await events_store.record_rejection(rejection)
+        return Summary(ignored=parsed.ignored, rejected=1)
+    return _summary(parsed, result)
+
+
+def _summary(parsed: Parsed, result: IngestResult) -> Summary:
+    return Summary(
+        accepted=result.accepted,
+        duplicate=result.duplicate,
+        ignored=parsed.ignored,
+        rejected=1 if parsed.problems else 0,
+    )
+
+
+def _rejection(source: Source, reason: str, content_type: str | None, body: bytes) -> Rejection:
+    return Rejection(source=source.name, reason=reason, content_type=content_type, body=body)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.post("/webhooks/{source}", receive)]

@@ -1,0 +1,228 @@
+"""The composition root: everything a running regdeploy holds, built, started and stopped in
+one place.
+
+The web app (``regdeploy serve``) and a stand-alone worker (``regdeploy worker``) share this:
+the store, the shared outbound HTTP session, the deployers and notifiers the configuration sets
+up, the planner, and the background loops (worker, outbox, reconciler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+
+from deployers.base import Deployer, Deployers
+from deployers.containers import ContainerDeployer
+from deployers.docker_engine import Engine
+from deployers.nomad import NomadDeployer
+from deployers.swarm import SwarmDeployer
+from handlers.errors import DatabaseUnavailable
+from notifiers.base import Notifier
+from notifiers.email import EmailNotifier
+from notifiers.slack import SlackNotifier
+from notifiers.teams import TeamsNotifier
+from notifiers.webhook import WebhookNotifier
+from receiver.background.dispatcher import Dispatcher
+from receiver.background.loop import PolledLoop
+from receiver.background.outbox import Outbox
+from receiver.background.reconciler import Reconciler
+from receiver.background.worker import Worker, worker_id
+from receiver.config.loading import Config
+from receiver.config.notifiers import NotifierConfig
+from receiver.config.repositories import WatchedRepository
+from receiver.decide.actions import RepositoryActions
+from receiver.decide.announcer import Announcer
+from receiver.decide.planner import Planner
+from receiver.registry.client import RegistryClient
+from receiver.registry.confirm import RegistryDigests
+from receiver.registry.credentials import registry_auth
+from receiver.store import Store
+from receiver.store.embedded import resolve_dsn
+
+log = structlog.get_logger("regdeploy.runtime")
+
+# How long a stop waits for the worker and the reconciler to finish what they are doing.
+STOP_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Services:
+    store: Store
+    planner: Planner
+    actions: RepositoryActions
+    registries: RegistryClient
+    deployers: Deployers
+    notifiers: Mapping[str, Notifier]
+
+
+def build_deployers(config: Config) -> Deployers:
+    """The deployers the configuration sets up."""
+    deployers: list[Deployer] = []
+    if config.nomad is not None:
+        deployers.append(NomadDeployer(settings=config.nomad, aliases=config.aliases))
+    if config.docker is not None:
+        # Swarm services and containers share one engine connection.
+        engine = Engine(config.docker)
+        if config.docker.swarm.enabled:
+            deployers.append(SwarmDeployer(engine=engine, aliases=config.aliases))
+        if config.docker.containers.enabled:
+            deployers.append(ContainerDeployer(engine=engine, aliases=config.aliases))
+    return Deployers(deployers)
+
+
+def build_notifiers(config: Config, session: aiohttp.ClientSession) -> dict[str, Notifier]:
+    """The notifiers of the ``notifiers:`` section, sharing one outbound HTTP session."""
+    return {n.name: build_notifier(n, session) for n in config.notifiers}
+
+
+def build_notifier(config: NotifierConfig, session: aiohttp.ClientSession) -> Notifier:
+    if config.type == "email":
+        assert config.smtp is not None  # the configuration sets it for e-mail
+        smtp = config.smtp
+        return EmailNotifier(
+            config.name,
+            host=smtp.host,
+            port=smtp.port,
+            security=smtp.security,
+            username=smtp.username,
+            password=smtp.password,
+            sender=smtp.sender,
+            recipients=smtp.recipients,
+            ca_file=smtp.ca_file,
+        )
+    assert config.url is not None  # required for every HTTP notifier
+    if config.type == "webhook":
+        assert config.secret is not None
+        return WebhookNotifier(config.name, url=config.url, secret=config.secret, session=session)
+    if config.type == "teams":
+        return TeamsNotifier(config.name, url=config.url, session=session)
+    return SlackNotifier(config.name, url=config.url, session=session)
+
+
+@contextlib.asynccontextmanager
+async def running_services(
+    config: Config, *, deployers: Deployers, with_worker: bool
+) -> AsyncIterator[Services]:
+    dsn = await asyncio.to_thread(resolve_dsn, config.database)
+    store = await _connect(dsn, config)
+    try:
+        version = await store.migrate()
+        await store.repositories.seed_repositories(
+            [_canonical(repo, config) for repo in config.repositories]
+        )
+        log.info("database_ready", embedded=config.database.url is None, schema_version=version)
+        async with aiohttp.ClientSession(trust_env=False) as session:
+            planner = Planner(
+                repositories=store.repositories,
+                events=store.events,
+                deployers=deployers,
+                aliases=config.aliases,
+            )
+            services = Services(
+                store=store,
+                planner=planner,
+                actions=RepositoryActions(
+                    repositories=store.repositories,
+                    events=store.events,
+                    deployments=store.deployments,
+                    planner=planner,
+                ),
+                registries=RegistryClient(session, auth=registry_auth(config)),
+                deployers=deployers,
+                notifiers=build_notifiers(config, session),
+            )
+            async with _background(services, config, enabled=with_worker):
+                yield services
+    finally:
+        deployers.close()
+        await store.close()
+
+
+@contextlib.asynccontextmanager
+async def _background(services: Services, config: Config, *, enabled: bool) -> AsyncIterator[None]:
+    if not enabled:
+        yield
+        return
+    loops = _loops(services, config)
+    tasks = [asyncio.create_task(loop.run()) for loop in loops]
+    try:
+        yield
+    finally:
+        for loop in loops:
+            loop.stop()
+        # Each loop ends its round; whatever outlives the grace period is cancelled.
+        _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _loops(services: Services, config: Config) -> list[PolledLoop]:
+    """The worker, the outbox and (unless turned off) the reconciler of this process."""
+    store = services.store
+    dispatcher = Dispatcher(
+        deployments=store.deployments,
+        notices=store.notices,
+        deployers=services.deployers,
+        config=config.worker,
+        digests=RegistryDigests(services.registries, config),
+        worker_id=worker_id(),
+        dry_run=config.dry_run,
+        announcer=Announcer(config.notifiers),
+    )
+    loops: list[PolledLoop] = [
+        Worker(
+            deployments=store.deployments,
+            planner=services.planner,
+            dispatcher=dispatcher,
+            poll_seconds=config.worker.poll_interval_seconds,
+            stall_seconds=config.worker.stall_timeout_seconds,
+            listen=store.listener,
+        ),
+        Outbox(
+            notices=store.notices,
+            notifiers=services.notifiers,
+            config=config.outbox,
+            listen=store.listener,
+        ),
+    ]
+    if config.reconcile_interval_seconds > 0:
+        loops.append(
+            Reconciler(
+                repositories=store.repositories,
+                events=store.events,
+                leases=store.leases,
+                registries=services.registries,
+                interval_seconds=config.reconcile_interval_seconds,
+                holder=dispatcher.worker_id,
+            )
+        )
+    return loops
+
+
+def _canonical(repo: WatchedRepository, config: Config) -> WatchedRepository:
+    """The repository under its registry's canonical name, as events are recorded."""
+    return dataclasses.replace(repo, image=config.aliases.name(repo.image))
+
+
+async def _connect(dsn: str, config: Config) -> Store:
+    """Open the store, waiting up to ``startup_wait_seconds`` for the database to come up."""
+    db = config.database
+    deadline = time.monotonic() + db.startup_wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            return await Store.open(dsn, pool_size=db.pool_size, query_timeout=db.timeout_seconds)
+        except DatabaseUnavailable as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database_waiting", error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

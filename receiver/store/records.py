@@ -1,0 +1,155 @@
+"""Records the store hands out: what was stored, as the API shows it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from deployers.base import Target
+from handlers.events import Event
+from handlers.references import ImageRef
+from receiver.config.repositories import WatchedRepository
+
+
+class EventStatus(enum.StrEnum):
+    """Where a stored event is on its way to a decision."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredEvent:
+    id: int
+    event: Event
+    received_at: datetime
+    status: EventStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogTag:
+    registry: str
+    repository: str
+    tag: str
+    digest: str
+    media_type: str | None
+    pushed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejection:
+    """An authenticated body (or part of one) that could not be used, and why."""
+
+    source: str
+    reason: str
+    content_type: str | None
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredRejection:
+    id: int
+    source: str
+    reason: str
+    content_type: str | None
+    size: int
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestResult:
+    accepted: int = 0
+    duplicate: int = 0
+
+
+class DeploymentStatus(enum.StrEnum):
+    PLANNED = "planned"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    SUPERSEDED = "superseded"
+    CONFLICT = "conflict"
+    DRY_RUN = "dry_run"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryState:
+    """A watched repository as stored: the configuration, with what the API changed since."""
+
+    rules: WatchedRepository
+    overrides: tuple[str, ...]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEntry:
+    name: str
+    actor: str
+    field: str
+    old_value: object
+    new_value: object
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """A decision about one target, to be stored: an intent to deploy, or a skip."""
+
+    target: Target
+    repository_name: str | None
+    image: ImageRef
+    deploy: bool
+    reason: str
+    trigger: str
+    previous_image: str | None = None
+    event_id: int | None = None
+    notify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    id: int
+    target: Target
+    repository_name: str | None
+    image: ImageRef
+    previous_image: str | None
+    reason: str
+    trigger: str
+    event_id: int | None
+    status: DeploymentStatus
+    message: str | None
+    attempts: int
+    not_before: datetime
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    notify: tuple[str, ...] = ()
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredNotice:
+    id: int
+    notifier: str
+    deployment_id: int
+    kind: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    attempt: int
+    worker: str
+    outcome: str | None
+    message: str | None
+    started_at: datetime
+    finished_at: datetime | None
