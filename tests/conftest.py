@@ -1,9 +1,17 @@
-"""Fixtures shared by the test tiers: a real PostgreSQL, a configuration, the app."""
+"""Fixtures shared by the test tiers (a real PostgreSQL, the private Docker engine, a
+configuration, the app), and the markers that say which real component a test needs.
+
+A test is marked from its fixture closure: whatever fixture it uses that (directly or through
+other fixtures) depends on one of ``COMPONENT_FIXTURES`` gives it that fixture's marker. A test
+that starts a component without such a fixture (a subprocess, a direct call) carries the marker
+itself. ``pytest -m "not docker"`` is then the run without the Docker engine, ``-m "not pg and
+not registry and not docker"`` the run without any real component.
+"""
 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +19,29 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from receiver.app import init_app
-from receiver.config import loading as configuration
 from receiver.config.loading import Config
 from receiver.store import Store
-from tests.components import require_binary
-from tests.e2e.docker_engine import DockerEngine, clean
-from tests.postgres import create_template, fresh_database, start_server
+from tests.support.api import ClientFactory
+from tests.support.components import require_binary
+from tests.support.docker_engine import DockerEngine, clean
+from tests.support.postgres import create_template, fresh_database, start_server
+from tests.support.settings import make_config
 
-REGISTRY_TOKEN = "registry-secret-token-0123"
-HARBOR_TOKEN = "harbor-secret-token-4567"
-API_TOKEN = "api-secret-token-89ab"
-READ_TOKEN = "api-read-token-cdef"
+# The fixture that starts (or finds) each real component -> the marker of the tests using it.
+COMPONENT_FIXTURES: dict[str, str] = {
+    "pg_server_uri": "pg",
+    "registry_tools": "registry",
+    "docker_engine_session": "docker",
+}
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        closure = getattr(item, "fixturenames", ())
+        for fixture, marker in COMPONENT_FIXTURES.items():
+            if fixture in closure:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +50,14 @@ def pg_server_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     create_template(uri)
     yield uri
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_tools() -> None:
+    """The tools a test registry needs: ``docker-registry`` itself, ``skopeo`` to push and
+    ``busybox`` to build images from. Every fixture that starts a registry depends on this."""
+    for tool in ("docker-registry", "skopeo", "busybox"):
+        require_binary(tool)
 
 
 @pytest.fixture(scope="session")
@@ -56,35 +82,6 @@ def db_uri(pg_server_uri: str) -> str:
     return fresh_database(pg_server_uri)
 
 
-def make_config(db_uri: str, *, registry: str | None = None, **overrides: Any) -> Config:
-    """A valid configuration on ``db_uri``; ``registry`` names the registry source's registry."""
-    raw: dict[str, Any] = {
-        "server": {"host": "127.0.0.1", "port": 8080, "max_body_bytes": 1024 * 1024},
-        "database": {"url": db_uri, "startup_wait_seconds": 5, "timeout_seconds": 5},
-        "sources": [
-            {
-                "name": "registry",
-                "format": "distribution",
-                "token": REGISTRY_TOKEN,
-                **({"registry": registry} if registry else {}),
-            },
-            {"name": "harbor", "format": "harbor", "token": HARBOR_TOKEN},
-        ],
-        "api": {
-            "tokens": [
-                {"name": "admin", "token": API_TOKEN, "scope": "write"},
-                {"name": "viewer", "token": READ_TOKEN, "scope": "read"},
-            ]
-        },
-    }
-    # The worker runs only where a test asks for it, so receiving tests see events as stored.
-    raw["worker"] = {"enabled": False}
-    raw["reconciler"] = {"interval_seconds": 0}
-    for key, value in overrides.items():
-        raw[key] = value
-    return configuration.parse(raw, env={})
-
-
 @pytest.fixture
 def config(db_uri: str) -> Config:
     return make_config(db_uri)
@@ -100,15 +97,6 @@ async def store(db_uri: str) -> AsyncIterator[Store]:
     opened = await Store.open(db_uri, pool_size=4, query_timeout=5)
     yield opened
     await opened.close()
-
-
-def api_headers(token: str = API_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def fixtures_dir() -> Path:
-    return Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.components import free_port, require_binary
-from tests.conftest import REGISTRY_TOKEN
-from tests.e2e.registry import Registry
+from tests.support.components import free_port
+from tests.support.registry import Registry
+from tests.support.settings import REGISTRY_TOKEN
 
 
 @pytest.fixture
-def notifying(tmp_path: Path) -> Iterator[tuple[Registry, int]]:
+def notifying(registry_tools: None, tmp_path: Path) -> Iterator[tuple[Registry, int]]:
     """A real registry that will notify regdeploy (``/webhooks/registry`` with the registry
     source's token) on the free port it yields with it; regdeploy is the test's to start."""
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
     port = free_port()
     with Registry(
         tmp_path / "registry",

@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.components import free_port
-from tests.conftest import API_TOKEN, REGISTRY_TOKEN
-from tests.service import (
+from tests.support.components import free_port
+from tests.support.service_process import (
     REGISTRY,
     ROOT,
     push_notification,
@@ -25,8 +24,7 @@ from tests.service import (
     wait_for,
     write_config,
 )
-
-pytestmark = pytest.mark.e2e
+from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 
 RUNNING = f"{REGISTRY}/team/app:1.0.0@sha256:{'1' * 64}"
 NEW = f"{REGISTRY}/team/app:1.1.0@sha256:{'2' * 64}"
@@ -49,7 +47,14 @@ def service(tmp_path: Path, db_uri: str) -> Iterator[Any]:
     def start() -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.serve_recording", str(config_file), str(state), "3"],
+            [
+                sys.executable,
+                "-m",
+                "tests.support.serve_recording",
+                str(config_file),
+                str(state),
+                "3",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -16,13 +16,11 @@ from aiohttp.test_utils import TestServer
 
 from deployers.base import Deployers, Target
 from receiver.app import init_app
-from tests.components import free_port, require_binary
-from tests.conftest import REGISTRY_TOKEN, api_headers, make_config
-from tests.e2e.oci import build_image
-from tests.e2e.registry import Registry
-from tests.fakes import RecordingDeployer
-
-pytestmark = pytest.mark.e2e
+from tests.support.components import free_port
+from tests.support.oci import build_image
+from tests.support.recording import RecordingDeployer
+from tests.support.registry import Registry
+from tests.support.settings import REGISTRY_TOKEN, api_headers, make_config
 
 WEB = Target(kind="recording", name="web")
 REPO = "team/app"
@@ -85,10 +83,7 @@ StackFactory = Callable[..., Awaitable[Stack]]
 
 
 @pytest.fixture
-async def stack(db_uri: str, tmp_path: Path) -> AsyncIterator[StackFactory]:
-    require_binary("docker-registry")
-    require_binary("skopeo")
-    require_binary("busybox")
+async def stack(registry_tools: None, db_uri: str, tmp_path: Path) -> AsyncIterator[StackFactory]:
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
     async def started(

@@ -11,18 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from deployers.containers import ASIDE_SUFFIX
-from tests.conftest import API_TOKEN, REGISTRY_TOKEN
-from tests.e2e.docker_engine import DockerEngine
-from tests.e2e.docker_support import inspect, names
-from tests.e2e.oci import build_image
-from tests.e2e.registry import Registry
-from tests.service import ROOT, request, stop_all, wait_for
-
-pytestmark = pytest.mark.e2e
+from tests.support.docker_engine import DockerEngine
+from tests.support.docker_workloads import inspect, names
+from tests.support.oci import build_image
+from tests.support.registry import Registry
+from tests.support.service_process import ROOT, request, stop_all, wait_for
+from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 
 
 def write_config(path: Path, *, db_uri: str, port: int, registry: str, engine: str) -> Path:

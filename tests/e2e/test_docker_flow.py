@@ -19,12 +19,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from receiver.app import init_app
-from tests.conftest import api_headers, make_config
-from tests.e2e.docker_engine import DockerEngine
-from tests.e2e.oci import build_image
-from tests.e2e.registry import Registry
-
-pytestmark = pytest.mark.e2e
+from tests.support.docker_engine import DockerEngine
+from tests.support.oci import build_image
+from tests.support.registry import Registry
+from tests.support.settings import api_headers, make_config
 
 SECOND = 1_000_000_000  # the engine counts durations in nanoseconds
 WAIT_SECONDS = 90.0

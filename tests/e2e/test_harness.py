@@ -12,20 +12,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.components import require_binary
-from tests.e2e.oci import OCI_INDEX, OCI_MANIFEST, build_image, build_index
-from tests.e2e.registry import Registry, RegistryError, running_registry
+from tests.support.components import require_binary
+from tests.support.oci import OCI_INDEX, OCI_MANIFEST, build_image, build_index
+from tests.support.registry import Registry, RegistryError, running_registry
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("e2e_binaries")]
+pytestmark = pytest.mark.usefixtures("registry_tools")
 
 TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-def e2e_binaries() -> None:
-    require_binary("docker-registry")
-    require_binary("skopeo")
-    require_binary("busybox")
 
 
 @pytest.fixture

@@ -8,17 +8,17 @@ import time
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from deployers.base import Deployers
 from deployers.nomad import NomadDeployer, NomadSettings
 from receiver.app import init_app
-from tests.conftest import make_config
-from tests.e2e.oci import build_image
-from tests.e2e.registry import Registry
-from tests.nomad_fake import FakeNomad, make_job, task_images
-
-pytestmark = pytest.mark.e2e
+from tests.support.api import settle
+from tests.support.nomad_fake import FakeNomad, make_job, task_images
+from tests.support.oci import build_image
+from tests.support.registry import Registry
+from tests.support.rounds import without_loops, work_rounds, worker_of
+from tests.support.settings import make_config
 
 TOKEN = "nomad-e2e-token"
 
@@ -145,10 +145,12 @@ async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
     settings = NomadSettings(
         address=f"http://127.0.0.1:{nomad_server.port}", token=TOKEN, poll_seconds=0.05
     )
-    server = TestServer(
-        init_app(config, deployers=Deployers([NomadDeployer(settings=settings)])), port=port
+    client = TestClient(
+        TestServer(
+            init_app(config, deployers=Deployers([NomadDeployer(settings=settings)])), port=port
+        )
     )
-    await server.start_server()
+    await client.start_server()
     try:
         good = await push("1.1.0")
         await wait_for_image(fake, f"{repo}:1.1.0@{good}")
@@ -163,7 +165,16 @@ async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
                 pytest.fail("the failing rollout did not happen")
             await asyncio.sleep(0.1)
         await wait_for_image(fake, f"{repo}:1.1.0@{good}")  # Nomad reverted
-        await asyncio.sleep(1.5)  # a retry, were there one, would register again by now
+        # Settled means nothing is planned or running: a retry, had one been planned, has
+        # registered again by then, and none can come later. Three more rounds of a worker
+        # (the service's own loops stopped) find nothing to deploy either.
+        await settle(client, seconds=30)
+        await client.close()
+        idle = init_app(
+            without_loops(config), deployers=Deployers([NomadDeployer(settings=settings)])
+        )
+        async with TestClient(TestServer(idle)):
+            await work_rounds(worker_of(idle), 3)
         tries = [
             r
             for r in fake.registrations
@@ -171,7 +182,7 @@ async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
         ]
         assert len(tries) == 1
     finally:
-        await server.close()
+        await client.close()
         await nomad_server.close()
 
 

@@ -8,20 +8,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
 from deployers.base import Deployers, DeployResult, Outcome, Target
 from receiver.app import init_app
 from receiver.config.loading import Config
-from tests.chat_capture import ChatCapture
-from tests.conftest import REGISTRY_TOKEN, make_config
-from tests.e2e.oci import build_image
-from tests.e2e.registry import Registry
-from tests.fakes import RecordingDeployer
-
-pytestmark = pytest.mark.e2e
+from tests.support.api import Client, settle
+from tests.support.chat_capture import ChatCapture
+from tests.support.oci import build_image
+from tests.support.recording import RecordingDeployer
+from tests.support.registry import Registry
+from tests.support.rounds import outbox_of, send_rounds, without_loops
+from tests.support.settings import REGISTRY_TOKEN, api_headers, make_config
 
 WEB = Target(kind="recording", name="web")
 
@@ -63,10 +64,26 @@ async def running_first(reg: Registry, layout: Path) -> tuple[str, RecordingDepl
     return first, deployer
 
 
-async def start(config: Config, deployer: RecordingDeployer, port: int) -> TestServer:
-    server = TestServer(init_app(config, deployers=Deployers([deployer])), port=port)
-    await server.start_server()
-    return server
+async def start(config: Config, deployer: RecordingDeployer, port: int) -> Client:
+    """regdeploy on ``port``, where the registry notifies it; its test client."""
+    client: Client = TestClient(
+        TestServer(init_app(config, deployers=Deployers([deployer])), port=port)
+    )
+    await client.start_server()
+    return client
+
+
+async def assert_nothing_left_to_send(config: Config, deployer: RecordingDeployer) -> None:
+    """Start regdeploy again without its loops and run three rounds of its outbox: they send
+    nothing, and no notice is left waiting (for its group or a retry) for a later round. So no
+    chat hears anything more, however long it waited."""
+    app = init_app(without_loops(config), deployers=Deployers([deployer]))
+    async with TestClient(TestServer(app)) as idle, aiohttp.ClientSession() as session:
+        assert await send_rounds(outbox_of(app, session), 3) == 0
+        response = await idle.get(
+            "/api/v1/notices", params={"status": "pending"}, headers=api_headers()
+        )
+        assert (await response.json())["notices"] == []
 
 
 async def wait_until(what: str, check: Any, seconds: float = 30) -> None:
@@ -93,8 +110,9 @@ async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
     layout = tmp_path / "layout"
     first, deployer = await running_first(reg, layout)
     async with ChatCapture("slack") as slack, ChatCapture("teams") as teams:
+        config = config_for(db_uri, reg, slack, teams)
         with capture_logs() as logs:
-            server = await start(config_for(db_uri, reg, slack, teams), deployer, port)
+            client = await start(config, deployer, port)
             try:
                 second = build_image(layout, tag="1.1.0", env={"V": "2"})
                 await asyncio.to_thread(reg.push, layout, "1.1.0", "team/app")
@@ -110,9 +128,10 @@ async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
                 await wait_until(
                     "the rollback told", lambda: len(slack.received) == len(teams.received) == 2
                 )
-                await asyncio.sleep(1.5)  # nothing more may arrive
+                await settle(client)
             finally:
-                await server.close()
+                await client.close()
+            await assert_nothing_left_to_send(config, deployer)
 
         assert len(slack.received) == len(teams.received) == 2
         for chat in (slack, teams):
@@ -137,21 +156,22 @@ async def test_a_chat_outage_and_a_restart_lose_no_notice_and_send_it_once(
         outage_ends = time.monotonic() + 30
         slack.fail_with(503, until=outage_ends)
         config = config_for(db_uri, reg, slack, teams)
-        server = await start(config, deployer, port)
+        client = await start(config, deployer, port)
         try:
             build_image(layout, tag="1.1.0", env={"V": "2"})
             await asyncio.to_thread(reg.push, layout, "1.1.0", "team/app")
             await wait_until("Slack was tried", lambda: slack.requests_total >= 2)
             assert not slack.received
         finally:
-            await server.close()  # regdeploy stops in the middle of the outage
+            await client.close()  # regdeploy stops in the middle of the outage
         tried_while_down = slack.requests_total
-        server = await start(config, deployer, port)
+        client = await start(config, deployer, port)
         try:
             await wait_until("the notice after the outage", lambda: slack.received, seconds=60)
-            await asyncio.sleep(2)  # a duplicate, were there one, would be here by now
+            await settle(client)
         finally:
-            await server.close()
+            await client.close()
+        await assert_nothing_left_to_send(config, deployer)
 
     assert time.monotonic() >= outage_ends
     assert tried_while_down >= 2

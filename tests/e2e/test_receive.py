@@ -17,12 +17,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from receiver.app import init_app
-from tests.components import free_port, require_binary
-from tests.conftest import REGISTRY_TOKEN, api_headers, make_config
-from tests.e2e.oci import build_image, build_index
-from tests.e2e.registry import Registry
-
-pytestmark = pytest.mark.e2e
+from tests.support.components import free_port
+from tests.support.oci import build_image, build_index
+from tests.support.registry import Registry
+from tests.support.settings import REGISTRY_TOKEN, api_headers, make_config
 
 REGISTRY_NAME = "registry.test:5000"
 WAIT_SECONDS = 20.0
@@ -78,10 +76,9 @@ async def regdeploy(db_uri: str) -> AsyncIterator[Regdeploy]:
 
 
 @pytest.fixture
-async def registry(regdeploy: Regdeploy, tmp_path: Path) -> AsyncIterator[Registry]:
-    require_binary("docker-registry")
-    require_binary("skopeo")
-    require_binary("busybox")
+async def registry(
+    registry_tools: None, regdeploy: Regdeploy, tmp_path: Path
+) -> AsyncIterator[Registry]:
     registry = Registry(
         tmp_path / "registry",
         notify_url=f"{regdeploy.base_url}/webhooks/registry",

@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from receiver.app import init_app
 from receiver.store.embedded import EmbeddedServer
-from tests.conftest import READ_TOKEN, REGISTRY_TOKEN, ClientFactory, api_headers, make_config
-from tests.fixture_files import FIXTURES, load_recorded
+from tests.support.api import ClientFactory
+from tests.support.fixture_files import FIXTURES, load_recorded
+from tests.support.settings import READ_TOKEN, REGISTRY_TOKEN, api_headers, make_config
 
 Client = TestClient[Any, Any]
 PUSH_03 = FIXTURES / "distribution" / "03-push-oci-manifest-push-manifest.json"
@@ -104,13 +105,15 @@ async def test_configured_registry_name_replaces_the_request_host(
 
 @pytest.fixture
 def own_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmbeddedServer, str]]:
-    """A PostgreSQL of this test's own, so stopping it disturbs no other test."""
+    """A PostgreSQL of this test's own, so stopping it disturbs no other test (not the
+    session's: a test using it is marked ``pg`` by hand)."""
     server = EmbeddedServer(pgdata=tmp_path_factory.mktemp("outage") / "pgdata")
     uri = server.start()
     yield server, uri
     server.stop()
 
 
+@pytest.mark.pg
 async def test_database_outage_is_503_and_the_service_recovers_without_restart(
     aiohttp_client: ClientFactory, own_server: tuple[EmbeddedServer, str]
 ) -> None:
@@ -135,6 +138,7 @@ async def test_database_outage_is_503_and_the_service_recovers_without_restart(
     assert [e["tag"] for e in (await response.json())["events"]] == ["1.1.0", "1.0.0"]
 
 
+@pytest.mark.pg
 async def test_restart_under_load_loses_no_acknowledged_event(
     aiohttp_client: ClientFactory, own_server: tuple[EmbeddedServer, str]
 ) -> None:

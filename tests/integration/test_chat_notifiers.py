@@ -1,4 +1,5 @@
-"""The Slack and Teams notifiers against local fakes of their webhooks (``tests.chat_capture``).
+"""The Slack and Teams notifiers against local fakes of their webhooks
+(``tests.support.chat_capture``).
 
 Every failure is checked for the webhook URL's token: it must not show in the message, the
 repr, or a formatted traceback of the ``NoticeFailed`` the notifier raises.
@@ -30,9 +31,9 @@ from notifiers.http import (
 )
 from notifiers.slack import SlackNotifier
 from notifiers.teams import TeamsNotifier
-from tests.chat_capture import SLACK_PATH, TEAMS_PATH, ChatCapture
-from tests.fixture_files import FIXTURES
-from tests.notices import make_notice
+from tests.support.chat_capture import SLACK_PATH, TEAMS_PATH, ChatCapture
+from tests.support.fixture_files import FIXTURES
+from tests.support.notices import make_notice
 
 RENDER: dict[str, Callable[[list[Notice]], dict[str, Any]]] = {
     "slack": slack.render,

@@ -23,8 +23,8 @@ from typing import IO, Any
 
 import pytest
 
-from tests.components import free_port
-from tests.fixture_files import FIXTURES, load_recorded
+from tests.support.components import free_port
+from tests.support.fixture_files import FIXTURES, load_recorded
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = "config.example.yaml"
@@ -181,6 +181,8 @@ class Service:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
+    """The example's service, which runs its own embedded PostgreSQL: a test using it is marked
+    ``pg`` by hand (no fixture of the session's PostgreSQL is in its closure)."""
     # The embedded server's Unix socket lives in DATA_DIR/pgdata: keep that path short.
     data_dir = Path(tempfile.mkdtemp(prefix="rd-", dir="/tmp"))
     port = free_port()
@@ -284,6 +286,7 @@ def test_serve_with_a_bad_config_exits_without_starting(tmp_path: Path) -> None:
 # --- serve: the ``make run`` promise ----------------------------------------------------------
 
 
+@pytest.mark.pg
 def test_serve_the_example_keeps_events_across_a_restart(service: Service) -> None:
     service.start()
 
@@ -321,6 +324,7 @@ def test_serve_the_example_keeps_events_across_a_restart(service: Service) -> No
     assert_no_secret_logged(service)
 
 
+@pytest.mark.pg
 def test_db_url_prints_the_uri_of_the_running_service(service: Service) -> None:
     service.start()
     result = service.db("url")
@@ -335,6 +339,7 @@ def test_db_url_prints_the_uri_of_the_running_service(service: Service) -> None:
     assert "no server running" in result.stderr
 
 
+@pytest.mark.pg
 def test_the_service_rides_out_a_database_stop_and_start(service: Service) -> None:
     service.start()
     assert service.post_push().status == 202

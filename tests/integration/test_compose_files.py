@@ -21,7 +21,7 @@ import yaml
 
 from handlers.errors import ConfigError
 from receiver.config import loading as configuration
-from tests.components import free_port, require_binary
+from tests.support.components import free_port, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -114,6 +114,7 @@ def test_the_registry_notifies_the_regdeploy_service_of_the_compose_file() -> No
     assert url.path == f"/webhooks/{source['name']}"
 
 
+@pytest.mark.registry  # starts docker-registry itself
 def test_the_registry_starts_with_its_file_and_keeps_the_token_out_of_its_log(
     tmp_path: Path,
 ) -> None:

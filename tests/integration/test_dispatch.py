@@ -2,95 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from deployers.base import Deployers, DeployResult, Outcome, Target
 from handlers.references import parse_name
 from receiver.app import init_app
 from receiver.http.keys import PLANNER, STORE
-from tests.conftest import READ_TOKEN, REGISTRY_TOKEN, ClientFactory, api_headers, make_config
-from tests.fakes import RecordingDeployer
-
-Client = TestClient[Any, Any]
-REGISTRY = "registry.test:5000"
-WEB = Target(kind="recording", name="web")
-NAME = "team/app"
-
-
-def digest(n: int) -> str:
-    return f"sha256:{n:064x}"
-
-
-def ref(tag: str, n: int) -> str:
-    return f"{REGISTRY}/{NAME}:{tag}@{digest(n)}"
-
-
-def repository(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": NAME,
-        "image": f"{REGISTRY}/{NAME}",
-        "policy": "minor",
-        "targets": [{"kind": "recording", "name": "web"}],
-        **overrides,
-    }
-
-
-def push_body(tag: str, n: int, repository_path: str = NAME) -> bytes:
-    event = {
-        "id": str(uuid.uuid4()),
-        "timestamp": "2026-11-22T10:00:00.000000Z",
-        "action": "push",
-        "target": {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": digest(n),
-            "repository": repository_path,
-            "tag": tag,
-        },
-        "request": {"host": REGISTRY},
-    }
-    return json.dumps({"events": [event]}).encode()
-
-
-async def push(client: Client, tag: str, n: int, repository_path: str = NAME) -> None:
-    response = await client.post(
-        "/webhooks/registry",
-        data=push_body(tag, n, repository_path),
-        headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
-    )
-    assert response.status == 202
-    assert (await response.json())["accepted"] == 1
-
-
-async def deployments(client: Client, **query: str) -> list[dict[str, Any]]:
-    response = await client.get("/api/v1/deployments", params=query, headers=api_headers())
-    assert response.status == 200
-    found: list[dict[str, Any]] = (await response.json())["deployments"]
-    return found
-
-
-async def settle(client: Client, seconds: float = 15.0) -> list[dict[str, Any]]:
-    """Wait until every event is decided and no deployment is planned or running."""
-    deadline = time.monotonic() + seconds
-    while True:
-        response = await client.get("/api/v1/events", headers=api_headers())
-        pending = [e for e in (await response.json())["events"] if e["status"] == "pending"]
-        found = await deployments(client, limit="500")
-        busy = [d for d in found if d["status"] in ("planned", "running")]
-        if not pending and not busy:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"not settled within {seconds} s: {pending} {busy}")
-        await asyncio.sleep(0.05)
-
+from tests.support.api import Client, ClientFactory, deployments, settle
+from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
+from tests.support.recording import RecordingDeployer
+from tests.support.rounds import work_rounds, worker_of
+from tests.support.settings import READ_TOKEN, api_headers, make_config
 
 Start = Callable[..., Awaitable[tuple[Client, RecordingDeployer]]]
 
@@ -370,16 +297,15 @@ async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
 ) -> None:
     recording, engine = RecordingDeployer(), UnreachableEngine()
     recording.run(WEB, ref("1.0.0", 1))
+    # The test runs the worker's rounds itself: after five of them, nothing may be decided.
     config = make_config(
-        db_uri,
-        registry=REGISTRY,
-        repositories=[repository()],
-        worker={"poll_interval_seconds": 0.2},
+        db_uri, registry=REGISTRY, repositories=[repository()], worker={"enabled": False}
     )
     client = await aiohttp_client(init_app(config, deployers=Deployers([recording, engine])))
+    worker = worker_of(client.app)
 
     await push(client, "1.1.0", 2)
-    await asyncio.sleep(1.0)  # five rounds of the worker
+    await work_rounds(worker, 5)
     response = await client.get("/api/v1/events", headers=api_headers())
     assert [e["status"] for e in (await response.json())["events"]] == ["pending"]
     assert await deployments(client) == []
@@ -388,6 +314,7 @@ async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
     assert "the engine deployer did not answer" in (await plan.json())["message"]
 
     engine.down = False
-    [deployment] = await settle(client)
+    await work_rounds(worker, 1)
+    [deployment] = await deployments(client)
     assert deployment["status"] == "succeeded"
     assert recording.deployed(WEB) == [ref("1.1.0", 2)]

@@ -20,8 +20,8 @@ from handlers.errors import NoticeFailed
 from handlers.secret import Secret
 from notifiers.base import Notice
 from notifiers.email import EmailNotifier
-from tests.components import free_port
-from tests.notices import make_notice
+from tests.support.components import free_port
+from tests.support.notices import make_notice
 
 USER = "regdeploy"
 PASSWORD = "smtp-pa55-that-must-never-show"

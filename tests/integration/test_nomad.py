@@ -2,45 +2,30 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
 from deployers.base import Deployers, Target
 from deployers.nomad import NomadDeployer, NomadSettings
 from handlers.references import Aliases
 from receiver.app import init_app
-from tests.conftest import ClientFactory, api_headers, make_config
-from tests.integration.test_dispatch import push
-from tests.nomad_fake import FakeNomad, make_job, task_images
+from tests.support.api import Client, ClientFactory, settle
+from tests.support.nomad_fake import FakeNomad, make_job, task_images
+from tests.support.pushes import REGISTRY, push
+from tests.support.settings import api_headers, make_config
 
-Client = TestClient[Any, Any]
-REGISTRY = "registry.test:5000"
 TOKEN = "nomad-acl-token-0123"
+# A deploy here waits for the fake agent's rollout, polled every 50 ms.
+SETTLE_SECONDS = 30.0
 
 
 def image(tag: str, n: int, repo: str = "team/app") -> str:
     return f"{REGISTRY}/{repo}:{tag}@sha256:{n:064x}"
-
-
-async def settle(client: Client, seconds: float = 30) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + seconds
-    while True:
-        response = await client.get("/api/v1/events", headers=api_headers())
-        pending = [e for e in (await response.json())["events"] if e["status"] == "pending"]
-        response = await client.get("/api/v1/deployments?limit=200", headers=api_headers())
-        found: list[dict[str, Any]] = (await response.json())["deployments"]
-        if not pending and not [d for d in found if d["status"] in ("planned", "running")]:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"not settled: {pending} {found}")
-        await asyncio.sleep(0.05)
 
 
 Start = Callable[..., Awaitable[tuple[Client, FakeNomad]]]
@@ -116,7 +101,7 @@ async def test_only_the_configured_group_of_a_two_group_job_changes(start: Start
     client, _ = await start(fake, targets=[{"nomad": {"job": "app", "group": "web"}}])
 
     await push(client, "1.1.0", 2)
-    [deployment] = await settle(client)
+    [deployment] = await settle(client, SETTLE_SECONDS)
 
     assert deployment["status"] == "succeeded"
     assert deployment["message"] == "Deployment completed successfully"
@@ -137,7 +122,7 @@ async def test_a_change_made_meanwhile_is_a_conflict_then_the_deploy_lands_once(
     client, _ = await start(fake, targets=[{"nomad": {"job": "app"}}])
 
     await push(client, "1.1.0", 2)
-    [deployment] = await settle(client)
+    [deployment] = await settle(client, SETTLE_SECONDS)
 
     assert deployment["status"] == "succeeded"
     response = await client.get(f"/api/v1/deployments/{deployment['id']}", headers=api_headers())
@@ -157,7 +142,7 @@ async def test_failed_rollout_with_auto_revert_is_rolled_back_and_not_retried(
     client, _ = await start(fake, targets=[{"nomad": {"job": "app"}}])
 
     await push(client, "1.1.0", 2)
-    [deployment] = await settle(client)
+    [deployment] = await settle(client, SETTLE_SECONDS)
 
     assert deployment["status"] == "rolled_back"
     assert "rolling back to job version" in deployment["message"]
@@ -173,7 +158,7 @@ async def test_failed_rollout_without_auto_revert_is_failed(start: Start) -> Non
     fake.add_job(make_job("app", {"web": {"server": image("1.0.0", 1)}}, auto_revert=False))
     client, _ = await start(fake, targets=[{"nomad": {"job": "app"}}])
     await push(client, "1.1.0", 2)
-    [deployment] = await settle(client)
+    [deployment] = await settle(client, SETTLE_SECONDS)
     assert (deployment["status"], deployment["message"]) == (
         "failed",
         "Failed due to unhealthy allocations",
@@ -194,7 +179,7 @@ async def test_a_job_opted_in_by_meta_follows_its_patch_policy(start: Start) -> 
 
     await push(client, "1.3.0", 3, "team/svc")
     await push(client, "1.2.4", 4, "team/svc")
-    found = await settle(client)
+    found = await settle(client, SETTLE_SECONDS)
 
     assert task_images(fake.job("labelled")) == {"web/server": image("1.2.4", 4, "team/svc")}
     assert task_images(fake.job("bystander")) == {"web/server": image("1.2.3", 1, "team/svc")}
@@ -207,7 +192,7 @@ async def test_a_batch_job_is_done_when_its_evaluation_completes(start: Start) -
     fake.add_job(make_job("nightly", {"run": {"task": image("1.0.0", 1)}}, job_type="batch"))
     client, _ = await start(fake, targets=[{"nomad": {"job": "nightly"}}])
     await push(client, "1.0.1", 2)
-    [deployment] = await settle(client)
+    [deployment] = await settle(client, SETTLE_SECONDS)
     assert deployment["status"] == "succeeded"
     assert deployment["message"].startswith("evaluation ")
 
@@ -221,7 +206,7 @@ async def test_jobs_in_another_namespace(start: Start) -> None:
     )
     client, _ = await start(fake, targets=[{"nomad": {"job": "app", "namespace": "prod"}}])
     await push(client, "1.0.1", 2)
-    [deployment] = await settle(client)
+    [deployment] = await settle(client, SETTLE_SECONDS)
     assert deployment["status"] == "succeeded"
     assert task_images(fake.job("app", "prod")) == {"web/server": image("1.0.1", 2)}
 

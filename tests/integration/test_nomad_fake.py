@@ -19,7 +19,7 @@ import pytest
 import requests
 from aiohttp.test_utils import TestServer
 
-from tests.nomad_fake import FakeNomad, Json, make_job, task_images
+from tests.support.nomad_fake import FakeNomad, Json, make_job, task_images
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "nomad"
 T = TypeVar("T")

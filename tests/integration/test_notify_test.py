@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.chat_capture import ChatCapture
-from tests.service import ROOT
+from tests.support.chat_capture import ChatCapture
+from tests.support.service_process import ROOT
 
 
 async def run(config: Path, name: str) -> tuple[int, str]:

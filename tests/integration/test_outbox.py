@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from receiver.config.notifiers import NotifierConfig, OutboxConfig
 from receiver.decide.announcer import Announcer
 from receiver.store import Store
 from receiver.store.records import DeploymentStatus, Plan
-from tests.conftest import ClientFactory, api_headers, make_config
+from tests.support.api import ClientFactory
+from tests.support.settings import api_headers, make_config
 
 
 @dataclass
@@ -87,9 +89,7 @@ async def finished(store: Store, status: DeploymentStatus, *, targets: int = 1) 
             worker="w",
             status=status,
             message="said the engine",
-            announce=lambda s, m, d=deployment: announcer.outcome(
-                d, s, m, finished=datetime.now(UTC)
-            ),
+            announce=functools.partial(announcer.outcome, deployment, finished=datetime.now(UTC)),
         )
     return ids
 

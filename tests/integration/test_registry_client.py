@@ -22,9 +22,9 @@ from aiohttp.test_utils import TestServer
 from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
 from handlers.secret import Secret
 from receiver.registry.client import RegistryAuth, RegistryClient, parse_challenge
-from tests.components import free_port, require_binary
-from tests.e2e.oci import build_image, build_index
-from tests.e2e.registry import Registry, running_registry
+from tests.support.components import free_port
+from tests.support.oci import build_image, build_index
+from tests.support.registry import Registry, running_registry
 
 USER = "deployer"
 PASSWORD = "pa55-w0rd-that-must-never-show"
@@ -33,12 +33,6 @@ TOKEN_PREFIX = "tok3n-that-must-never-show"
 SECRETS = (PASSWORD, WRONG_PASSWORD, TOKEN_PREFIX)
 MANIFEST = b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}'
 MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
-
-
-def require_registry_binaries() -> None:
-    require_binary("docker-registry")
-    require_binary("skopeo")
-    require_binary("busybox")
 
 
 def assert_no_secret(exc: BaseException) -> None:
@@ -71,9 +65,8 @@ class Pushed:
 
 
 @pytest.fixture(scope="module")
-def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
+def pushed(registry_tools: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushed]:
     """One registry holding team/app:v1, team/app:v2 and the index team/multi:multi."""
-    require_registry_binaries()
     tmp = tmp_path_factory.mktemp("pushed")
     with running_registry(tmp / "registry") as reg:
         layout = tmp / "layout"
@@ -126,8 +119,7 @@ async def test_names_are_checked_before_any_request(session: aiohttp.ClientSessi
 
 
 @pytest.fixture
-def htpasswd_registry(tmp_path: Path) -> Iterator[Registry]:
-    require_registry_binaries()
+def htpasswd_registry(registry_tools: None, tmp_path: Path) -> Iterator[Registry]:
     with running_registry(tmp_path / "registry", htpasswd=(USER, PASSWORD)) as reg:
         layout = tmp_path / "layout"
         build_image(layout, tag="v1")
@@ -169,10 +161,10 @@ async def test_htpasswd_registry_denies_missing_or_wrong_credentials(
 # -- TLS -----------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("registry_tools")
 async def test_self_signed_registry_is_refused_by_default_and_trusted_with_ca_file(
     self_signed: tuple[Path, Path], tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
-    require_registry_binaries()
     cert, _ = self_signed
     with running_registry(tmp_path / "registry", tls=self_signed) as reg:
         layout = tmp_path / "layout"

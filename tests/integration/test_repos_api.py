@@ -7,15 +7,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from deployers.base import Deployers, Target
 from receiver.app import init_app
-from tests.conftest import READ_TOKEN, ClientFactory, api_headers, make_config
-from tests.fakes import RecordingDeployer
-from tests.integration.test_dispatch import NAME, REGISTRY, WEB, push, ref, repository, settle
+from tests.support.api import Client, ClientFactory, settle
+from tests.support.pushes import NAME, REGISTRY, WEB, push, ref, repository
+from tests.support.recording import RecordingDeployer
+from tests.support.settings import READ_TOKEN, api_headers, make_config
 
-Client = TestClient[Any, Any]
 Start = Callable[..., Awaitable[tuple[Client, RecordingDeployer]]]
 
 DEEP = "group/sub/svc"  # a name with more than one slash

@@ -10,7 +10,7 @@ from handlers.errors import DatabaseUnavailable, StoreError
 from handlers.events import Action, Event
 from receiver.store import SCHEMA_VERSION, Store
 from receiver.store.records import EventStatus, Rejection
-from tests.postgres import admin_sql, database_uri
+from tests.support.postgres import admin_sql, database_uri
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 DIGEST_A = "sha256:" + "a" * 64

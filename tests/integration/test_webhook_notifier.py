@@ -29,8 +29,8 @@ from notifiers.webhook import (
     sign,
     verify,
 )
-from tests.components import free_port
-from tests.notices import make_notice
+from tests.support.components import free_port
+from tests.support.notices import make_notice
 
 SECRET = "hmac-secret-that-must-never-show"
 HOOK_TOKEN = "T0KEN-in-the-url-never-shown"

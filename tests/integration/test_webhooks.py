@@ -13,8 +13,9 @@ from aiohttp.test_utils import TestClient
 from structlog.testing import capture_logs
 
 from receiver.app import init_app
-from tests.conftest import HARBOR_TOKEN, REGISTRY_TOKEN, ClientFactory, api_headers, make_config
-from tests.fixture_files import FIXTURES, load_recorded
+from tests.support.api import ClientFactory
+from tests.support.fixture_files import FIXTURES, load_recorded
+from tests.support.settings import HARBOR_TOKEN, REGISTRY_TOKEN, api_headers, make_config
 
 DISTRIBUTION = sorted((FIXTURES / "distribution").glob("*.json"))
 HARBOR = sorted((FIXTURES / "harbor").glob("*.json"))

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.components import free_port
-from tests.conftest import API_TOKEN, REGISTRY_TOKEN
-from tests.service import ROOT, push_notification, request, wait_for, write_config
+from tests.support.components import free_port
+from tests.support.service_process import ROOT, push_notification, request, wait_for, write_config
+from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 
 
 def test_a_separate_worker_process_decides_what_serve_stored(tmp_path: Path, db_uri: str) -> None:

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from notifiers import slack, teams
 from notifiers.base import Kind, Notice
-from tests.chat_capture import slack_problems, teams_problems
-from tests.fixture_files import FIXTURES
-from tests.notices import make_notice
+from tests.support.chat_capture import slack_problems, teams_problems
+from tests.support.fixture_files import FIXTURES
+from tests.support.notices import make_notice
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from handlers import distribution, payload
 from handlers.errors import PayloadError
 from handlers.events import Action, Parsed
-from tests.fixture_files import FIXTURES, load_recorded
+from tests.support.fixture_files import FIXTURES, load_recorded
 
 RECORDED = FIXTURES / "distribution"
 DOCS = FIXTURES / "distribution-docs"

@@ -7,7 +7,7 @@ import pytest
 from handlers import distribution, formats, harbor
 from handlers.errors import PayloadError, UnknownFormat
 from handlers.events import Parsed
-from tests.fixture_files import FIXTURES, load_recorded
+from tests.support.fixture_files import FIXTURES, load_recorded
 
 # One deploy-relevant example per format: adding a format without one fails below.
 SAMPLES = {

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from handlers import harbor
 from handlers.errors import PayloadError
 from handlers.events import Action, Parsed
-from tests.fixture_files import FIXTURES, load_recorded
+from tests.support.fixture_files import FIXTURES, load_recorded
 
 HARBOR = FIXTURES / "harbor"
 JSON = {"Content-Type": "application/json"}

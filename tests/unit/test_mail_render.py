@@ -11,7 +11,7 @@ import pytest
 
 from notifiers.base import Kind, Notice
 from notifiers.email import render
-from tests.notices import make_notice
+from tests.support.notices import make_notice
 
 SENDER = "regdeploy <regdeploy@example.com>"
 RECIPIENTS = ("ops@example.com", "dev@example.com")

@@ -1,5 +1,5 @@
 """Helpers for the tests that move real Swarm services and containers on the private engine
-(``tests.e2e.docker_engine``) with images from a real docker-registry.
+(``tests.support.docker_engine``) with images from a real docker-registry.
 
 A ``Repository`` is a repository unique to one test on a shared registry: it builds and pushes
 images whose ``VERSION`` env is their tag, and pulls them into the engine. The rest are thin
@@ -25,24 +25,15 @@ from deployers.base import Target
 from deployers.containers import ContainerDeployer
 from deployers.docker_engine import ContainerSettings, DockerSettings, Engine
 from handlers.references import Aliases, ImageName, ImageRef
-from tests.components import require_binary
-from tests.e2e.docker_engine import DockerEngine
-from tests.e2e.oci import build_image
-from tests.e2e.registry import Registry
+from tests.support.docker_engine import DockerEngine
+from tests.support.oci import build_image
+from tests.support.registry import Registry
 
 SECOND = 1_000_000_000  # the engine counts durations in nanoseconds
 ENABLED = {"regdeploy.enable": "true"}
 CONTAINER_SETTINGS = ContainerSettings(
     grace_seconds=2, stop_timeout_seconds=1, poll_seconds=0.2, health_timeout_seconds=20
 )
-
-
-def start_registry(registry: Registry) -> Registry:
-    """Start ``registry`` once the tools the Docker tests need are there (a missing one skips
-    the test, or fails it in CI)."""
-    for tool in ("docker-registry", "skopeo", "busybox"):
-        require_binary(tool)
-    return registry.start()
 
 
 @dataclass

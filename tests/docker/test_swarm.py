@@ -24,16 +24,9 @@ from deployers.base import DeployResult, Outcome, Target
 from deployers.docker_engine import DockerSettings, Engine, RegistryLogin, SwarmSettings
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, ImageName, ImageRef
-from tests.e2e.docker_engine import DockerEngine
-from tests.e2e.docker_support import ENABLED, SECOND, Repository, repository_in, start_registry
-from tests.e2e.registry import Registry
-from tests.integration.docker_fixtures import (  # noqa: F401 (pytest finds fixtures by name)
-    client_fixture,
-    registry_fixture,
-    repo_fixture,
-)
-
-pytestmark = pytest.mark.e2e
+from tests.support.docker_engine import DockerEngine
+from tests.support.docker_workloads import ENABLED, SECOND, Repository, repository_in
+from tests.support.registry import Registry
 
 SWARM = SwarmSettings(poll_seconds=0.3, rollout_timeout_seconds=60)
 WAIT_SECONDS = 30.0
@@ -42,12 +35,12 @@ USER, PASSWORD = "deployer", "registry-password-0123"
 
 
 @pytest.fixture(scope="module")
-def private_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+def private_registry(
+    registry_tools: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Registry]:
     """A registry that answers only HTTP Basic ``USER``/``PASSWORD``."""
-    private = Registry(tmp_path_factory.mktemp("private"), htpasswd=(USER, PASSWORD))
-    started = start_registry(private)
-    yield started
-    started.stop()
+    with Registry(tmp_path_factory.mktemp("private"), htpasswd=(USER, PASSWORD)) as started:
+        yield started
 
 
 def deployer_for(

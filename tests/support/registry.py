@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from tests.components import free_port, require_binary
+from tests.support.components import free_port, require_binary
 
 START_TIMEOUT = 20.0
 POLL_INTERVAL = 0.05

@@ -21,8 +21,8 @@ from deployers.base import DeployResult, Outcome
 from deployers.containers import ASIDE_SUFFIX, ContainerDeployer
 from deployers.docker_engine import Engine
 from handlers.references import ImageRef
-from tests.e2e.docker_engine import DockerEngine
-from tests.e2e.docker_support import (
+from tests.support.docker_engine import DockerEngine
+from tests.support.docker_workloads import (
     ENABLED,
     SECOND,
     Repository,
@@ -32,14 +32,6 @@ from tests.e2e.docker_support import (
     run,
     target,
 )
-from tests.integration.docker_fixtures import (  # noqa: F401 (pytest finds fixtures by name)
-    client_fixture,
-    container_deployer_fixture,
-    registry_fixture,
-    repo_fixture,
-)
-
-pytestmark = pytest.mark.e2e
 
 # The old image leaves /ok behind, which the healthcheck below looks for.
 MAKES_OK = ["/bin/sh", "-c", ": > /ok; exec sleep infinity"]

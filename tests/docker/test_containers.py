@@ -19,9 +19,9 @@ import pytest
 from deployers.base import Outcome, Target
 from deployers.containers import ContainerDeployer
 from handlers.references import Aliases, ImageName
-from tests.components import free_port
-from tests.e2e.docker_engine import DockerEngine
-from tests.e2e.docker_support import (
+from tests.support.components import free_port
+from tests.support.docker_engine import DockerEngine
+from tests.support.docker_workloads import (
     ENABLED,
     SECOND,
     Repository,
@@ -33,14 +33,6 @@ from tests.e2e.docker_support import (
     run,
     target,
 )
-from tests.integration.docker_fixtures import (  # noqa: F401 (pytest finds fixtures by name)
-    client_fixture,
-    container_deployer_fixture,
-    registry_fixture,
-    repo_fixture,
-)
-
-pytestmark = pytest.mark.e2e
 
 
 async def test_discover_finds_running_opted_in_containers_of_the_repository(

@@ -1,6 +1,6 @@
 """Run the real regdeploy service with the recording deployer, for tests that kill it.
 
-    python -m tests.e2e.serve_recording CONFIG STATE_FILE DELAY_SECONDS
+    python -m tests.support.serve_recording CONFIG STATE_FILE DELAY_SECONDS
 
 The deployer keeps what each target runs in STATE_FILE and logs every deploy it starts and
 finishes beside it (STATE_FILE with the suffix .log), so a test sees what happened across a kill.
@@ -17,7 +17,7 @@ from deployers.base import Deployers
 from receiver import logs
 from receiver.app import init_app
 from receiver.config import loading as configuration
-from tests.fakes import RecordingDeployer
+from tests.support.recording import RecordingDeployer
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from typing import IO
 import docker
 import docker.errors
 
-from tests.components import free_port, require_binary
+from tests.support.components import free_port, require_binary
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -221,10 +221,14 @@ def clean(engine: DockerEngine) -> None:
     """Remove every service, container and user network a test left on the shared engine."""
     client = engine.client()
     try:
+        # Removing a service also removes its task containers: one listed a moment ago may be
+        # gone by the time it is removed.
         for service in client.services.list():
-            service.remove()
+            with contextlib.suppress(docker.errors.NotFound):
+                service.remove()
         for container in client.containers.list(all=True):
-            container.remove(force=True, v=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
         for network in client.networks.list():
             if network.name not in ("bridge", "host", "none", "ingress", "docker_gwbridge"):
                 with contextlib.suppress(docker.errors.APIError):

@@ -8,17 +8,13 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from deployers.base import Outcome, Target
 from deployers.docker_engine import DockerSettings, Engine
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, parse_name, parse_reference
 from receiver.config.docker import read_docker
 from receiver.config.reader import Reader
-from tests.e2e.docker_engine import DockerEngine, make_certificates
-
-pytestmark = pytest.mark.e2e
+from tests.support.docker_engine import DockerEngine, make_certificates
 
 IMAGE = parse_name("127.0.0.1:5000/team/app")
 RUNNING = "127.0.0.1:5000/team/app:1.0.0@sha256:" + "1" * 64

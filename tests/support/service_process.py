@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests.conftest import API_TOKEN, REGISTRY_TOKEN
+from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "registry.test:5000"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 T = TypeVar("T")
