@@ -23,7 +23,9 @@ from handlers.policy import (
 from handlers.references import ImageName, ImageRef, short_digest
 
 # Policies whose eligible tags do not depend on the running version.
-_UNRANGED = frozenset({PolicyKind.ALL, PolicyKind.GLOB, PolicyKind.REGEXP, PolicyKind.FORCE})
+_UNRANGED = frozenset({PolicyKind.ALL, PolicyKind.FORCE})
+# Policies whose candidates are the tags a pattern matches.
+_PATTERNS = frozenset({PolicyKind.GLOB, PolicyKind.REGEXP})
 # The version below every release, to start from when nothing runs.
 _FLOOR = "0.0.0"
 
@@ -130,5 +132,7 @@ def newest_tag(
             rules.policy, running_tag, allowed, match_prerelease=rules.match_prerelease
         )
     kind = parse_policy(rules.policy).kind
+    if kind in _PATTERNS:
+        return newest_eligible(rules.policy, None, allowed, match_prerelease=rules.match_prerelease)
     unranged = rules.policy if kind in _UNRANGED else PolicyKind.MAJOR.value
     return newest_eligible(unranged, _FLOOR, allowed, match_prerelease=rules.match_prerelease)

@@ -6,10 +6,15 @@ catch up to when auto-deploy is switched back on or a lost notification is recon
 
 A tag is a version when it parses as semver after an optional ``v``/``V``, with two or three
 numeric parts (``1.4`` is ``1.4.0``); build metadata is ignored for ordering; ``1`` and
-``01.2.3`` are not versions. Ordering is plain semver precedence, so ``rc10`` sorts before
-``rc9`` (``rc.10`` sorts numerically). A pre-release's track (label) is the leading letters of
-its first identifier: ``rc.1`` and ``rc1`` are on ``rc``, ``1`` on ``""``; labels are
-case-sensitive, as semver identifiers are.
+``01.2.3`` are not versions, nor is anything longer than a tag can be (128 characters) or with
+a number of more than 20 digits: parsing stays bounded whatever a stored event holds. Ordering
+is plain semver precedence, so ``rc10`` sorts before ``rc9`` (``rc.10`` sorts numerically). A
+pre-release's track (label) is the leading letters of its first identifier: ``rc.1`` and
+``rc1`` are on ``rc``, ``1`` on ``""``; labels are case-sensitive, as semver identifiers are.
+
+Glob and regexp policies move forward only: a matching tag must be newer than the running one
+(``compare_tags``: as versions, else in natural order), and one that cannot be ordered against
+it is a skip. Only a pin goes back.
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ from handlers.errors import PolicyError
 
 LATEST = "latest"
 
-_NUM = r"(?:0|[1-9][0-9]*)"
-_IDENT = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+_MAX_TAG = 128  # characters in a tag (the distribution reference grammar)
+_NUM = r"(?:0|[1-9][0-9]{0,19})"
+_IDENT = r"(?:0|[1-9][0-9]{0,19}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 _VERSION = re.compile(
     rf"[vV]?(?P<major>{_NUM})(?:\.(?P<minor>{_NUM})(?:\.(?P<patch>{_NUM}))?)?"
     rf"(?:-(?P<prerelease>{_IDENT}(?:\.{_IDENT})*))?"
     r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 _LABEL = re.compile(r"[A-Za-z]*")
+# A tag in natural order: runs of digits (numbers) and single other characters.
+_RUNS = re.compile(r"[0-9]+|[^0-9]")
 
 
 class PolicyKind(enum.StrEnum):
@@ -110,7 +118,7 @@ def judge(
     if rule.kind is PolicyKind.FORCE:
         return _judge_force(current, candidate)
     if rule.kind in _PATTERN_KINDS:
-        return _judge_pattern(rule, candidate)
+        return _judge_pattern(rule, current, candidate)
     return _judge_version(rule.kind, current, candidate, match_prerelease=match_prerelease)
 
 
@@ -120,13 +128,78 @@ def _judge_force(current: str, candidate: str) -> Verdict:
     return Verdict(update=False, reason=f"force follows only tag {current}")
 
 
-def _judge_pattern(rule: Policy, candidate: str) -> Verdict:
+def _judge_pattern(rule: Policy, current: str, candidate: str) -> Verdict:
+    """A matching tag moves a workload forward only: a glob or regexp says which tags are
+    candidates, not that an older one may replace a newer one."""
+    pattern = f"{rule.kind} {rule.pattern!r}"
+    if not _matches(rule, candidate):
+        return Verdict(update=False, reason=f"tag {candidate} does not match {pattern}")
+    if current == LATEST:
+        return Verdict(update=True, reason=f"running latest: tag {candidate} matches {pattern}")
+    order = compare_tags(candidate, current)
+    if order is None:
+        return Verdict(
+            update=False,
+            reason=f"tag {candidate} matches {pattern} but cannot be ordered against "
+            f"running {current}",
+        )
+    if order <= 0:
+        return Verdict(
+            update=False,
+            reason=f"tag {candidate} matches {pattern} but is not newer than running {current}",
+        )
+    return Verdict(
+        update=True, reason=f"tag {candidate} matches {pattern} and is newer than running {current}"
+    )
+
+
+def _matches(rule: Policy, tag: str) -> bool:
     if rule.kind is PolicyKind.GLOB:
-        matched = fnmatch.fnmatchcase(candidate, rule.pattern)
-    else:
-        matched = re.search(rule.pattern, candidate) is not None
-    verb = "matches" if matched else "does not match"
-    return Verdict(update=matched, reason=f"tag {candidate} {verb} {rule.kind} {rule.pattern!r}")
+        return fnmatch.fnmatchcase(tag, rule.pattern)
+    return re.search(rule.pattern, tag) is not None
+
+
+def compare_tags(a: str, b: str) -> int | None:
+    """-1, 0 or 1 as tag ``a`` is older than, as new as, or newer than tag ``b``; None when
+    they cannot be ordered.
+
+    Two versions compare as versions. Two other tags compare in natural order: runs of digits
+    as numbers, other characters as themselves, the first that differs decides (``build-10``
+    is newer than ``build-9``, ``latest.20251321`` than ``latest.20241321``), and a tag that
+    extends another is newer. A version and another tag, two tags that first differ where one
+    has a number and the other a letter, and anything longer than a tag cannot be ordered.
+    """
+    if a == b:
+        return 0
+    if len(a) > _MAX_TAG or len(b) > _MAX_TAG:
+        return None
+    va, vb = parse_version(a), parse_version(b)
+    if va is not None and vb is not None:
+        return va.compare(vb)
+    if va is not None or vb is not None:
+        return None
+    return _natural_order(_RUNS.findall(a), _RUNS.findall(b))
+
+
+def _natural_order(a: list[str], b: list[str]) -> int | None:
+    for x, y in zip(a, b, strict=False):
+        if x == y:
+            continue
+        if x.isdigit() and y.isdigit():
+            return _sign(int(x) - int(y)) or _sign(len(y) - len(x))  # "09" before "9"
+        if x.isdigit() or y.isdigit():
+            return None  # a number against a letter
+        return -1 if x < y else 1
+    return _sign(len(a) - len(b))
+
+
+def _natural_key(tag: str) -> list[tuple[int, int | str]]:
+    """A total order that agrees with ``compare_tags`` wherever two tags can be ordered."""
+    return [(0, int(run)) if run.isdigit() else (1, run) for run in _RUNS.findall(tag[:_MAX_TAG])]
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
 
 
 def _judge_version(
@@ -195,6 +268,8 @@ def prerelease_label(version: semver.Version) -> str:
 
 
 def _parse_version(text: str, *, one_part: bool) -> semver.Version | None:
+    if len(text) > _MAX_TAG:
+        return None
     match = _VERSION.fullmatch(text)
     if match is None or (match["minor"] is None and not one_part):
         return None
@@ -315,7 +390,7 @@ def _parse_comparator(token: str, text: str) -> Comparator:
 
 def newest_eligible(
     policy: str | Policy,
-    current: str,
+    current: str | None,
     tags: Iterable[str],
     *,
     filters: Sequence[TagFilter] = (),
@@ -325,15 +400,21 @@ def newest_eligible(
 
     Eligible are ``current`` itself (if among ``tags``; filters do not apply to staying put) and
     every tag that passes all ``filters`` and that ``should_update`` allows. When ``current`` is
-    a version, eligible versions lower than it are dropped whatever the policy (a glob or regexp
-    does not compare versions on its own). Among the eligible tags, versions rank above other
-    tags; the greatest version wins, ties between equal versions (``1.4``, ``1.4.0``) go to
-    ``current``, else to the lexicographically smallest tag; with no versions the
-    lexicographically greatest tag wins. None when nothing is eligible.
+    a version, eligible versions lower than it are dropped whatever the policy. ``current``
+    None (nothing runs) is for glob and regexp: every matching tag that passes the filters is
+    eligible. Among the eligible tags, versions rank above other tags; the greatest version
+    wins, ties between equal versions (``1.4``, ``1.4.0``) go to ``current``, else to the
+    lexicographically smallest tag; with no versions the newest tag in natural order wins
+    (``build-10`` over ``build-9``). None when nothing is eligible.
     """
     if isinstance(tags, str):
         raise TypeError("tags must be a collection of tags, not one string")
     rule = policy if isinstance(policy, Policy) else parse_policy(policy)
+    if current is None:
+        if rule.kind not in _PATTERN_KINDS:
+            raise ValueError(f"policy {rule} needs the running tag to pick the newest")
+        passing = (tag for tag in tags if all(f.allows(tag) for f in filters))
+        return _newest({tag for tag in passing if _matches(rule, tag)}, current=None)
     floor = parse_version(current)
     eligible = {
         tag
@@ -354,10 +435,10 @@ def _below(tag: str, floor: semver.Version) -> bool:
     return version is not None and version < floor
 
 
-def _newest(tags: set[str], *, current: str) -> str | None:
+def _newest(tags: set[str], *, current: str | None) -> str | None:
     versions = [(version, tag) for tag in tags if (version := parse_version(tag)) is not None]
     if not versions:
-        return max(tags, default=None)
+        return max(tags, key=_natural_key, default=None)
     top = max(version for version, _ in versions)
     tied = {tag for version, tag in versions if version == top}
     return current if current in tied else min(tied)

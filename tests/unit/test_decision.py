@@ -336,7 +336,7 @@ PUSHES = [
     ),
     pytest.param(
         Rules(policy="glob:1.*"), _runs("1.0.0"), "1.5.0", NEW, False, True,
-        "tag 1.5.0 matches glob '1.*'", id="glob-match",
+        "tag 1.5.0 matches glob '1.*' and is newer than running 1.0.0", id="glob-match",
     ),
     pytest.param(
         Rules(policy="glob:1.*"), _runs("1.0.0"), "2.0.0", NEW, False, False,
@@ -344,7 +344,8 @@ PUSHES = [
     ),
     pytest.param(
         Rules(policy="regexp:^main-"), _runs("main-1"), "main-2", NEW, False, True,
-        "tag main-2 matches regexp '^main-'", id="regexp-match",
+        "tag main-2 matches regexp '^main-' and is newer than running main-1",
+        id="regexp-match",
     ),
     pytest.param(
         Rules(policy="regexp:^main-"), _runs("main-1"), "dev-2", NEW, False, False,
@@ -616,8 +617,8 @@ NEWEST = [
     pytest.param(Rules(), "main", ["main", "dev", "1.0.0"], "main", id="running-not-a-version"),
     pytest.param(Rules(), "main", ["dev", "1.0.0"], None, id="running-not-a-version-absent"),
     pytest.param(
-        Rules(policy="glob:*"), "main", ["main", "dev", "1.0.0"], "1.0.0",
-        id="glob-versions-rank-first",
+        Rules(policy="glob:*"), "main", ["main", "dev", "1.0.0"], "main",
+        id="glob-stays-on-what-nothing-newer-can-be-ordered-against",
     ),
     pytest.param(
         Rules(policy="glob:*"), "1.1.0", SEQUENCE, "2.0.0", id="glob-drops-lower-versions",

@@ -12,6 +12,7 @@ from handlers.policy import (
     PolicyKind,
     TagFilter,
     Verdict,
+    compare_tags,
     judge,
     newest_eligible,
     parse_filter,
@@ -127,21 +128,30 @@ SHOULD_UPDATE = [
     ("force", "1.4.0", "1.4", True, False),
     ("force", "stable", "stable", True, True),
     ("FORCE", "stable", "edge", True, False),
-    # glob: whole tag, case-sensitive, versions not compared
+    # glob: whole tag, case-sensitive; forward only (versions, else natural order)
     ("glob:release-*", "release-1", "release-2", True, True),
-    ("glob:release-*", "release-2", "release-1", True, True),
+    ("glob:release-*", "release-2", "release-1", True, False),
+    ("glob:release-*", "release-9", "release-10", True, True),
+    ("glob:build-*", "build-10", "build-9", True, False),
+    ("glob:latest.*", "latest.20251321", "latest.20241321", True, False),
+    ("glob:latest.*", "latest.20241321", "latest.20251321", True, True),
+    ("glob:*", "1.4.0", "nightly", True, False),
+    ("glob:*", "build-x", "build-10", True, False),
+    ("glob:*", "release-1", "release-1a", True, True),
     ("glob:release-*", "1.2.3", "1.2.3", True, False),
     ("glob:release-*", "x", "prerelease-1", True, False),
     ("glob:release-*", "x", "Release-1", True, False),
-    ("glob:1.*", "1.4.0", "1.3.0", True, True),
+    ("glob:1.*", "1.4.0", "1.3.0", True, False),
+    ("glob:1.*", "1.4.0", "1.5.0", True, True),
     ("glob:1.?.0", "1.4.0", "1.10.0", True, False),
     ("GLOB:*-alpine", "1.0-alpine", "1.1-alpine", True, True),
-    # regexp: re.search, versions not compared
+    # regexp: re.search; forward only
     ("regexp:^v\\d+\\.\\d+$", "v1.0", "v1.1", True, True),
     ("regexp:^v\\d+\\.\\d+$", "v1.0", "v1.1.0", True, False),
     ("regexp:alpine", "1.0", "1.1-alpine", True, True),
     ("regexp:alpine", "1.0", "1.1-debian", True, False),
-    ("Regexp:^main-", "main-abc", "main-aaa", True, True),
+    ("Regexp:^main-", "main-abc", "main-aaa", True, False),
+    ("Regexp:^main-", "main-aaa", "main-abc", True, True),
 ]
 
 
@@ -202,9 +212,40 @@ REASONS = [
     ("force", "1.4.0", "1.4.0", True, True, "tag 1.4.0 is the running tag (policy force)"),
     ("force", "1.4.0", "1.4.1", True, False, "force follows only tag 1.4.0"),
     ("glob:release-*", "x", "1.2.3", True, False, "tag 1.2.3 does not match glob 'release-*'"),
-    ("glob:release-*", "x", "release-2", True, True, "tag release-2 matches glob 'release-*'"),
+    (
+        "glob:release-*",
+        "release-1",
+        "release-2",
+        True,
+        True,
+        "tag release-2 matches glob 'release-*' and is newer than running release-1",
+    ),
+    (
+        "glob:release-*",
+        "release-2",
+        "release-1",
+        True,
+        False,
+        "tag release-1 matches glob 'release-*' but is not newer than running release-2",
+    ),
+    (
+        "glob:*",
+        "1.4.0",
+        "nightly",
+        True,
+        False,
+        "tag nightly matches glob '*' but cannot be ordered against running 1.4.0",
+    ),
+    ("glob:r*", "latest", "r1", True, True, "running latest: tag r1 matches glob 'r*'"),
     ("regexp:^v", "x", "1.2.3", True, False, "tag 1.2.3 does not match regexp '^v'"),
-    ("regexp:^v", "x", "v1.2.3", True, True, "tag v1.2.3 matches regexp '^v'"),
+    (
+        "regexp:^v",
+        "v1.0",
+        "v1.2.3",
+        True,
+        True,
+        "tag v1.2.3 matches regexp '^v' and is newer than running v1.0",
+    ),
 ]
 
 
@@ -456,14 +497,18 @@ NEWEST = [
     ("minor", "latest", ["latest", "1.0.0", "2.0.0-rc1", "edge"], [], True, "2.0.0-rc1"),
     ("minor", "latest", ["latest", "edge"], [], True, "latest"),
     ("force", "latest", ["latest", "1.0.0"], [], True, "latest"),
-    # glob/regexp: the greatest matching version, else the lexicographically greatest match
+    # glob/regexp: the greatest newer matching version, else the newest in natural order
     ("glob:release-*", "release-1", ["release-1", "release-2", "other-9"], [], True, "release-2"),
-    ("glob:release-*", "x", ["release-9", "release-10"], [], True, "release-9"),
+    ("glob:release-*", "release-1", ["release-9", "release-10"], [], True, "release-10"),
+    ("glob:release-*", "release-11", ["release-9", "release-10"], [], True, None),
+    ("glob:release-*", None, ["release-9", "release-10", "other-11"], [], True, "release-10"),
+    ("glob:*", None, ["nightly", "1.0.0", "0.9.0"], [], True, "1.0.0"),
+    ("regexp:^b-", None, ["b-2", "b-10", "a-99"], [{"regex": "!10"}], True, "b-2"),
     ("glob:v*", "latest", ["v1.2.0", "v1.10.0", "v1.9.0", "1.11.0"], [], True, "v1.10.0"),
     ("glob:*", "latest", ["nightly", "1.0.0"], [], True, "1.0.0"),
     ("glob:1.*", "1.4.0", ["1.3.0", "1.2.0"], [], True, None),
     ("glob:1.*", "1.4.0", ["1.3.0", "1.4.0"], [], True, "1.4.0"),
-    ("glob:*", "1.4.0", ["nightly"], [], True, "nightly"),
+    ("glob:*", "1.4.0", ["nightly"], [], True, None),
     ("regexp:-alpine$", "1.0-alpine", ["1.0-alpine", "1.2-alpine", "1.3"], [], True, "1.2-alpine"),
     ("regexp:^main-", "main-aaa", ["main-bbb", "main-ccc", "dev-zzz"], [], True, "main-ccc"),
 ]
@@ -474,7 +519,7 @@ NEWEST = [
 )
 def test_newest_eligible(
     policy: str,
-    current: str,
+    current: str | None,
     tags: list[str],
     specs: list[dict[str, str]],
     match_prerelease: bool,
@@ -602,3 +647,64 @@ def test_version_policies_only_move_up(
         assert old is not None and new is not None
         assert new > old
         assert should_update("all", current, candidate)
+
+
+# --- ordering tags, and what no stored tag can do ----------------------------------------------
+
+tags = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+run_tags = st.builds(
+    "".join,
+    st.lists(st.sampled_from(["build", "-", ".", "rc", "0", "9", "10", "2025"]), max_size=6),
+).filter(bool)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "order"),
+    [
+        ("build-10", "build-9", 1),
+        ("build-9", "build-10", -1),
+        ("latest.20251321", "latest.20241321", 1),
+        ("1.10.0", "1.9.0", 1),
+        ("v1.4", "1.4.0", 0),
+        ("main-abc", "main-aaa", 1),
+        ("release-1a", "release-1", 1),
+        ("build-09", "build-9", -1),
+        ("1.4.0", "nightly", None),
+        ("build-x", "build-10", None),
+        ("1.0." + "9" * 5000, "1.0.0", None),
+    ],
+)
+def test_compare_tags(a: str, b: str, order: int | None) -> None:
+    assert compare_tags(a, b) == order
+    assert compare_tags(b, a) == (None if order is None else -order)
+
+
+@given(a=st.one_of(tags, run_tags), b=st.one_of(tags, run_tags), c=st.one_of(tags, run_tags))
+def test_compare_tags_is_an_order_where_it_orders(a: str, b: str, c: str) -> None:
+    ab, ba = compare_tags(a, b), compare_tags(b, a)
+    assert (ab is None) == (ba is None)
+    if ab is not None and ba is not None:
+        assert ab == -ba
+    if compare_tags(a, b) == 1 and compare_tags(b, c) == 1:
+        assert compare_tags(a, c) in (1, None)
+
+
+@given(
+    policy=st.sampled_from(["glob:*", "glob:build*", "regexp:.", "regexp:^[0-9]"]),
+    current=st.one_of(tags, run_tags),
+    candidate=st.one_of(tags, run_tags),
+)
+def test_glob_and_regexp_never_move_backwards(policy: str, current: str, candidate: str) -> None:
+    verdict = judge(policy, current, candidate)
+    if verdict.update and current != "latest":
+        assert compare_tags(candidate, current) == 1, verdict.reason
+
+
+@pytest.mark.parametrize(
+    "policy", ["all", "major", "minor", "patch", "force", "glob:*", "regexp:1"]
+)
+def test_a_tag_of_thousands_of_digits_is_simply_not_a_version(policy: str) -> None:
+    poison = "1.0." + "7" * 5000
+    assert parse_version(poison) is None
+    assert not judge(policy, "1.0.0", poison).update
+    assert newest_eligible(policy, "1.0.0", [poison, "1.0.0"]) == "1.0.0"
