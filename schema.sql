@@ -5,8 +5,8 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 3 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
--- 3: notices)
+-- schema-version: 4 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- 3: notices; 4: event attempts, adopted decisions)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -169,4 +169,24 @@ CREATE TABLE IF NOT EXISTS notices (
 );
 CREATE INDEX IF NOT EXISTS notices_due ON notices (next_attempt_at, id) WHERE status = 'pending';
 
-INSERT INTO schema_version (version) VALUES (1), (2), (3) ON CONFLICT (version) DO NOTHING;
+
+-- 4: an event whose decision fails is tried again after a pause (other repositories' events go
+-- ahead meanwhile) and marked failed, with the reason, once its attempts are spent; a target
+-- that runs a pushed tag by name only is adopted, not restarted.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN IF NOT EXISTS not_before timestamptz NOT NULL DEFAULT now();
+ALTER TABLE events ADD COLUMN IF NOT EXISTS reason text;
+CREATE INDEX IF NOT EXISTS events_pending_repository
+    ON events (registry, repository, id) WHERE status = 'pending';
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_version WHERE version = 4) THEN
+        ALTER TABLE deployments DROP CONSTRAINT IF EXISTS deployments_status_check;
+        ALTER TABLE deployments ADD CONSTRAINT deployments_status_check CHECK (status IN (
+            'planned', 'running', 'succeeded', 'failed', 'rolled_back', 'superseded',
+            'conflict', 'dry_run', 'skipped', 'adopted'));
+    END IF;
+END
+$$;
+
+INSERT INTO schema_version (version) VALUES (1), (2), (3), (4) ON CONFLICT (version) DO NOTHING;

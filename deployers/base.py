@@ -4,8 +4,8 @@ A deployer moves workloads of one orchestrator (a Swarm service, a container, a 
 to an image. It does three things, each small enough that a recording fake is a few lines:
 
 - ``discover(image)``: the workloads that opted in (by label or job meta) and run that image;
-- ``current(target, name)``: the image of repository ``name`` the target runs now, or None
-  when it does not exist or runs no image of that repository;
+- ``current(target, name)``: the image of repository ``name`` the target runs now and since
+  when (``Running``), or None when it does not exist or runs no image of that repository;
 - ``deploy(target, image)``: move the target to the image (always a digest reference) and say
   how it went;
 - ``close()``: release what it holds (HTTP sessions, engine clients) when regdeploy stops.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -64,6 +65,15 @@ class Target:
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Running:
+    """What a workload runs, and since when the orchestrator says it has (a Nomad job's submit
+    time, a container's creation, a service's last update); None when it cannot tell."""
+
+    image: ImageRef
+    since: datetime | None = None
+
+
 class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -102,7 +112,7 @@ class Deployer(Protocol):
 
     async def discover(self, image: ImageName) -> list[Target]: ...
 
-    async def current(self, target: Target, name: ImageName) -> ImageRef | None: ...
+    async def current(self, target: Target, name: ImageName) -> Running | None: ...
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult: ...
 

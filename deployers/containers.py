@@ -28,7 +28,7 @@ from typing import Any
 import docker.errors
 import structlog
 
-from deployers.base import DeployResult, Outcome, Target
+from deployers.base import DeployResult, Outcome, Running, Target
 from deployers.container_spec import replacement
 from deployers.docker_engine import (
     EngineDeployer,
@@ -36,6 +36,7 @@ from deployers.docker_engine import (
     engine_message,
     image_of,
 )
+from handlers.payload import parse_rfc3339
 from handlers.references import ImageName, ImageRef, as_written
 
 log = structlog.get_logger("regdeploy.containers")
@@ -84,7 +85,7 @@ class ContainerDeployer(EngineDeployer):
                 found[base] = read.target(KIND, base)
         return list(found.values())
 
-    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
+    async def current(self, target: Target, name: ImageName) -> Running | None:
         """What the container runs; while a swap is cut short, what the old one runs (the new
         one is not proven, and the next deploy puts the old one back first)."""
         container = await self._inspect(target.name + ASIDE_SUFFIX)
@@ -92,7 +93,9 @@ class ContainerDeployer(EngineDeployer):
             container = await self._inspect(target.name)
         if container is None:
             return None
-        return await self._running(container, name)
+        image = await self._running(container, name)
+        since = parse_rfc3339(container.get("Created"))
+        return Running(image=image, since=since) if image is not None else None
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
         try:

@@ -17,6 +17,7 @@ import copy
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -26,7 +27,7 @@ import nomad.api.exceptions as nomad_errors
 import requests
 import structlog
 
-from deployers.base import DeployResult, Outcome, Target, name_list, tls_verify
+from deployers.base import DeployResult, Outcome, Running, Target, name_list, tls_verify
 from handlers.errors import InvalidReference
 from handlers.references import (
     Aliases,
@@ -108,13 +109,16 @@ class NomadDeployer:
                 found.append(target)
         return found
 
-    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
+    async def current(self, target: Target, name: ImageName) -> Running | None:
+        """The image of the first task in scope, since the job's version was submitted."""
         try:
             job = await self._read(target)
         except nomad_errors.URLNotFoundNomadException:
             return None
         images = [ref.image for ref in self._tasks(job, target, name)]
-        return images[0] if images else None
+        if not images:
+            return None
+        return Running(image=images[0], since=_submitted(job))
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
         try:
@@ -314,3 +318,11 @@ def _reason(exc: BaseException) -> str:
     response = getattr(exc, "nomad_resp", None)
     text = getattr(response, "text", None)
     return str(text if text else exc).strip()[:500]
+
+
+def _submitted(job: dict[str, Any]) -> datetime | None:
+    """When the job's current version was submitted (``SubmitTime``, nanoseconds)."""
+    submitted = job.get("SubmitTime")
+    if not isinstance(submitted, int) or isinstance(submitted, bool) or submitted <= 0:
+        return None
+    return datetime.fromtimestamp(submitted / 1e9, tz=UTC)

@@ -19,13 +19,14 @@ from typing import Any
 import docker.errors
 import structlog
 
-from deployers.base import DeployResult, Outcome, Target
+from deployers.base import DeployResult, Outcome, Running, Target
 from deployers.docker_engine import (
     EngineDeployer,
     Labels,
     engine_message,
     image_of,
 )
+from handlers.payload import parse_rfc3339
 from handlers.references import ImageName, ImageRef, as_written
 
 log = structlog.get_logger("regdeploy.swarm")
@@ -63,9 +64,13 @@ class SwarmDeployer(EngineDeployer):
                 found.append(labels.target(KIND, spec["Name"]))
         return found
 
-    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
+    async def current(self, target: Target, name: ImageName) -> Running | None:
         service = await self.engine.find(lambda api: api.inspect_service(target.name))
-        return image_of(_image_text(service["Spec"]), self.aliases, name) if service else None
+        if service is None:
+            return None
+        image = image_of(_image_text(service["Spec"]), self.aliases, name)
+        since = parse_rfc3339(service.get("UpdatedAt"))
+        return Running(image=image, since=since) if image is not None else None
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
         try:

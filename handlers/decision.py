@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from handlers.policy import (
     PolicyKind,
@@ -66,27 +67,39 @@ class Rules:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
+    """Whether to deploy, and why. ``adopt``: the target runs the pushed tag by name only and
+    nothing shows the push is newer than what runs: it is taken as running it, not restarted."""
+
     deploy: bool
     reason: str
+    adopt: bool = False
 
 
 def decide_push(
-    rules: Rules, *, running: ImageRef | None, tag: str, digest: str, manual: bool = False
+    rules: Rules,
+    *,
+    running: ImageRef | None,
+    tag: str,
+    digest: str,
+    manual: bool = False,
+    pushed_at: datetime | None = None,
+    running_since: datetime | None = None,
 ) -> Decision:
-    """Should a target that runs ``running`` move to ``tag@digest``, which was just pushed?"""
+    """Should a target that runs ``running`` (since ``running_since``) move to ``tag@digest``,
+    which was just pushed (at ``pushed_at``, None when nobody knows)?"""
     if running is not None and running.digest == digest:
         return Decision(deploy=False, reason=f"already runs {tag}@{short_digest(digest)}")
     if not rules.auto_deploy and not manual:
         return Decision(deploy=False, reason="auto_deploy is off")
     if rules.pinned_tag:
         if tag == rules.pinned_tag:
-            return Decision(deploy=True, reason=f"pinned tag {tag} points at a new digest")
+            return _new_digest(f"pinned tag {tag}", running, pushed_at, running_since)
         return Decision(deploy=False, reason=f"pinned to {rules.pinned_tag}")
     if running is None or running.tag is None:
         what = "runs no image regdeploy knows" if running is None else "runs an untagged image"
         return Decision(deploy=False, reason=f"the target {what}; pin a tag to deploy it")
     if tag == running.tag:
-        return Decision(deploy=True, reason=f"tag {tag} points at a new digest")
+        return _new_digest(f"tag {tag}", running, pushed_at, running_since)
     if rules.follow_tag_only:
         return Decision(deploy=False, reason=f"the target follows tag {running.tag} only")
     for tag_filter in rules.filters:
@@ -94,6 +107,38 @@ def decide_push(
             return Decision(deploy=False, reason=tag_filter.describe(tag))
     verdict = judge(rules.policy, running.tag, tag, match_prerelease=rules.match_prerelease)
     return Decision(deploy=verdict.update, reason=verdict.reason)
+
+
+def _new_digest(
+    what: str, running: ImageRef | None, pushed_at: datetime | None, since: datetime | None
+) -> Decision:
+    """A push of the tag the target runs. When the target names its image by tag alone, its
+    digest is unknown: it moves only if the push came after the target was last changed;
+    otherwise what runs is adopted as it is (no restart on first sight)."""
+    if running is None or running.digest is not None or running.tag is None:
+        return Decision(deploy=True, reason=f"{what} points at a new digest")
+    if pushed_at is not None and since is not None and pushed_at > since:
+        return Decision(
+            deploy=True,
+            reason=f"{what} was pushed at {_at(pushed_at)}, after the target last changed "
+            f"({_at(since)})",
+        )
+    why = (
+        "nothing shows when it was pushed"
+        if pushed_at is None
+        else "the orchestrator does not say when the target last changed"
+        if since is None
+        else f"it was pushed at {_at(pushed_at)}, before the target last changed ({_at(since)})"
+    )
+    return Decision(
+        deploy=False,
+        adopt=True,
+        reason=f"adopted: the target runs {running.tag} by tag, taken as this push since {why}",
+    )
+
+
+def _at(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
 
 
 def desired_image(

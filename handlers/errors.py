@@ -8,7 +8,9 @@ RegdeployError
 ├── PolicyError            a policy or tag filter that cannot be parsed
 ├── StoreError             the database failed (receiver.store)
 │   ├── DatabaseUnavailable    the database cannot be reached right now; retry later
-│   └── StoreConflict          a unique row exists already
+│   ├── StoreConflict          a unique row exists already
+│   ├── ConcurrentChange       a deadlock or serialization failure; trying again succeeds
+│   └── LeaseLost              the lease a change was to be made under is no longer held
 ├── RegistryError          a registry refused or failed a request
 │   └── RegistryUnavailable    it cannot answer now
 ├── DeployerUnavailable    an orchestrator could not say which workloads it runs; retry later
@@ -73,6 +75,16 @@ class DatabaseUnavailable(StoreError):
 
 class StoreConflict(StoreError):
     """A row that must be unique exists already (two workers raced for the same thing)."""
+
+
+class ConcurrentChange(StoreError):
+    """Two transactions got in each other's way (a deadlock, a serialization failure): the
+    database rolled one back, and running it again succeeds."""
+
+
+class LeaseLost(StoreError):
+    """This process no longer holds the lease it meant to act under (it expired, another
+    process took it): the change is not made."""
 
 
 class RegistryError(RegdeployError):

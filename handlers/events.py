@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
+from handlers.references import is_digest, is_registry, is_repository, is_tag
+
 # Media types of the manifests a registry serves today, indexes first (the ``Accept`` of a
 # manifest request, in order of preference).
 MANIFEST_TYPES = (
@@ -24,6 +26,11 @@ MANIFEST_MEDIA_TYPES = frozenset(
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
     }
 )
+
+
+#: The source of the events the reconciler records from what a registry serves: when such a
+#: tag was pushed is not known.
+RECONCILER = "reconciler"
 
 
 class Action(enum.StrEnum):
@@ -64,6 +71,23 @@ class Event:
             "actor": self.actor,
             "occurred_at": self.occurred_at,
         }
+
+
+def event_problem(event: Event) -> str | None:
+    """Why an event names nothing a registry could serve (a tag, digest or repository outside
+    the reference grammar), or None when it is well formed."""
+    if not is_repository(event.repository):
+        return f"invalid repository name {event.repository[:200]!r}"
+    if event.tag is not None and not is_tag(event.tag):
+        return f"invalid tag {event.tag[:200]!r}"
+    if event.digest is not None and not is_digest(event.digest):
+        return f"invalid digest {event.digest[:200]!r}"
+    if not is_registry(event.registry):
+        return f"invalid registry host {event.registry[:200]!r}"
+    texts = (event.source, event.event_id, event.media_type or "", event.actor or "")
+    if any("\x00" in text for text in texts):
+        return "a NUL character in its id, media type or actor"
+    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

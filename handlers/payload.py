@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from handlers.errors import PayloadError
-from handlers.events import Event, Parsed
+from handlers.events import Event, Parsed, event_problem
 
 _RFC3339 = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?"
@@ -37,13 +37,17 @@ Outcome = Event | Problem | None
 
 
 def collect(outcomes: Iterable[Outcome]) -> Parsed:
-    """Sort the outcomes of a body's records into a ``Parsed``."""
+    """Sort the outcomes of a body's records into a ``Parsed``; an event that names something
+    no registry could serve (``event_problem``) is a problem, not an event."""
     events: list[Event] = []
     problems: list[str] = []
     ignored = 0
     for outcome in outcomes:
         if isinstance(outcome, Event):
-            events.append(outcome)
+            if (problem := event_problem(outcome)) is not None:
+                problems.append(f"event {outcome.event_id[:100]!r}: {problem}")
+            else:
+                events.append(outcome)
         elif isinstance(outcome, Problem):
             problems.append(outcome.reason)
         else:

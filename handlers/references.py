@@ -22,6 +22,10 @@ _DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+", re.ASCII)
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", re.ASCII)
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*", re.ASCII)
+# A registry host: a domain name or an IPv6 literal in brackets, and an optional port.
+_REGISTRY = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9._-]{0,253}[a-z0-9])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?", re.ASCII
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)
@@ -63,6 +67,11 @@ def is_digest(text: str) -> bool:
 def is_repository(text: str) -> bool:
     """A repository path such as ``team/app`` (no registry host)."""
     return _REPOSITORY.fullmatch(text) is not None
+
+
+def is_registry(text: str) -> bool:
+    """A registry host in lowercase, as events are stored (``registry.internal:5000``)."""
+    return _REGISTRY.fullmatch(text) is not None
 
 
 def short_digest(digest: str | None) -> str:

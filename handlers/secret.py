@@ -20,8 +20,14 @@ class Secret:
         return self.value
 
     def matches(self, offered: str) -> bool:
-        """Compare with ``offered`` in time that does not depend on where they differ."""
-        return hmac.compare_digest(self.value.encode(), offered.encode())
+        """Compare with ``offered`` in time that does not depend on where they differ.
+
+        ``offered`` may hold any bytes a client sent (aiohttp keeps the ones that are not UTF-8
+        as surrogate escapes): they are compared as sent, and simply do not match.
+        """
+        return hmac.compare_digest(
+            self.value.encode(), offered.encode("utf-8", errors="surrogateescape")
+        )
 
     def masked(self) -> str:
         """A hint for humans: the length and the last two characters at most."""

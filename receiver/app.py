@@ -15,6 +15,7 @@ from receiver.http import (
     notices,
     registrywatcher,
     repositories,
+    sources,
     webhooks,
 )
 from receiver.http.auth import api_auth
@@ -22,7 +23,7 @@ from receiver.http.errors import error_answers
 from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, STORE
 from receiver.runtime import build_deployers, running_services
 
-ROUTES = (health, webhooks, events, repositories, registrywatcher, deployments, notices)
+ROUTES = (health, webhooks, events, repositories, registrywatcher, deployments, notices, sources)
 
 
 def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Application:

@@ -94,11 +94,24 @@ def _serve(args: argparse.Namespace) -> int:
     config = configuration.load(args.config)
     log = structlog.get_logger("regdeploy")
     _warn_development_secrets(config)
+    _warn_unconfirmed_digests(config)
     host = args.host or config.server.host
     port = args.port or config.server.port
     log.info("regdeploy_starting", host=host, port=port, sources=[s.name for s in config.sources])
     web.run_app(init_app(config), host=host, port=port, print=None, access_log=None)
     return 0
+
+
+def _warn_unconfirmed_digests(config: Config) -> None:
+    for source in config.sources:
+        if not source.confirm_digests:
+            structlog.get_logger("regdeploy").warning(
+                "digests_unconfirmed",
+                source=source.name,
+                registry=source.registry,
+                message="confirm_digests is false: images of this registry are deployed "
+                "without asking it whether their tags really point at those digests",
+            )
 
 
 def _warn_development_secrets(config: Config) -> None:
@@ -114,6 +127,7 @@ def _warn_development_secrets(config: Config) -> None:
 def _worker(args: argparse.Namespace) -> int:
     config = configuration.load(args.config)
     _warn_development_secrets(config)
+    _warn_unconfirmed_digests(config)
     asyncio.run(_work_until_stopped(config))
     return 0
 

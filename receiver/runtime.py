@@ -41,7 +41,7 @@ from receiver.decide.actions import RepositoryActions
 from receiver.decide.announcer import Announcer
 from receiver.decide.planner import Planner
 from receiver.registry.client import RegistryClient
-from receiver.registry.confirm import RegistryDigests
+from receiver.registry.confirm import DigestConfirmation
 from receiver.registry.credentials import registry_auth
 from receiver.store import Store
 from receiver.store.embedded import resolve_dsn
@@ -172,7 +172,7 @@ def _loops(services: Services, config: Config) -> list[PolledLoop]:
         notices=store.notices,
         deployers=services.deployers,
         config=config.worker,
-        digests=RegistryDigests(services.registries, config),
+        confirmation=DigestConfirmation(services.registries, config),
         worker_id=worker_id(),
         dry_run=config.dry_run,
         announcer=Announcer(config.notifiers),
@@ -182,8 +182,7 @@ def _loops(services: Services, config: Config) -> list[PolledLoop]:
             deployments=store.deployments,
             planner=services.planner,
             dispatcher=dispatcher,
-            poll_seconds=config.worker.poll_interval_seconds,
-            stall_seconds=config.worker.stall_timeout_seconds,
+            config=config.worker,
             listen=store.listener,
         ),
         Outbox(

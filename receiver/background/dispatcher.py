@@ -27,10 +27,11 @@ from receiver.store.records import Deployment, DeploymentStatus
 log = structlog.get_logger("regdeploy.dispatcher")
 
 
-class DigestSource(Protocol):
-    """Asks a registry what a tag points at; None when it cannot or need not be asked."""
+class Confirmation(Protocol):
+    """Asks the registry whether it serves the image: None when it does, else why not
+    (``receiver.registry.confirm``); raises ``RegistryError`` when it cannot tell."""
 
-    async def confirm(self, image: ImageRef) -> str | None: ...
+    async def refusal(self, image: ImageRef) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +57,7 @@ class Dispatcher:
         notices: NoticeQueries,
         deployers: Deployers,
         config: WorkerConfig,
-        digests: DigestSource,
+        confirmation: Confirmation,
         worker_id: str,
         dry_run: bool,
         announcer: Announcer,
@@ -65,7 +66,7 @@ class Dispatcher:
         self._notices = notices
         self._deployers = deployers
         self._config = config
-        self._digests = digests
+        self._confirmation = confirmation
         self._worker_id = worker_id
         self._dry_run = dry_run
         self._announcer = announcer
@@ -118,20 +119,20 @@ class Dispatcher:
     async def _attempt(self, deployment: Deployment) -> Verdict:
         target, image = deployment.target, deployment.image
         deployer = self._deployers.get(target.kind)
-        if self._dry_run:
-            return Verdict(
-                status=DeploymentStatus.DRY_RUN, message=f"dry run: would deploy {image}"
-            )
         if deployer is None:
             return Verdict(
                 status=DeploymentStatus.FAILED, message=f"no deployer for kind {target.kind!r}"
             )
-        mismatch = await self._check_digest(image)
-        if mismatch:
-            return Verdict(status=DeploymentStatus.FAILED, message=mismatch)
+        unconfirmed = await self._confirm(deployment)
+        if unconfirmed is not None:
+            return unconfirmed
+        if self._dry_run:
+            return Verdict(
+                status=DeploymentStatus.DRY_RUN, message=f"dry run: would deploy {image}"
+            )
         try:
             running = await deployer.current(target, image.name)
-            if running is not None and running.digest == image.digest:
+            if running is not None and running.image.digest == image.digest:
                 return Verdict(
                     status=DeploymentStatus.SUCCEEDED,
                     message=f"already runs {image}: nothing to do",
@@ -158,20 +159,30 @@ class Dispatcher:
         )
         return Verdict(status=status, message=result.message, retry=retry)
 
-    async def _check_digest(self, image: ImageRef) -> str | None:
-        """A reason to refuse when the registry serves another digest for the tag."""
+    async def _confirm(self, deployment: Deployment) -> Verdict | None:
+        """None when the registry confirms the image; otherwise what to record instead of a
+        deploy. A refusal is final; a registry that cannot answer now is asked again later
+        (however many attempts that takes); one that refuses to answer, up to the attempts."""
+        image = deployment.image
         try:
-            served = await self._digests.confirm(image)
-        except RegistryUnavailable:
-            return None  # unreachable: the recorded digest stands
-        except RegistryError as exc:
-            log.warning("digest_check_failed", image=str(image), error=str(exc))
-            return None
-        if served is not None and served != image.digest:
-            return (
-                f"the registry serves {served} for tag {image.tag}, not {image.digest}: "
-                "not deployed"
+            refusal = await self._confirmation.refusal(image)
+        except RegistryUnavailable as exc:
+            log.warning("digest_unconfirmed", image=str(image), error=str(exc))
+            return Verdict(
+                status=DeploymentStatus.FAILED,
+                message=f"not confirmed by the registry yet: {exc}",
+                retry=True,
             )
+        except RegistryError as exc:
+            log.warning("digest_unconfirmed", image=str(image), error=str(exc))
+            return Verdict(
+                status=DeploymentStatus.FAILED,
+                message=f"the registry did not confirm the digest: {exc}",
+                retry=deployment.attempts < self._config.max_attempts,
+            )
+        if refusal is not None:
+            log.warning("deploy_refused", image=str(image), reason=refusal)
+            return Verdict(status=DeploymentStatus.SKIPPED, message=refusal)
         return None
 
     def _retry_at(self, deployment: Deployment) -> datetime:

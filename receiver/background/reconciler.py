@@ -14,17 +14,16 @@ from datetime import UTC, datetime
 import structlog
 
 from handlers.errors import RegistryError
-from handlers.events import Action, Event
+from handlers.events import RECONCILER, Action, Event
 from handlers.references import ImageName
 from receiver.background.loop import PolledLoop
 from receiver.registry.client import RegistryClient
 from receiver.store.events import EventQueries
-from receiver.store.leases import LeaseQueries
+from receiver.store.leases import Lease, LeaseQueries
 from receiver.store.repositories import RepositoryQueries
 
 log = structlog.get_logger("regdeploy.reconciler")
 
-SOURCE = "reconciler"
 LEASE = "reconciler"
 
 
@@ -54,6 +53,10 @@ class Reconciler(PolledLoop):
     async def round(self) -> None:
         if await self._leases.acquire_lease(LEASE, holder=self._holder, seconds=self._interval * 2):
             await self.reconcile_once()
+
+    @property
+    def _lease(self) -> Lease:
+        return Lease(name=LEASE, holder=self._holder)
 
     async def reconcile_once(self) -> int:
         """One pass over every watched repository; the number of events recorded."""
@@ -86,7 +89,7 @@ class Reconciler(PolledLoop):
         ]
         if not events:
             return 0
-        result = await self._events.record_notification(events=events)
+        result = await self._events.record_notification(events=events, lease=self._lease)
         if result.accepted:
             log.info("reconcile_found", image=str(image), events=result.accepted)
         return result.accepted
@@ -105,7 +108,7 @@ def _event(image: ImageName, action: Action, tag: str, digest: str, now: datetim
     # Recording an event updates the catalog, so a finding is not seen twice; the id still names
     # when it was found, as a tag may move away and back again.
     return Event(
-        source=SOURCE,
+        source=RECONCILER,
         event_id=f"{action.value}:{image}:{tag}@{digest}:{now.isoformat()}",
         action=action,
         registry=image.registry,
@@ -113,6 +116,6 @@ def _event(image: ImageName, action: Action, tag: str, digest: str, now: datetim
         tag=tag,
         digest=digest if action is Action.PUSH else None,
         media_type=None,
-        actor=SOURCE,
+        actor=RECONCILER,
         occurred_at=now,
     )

@@ -2,8 +2,14 @@
 
 Any number of workers (in any number of processes) may share one database. Each wakes on
 ``LISTEN/NOTIFY`` and polls anyway every ``poll_interval_seconds``, so a lost notification
-only delays work. Events are decided one at a time, each inside its own claim; deployments run
-concurrently, at most one per target (the database enforces it).
+only delays work. Events are decided one at a time, each inside its own claim, and the events of
+one repository in order; deployments run concurrently, at most one per target (the database
+enforces it).
+
+An event whose decision fails is tried again after a pause while other repositories' events go
+ahead. An orchestrator or registry that does not answer is waited for as long as it takes; any
+other failure marks the event failed, with the reason, after ``DECISION_ATTEMPTS`` tries. An
+event that names something no registry could serve is failed at once.
 """
 
 from __future__ import annotations
@@ -17,17 +23,24 @@ from datetime import datetime
 
 import structlog
 
-from handlers.errors import DeployerUnavailable
+from handlers.errors import DeployerUnavailable, RegistryUnavailable, StoreError
+from handlers.events import event_problem
 from receiver.background.dispatcher import Dispatcher
-from receiver.background.loop import PolledLoop
+from receiver.background.loop import PolledLoop, backoff
+from receiver.config.server import WorkerConfig
 from receiver.decide.planner import Planner
 from receiver.store.connector import Listener
 from receiver.store.deployments import DeploymentQueries
+from receiver.store.records import EventStatus, Plan, StoredEvent
 
 log = structlog.get_logger("regdeploy.worker")
 
 MAX_CONCURRENT_DEPLOYS = 8
 DRAIN_SECONDS = 20.0
+DECISION_ATTEMPTS = 3
+# Failures that go away by themselves: the event waits, however long that takes.
+_TRANSIENT = (DeployerUnavailable, RegistryUnavailable)
+_REASON_CHARS = 500
 
 
 def worker_id() -> str:
@@ -43,22 +56,21 @@ class Worker(PolledLoop):
         deployments: DeploymentQueries,
         planner: Planner,
         dispatcher: Dispatcher,
-        poll_seconds: float,
-        stall_seconds: float,
+        config: WorkerConfig,
         listen: Callable[[], Listener] | None,
     ) -> None:
-        super().__init__(poll_seconds=poll_seconds, listen=listen)
+        super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
         self._deployments = deployments
         self._planner = planner
         self._dispatcher = dispatcher
-        self._stall_seconds = stall_seconds
+        self._config = config
         self._running: set[asyncio.Task[object]] = set()
 
     async def round(self) -> None:
         await self.work_once()
 
     async def next_due(self) -> datetime | None:
-        """Sooner than the next poll when a planned retry falls due."""
+        """Sooner than the next poll when a planned retry or a deferred event falls due."""
         return await self._deployments.next_due()
 
     async def finish(self) -> None:
@@ -66,31 +78,53 @@ class Worker(PolledLoop):
 
     async def work_once(self) -> None:
         """One round: recover stalled deploys, decide every pending event, start due deploys."""
-        recovered = await self._deployments.recover_stalled(stall_seconds=self._stall_seconds)
+        stall = self._config.stall_timeout_seconds
+        recovered = await self._deployments.recover_stalled(stall_seconds=stall)
         if recovered:
             log.warning("deploys_recovered", deployments=recovered)
-        try:
-            while await self._decide_one():
-                pass
-        except DeployerUnavailable as exc:
-            # The event stays pending for the next round; deploys already decided go ahead.
-            log.warning("decisions_deferred", error=str(exc))
+        while await self._decide_one():
+            pass
         await self._start_due()
 
     async def _decide_one(self) -> bool:
-        async with self._deployments.claim_event() as claim:
-            if claim is None:
-                return False
-            claim.plans.extend(await self._planner.plan_event(claim.event))
-            for plan in claim.plans:
-                log.info(
-                    "deploy_planned" if plan.deploy else "deploy_skipped",
-                    event_id=claim.event.id,
-                    target=plan.target.key,
-                    image=str(plan.image),
-                    reason=plan.reason,
-                )
+        """Decide the next due event; False when there is none."""
+        claimed: StoredEvent | None = None
+        try:
+            async with self._deployments.claim_event() as claim:
+                if claim is None:
+                    return False
+                claimed = claim.event
+                claim.failure = event_problem(claimed.event)
+                if claim.failure is not None:
+                    log.warning("event_failed", event_id=claimed.id, reason=claim.failure)
+                    return True
+                claim.plans.extend(await self._planner.plan_event(claimed))
+                _log_plans(claim.plans, claimed)
+        except StoreError:
+            raise  # the database itself: this round ends, the event stays pending
+        except Exception as exc:  # a decision that failed must not hold every later one back
+            if claimed is None:
+                raise
+            await self._defer(claimed, exc)
         return True
+
+    async def _defer(self, event: StoredEvent, exc: Exception) -> None:
+        transient = isinstance(exc, _TRANSIENT)
+        attempts = event.attempts + 1
+        final = not transient and attempts >= DECISION_ATTEMPTS
+        reason = f"{type(exc).__name__}: {exc}"[:_REASON_CHARS]
+        config = self._config
+        seconds = backoff(attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds)
+        status = await self._deployments.defer_event(
+            event.id, reason=reason, seconds=seconds, final=final
+        )
+        fields = {"event_id": event.id, "attempts": attempts, "reason": reason}
+        if status is EventStatus.FAILED:
+            log.error("event_failed", **fields)
+        elif transient:
+            log.warning("decision_deferred", retry_in=seconds, **fields)
+        else:
+            log.warning("decision_failed", retry_in=seconds, exc_info=exc, **fields)
 
     async def _start_due(self) -> None:
         while len(self._running) < MAX_CONCURRENT_DEPLOYS:
@@ -115,3 +149,14 @@ class Worker(PolledLoop):
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _log_plans(plans: list[Plan], event: StoredEvent) -> None:
+    for plan in plans:
+        log.info(
+            "deploy_planned" if plan.deploy else "deploy_skipped",
+            event_id=event.id,
+            target=plan.target.key,
+            image=str(plan.image),
+            reason=plan.reason,
+        )

@@ -92,6 +92,15 @@ class Config:
         canonical = self.aliases.canonical(host)
         return next((r for r in self.registries if r.host == canonical), None)
 
+    def confirms_digests(self, host: str) -> bool:
+        """Whether a deploy of an image of registry ``host`` waits for the registry to confirm
+        the digest; false only where a source says so for that registry."""
+        canonical = self.aliases.canonical(host)
+        return not any(
+            not s.confirm_digests and self.aliases.canonical(s.registry or "") == canonical
+            for s in self.sources
+        )
+
 
 def load(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:
     """Read ``path``; raise ConfigError listing every problem found."""

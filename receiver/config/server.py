@@ -9,12 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from handlers.events import RECONCILER
 from handlers.formats import PARSERS
 from handlers.secret import Secret
 from receiver.config.reader import Reader
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SOURCE_KEYS = {"name", "format", "token", "token_file", "registry", "confirm_digests"}
 
 
 class Scope(enum.StrEnum):
@@ -42,12 +44,18 @@ class DatabaseConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Source:
-    """A registry allowed to post notifications to ``/webhooks/{name}``."""
+    """A registry allowed to post notifications to ``/webhooks/{name}``.
+
+    ``confirm_digests`` false: the operator chose to deploy what this source's ``registry``
+    announces without asking the registry whether its tag really points at that digest (for a
+    registry regdeploy cannot reach). Otherwise every deploy is confirmed first.
+    """
 
     name: str
     format: str
     token: Secret
     registry: str | None = None
+    confirm_digests: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,10 +117,12 @@ def read_sources(r: Reader, value: object) -> tuple[Source, ...]:
     for i, item in enumerate(value):
         path = f"sources[{i}]"
         m = r.mapping(item, path)
-        r.unknown(m, path, {"name", "format", "token", "token_file", "registry"})
+        r.unknown(m, path, _SOURCE_KEYS)
         name = r.text(m, "name", path)
         if name and not _NAME.match(name):
             r.problems.append(f"{path}.name: use letters, digits, '.', '_' and '-' only")
+        if name == RECONCILER:
+            r.problems.append(f"{path}.name: {RECONCILER!r} names the reconciler's own events")
         if name in names:
             r.problems.append(f"{path}.name: {name!r} is used by an earlier source")
         names.add(name)
@@ -121,9 +131,21 @@ def read_sources(r: Reader, value: object) -> tuple[Source, ...]:
             r.problems.append(f"{path}.format: expected one of {', '.join(sorted(PARSERS))}")
         token = r.secret(m, "token", path, required=True)
         registry = r.text(m, "registry", path, "") or None
+        confirm = r.boolean(m, "confirm_digests", path, True)
+        if not confirm and registry is None:
+            r.problems.append(
+                f"{path}.confirm_digests: false needs registry: the registry whose images are "
+                "then deployed without asking it"
+            )
         if token is not None:
             sources.append(
-                Source(name=name, format=fmt, token=token, registry=registry and registry.lower())
+                Source(
+                    name=name,
+                    format=fmt,
+                    token=token,
+                    registry=registry and registry.lower(),
+                    confirm_digests=confirm,
+                )
             )
     return tuple(sources)
 

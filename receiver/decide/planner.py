@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 import structlog
 
-from deployers.base import Deployers, Target
+from deployers.base import Deployers, Running, Target
 from handlers.decision import Decision, Rules, decide_push, desired_image
 from handlers.errors import DeployerUnavailable, RegdeployError
-from handlers.events import Action
+from handlers.events import RECONCILER, Action
 from handlers.references import Aliases, ImageName, ImageRef
 from receiver.store.events import EventQueries
 from receiver.store.records import Plan, RepositoryState, StoredEvent
@@ -69,11 +70,14 @@ class Planner:
             return []
         name = self._aliases.name(ImageName(registry=pushed.registry, repository=pushed.repository))
         image = ImageRef(name=name, tag=pushed.tag, digest=pushed.digest)
+        # The reconciler finds what a registry serves, not when it was pushed.
+        pushed_at = None if pushed.source == RECONCILER else pushed.occurred_at
         plans = []
         for affected in await self.affected(name):
             running = await self._running(affected.target, name)
-            decision = self._decide(affected, running, image)
-            plans.append(self._plan(affected, image, decision, running, "push", event.id))
+            decision = self._decide(affected, running, image, pushed_at)
+            previous = running.image if running else None
+            plans.append(self._plan(affected, image, decision, previous, "push", event.id))
         return plans
 
     async def plan_repository(
@@ -113,7 +117,8 @@ class Planner:
         catalog = await self._events.repository_tags(name)
         outlooks = []
         for affected in await self.affected(name, only=state):
-            running = await self._running(affected.target, name)
+            found = await self._running(affected.target, name)
+            running = found.image if found else None
             rules = affected.rules
             if tag is not None:
                 rules = Rules(pinned_tag=tag, policy=rules.policy)
@@ -164,21 +169,35 @@ class Planner:
                     found[target.key] = _discovered(target, watched)
         return list(found.values())
 
-    async def _running(self, target: Target, name: ImageName) -> ImageRef | None:
+    async def _running(self, target: Target, name: ImageName) -> Running | None:
+        """What ``target`` runs, under the registry's canonical name."""
         deployer = self._deployers.get(target.kind)
         if deployer is None:
             return None
         running = await _asked(target.kind, deployer.current(target, name))
-        return self._aliases_ref(running) if running is not None else None
+        if running is None:
+            return None
+        image = running.image
+        name = self._aliases.name(image.name)
+        canonical = ImageRef(name=name, tag=image.tag, digest=image.digest)
+        return Running(image=canonical, since=running.since)
 
-    def _aliases_ref(self, image: ImageRef) -> ImageRef:
-        return ImageRef(name=self._aliases.name(image.name), tag=image.tag, digest=image.digest)
-
-    def _decide(self, affected: Affected, running: ImageRef | None, image: ImageRef) -> Decision:
+    def _decide(
+        self,
+        affected: Affected,
+        running: Running | None,
+        image: ImageRef,
+        pushed_at: datetime | None,
+    ) -> Decision:
         if self._deployers.get(affected.target.kind) is None:
             return Decision(deploy=False, reason=f"no deployer for kind {affected.target.kind!r}")
         return decide_push(
-            affected.rules, running=running, tag=image.tag or "", digest=image.digest or ""
+            affected.rules,
+            running=running.image if running else None,
+            tag=image.tag or "",
+            digest=image.digest or "",
+            pushed_at=pushed_at,
+            running_since=running.since if running else None,
         )
 
     @staticmethod
@@ -195,6 +214,7 @@ class Planner:
             repository_name=affected.repository_name,
             image=image,
             deploy=decision.deploy,
+            adopted=decision.adopt,
             reason=decision.reason,
             trigger=trigger,
             previous_image=str(running) if running else None,

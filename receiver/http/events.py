@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.http.inputs import query_limit
+from receiver.http.inputs import query_choice, query_limit
 from receiver.http.keys import STORE
 from receiver.http.shapes import catalog_json, event_json, rejection_json
+from receiver.store.records import EventStatus
+
+_STATUSES = tuple(s.value for s in EventStatus)
 
 
 async def list_events(request: web.Request) -> web.Response:
@@ -15,6 +18,7 @@ async def list_events(request: web.Request) -> web.Response:
         limit=query_limit(request),
         repository=request.query.get("repository") or None,
         source=request.query.get("source") or None,
+        status=query_choice(request, "status", _STATUSES),
     )
     return web.json_response({"events": [event_json(e) for e in events]})
 

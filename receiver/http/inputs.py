@@ -3,7 +3,6 @@ field for every way they can be wrong."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,11 +21,12 @@ async def json_object(
     ``required`` of them must be present."""
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        # RecursionError: nesting deeper than the parser can follow ("[[[[...").
-        raise InvalidRequest("the body is not valid JSON") from None
     except LookupError:  # Content-Type names a charset Python does not know
         raise InvalidRequest(f"unknown charset {request.charset!r}") from None
+    except (ValueError, RecursionError):
+        # ValueError: not JSON, not text in its charset, or an integer of more digits than
+        # Python converts; RecursionError: nesting deeper than the parser can follow.
+        raise InvalidRequest("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
     unknown = sorted(set(body) - set(fields))

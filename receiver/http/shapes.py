@@ -7,6 +7,8 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from receiver.config.loading import Config
+from receiver.config.server import Source
 from receiver.decide.actions import ActionResult
 from receiver.decide.planner import Outlook
 from receiver.store.records import (
@@ -28,6 +30,8 @@ def event_json(stored: StoredEvent) -> dict[str, Any]:
         "occurred_at": iso(stored.event.occurred_at),
         "received_at": iso(stored.received_at),
         "status": stored.status.value,
+        "attempts": stored.attempts,
+        "reason": stored.reason,
     }
 
 
@@ -59,6 +63,17 @@ def rejection_json(rejection: StoredRejection) -> dict[str, Any]:
         "content_type": rejection.content_type,
         "size": rejection.size,
         "received_at": iso(rejection.received_at),
+    }
+
+
+def source_json(source: Source, config: Config) -> dict[str, Any]:
+    registry = config.aliases.canonical(source.registry) if source.registry else None
+    return {
+        "name": source.name,
+        "format": source.format,
+        "registry": registry,
+        "confirm_digests": source.confirm_digests,
+        "url": f"/webhooks/{source.name}",
     }
 
 

@@ -32,7 +32,7 @@ from yarl import URL
 
 from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
 from handlers.events import MANIFEST_TYPES
-from handlers.references import is_digest, is_repository, is_tag
+from handlers.references import is_digest, is_registry, is_repository, is_tag
 from handlers.secret import Secret
 
 PAGE_SIZE: Final = 1000
@@ -42,7 +42,6 @@ TOKEN_LIFETIME: Final = 60.0  # seconds, when the token answer has no expires_in
 TOKEN_MARGIN: Final = 5.0  # renew this early, or a tenth of the lifetime if that is shorter
 API_HOSTS: Final = {"docker.io": "registry-1.docker.io"}  # where a registry's API really is
 
-_HOST = re.compile(r"^(?:[a-z0-9._-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
 _NO_AUTH: Final[Mapping[str, RegistryAuth]] = MappingProxyType({})
 _PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)')
 
@@ -235,7 +234,7 @@ def _realm(registry: str, text: str) -> URL:
 
 def _checked(registry: str, repository: str) -> str:
     registry = registry.lower()
-    if not _HOST.match(registry):
+    if not is_registry(registry):
         raise RegistryError(f"invalid registry host {registry!r}")
     if not is_repository(repository):
         raise RegistryError(f"invalid repository name {repository!r}")

@@ -13,21 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 import aiopg
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from handlers.errors import DatabaseUnavailable, StoreConflict, StoreError
+from handlers.errors import ConcurrentChange, DatabaseUnavailable, StoreConflict, StoreError
 
 _HERE = Path(__file__).parent
 _BLOCK = re.compile(r"^-- name: (\w+)\n(.*?)(?=^-- name: |\Z)", re.S | re.M)
 
+T = TypeVar("T")
+#: How many times a transaction undone for a concurrent change is run in all.
+RETRIES = 4
 #: A row, by column name.
 Row = dict[str, Any]
 Params = Mapping[str, Any]
@@ -157,6 +161,19 @@ class Connector:
                 raise
             await cur.execute("COMMIT")
 
+    async def retried(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """``work`` in a transaction, run again (up to ``RETRIES`` times) when the database
+        undid it for a concurrent change."""
+        for attempt in range(1, RETRIES + 1):
+            try:
+                async with self.transaction() as tx:
+                    return await work(tx)
+            except ConcurrentChange:
+                if attempt == RETRIES:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 (jitter)
+        raise AssertionError("unreachable")
+
     def listener(self) -> Listener:
         """A connection of its own that waits for new events, deployments and notices."""
         return Listener(self._dsn, self._queries["listen"])
@@ -179,6 +196,9 @@ def translated() -> Iterator[None]:
     """Driver errors as the project's own."""
     try:
         yield
+    except psycopg2.errors.TransactionRollbackError as exc:
+        # An OperationalError too, but the server is there: it chose this transaction to undo.
+        raise ConcurrentChange(f"database error {exc.pgcode}: {type(exc).__name__}") from exc
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(f"database unavailable: {type(exc).__name__}") from exc
     except psycopg2.errors.UniqueViolation as exc:

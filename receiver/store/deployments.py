@@ -30,10 +30,12 @@ from receiver.store.records import (
 
 @dataclass(slots=True)
 class EventClaim:
-    """A pending event held by this worker until the claim's transaction ends."""
+    """A pending event held by this worker until the claim's transaction ends: the plans the
+    caller adds are stored with it, or, when ``failure`` is set, it is marked failed."""
 
     event: StoredEvent
     plans: list[Plan]
+    failure: str | None = None
 
 
 class DeploymentQueries:
@@ -53,11 +55,25 @@ class DeploymentQueries:
                 return
             claim = EventClaim(event=stored_event(row), plans=[])
             yield claim
+            if claim.failure is not None:
+                failed = {"id": claim.event.id, "status": EventStatus.FAILED}
+                await tx.execute("finish_event", {**failed, "reason": claim.failure})
+                return
             for plan in claim.plans:
                 await _insert_plan(tx, plan)
-            await tx.execute("finish_event", {"id": claim.event.id, "status": EventStatus.DONE})
+            done = {"id": claim.event.id, "status": EventStatus.DONE, "reason": None}
+            await tx.execute("finish_event", done)
             if any(p.deploy for p in claim.plans):
                 await tx.execute("notify_deployments")
+
+    async def defer_event(
+        self, event_id: int, *, reason: str, seconds: float, final: bool
+    ) -> EventStatus | None:
+        """Count a failed decision of a pending event: try it again after ``seconds``, or,
+        ``final``, mark it failed. The status it now has (None if it was not pending)."""
+        params = {"id": event_id, "reason": reason, "seconds": seconds, "final": final}
+        row = await self._db.one("defer_event", params)
+        return EventStatus(row["status"]) if row is not None else None
 
     async def plan(self, plans: Sequence[Plan]) -> list[int]:
         """Store decisions made outside an event (API, catch-up, reconciler); ids of intents."""
@@ -175,8 +191,11 @@ class DeploymentQueries:
         return str(row["tag"]) if row is not None else None
 
     async def next_due(self) -> datetime | None:
-        row = await self._db.one("next_due")
-        return row["due"] if row is not None else None
+        """When the next planned deploy or deferred event falls due."""
+        deploys = await self._db.one("next_due")
+        events = await self._db.one("next_event_due")
+        due = [row["due"] for row in (deploys, events) if row is not None and row["due"]]
+        return min(due, default=None)
 
 
 async def _insert_plan(tx: Transaction, plan: Plan) -> int | None:
@@ -193,7 +212,7 @@ async def _insert_plan(tx: Transaction, plan: Plan) -> int | None:
         "reason": plan.reason,
         "trigger": plan.trigger,
         "event_id": plan.event_id,
-        "status": DeploymentStatus.PLANNED if plan.deploy else DeploymentStatus.SKIPPED,
+        "status": _status(plan),
         "notify": list(plan.notify),
     }
     if plan.deploy:
@@ -201,6 +220,12 @@ async def _insert_plan(tx: Transaction, plan: Plan) -> int | None:
         await tx.execute("supersede_planned", {**params, "message": message})
     row = await tx.one("insert_deployment", params)
     return None if row is None else int(row["id"])
+
+
+def _status(plan: Plan) -> DeploymentStatus:
+    if plan.deploy:
+        return DeploymentStatus.PLANNED
+    return DeploymentStatus.ADOPTED if plan.adopted else DeploymentStatus.SKIPPED
 
 
 def _deployment(row: Row) -> Deployment:

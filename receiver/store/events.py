@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from handlers.events import Action, Event
 from handlers.references import ImageName
-from receiver.store.connector import Connector, Row, as_bytes
+from receiver.store.connector import Connector, Row, Transaction, as_bytes
+from receiver.store.leases import Lease, check_held
 from receiver.store.records import (
     CatalogTag,
     EventStatus,
@@ -23,34 +25,50 @@ class EventQueries:
         self._db = db
 
     async def record_notification(
-        self, *, events: Sequence[Event], rejection: Rejection | None = None
+        self,
+        *,
+        events: Sequence[Event],
+        rejection: Rejection | None = None,
+        lease: Lease | None = None,
     ) -> IngestResult:
         """Store new events, update the tag catalog and keep any rejection, in one transaction.
 
         An event already stored under the same (source, event id) is a duplicate: it is counted
-        and changes nothing.
+        and changes nothing. With ``lease``, nothing is stored unless it is still held.
         """
-        accepted = 0
-        async with self._db.transaction() as tx:
-            for event in events:
-                params = event.fields()
-                if await tx.one("insert_event", params) is None:
-                    continue
-                accepted += 1
-                await tx.execute(_catalog_query(event), params)
+        # Rows are written in one order whatever the body's: events by id, then the tags they
+        # move by name (and, for one tag, by time, then as the body had them), so that
+        # deliveries sharing events or tags wait for each other instead of deadlocking.
+        position = {id(event): i for i, event in enumerate(events)}
+        ordered = sorted(events, key=lambda e: (e.source, e.event_id))
+
+        async def record(tx: Transaction) -> int:
+            if lease is not None:
+                await check_held(tx, lease)
+            new = [e for e in ordered if await tx.one("insert_event", e.fields()) is not None]
+            for event in sorted(new, key=lambda e: (*_catalog_key(e), position[id(e)])):
+                await tx.execute(_catalog_query(event), event.fields())
             if rejection is not None:
                 await tx.execute("insert_rejection", _rejection_params(rejection))
-            if accepted:
-                await tx.execute("notify_events", {"source": events[0].source})
+            if new:
+                await tx.execute("notify_events", {"source": new[0].source})
+            return len(new)
+
+        accepted = await self._db.retried(record)
         return IngestResult(accepted=accepted, duplicate=len(events) - accepted)
 
     async def record_rejection(self, rejection: Rejection) -> None:
         await self._db.execute("insert_rejection", _rejection_params(rejection))
 
     async def list_events(
-        self, *, limit: int, repository: str | None = None, source: str | None = None
+        self,
+        *,
+        limit: int,
+        repository: str | None = None,
+        source: str | None = None,
+        status: str | None = None,
     ) -> list[StoredEvent]:
-        params = {"limit": limit, "repository": repository, "source": source}
+        params = {"limit": limit, "repository": repository, "source": source, "status": status}
         return [stored_event(row) for row in await self._db.all("list_events", params)]
 
     async def list_tags(self) -> list[CatalogTag]:
@@ -64,6 +82,10 @@ class EventQueries:
     async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
         rows = await self._db.all("list_rejections", {"limit": limit})
         return [StoredRejection(**row) for row in rows]
+
+
+def _catalog_key(event: Event) -> tuple[str, str, str, datetime]:
+    return (event.registry, event.repository, event.tag or "", event.occurred_at)
 
 
 def _catalog_query(event: Event) -> str:
@@ -99,4 +121,6 @@ def stored_event(row: Row) -> StoredEvent:
         ),
         received_at=row["received_at"],
         status=EventStatus(row["status"]),
+        attempts=row["attempts"],
+        reason=row["reason"],
     )

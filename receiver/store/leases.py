@@ -1,8 +1,30 @@
-"""Leases: one holder at a time for work that only one process should do (the reconciler)."""
+"""Leases: one holder at a time for work that only one process should do (the reconciler).
+
+A lease fences what is done under it: a change made under a lease checks, in its own
+transaction, that the lease is still held (and keeps it from changing hands until the change
+commits), so a holder that was paused past its lease's expiry changes nothing afterwards.
+"""
 
 from __future__ import annotations
 
-from receiver.store.connector import Connector
+from dataclasses import dataclass
+
+from handlers.errors import LeaseLost
+from receiver.store.connector import Connector, Transaction
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    name: str
+    holder: str
+
+
+async def check_held(tx: Transaction, lease: Lease) -> None:
+    """Inside ``tx``: raise ``LeaseLost`` unless ``lease`` is held and unexpired; if it is,
+    nobody can take it over before ``tx`` ends."""
+    held = await tx.one("hold_lease", {"name": lease.name, "holder": lease.holder})
+    if held is None:
+        raise LeaseLost(f"lease {lease.name!r} is no longer held by {lease.holder}")
 
 
 class LeaseQueries:

@@ -52,10 +52,11 @@ VALUES (%(source)s, %(reason)s, %(content_type)s, %(body)s);
 
 -- name: list_events
 SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
-       occurred_at, received_at, status
+       occurred_at, received_at, status, attempts, reason
   FROM events
  WHERE (%(repository)s::text IS NULL OR repository = %(repository)s)
    AND (%(source)s::text IS NULL OR source = %(source)s)
+   AND (%(status)s::text IS NULL OR status = %(status)s)
  ORDER BY id DESC
  LIMIT %(limit)s;
 
@@ -139,16 +140,34 @@ SELECT tag, digest FROM tags
  ORDER BY tag;
 
 -- name: claim_event
+-- The oldest due pending event whose repository has no older pending event: the events of one
+-- repository are decided in order, one at a time; an event waiting to be tried again holds back
+-- the later events of its repository only.
 SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
-       occurred_at, received_at, status
-  FROM events
- WHERE status = 'pending'
+       occurred_at, received_at, status, attempts, reason
+  FROM events e
+ WHERE status = 'pending' AND not_before <= now()
+   AND NOT EXISTS (SELECT 1 FROM events o
+                    WHERE o.status = 'pending' AND o.registry = e.registry
+                      AND o.repository = e.repository AND o.id < e.id)
  ORDER BY id
  LIMIT 1
    FOR UPDATE SKIP LOCKED;
 
 -- name: finish_event
-UPDATE events SET status = %(status)s WHERE id = %(id)s;
+UPDATE events SET status = %(status)s, reason = %(reason)s WHERE id = %(id)s;
+
+-- name: defer_event
+-- A decision that failed: try again after a pause, or give up once the attempts are spent.
+UPDATE events
+   SET attempts = attempts + 1, reason = %(reason)s,
+       not_before = now() + make_interval(secs => %(seconds)s),
+       status = CASE WHEN %(final)s THEN 'failed' ELSE status END
+ WHERE id = %(id)s AND status = 'pending'
+RETURNING status;
+
+-- name: next_event_due
+SELECT min(not_before) AS due FROM events WHERE status = 'pending';
 
 -- name: supersede_planned
 -- A newer intent for a target supersedes the older queued ones (of another digest).
@@ -161,7 +180,7 @@ INSERT INTO deployments (target_key, target, repository_name, registry, reposito
                          previous_image, reason, trigger, event_id, status, notify, finished_at)
 VALUES (%(target_key)s, %(target)s, %(repository_name)s, %(registry)s, %(repository)s, %(tag)s,
         %(digest)s, %(previous_image)s, %(reason)s, %(trigger)s, %(event_id)s, %(status)s,
-        %(notify)s, CASE WHEN %(status)s = 'skipped' THEN now() END)
+        %(notify)s, CASE WHEN %(status)s <> 'planned' THEN now() END)
 ON CONFLICT (target_key, digest) WHERE status = 'planned' DO NOTHING
 RETURNING id;
 
@@ -271,6 +290,12 @@ ON CONFLICT (name) DO UPDATE
    SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
  WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now()
 RETURNING holder;
+
+-- name: hold_lease
+-- Inside a change made under a lease: the lease row, locked against a takeover until commit.
+SELECT holder FROM leases
+ WHERE name = %(name)s AND holder = %(holder)s AND expires_at > now()
+   FOR SHARE;
 
 -- name: last_deployed_tag
 SELECT tag FROM deployments

@@ -23,10 +23,14 @@ class EventStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredEvent:
+    """An event as stored; ``reason`` says why its decision failed (the last time it did)."""
+
     id: int
     event: Event
     received_at: datetime
     status: EventStatus
+    attempts: int = 0
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,6 +79,7 @@ class DeploymentStatus(enum.StrEnum):
     CONFLICT = "conflict"
     DRY_RUN = "dry_run"
     SKIPPED = "skipped"
+    ADOPTED = "adopted"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +111,8 @@ class Plan:
     deploy: bool
     reason: str
     trigger: str
+    # Not deployed: the target runs the image by tag and is taken as running this digest.
+    adopted: bool = False
     previous_image: str | None = None
     event_id: int | None = None
     notify: tuple[str, ...] = ()

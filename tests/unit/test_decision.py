@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -165,10 +166,6 @@ PUSHES = [
     pytest.param(
         Rules(), _runs("1.0.0"), "1.0.0", NEW, False, True, "tag 1.0.0 points at a new digest",
         id="same-tag-new-digest",
-    ),
-    pytest.param(
-        Rules(), _runs("1.0.0", None), "1.0.0", NEW, False, True,
-        "tag 1.0.0 points at a new digest", id="same-tag-running-digest-unknown",
     ),
     pytest.param(
         Rules(), _runs("latest"), "latest", NEW, False, True, "tag latest points at a new digest",
@@ -372,6 +369,78 @@ def test_decide_push(
 ) -> None:
     decision = decide_push(rules, running=running, tag=tag, digest=digest, manual=manual)
     assert decision == Decision(deploy=deploy, reason=reason)
+
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+LATER = T0 + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("rules", "pushed_at", "since", "deploy", "reason"),
+    [
+        pytest.param(
+            Rules(), LATER, T0, True,
+            "tag 1.0.0 was pushed at 2026-05-01T12:05:00+00:00, after the target last changed "
+            "(2026-05-01T12:00:00+00:00)",
+            id="pushed-after-the-target-changed",
+        ),
+        pytest.param(
+            Rules(), T0, LATER, False,
+            "adopted: the target runs 1.0.0 by tag, taken as this push since it was pushed at "
+            "2026-05-01T12:00:00+00:00, before the target last changed (2026-05-01T12:05:00+00:00)",
+            id="pushed-before-the-target-changed",
+        ),
+        pytest.param(
+            Rules(), T0, T0, False,
+            "adopted: the target runs 1.0.0 by tag, taken as this push since it was pushed at "
+            "2026-05-01T12:00:00+00:00, before the target last changed (2026-05-01T12:00:00+00:00)",
+            id="pushed-as-the-target-changed",
+        ),
+        pytest.param(
+            Rules(), None, T0, False,
+            "adopted: the target runs 1.0.0 by tag, taken as this push since nothing shows when "
+            "it was pushed",
+            id="push-time-unknown",
+        ),
+        pytest.param(
+            Rules(), LATER, None, False,
+            "adopted: the target runs 1.0.0 by tag, taken as this push since the orchestrator "
+            "does not say when the target last changed",
+            id="change-time-unknown",
+        ),
+        pytest.param(
+            Rules(pinned_tag="1.0.0"), LATER, T0, True,
+            "pinned tag 1.0.0 was pushed at 2026-05-01T12:05:00+00:00, after the target last "
+            "changed (2026-05-01T12:00:00+00:00)",
+            id="pinned-pushed-after",
+        ),
+        pytest.param(
+            Rules(pinned_tag="1.0.0"), None, T0, False,
+            "adopted: the target runs 1.0.0 by tag, taken as this push since nothing shows when "
+            "it was pushed",
+            id="pinned-push-time-unknown",
+        ),
+    ],
+)  # fmt: skip
+def test_a_target_that_runs_its_tag_without_a_digest_moves_only_for_a_later_push(
+    rules: Rules, pushed_at: datetime | None, since: datetime | None, deploy: bool, reason: str
+) -> None:
+    decision = decide_push(
+        rules,
+        running=_runs("1.0.0", None),
+        tag="1.0.0",
+        digest=NEW,
+        pushed_at=pushed_at,
+        running_since=since,
+    )
+    assert decision == Decision(deploy=deploy, reason=reason, adopt=not deploy)
+
+
+def test_a_known_digest_is_compared_whatever_the_times() -> None:
+    decision = decide_push(
+        Rules(), running=_runs("1.0.0"), tag="1.0.0", digest=NEW, pushed_at=T0, running_since=LATER
+    )
+    assert decision == Decision(deploy=True, reason="tag 1.0.0 points at a new digest")
 
 
 def test_decide_push_manual_defaults_to_false() -> None:
