@@ -20,7 +20,7 @@ from receiver.http import (
 )
 from receiver.http.auth import api_auth
 from receiver.http.errors import error_answers
-from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, STORE
+from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, SERVICES, STORE
 from receiver.runtime import build_deployers, running_services
 
 ROUTES = (health, webhooks, events, repositories, registrywatcher, deployments, notices, sources)
@@ -45,6 +45,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     async with running_services(
         config, deployers=app[DEPLOYERS], with_worker=config.worker.enabled
     ) as services:
+        app[SERVICES] = services
         app[STORE] = services.store
         app[PLANNER] = services.planner
         app[REGISTRIES] = services.registries

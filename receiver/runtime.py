@@ -60,6 +60,8 @@ class Services:
     registries: RegistryClient
     deployers: Deployers
     notifiers: Mapping[str, Notifier]
+    # Names this process in claims, attempts and leases.
+    worker_id: str
 
 
 def build_deployers(config: Config) -> Deployers:
@@ -137,6 +139,7 @@ async def running_services(
                 registries=RegistryClient(session, auth=registry_auth(config)),
                 deployers=deployers,
                 notifiers=build_notifiers(config, session),
+                worker_id=worker_id(),
             )
             async with _background(services, config, enabled=with_worker):
                 yield services
@@ -166,6 +169,14 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
 
 def _loops(services: Services, config: Config) -> list[PolledLoop]:
     """The worker, the outbox and (unless turned off) the reconciler of this process."""
+    loops: list[PolledLoop] = [build_worker(services, config), build_outbox(services, config)]
+    if config.reconcile_interval_seconds > 0:
+        loops.append(build_reconciler(services, config))
+    return loops
+
+
+def build_worker(services: Services, config: Config) -> Worker:
+    """The worker that decides events and dispatches deploys (tests drive its rounds)."""
     store = services.store
     dispatcher = Dispatcher(
         deployments=store.deployments,
@@ -173,37 +184,38 @@ def _loops(services: Services, config: Config) -> list[PolledLoop]:
         deployers=services.deployers,
         config=config.worker,
         confirmation=DigestConfirmation(services.registries, config),
-        worker_id=worker_id(),
+        worker_id=services.worker_id,
         dry_run=config.dry_run,
         announcer=Announcer(config.notifiers),
     )
-    loops: list[PolledLoop] = [
-        Worker(
-            deployments=store.deployments,
-            planner=services.planner,
-            dispatcher=dispatcher,
-            config=config.worker,
-            listen=store.listener,
-        ),
-        Outbox(
-            notices=store.notices,
-            notifiers=services.notifiers,
-            config=config.outbox,
-            listen=store.listener,
-        ),
-    ]
-    if config.reconcile_interval_seconds > 0:
-        loops.append(
-            Reconciler(
-                repositories=store.repositories,
-                events=store.events,
-                leases=store.leases,
-                registries=services.registries,
-                interval_seconds=config.reconcile_interval_seconds,
-                holder=dispatcher.worker_id,
-            )
-        )
-    return loops
+    return Worker(
+        deployments=store.deployments,
+        planner=services.planner,
+        dispatcher=dispatcher,
+        config=config.worker,
+        listen=store.listener,
+    )
+
+
+def build_outbox(services: Services, config: Config) -> Outbox:
+    return Outbox(
+        notices=services.store.notices,
+        notifiers=services.notifiers,
+        config=config.outbox,
+        listen=services.store.listener,
+    )
+
+
+def build_reconciler(services: Services, config: Config) -> Reconciler:
+    store = services.store
+    return Reconciler(
+        repositories=store.repositories,
+        events=store.events,
+        leases=store.leases,
+        registries=services.registries,
+        interval_seconds=config.reconcile_interval_seconds,
+        holder=services.worker_id,
+    )
 
 
 def _canonical(repo: WatchedRepository, config: Config) -> WatchedRepository:

@@ -9,6 +9,7 @@ from receiver.config.loading import Config
 from receiver.decide.actions import RepositoryActions
 from receiver.decide.planner import Planner
 from receiver.registry.client import RegistryClient
+from receiver.runtime import Services
 from receiver.store import Store
 
 CONFIG = web.AppKey("config", Config)
@@ -17,3 +18,5 @@ DEPLOYERS = web.AppKey("deployers", Deployers)
 PLANNER = web.AppKey("planner", Planner)
 REGISTRIES = web.AppKey("registries", RegistryClient)
 ACTIONS = web.AppKey("actions", RepositoryActions)
+# Everything the running service holds (the composition root's record), for what is not a route.
+SERVICES = web.AppKey("services", Services)

@@ -1,9 +1,14 @@
 """Ask container registries (Docker Registry HTTP API v2) for tags and manifest digests.
 
 Registries are named by host (``reg.example.com:5000``); insecure ones are reached over http,
-all others over https verified against ``ca_file`` or the system store. A 401 challenge is
-answered once: Basic with the configured credentials, Bearer with a token from the realm
-(cached per registry and scope until just before it expires). No message shows a secret.
+all others over https verified against ``ca_file`` or the system store. A registry on the loopback
+interface (``localhost``, ``127.0.0.0/8``, ``::1``) that is not configured is asked over https
+first and, when it answers in plain http, over http, as the Docker engine does: nothing between
+the two can read or change what passes. A certificate that does not verify is never passed over.
+
+A 401 challenge is answered once: Basic with the configured credentials, Bearer with a token from
+the realm (cached per registry and scope until just before it expires). No message shows a
+secret.
 
 Errors (defined in ``handlers.errors``)::
 
@@ -16,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import json
 import re
 import ssl
@@ -88,6 +94,7 @@ class RegistryClient:
         self._timeout = aiohttp.ClientTimeout(total=default_timeout)
         self._clock = clock
         self._insecure = {host for host, entry in self._auth.items() if entry.insecure}
+        self._plain_http: set[str] = set()  # loopback registries found to speak plain http
         self._verified = ssl.create_default_context()
         self._tls = {host: _tls(host, entry, self._verified) for host, entry in self._auth.items()}
         self._tokens: dict[tuple[str, str], tuple[Secret, float]] = {}  # -> (token, expiry)
@@ -178,7 +185,7 @@ class RegistryClient:
             return cached
         realm = _realm(registry, params.get("realm", ""))
         authorization = self._basic_authorization(registry)
-        if authorization and realm.scheme == "http" and registry not in self._insecure:
+        if authorization and realm.scheme == "http" and not self._plain(registry):
             raise RegistryError(f"registry {registry}: refusing to send credentials over http")
         service = params.get("service")
         query = {"scope": scope, **({"service": service} if service else {})}
@@ -192,8 +199,12 @@ class RegistryClient:
         return token
 
     def _url(self, registry: str, path: str) -> URL:
-        scheme = "http" if registry in self._insecure else "https"
+        scheme = "http" if self._plain(registry) else "https"
         return URL.build(scheme=scheme, authority=API_HOSTS.get(registry, registry), path=path)
+
+    def _plain(self, registry: str) -> bool:
+        """Whether ``registry`` is reached over plain http."""
+        return registry in self._insecure or registry in self._plain_http
 
     async def _exchange(self, method: str, host: str, url: URL, headers: dict[str, str]) -> _Answer:
         """Ask registry ``host``; a URL on another configured host (a realm) uses its TLS."""
@@ -204,7 +215,13 @@ class RegistryClient:
             ) as res:
                 body = b"" if method == "HEAD" else await _read_body(res, host)
                 return _Answer(status=res.status, headers=res.headers, body=body, links=res.links)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise RegistryError(f"registry {host}: TLS failed: {exc}") from exc
         except aiohttp.ClientSSLError as exc:
+            authority = url.host_port_subcomponent or ""
+            if url.scheme == "https" and authority not in self._auth and _loopback(authority):
+                self._plain_http.add(authority)  # it speaks plain http: ask it so from now on
+                return await self._exchange(method, host, url.with_scheme("http"), headers)
             raise RegistryError(f"registry {host}: TLS failed: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
@@ -212,6 +229,16 @@ class RegistryClient:
         except aiohttp.ClientError as exc:
             # ClientResponseError carries the request headers: do not chain it.
             raise RegistryError(f"registry {host}: {type(exc).__name__}") from None
+
+
+def _loopback(registry: str) -> bool:
+    host = URL.build(scheme="http", authority=registry).host or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _tls(host: str, entry: RegistryAuth, verified: ssl.SSLContext) -> ssl.SSLContext | bool:

@@ -30,6 +30,7 @@ from tests.support.docker_workloads import (
     inspect,
     names,
     run,
+    running_image,
     target,
 )
 
@@ -262,7 +263,7 @@ async def test_current_reports_the_old_image_while_a_swap_is_cut_short(
 ) -> None:
     _, first, _ = await cut_swap(point)
     with container_deployer(docker_engine) as restarted:
-        assert await restarted.current(target(), repo.name) == repo.ref("1.0.0", first)
+        assert await running_image(restarted, target(), repo.name) == repo.ref("1.0.0", first)
 
 
 async def test_repair_puts_the_old_container_back(

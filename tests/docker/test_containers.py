@@ -31,6 +31,7 @@ from tests.support.docker_workloads import (
     names,
     repository_in,
     run,
+    running_image,
     target,
 )
 
@@ -84,10 +85,14 @@ async def test_current_reads_tag_and_digest(
     run(client, repo.text("1.1.0", second), "by-digest")
     elsewhere = ImageName(registry=repo.registry.host, repository="team/elsewhere")
 
-    assert await deployer.current(target("by-tag"), repo.name) == repo.ref("1.0.0", first)
-    assert await deployer.current(target("by-digest"), repo.name) == repo.ref("1.1.0", second)
-    assert await deployer.current(target("by-tag"), elsewhere) is None
-    assert await deployer.current(target("missing"), repo.name) is None
+    assert await running_image(deployer, target("by-tag"), repo.name) == repo.ref("1.0.0", first)
+    running = await deployer.current(target("by-tag"), repo.name)
+    assert running is not None and running.since is not None  # the container's creation
+    assert await running_image(deployer, target("by-digest"), repo.name) == repo.ref(
+        "1.1.0", second
+    )
+    assert await running_image(deployer, target("by-tag"), elsewhere) is None
+    assert await running_image(deployer, target("missing"), repo.name) is None
 
 
 async def test_deploying_the_running_digest_changes_nothing(
@@ -193,7 +198,7 @@ async def test_a_container_naming_a_registry_alias_keeps_that_spelling(
     aliases = Aliases.from_groups([(repo.registry.host, [alias])])
     with container_deployer(docker_engine, aliases=aliases) as deployer:
         assert await deployer.discover(repo.name) == [target()]
-        running = await deployer.current(target(), repo.name)
+        running = await running_image(deployer, target(), repo.name)
         assert running is not None
         assert (str(running.name), running.tag, running.digest) == (written, "1.0.0", first)
         result = await deployer.deploy(target(), repo.ref("1.1.0", second))

@@ -15,6 +15,7 @@ from handlers.references import Aliases, parse_name, parse_reference
 from receiver.config.docker import read_docker
 from receiver.config.reader import Reader
 from tests.support.docker_engine import DockerEngine, make_certificates
+from tests.support.docker_workloads import running_image
 
 IMAGE = parse_name("127.0.0.1:5000/team/app")
 RUNNING = "127.0.0.1:5000/team/app:1.0.0@sha256:" + "1" * 64
@@ -42,7 +43,7 @@ async def test_client_certificates_reach_the_engine(docker_engine: DockerEngine)
     )
     with deployer(settings) as swarm:
         docker_engine.client().services.create(RUNNING, name="web")
-        running = await swarm.current(WEB, IMAGE)
+        running = await running_image(swarm, WEB, IMAGE)
     assert running == parse_reference(RUNNING)
 
 
@@ -59,7 +60,7 @@ async def test_docker_host_and_docker_cert_path_configure_the_engine(
     assert problems == []
     assert settings is not None
     with deployer(settings) as swarm:
-        assert await swarm.current(Target(kind="swarm", name="absent"), IMAGE) is None
+        assert await running_image(swarm, Target(kind="swarm", name="absent"), IMAGE) is None
 
 
 async def test_without_a_client_certificate_the_engine_refuses(

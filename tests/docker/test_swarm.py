@@ -25,7 +25,7 @@ from deployers.docker_engine import DockerSettings, Engine, RegistryLogin, Swarm
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, ImageName, ImageRef
 from tests.support.docker_engine import DockerEngine
-from tests.support.docker_workloads import ENABLED, SECOND, Repository, repository_in
+from tests.support.docker_workloads import ENABLED, SECOND, Repository, repository_in, running_image
 from tests.support.registry import Registry
 
 SWARM = SwarmSettings(poll_seconds=0.3, rollout_timeout_seconds=60)
@@ -157,9 +157,11 @@ async def test_current_reads_tag_and_digest(
     make_service(client, repo.text("1.0.0", digest), "web", replicas=0)
     make_service(client, other.text("1.0.0", digest), "other", replicas=0)
 
-    assert await deployer.current(target(), repo.name) == repo.ref("1.0.0", digest)
-    assert await deployer.current(target("other"), repo.name) is None
-    assert await deployer.current(target("missing"), repo.name) is None
+    assert await running_image(deployer, target(), repo.name) == repo.ref("1.0.0", digest)
+    running = await deployer.current(target(), repo.name)
+    assert running is not None and running.since is not None  # the service's last update
+    assert await running_image(deployer, target("other"), repo.name) is None
+    assert await running_image(deployer, target("missing"), repo.name) is None
 
 
 async def test_a_change_made_between_read_and_update_is_a_conflict_and_is_kept(
@@ -351,7 +353,7 @@ async def test_the_service_keeps_its_own_registry_spelling(
     deployer = deployer_for(docker_engine, aliases=aliases)
     try:
         assert await deployer.discover(canonical) == [target()]
-        assert await deployer.current(target(), canonical) == repo.ref("1.0.0", first)
+        assert await running_image(deployer, target(), canonical) == repo.ref("1.0.0", first)
         result = await deployer.deploy(
             target(), ImageRef(name=canonical, tag="1.1.0", digest=second)
         )

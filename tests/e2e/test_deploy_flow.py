@@ -220,6 +220,6 @@ async def test_a_digest_the_registry_does_not_serve_is_not_deployed(stack: Stack
     await s.settled(events=3)
 
     forged_deploy = next(d for d in await s.deployments() if d["digest"] == forged)
-    assert forged_deploy["status"] == "failed"
+    assert forged_deploy["status"] == "skipped"  # refused, never retried
     assert f"the registry serves {real} for tag 1.1.0" in forged_deploy["message"]
     assert s.deployer.deployed(WEB) == [s.ref("1.1.0", real)]

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
@@ -78,8 +77,8 @@ async def assert_nothing_left_to_send(config: Config, deployer: RecordingDeploye
     nothing, and no notice is left waiting (for its group or a retry) for a later round. So no
     chat hears anything more, however long it waited."""
     app = init_app(without_loops(config), deployers=Deployers([deployer]))
-    async with TestClient(TestServer(app)) as idle, aiohttp.ClientSession() as session:
-        assert await send_rounds(outbox_of(app, session), 3) == 0
+    async with TestClient(TestServer(app)) as idle:
+        assert await send_rounds(outbox_of(app), 3) == 0
         response = await idle.get(
             "/api/v1/notices", params={"status": "pending"}, headers=api_headers()
         )

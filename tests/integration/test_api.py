@@ -87,6 +87,8 @@ async def test_events_show_normalised_fields_and_status(client: Client) -> None:
         "occurred_at": "2026-11-22T13:17:58.167119+00:00",
         "received_at": "",
         "status": "pending",
+        "attempts": 0,
+        "reason": None,
     }
 
 

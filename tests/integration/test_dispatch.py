@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
         config = make_config(
             db_uri,
             registry=REGISTRY,
+            confirm_digests=False,  # registry.test names no running registry
             repositories=repositories if repositories is not None else [repository()],
             worker=worker,
             **overrides,
@@ -299,21 +301,31 @@ async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
     recording.run(WEB, ref("1.0.0", 1))
     # The test runs the worker's rounds itself: after five of them, nothing may be decided.
     config = make_config(
-        db_uri, registry=REGISTRY, repositories=[repository()], worker={"enabled": False}
+        db_uri,
+        registry=REGISTRY,
+        confirm_digests=False,
+        repositories=[repository()],
+        worker={"enabled": False, "retry_base_seconds": 0.05, "retry_max_seconds": 0.1},
     )
     client = await aiohttp_client(init_app(config, deployers=Deployers([recording, engine])))
     worker = worker_of(client.app)
 
     await push(client, "1.1.0", 2)
-    await work_rounds(worker, 5)
+    for _ in range(5):  # an orchestrator away is waited for, however many tries that takes
+        await work_rounds(worker, 1)
+        await asyncio.sleep(0.1)  # the event's pause before it is tried again
     response = await client.get("/api/v1/events", headers=api_headers())
-    assert [e["status"] for e in (await response.json())["events"]] == ["pending"]
+    [event] = (await response.json())["events"]
+    assert event["status"] == "pending"
+    assert event["attempts"] >= 5
+    assert "the engine deployer did not answer" in event["reason"]
     assert await deployments(client) == []
     plan = await client.get(f"/api/v1/repos/{NAME}/plan", headers=api_headers())
     assert plan.status == 503
     assert "the engine deployer did not answer" in (await plan.json())["message"]
 
     engine.down = False
+    await asyncio.sleep(0.1)
     await work_rounds(worker, 1)
     [deployment] = await deployments(client)
     assert deployment["status"] == "succeeded"

@@ -71,6 +71,7 @@ async def start(
         config = make_config(
             db_uri,
             registry=REGISTRY,
+            confirm_digests=False,  # registry.test names no running registry
             repositories=repositories,
             worker={
                 "poll_interval_seconds": 0.2,
@@ -273,7 +274,7 @@ async def test_tls_is_verified_by_default_and_a_ca_file_trusts_the_agent(
         await server.close()
     assert (refused.outcome.value, refused.retryable) == ("failed", True)
     assert "certificate verify failed" in refused.message.lower()
-    assert str(running) == image("1.0.0", 1)
+    assert running is not None and str(running.image) == image("1.0.0", 1)
 
 
 async def test_vault_and_consul_tokens_go_with_jobs_that_need_them() -> None:

@@ -88,6 +88,7 @@ def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
         config = make_config(
             db_uri,
             registry=REGISTRY,
+            confirm_digests=False,  # registry.test names no running registry
             repositories=repositories if repositories is not None else [repository()],
             worker={**FAST_WORKER, "enabled": worker},
         )

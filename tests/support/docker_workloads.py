@@ -21,7 +21,7 @@ from typing import Any
 import docker
 import docker.errors
 
-from deployers.base import Target
+from deployers.base import Deployer, Target
 from deployers.containers import ContainerDeployer
 from deployers.docker_engine import ContainerSettings, DockerSettings, Engine
 from handlers.references import Aliases, ImageName, ImageRef
@@ -150,3 +150,9 @@ def execute(client: docker.DockerClient, name: str, *command: str, user: str = "
     exec_id = client.api.exec_create(name, list(command), user=user)
     output: bytes = client.api.exec_start(exec_id)
     return output.decode().strip()
+
+
+async def running_image(deployer: Deployer, target: Target, name: ImageName) -> ImageRef | None:
+    """The image ``deployer`` says ``target`` runs (``current`` without since when)."""
+    running = await deployer.current(target, name)
+    return running.image if running is not None else None

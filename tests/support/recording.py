@@ -8,9 +8,10 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from deployers.base import DeployResult, Outcome, Target
+from deployers.base import DeployResult, Outcome, Running, Target
 from handlers.references import ImageName, ImageRef, parse_reference
 
 
@@ -20,6 +21,8 @@ class RecordingDeployer:
     delay: float = 0.0
     state_file: Path | None = None
     running: dict[str, ImageRef] = field(default_factory=dict)
+    # When each target last changed, where a test says (as an orchestrator would).
+    since: dict[str, datetime] = field(default_factory=dict)
     discoverable: list[tuple[Target, ImageName]] = field(default_factory=list)
     # Outcomes to return, in order, before succeeding (e.g. [FAILED, FAILED]).
     scripted: list[DeployResult] = field(default_factory=list)
@@ -39,9 +42,10 @@ class RecordingDeployer:
     async def discover(self, image: ImageName) -> list[Target]:
         return [target for target, name in self.discoverable if name == image]
 
-    async def current(self, target: Target, name: ImageName) -> ImageRef | None:
+    async def current(self, target: Target, name: ImageName) -> Running | None:
         self._load()
-        return self.running.get(target.key)
+        image = self.running.get(target.key)
+        return Running(image=image, since=self.since.get(target.key)) if image else None
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
         self.active[target.key] += 1

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import aiohttp
 from aiohttp import web
 
-from receiver.background.dispatcher import Dispatcher
 from receiver.background.outbox import Outbox
-from receiver.background.worker import Worker, worker_id
+from receiver.background.worker import Worker
 from receiver.config.loading import Config
-from receiver.decide.announcer import Announcer
-from receiver.http.keys import CONFIG, DEPLOYERS, PLANNER, REGISTRIES, STORE
-from receiver.registry.confirm import RegistryDigests
-from receiver.runtime import build_notifiers
+from receiver.http.keys import CONFIG, SERVICES
+from receiver.runtime import build_outbox, build_worker
 
 
 def without_loops(config: Config) -> Config:
@@ -31,26 +27,8 @@ def without_loops(config: Config) -> Config:
 
 
 def worker_of(app: web.Application) -> Worker:
-    """The worker of the started ``app``."""
-    config, store = app[CONFIG], app[STORE]
-    dispatcher = Dispatcher(
-        deployments=store.deployments,
-        notices=store.notices,
-        deployers=app[DEPLOYERS],
-        config=config.worker,
-        digests=RegistryDigests(app[REGISTRIES], config),
-        worker_id=worker_id(),
-        dry_run=config.dry_run,
-        announcer=Announcer(config.notifiers),
-    )
-    return Worker(
-        deployments=store.deployments,
-        planner=app[PLANNER],
-        dispatcher=dispatcher,
-        poll_seconds=config.worker.poll_interval_seconds,
-        stall_seconds=config.worker.stall_timeout_seconds,
-        listen=None,
-    )
+    """The worker of the started ``app``, as the service builds it."""
+    return build_worker(app[SERVICES], app[CONFIG])
 
 
 async def work_rounds(worker: Worker, rounds: int) -> None:
@@ -60,15 +38,9 @@ async def work_rounds(worker: Worker, rounds: int) -> None:
     await worker.finish()
 
 
-def outbox_of(app: web.Application, session: aiohttp.ClientSession) -> Outbox:
-    """The outbox of the started ``app``, its notifiers sending through ``session``."""
-    config = app[CONFIG]
-    return Outbox(
-        notices=app[STORE].notices,
-        notifiers=build_notifiers(config, session),
-        config=config.outbox,
-        listen=None,
-    )
+def outbox_of(app: web.Application) -> Outbox:
+    """The outbox of the started ``app``, as the service builds it."""
+    return build_outbox(app[SERVICES], app[CONFIG])
 
 
 async def send_rounds(outbox: Outbox, rounds: int) -> int:

@@ -35,6 +35,7 @@ def write_config(
                 "format": "distribution",
                 "token": REGISTRY_TOKEN,
                 "registry": REGISTRY,
+                "confirm_digests": False,  # registry.test names no running registry
             }
         ],
         "api": {"tokens": [{"name": "admin", "token": API_TOKEN, "scope": "write"}]},

@@ -13,8 +13,12 @@ API_TOKEN = "api-secret-token-89ab"
 READ_TOKEN = "api-read-token-cdef"
 
 
-def make_config(db_uri: str, *, registry: str | None = None, **overrides: Any) -> Config:
-    """A valid configuration on ``db_uri``; ``registry`` names the registry source's registry."""
+def make_config(
+    db_uri: str, *, registry: str | None = None, confirm_digests: bool = True, **overrides: Any
+) -> Config:
+    """A valid configuration on ``db_uri``; ``registry`` names the registry source's registry,
+    ``confirm_digests`` false deploys its images without asking it (for a registry name that
+    stands for no running registry)."""
     raw: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": 8080, "max_body_bytes": 1024 * 1024},
         "database": {"url": db_uri, "startup_wait_seconds": 5, "timeout_seconds": 5},
@@ -24,6 +28,7 @@ def make_config(db_uri: str, *, registry: str | None = None, **overrides: Any) -
                 "format": "distribution",
                 "token": REGISTRY_TOKEN,
                 **({"registry": registry} if registry else {}),
+                **({} if confirm_digests else {"confirm_digests": False}),
             },
             {"name": "harbor", "format": "harbor", "token": HARBOR_TOKEN},
         ],
