@@ -28,7 +28,7 @@ from handlers.events import event_problem
 from receiver.background.dispatcher import Dispatcher
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.server import WorkerConfig
-from receiver.decide.planner import Planner
+from receiver.decide.planner import Planner, unplanned
 from receiver.store.connector import Listener
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.records import EventStatus, Plan, StoredEvent
@@ -99,6 +99,8 @@ class Worker(PolledLoop):
                     log.warning("event_failed", event_id=claimed.id, reason=claim.failure)
                     return True
                 claim.plans.extend(await self._planner.plan_event(claimed))
+                if not claim.plans:
+                    claim.note = unplanned(claimed.event)
                 _log_plans(claim.plans, claimed)
         except StoreError:
             raise  # the database itself: this round ends, the event stays pending

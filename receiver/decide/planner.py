@@ -17,7 +17,7 @@ import structlog
 from deployers.base import Deployers, Running, Target
 from handlers.decision import Decision, Rules, decide_push, desired_image
 from handlers.errors import DeployerUnavailable, RegdeployError
-from handlers.events import RECONCILER, Action
+from handlers.events import RECONCILER, Action, Event
 from handlers.references import Aliases, ImageName, ImageRef
 from receiver.store.events import EventQueries
 from receiver.store.records import Plan, RepositoryState, StoredEvent
@@ -223,14 +223,43 @@ class Planner:
         )
 
 
+# What a bug raises, as opposed to an orchestrator or its client that does not answer (an
+# OSError such as a refused connection, or the client library's own errors).
+_BUGS = (
+    TypeError,
+    ValueError,
+    LookupError,
+    AttributeError,
+    NameError,
+    AssertionError,
+    NotImplementedError,
+    RecursionError,
+    ArithmeticError,
+)
+
+
 async def _asked(kind: str, question: Awaitable[T]) -> T:
-    """The answer of a deployer; its failure to answer is a ``DeployerUnavailable``."""
+    """The answer of a deployer. Its failure to answer is a ``DeployerUnavailable`` (the
+    decision waits for it); a bug is raised as it is (the decision fails, and is given up
+    after a few tries)."""
     try:
         return await question
     except RegdeployError:
         raise
-    except Exception as exc:  # any orchestrator client's own errors
+    except OSError as exc:
         raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}") from exc
+    except _BUGS:
+        raise
+    except Exception as exc:  # an orchestrator client's own errors
+        raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}") from exc
+
+
+def unplanned(event: Event) -> str:
+    """Why ``event`` gave no plan at all."""
+    if event.action is Action.DELETE:
+        return "a delete moves no workload"
+    image = f"{event.registry}/{event.repository}"
+    return f"no watched repository and no opted-in workload uses {image}"
 
 
 def rules_of(state: RepositoryState) -> Rules:

@@ -26,9 +26,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def bearer_token(header: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case)."""
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case).
+
+    Only spaces and tabs around it are dropped (HTTP's own white space): a no-break space or
+    any other character a client sent is part of what it offered, and does not match.
+    """
     if header and header[:7].lower() == "bearer ":
-        return header[7:].strip()
+        return header[7:].strip(" \t")
     return None
 
 

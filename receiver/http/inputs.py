@@ -41,8 +41,10 @@ async def json_object(
         wrong_bool = isinstance(value, bool) and bool not in _as_tuple(expected)
         if wrong_bool or not isinstance(value, expected):
             raise InvalidRequest(f"field {name!r} must be {_describe(expected)}", field=name)
-        if isinstance(value, str) and "\x00" in value:  # PostgreSQL cannot store it
-            raise InvalidRequest(f"field {name!r} must not contain a NUL character", field=name)
+        if isinstance(value, str) and not _storable(value):
+            raise InvalidRequest(
+                f"field {name!r} must be Unicode text without NUL characters", field=name
+            )
     if len(body) < required:
         raise InvalidRequest(f"give at least one of: {', '.join(sorted(fields))}")
     return body
@@ -62,6 +64,17 @@ def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> s
     if value is not None and value not in choices:
         raise InvalidRequest(f"{name} must be one of {', '.join(choices)}", field=name)
     return value
+
+
+def _storable(text: str) -> bool:
+    """Text PostgreSQL can store: no NUL, no lone surrogate (``"\\ud800"`` in JSON)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:

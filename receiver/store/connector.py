@@ -180,10 +180,20 @@ class Connector:
 
     @contextlib.asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
+        """A pooled connection's cursor. Only what the driver raises is translated: an error
+        of the caller's own (a bug in a decision made inside a transaction) passes as it is."""
         try:
             with translated():
-                async with self._pool.acquire() as conn, conn.cursor() as cur:
+                conn = await self._pool.acquire()
+            try:
+                with translated():
+                    cur = await conn.cursor()
+                try:
                     yield cur
+                finally:
+                    cur.close()
+            finally:
+                await self._pool.release(conn)
         except DatabaseUnavailable:
             # Idle connections are most likely broken too (the server restarted): drop them so
             # the next request connects afresh instead of failing on a stale socket.

@@ -36,6 +36,8 @@ class EventClaim:
     event: StoredEvent
     plans: list[Plan]
     failure: str | None = None
+    # Why a decided event moves nothing at all (no plan), for whoever looks at it later.
+    note: str | None = None
 
 
 class DeploymentQueries:
@@ -61,7 +63,7 @@ class DeploymentQueries:
                 return
             for plan in claim.plans:
                 await _insert_plan(tx, plan)
-            done = {"id": claim.event.id, "status": EventStatus.DONE, "reason": None}
+            done = {"id": claim.event.id, "status": EventStatus.DONE, "reason": claim.note}
             await tx.execute("finish_event", done)
             if any(p.deploy for p in claim.plans):
                 await tx.execute("notify_deployments")

@@ -3,131 +3,11 @@ notifications (or none, for the reconciler), real PostgreSQL, the real app and w
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from deployers.base import Deployers, Target
-from receiver.app import init_app
-from tests.support.components import free_port
-from tests.support.oci import build_image
-from tests.support.recording import RecordingDeployer
-from tests.support.registry import Registry
-from tests.support.settings import REGISTRY_TOKEN, api_headers, make_config
-
-WEB = Target(kind="recording", name="web")
-REPO = "team/app"
-CREDENTIALS = ("deployer", "s3cret-pass")
-
-
-@dataclass
-class Stack:
-    registry: Registry
-    deployer: RecordingDeployer
-    session: aiohttp.ClientSession
-    base_url: str
-    layout: Path
-
-    @property
-    def image(self) -> str:
-        return f"{self.registry.host}/{REPO}"
-
-    def ref(self, tag: str, digest: str) -> str:
-        return f"{self.image}:{tag}@{digest}"
-
-    async def push(self, tag: str) -> str:
-        digest = build_image(self.layout, tag=tag, env={"VERSION": tag})
-        await asyncio.to_thread(self.registry.push, self.layout, tag, REPO)
-        return digest
-
-    async def api(self, method: str, path: str, body: object = None) -> Any:
-        async with self.session.request(
-            method, self.base_url + path, json=body, headers=api_headers()
-        ) as response:
-            assert response.status < 300, await response.text()
-            return await response.json()
-
-    async def deployments(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = (await self.api("GET", "/api/v1/deployments?limit=500"))[
-            "deployments"
-        ]
-        return found
-
-    async def wait_until(self, what: str, check: Callable[[], Awaitable[bool]]) -> None:
-        deadline = time.monotonic() + 30
-        while not await check():
-            if time.monotonic() > deadline:
-                pytest.fail(f"not within 30 s: {what}; deployments: {await self.deployments()}")
-            await asyncio.sleep(0.1)
-
-    async def settled(self, events: int) -> None:
-        """Wait until ``events`` events are stored, decided, and nothing is queued."""
-
-        async def check() -> bool:
-            stored = (await self.api("GET", "/api/v1/events?limit=500"))["events"]
-            busy = [d for d in await self.deployments() if d["status"] in ("planned", "running")]
-            decided = [e for e in stored if e["status"] == "done"]
-            return len(decided) >= events and not busy
-
-        await self.wait_until(f"{events} events decided", check)
-
-
-StackFactory = Callable[..., Awaitable[Stack]]
-
-
-@pytest.fixture
-async def stack(registry_tools: None, db_uri: str, tmp_path: Path) -> AsyncIterator[StackFactory]:
-    cleanups: list[Callable[[], Awaitable[None]]] = []
-
-    async def started(
-        *, notify: bool = True, htpasswd: bool = False, reconcile: float = 0, **repo: Any
-    ) -> Stack:
-        port = free_port()
-        registry = Registry(
-            tmp_path / "registry",
-            notify_url=f"http://127.0.0.1:{port}/webhooks/registry" if notify else None,
-            notify_token=REGISTRY_TOKEN,
-            htpasswd=CREDENTIALS if htpasswd else None,
-        )
-        await asyncio.to_thread(registry.start)
-        cleanups.append(lambda: asyncio.to_thread(registry.stop))
-        deployer = RecordingDeployer()
-        reachable: dict[str, Any] = {"host": registry.host, "insecure": True}
-        if htpasswd:
-            reachable |= {"username": CREDENTIALS[0], "password": CREDENTIALS[1]}
-        config = make_config(
-            db_uri,
-            registry=registry.host,
-            repositories=[
-                {
-                    "name": REPO,
-                    "image": f"{registry.host}/{REPO}",
-                    "targets": [{"kind": "recording", "name": "web"}],
-                    **repo,
-                }
-            ],
-            registries=[reachable],
-            worker={"poll_interval_seconds": 0.5},
-            reconciler={"interval_seconds": reconcile},
-        )
-        server = TestServer(init_app(config, deployers=Deployers([deployer])), port=port)
-        await server.start_server()
-        cleanups.append(server.close)
-        session = aiohttp.ClientSession()
-        cleanups.append(session.close)
-        base_url = str(server.make_url("")).rstrip("/")
-        return Stack(registry, deployer, session, base_url, tmp_path / "layout")
-
-    yield started
-    for cleanup in reversed(cleanups):
-        await cleanup()
+from tests.support.stack import REPO, WEB, StackFactory
 
 
 async def test_minor_policy_ends_on_the_newest_minor_and_skips_the_rest(
@@ -196,27 +76,19 @@ async def test_a_digest_the_registry_does_not_serve_is_not_deployed(stack: Stack
     real = await s.push("1.1.0")
     await s.settled(events=2)
     forged = "sha256:" + "f" * 64
-    body = {
-        "events": [
-            {
-                "id": "forged-1",
-                "timestamp": "2030-01-01T00:00:00Z",
-                "action": "push",
-                "target": {
-                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                    "digest": forged,
-                    "repository": REPO,
-                    "tag": "1.1.0",
-                },
-            }
-        ]
-    }
-    async with s.session.post(
-        s.base_url + "/webhooks/registry",
-        json=body,
-        headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
-    ) as response:
-        assert response.status == 202
+    await s.notify(
+        {
+            "id": "forged-1",
+            "timestamp": "2030-01-01T00:00:00Z",
+            "action": "push",
+            "target": {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": forged,
+                "repository": REPO,
+                "tag": "1.1.0",
+            },
+        }
+    )
     await s.settled(events=3)
 
     forged_deploy = next(d for d in await s.deployments() if d["digest"] == forged)

@@ -1,0 +1,114 @@
+"""An event whose decision can never succeed is failed with its reason, and holds nothing back:
+pushes to other repositories sent after it are all decided."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from deployers.base import Deployers, Target
+from handlers.events import Action, Event
+from handlers.references import ImageName
+from receiver.app import init_app
+from receiver.http.keys import STORE
+from tests.support.api import ClientFactory
+from tests.support.pushes import REGISTRY, digest, push
+from tests.support.recording import RecordingDeployer
+from tests.support.settings import api_headers, make_config
+
+Client = TestClient[Any, Any]
+OTHERS = 100
+
+
+@dataclass
+class BrokenDiscovery(RecordingDeployer):
+    """A deployer with a bug: asking it about one repository raises (not an outage)."""
+
+    kind: str = "broken"
+    broken: str = "team/crash"
+
+    async def discover(self, image: ImageName) -> list[Target]:
+        if image.repository == self.broken:
+            raise ValueError("a bug in the orchestrator client")
+        return []
+
+
+def stored_push(repository: str, tag: str) -> Event:
+    """A push as an older regdeploy (or a hand-written row) might have stored it."""
+    return Event(
+        source="registry",
+        event_id=f"stored-{repository}",
+        action=Action.PUSH,
+        registry=REGISTRY,
+        repository=repository,
+        tag=tag,
+        digest=digest(1),
+        media_type=None,
+        actor=None,
+        occurred_at=datetime.now(UTC),
+    )
+
+
+async def events(client: Client) -> list[dict[str, Any]]:
+    response = await client.get("/api/v1/events?limit=1000", headers=api_headers())
+    found: list[dict[str, Any]] = (await response.json())["events"]
+    return found
+
+
+@pytest.fixture
+async def started(aiohttp_client: ClientFactory, db_uri: str) -> Client:
+    repositories = [
+        {
+            "name": f"team/other-{i}",
+            "image": f"{REGISTRY}/team/other-{i}",
+            "targets": [{"kind": "recording", "name": f"other-{i}"}],
+        }
+        for i in range(OTHERS)
+    ]
+    config = make_config(
+        db_uri,
+        registry=REGISTRY,
+        confirm_digests=False,  # registry.test names no running registry
+        repositories=repositories,
+        worker={"poll_interval_seconds": 0.2, "retry_base_seconds": 0.2, "retry_max_seconds": 1},
+    )
+    deployers = Deployers([RecordingDeployer(), BrokenDiscovery()])
+    return await aiohttp_client(init_app(config, deployers=deployers))
+
+
+async def test_poisoned_events_fail_with_their_reason_and_hold_nothing_back(
+    started: Client,
+) -> None:
+    store = started.app[STORE]
+    poison = "1.0." + "7" * 5000
+    await store.events.record_notification(events=[stored_push("team/app", poison)])
+    await store.events.record_notification(events=[stored_push("team/crash", "1.0.0")])
+    sent = time.monotonic()
+    for i in range(OTHERS):
+        await push(started, "1.0.0", 100 + i, f"team/other-{i}")
+
+    deadline = time.monotonic() + 60
+    while any(e["status"] == "pending" for e in await events(started)):
+        assert time.monotonic() < deadline, [
+            e for e in await events(started) if e["status"] == "pending"
+        ]
+        await asyncio.sleep(0.1)
+    print(f"{OTHERS} pushes after two poisoned events decided in {time.monotonic() - sent:.1f} s")
+
+    by_repository = {e["repository"]: e for e in await events(started)}
+    invalid = by_repository["team/app"]
+    assert (invalid["status"], invalid["attempts"]) == ("failed", 0)
+    assert invalid["reason"].startswith("invalid tag '1.0.777")
+    crash = by_repository["team/crash"]
+    assert (crash["status"], crash["attempts"]) == ("failed", 3)
+    assert crash["reason"] == "ValueError: a bug in the orchestrator client"
+    others = [by_repository[f"team/other-{i}"] for i in range(OTHERS)]
+    assert {e["status"] for e in others} == {"done"}
+    failed = await started.get("/api/v1/events?status=failed", headers=api_headers())
+    assert {e["repository"] for e in (await failed.json())["events"]} == {"team/app", "team/crash"}
