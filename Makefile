@@ -1,5 +1,7 @@
 # make run   install into .venv and start regdeploy with config.example.yaml (embedded PostgreSQL)
 # make test  install everything the suite needs (system packages too) and run lint, types, tests
+# make bench run the benchmarks (installs wrk); BENCH=ingest runs one, QUICK=1 a tiny smoke run,
+#            ROUNDS=N another number of rounds
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +9,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export REGDEPLOY_PORT ?= 8080
 
-.PHONY: run test lint typecheck pytest system-deps install clean
+BENCH ?= all
+
+.PHONY: run test bench lint typecheck pytest system-deps install clean
 
 run: $(STAMP)
 	$(BIN)/regdeploy serve --config config.example.yaml
@@ -21,6 +25,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+bench: $(STAMP)
+	./scripts/system-deps.sh wrk
+	$(BIN)/python -m bench $(BENCH) $(if $(QUICK),--quick) $(if $(ROUNDS),--rounds $(ROUNDS))
 
 system-deps:
 	./scripts/system-deps.sh

@@ -1,130 +1,158 @@
-"""Measure webhook ingestion: notifications per second, latency and memory.
+"""ingest: how fast notifications are acknowledged, against a bare aiohttp app.
 
-Starts an embedded PostgreSQL in a temporary directory and the regdeploy app in this process,
-then posts N distinct Distribution push notifications (each a tagged manifest push, so each is
-stored and updates the tag catalog) from C concurrent clients over loopback.
+Each round measures the reference (``bench.reference``) and then a fresh ``regdeploy serve``
+(its worker running, as deployed) on a fresh database, each under:
 
-    .venv/bin/python bench/ingest.py [--notifications 2000] [--concurrency 8]
+- a closed loop: ``wrk -t1 -c32``, every request a distinct push, after a short warm-up
+  (none in quick mode);
+- an open loop at 1,000 pushes/s (``bench.loadgen``), latency counted from when each push was
+  due, so that falling behind shows in full.
 
-Prints one line per figure. The target is that one process keeps up with a registry's whole
-notification stream: hundreds per second, each acknowledged well under a second.
+Between the loads regdeploy is left to decide what it received, so that one load's backlog does
+not slow the next. Rows stored must equal the pushes answered 2xx.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import resource
-import shutil
-import statistics
-import tempfile
-import time
-import uuid
-from pathlib import Path
+from collections.abc import Callable
+from functools import partial
 
-import aiohttp
-from aiohttp.test_utils import TestServer
+from bench import configs, pushes
+from bench.harness import Options, Rounds, count, regdeploy, run_rounds, settle
+from bench.load import LoadResult, run_loadgen, run_wrk
+from bench.processes import Process, start_reference
+from bench.report import Count, Report, Target, ratio_cell, reference_cell, summary_cell
 
-from receiver import logs
-from receiver.app import init_app
-from receiver.config import loading as configuration
-from receiver.store.embedded import EmbeddedServer
-
-TOKEN = "bench-token-0123456789"
+CONNECTIONS = 32
+OPEN_RATE = 1000.0
+SETTLE_SECONDS = 300.0
+WARM_UP_SECONDS = 2.0
 
 
-def notification(index: int) -> bytes:
-    event = {
-        "id": str(uuid.uuid4()),
-        "timestamp": "2026-11-22T13:17:58.167119017Z",
-        "action": "push",
-        "target": {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "size": 422,
-            "digest": f"sha256:{index:064x}",
-            "repository": f"team/app{index % 50}",
-            "url": f"http://127.0.0.1:5000/v2/team/app/manifests/sha256:{index:064x}",
-            "tag": f"1.0.{index}",
-        },
-        "request": {"host": "127.0.0.1:5000", "method": "PUT", "useragent": "bench"},
-        "actor": {},
-        "source": {"addr": "bench:5000"},
-    }
-    return json.dumps({"events": [event]}).encode()
-
-
-async def post_all(base_url: str, bodies: list[bytes], concurrency: int) -> list[float]:
-    queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for body in bodies:
-        queue.put_nowait(body)
-    latencies: list[float] = []
-    headers = {
-        "Authorization": f"Bearer {TOKEN}",
-        "Content-Type": "application/vnd.docker.distribution.events.v1+json",
-    }
-
-    async def client(session: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            body = queue.get_nowait()
-            started = time.perf_counter()
-            async with session.post(
-                f"{base_url}/webhooks/registry", data=body, headers=headers
-            ) as response:
-                assert response.status == 202, await response.text()
-                await response.read()
-            latencies.append(time.perf_counter() - started)
-
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(client(session) for _ in range(concurrency)))
-    return latencies
-
-
-async def run(notifications: int, concurrency: int, data_dir: Path) -> None:
-    server = EmbeddedServer(pgdata=data_dir / "pgdata")
-    uri = await asyncio.to_thread(server.start)
-    config = configuration.parse(
-        {
-            "database": {"url": uri},
-            "sources": [{"name": "registry", "format": "distribution", "token": TOKEN}],
-            "api": {"tokens": [{"name": "bench", "token": TOKEN}]},
-        },
-        env={},
+def _closed(process: Process, options: Options, seconds: float) -> LoadResult:
+    return run_wrk(
+        process.url + pushes.WEBHOOK_PATH,
+        run=pushes.new_run_id(),
+        seconds=seconds,
+        tail=options.pick(3, 1),
+        connections=CONNECTIONS,
+        prefix="team/app",
+        repositories=50,
     )
-    app_server = TestServer(init_app(config))
-    await app_server.start_server()
+
+
+def _open(process: Process, options: Options) -> LoadResult:
+    duration = options.pick(10, 1)
+    return run_loadgen(
+        process.url + pushes.WEBHOOK_PATH,
+        timeout=duration + 180,
+        run=pushes.new_run_id(),
+        prefix="team/app",
+        repositories=50,
+        rate=options.pick(OPEN_RATE, 200),
+        duration=duration,
+    )
+
+
+def _loads(
+    process: Process, options: Options, settle_between: Callable[[], object] | None = None
+) -> list[LoadResult]:
+    """Warm-up (not in quick mode), closed loop, open loop; ``settle_between()`` runs after
+    each."""
+    steps = [
+        partial(_closed, process, options, options.pick(10, 1)),
+        partial(_open, process, options),
+    ]
+    if not options.quick:
+        steps.insert(0, partial(_closed, process, options, WARM_UP_SECONDS))
+    loads = []
+    for step in steps:
+        loads.append(step())
+        if settle_between is not None:
+            settle_between()
+    return loads
+
+
+def _round(options: Options, index: int, rounds: Rounds, counts: list[Count]) -> None:
+    reference = start_reference(options.workdir, name=f"reference-{index}")
     try:
-        base_url = str(app_server.make_url("")).rstrip("/")
-        bodies = [notification(i) for i in range(notifications)]
-        await post_all(base_url, bodies[:50], concurrency)  # warm the pool and the code paths
-        started = time.perf_counter()
-        latencies = await post_all(base_url, bodies[50:], concurrency)
-        elapsed = time.perf_counter() - started
+        *_, ref_closed, ref_open = _loads(reference, options)
     finally:
-        await app_server.close()
-        await asyncio.to_thread(server.stop)
-    latencies.sort()
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"notifications: {len(latencies)} (concurrency {concurrency})")
-    print(f"throughput: {len(latencies) / elapsed:.0f} notifications/s")
-    print(f"latency p50: {statistics.median(latencies) * 1000:.1f} ms")
-    print(f"latency p99: {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")
-    print(f"latency max: {latencies[-1] * 1000:.1f} ms")
-    print(f"max RSS of the benchmark process (app + client): {rss_mib:.0f} MiB")
+        reference.stop()
+    name = f"ingest-{index}"
+    with regdeploy(options, lambda uri: configs.service(db_uri=uri), name=name) as (svc, sql):
+        loads = _loads(svc, options, lambda: settle(sql, limit=SETTLE_SECONDS))
+        counts.append(count(sql, f"ingest round {index}", sum(load.ok for load in loads)))
+    *_, closed, open_ = loads
+    rounds.add(
+        closed_rate=closed.rate,
+        closed_p50=closed.p50_ms,
+        closed_p99=closed.p99_ms,
+        closed_max=closed.max_ms,
+        closed_bad=closed.non_2xx + closed.failed,
+        open_rate=open_.rate,
+        open_p50=open_.p50_ms,
+        open_p99=open_.p99_ms,
+        open_max=open_.max_ms,
+        open_bad=open_.non_2xx + open_.failed,
+        ref_closed_rate=ref_closed.rate,
+        ref_closed_p50=ref_closed.p50_ms,
+        ref_closed_p99=ref_closed.p99_ms,
+        ref_closed_max=ref_closed.max_ms,
+        ref_closed_bad=ref_closed.non_2xx + ref_closed.failed,
+        ref_open_rate=ref_open.rate,
+        ref_open_p50=ref_open.p50_ms,
+        ref_open_p99=ref_open.p99_ms,
+        ref_open_max=ref_open.max_ms,
+        ref_open_bad=ref_open.non_2xx + ref_open.failed,
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notifications", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
-    args = parser.parse_args()
-    logs.configure(env={"LOG_LEVEL": "warning"})
-    data_dir = Path(tempfile.mkdtemp(prefix="rd-bench-", dir="/tmp"))
-    try:
-        asyncio.run(run(args.notifications, args.concurrency, data_dir))
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    main()
+def run(options: Options) -> Report:
+    rounds, counts = run_rounds(options, _round)
+    rate = int(options.pick(OPEN_RATE, 200))
+    figures = [
+        rounds.figure("2xx/s, closed loop c32", "/s", "closed_rate", "ref_closed_rate"),
+        rounds.figure("ack p50, c32", "ms", "closed_p50", "ref_closed_p50"),
+        rounds.figure("ack p99, c32", "ms", "closed_p99", "ref_closed_p99"),
+        rounds.figure("ack max, c32", "ms", "closed_max", "ref_closed_max"),
+        rounds.figure("non-2xx or failed, c32", "", "closed_bad", "ref_closed_bad"),
+        rounds.figure(f"2xx/s, open loop {rate:,}/s", "/s", "open_rate", "ref_open_rate"),
+        rounds.figure(f"ack p50, {rate:,}/s", "ms", "open_p50", "ref_open_p50"),
+        rounds.figure(f"ack p99, {rate:,}/s", "ms", "open_p99", "ref_open_p99"),
+        rounds.figure(f"ack max, {rate:,}/s", "ms", "open_max", "ref_open_max"),
+        rounds.figure(f"non-2xx or failed, {rate:,}/s", "", "open_bad", "ref_open_bad"),
+    ]
+    throughput, p99 = figures[0], figures[7]
+    targets = [
+        Target(
+            figure="ingest ratio to bare aiohttp, c32",
+            measured=f"{ratio_cell(throughput)} ({summary_cell(throughput)})",
+            reference=reference_cell(throughput, "bare aiohttp"),
+            target=">= 0.25x (aim 0.5x)",
+        ),
+        Target(
+            figure=f"ack p99 at {rate:,}/s open loop",
+            measured=summary_cell(p99),
+            reference=reference_cell(p99, "bare aiohttp"),
+            target="<= 25 ms",
+        ),
+    ]
+    seconds = options.pick(10, 1)
+    warm_up = "" if options.quick else f" after a {WARM_UP_SECONDS:g} s warm-up"
+    return Report(
+        name="ingest",
+        title="acknowledging notifications",
+        setup=(
+            f"Closed loop: wrk -t1 -c{CONNECTIONS}, {seconds:g} s of distinct pushes{warm_up}. "
+            f"Open loop: {rate:,} pushes/s for {seconds:g} s (bench.loadgen), latency "
+            "from when each push was due. regdeploy serve runs with its worker; the reference "
+            "is a bare aiohttp app that parses the same bodies and stores nothing."
+        ),
+        measured_as="regdeploy",
+        reference_as="bare aiohttp",
+        rounds=options.rounds,
+        figures=figures,
+        counts=counts,
+        targets=targets,
+    )

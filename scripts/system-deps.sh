@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages the test suite runs for real, where they are missing (Debian).
+# With package names as arguments (scripts/system-deps.sh wrk), install only those.
 set -euo pipefail
 declare -A wanted=(
   [docker-registry]=docker-registry
@@ -8,9 +9,11 @@ declare -A wanted=(
   [openssl]=openssl
   [docker.io]=docker.io            # dockerd + docker CLI: the tests run a private dockerd
   [docker-compose]=docker-compose  # docker-compose config validates docker-compose.yml
+  [wrk]=wrk                        # the closed-loop load of the benchmarks (make bench, tests/bench)
 )
+if [ $# -gt 0 ]; then packages=("$@"); else packages=("${!wanted[@]}"); fi
 missing=()
-for pkg in "${!wanted[@]}"; do
+for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -eq 0 ]; then

@@ -21,6 +21,7 @@ APT_PACKAGES: dict[str, str] = {
     "docker": "docker.io",
     "docker-compose": "docker-compose",
     "chromium": "chromium",
+    "wrk": "wrk",
 }
 
 
