@@ -11,6 +11,7 @@ pushes answered 2xx in any run; figures themselves never fail a run.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import traceback
@@ -62,7 +63,17 @@ def _one(name: str, args: argparse.Namespace, rounds: int) -> Report:
     return report
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the run as Ctrl-C does: every started process is stopped on the way out."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _stop_on_sigterm()
     parser = _parser()
     args = parser.parse_args(argv)
     chosen = args.names or ["all"]

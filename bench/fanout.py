@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from bench import configs, pushes
 from bench.database import INTENTS, Sql
-from bench.harness import Options, Rounds, count, post_push, regdeploy, run_rounds, settle
+from bench.harness import Options, Rounds, count, deliver, regdeploy, run_rounds, settle
 from bench.processes import Process, registrations, start_nomad
 from bench.report import Count, Report, Target, reference_cell, summary_cell
 
@@ -67,14 +67,15 @@ def _move(at: Setting, *, repository: str, index: int, jobs: int) -> Moved:
     body = pushes.push(
         run=at.run, index=index, repository=repository, tag="stable", digest_text=digest
     )
-    status, acked = post_push(at.url, body)
+    delivery = deliver(at.url, body)
+    acked = delivery.acked
     sql, nomad, limit = at.sql, at.nomad, at.limit
     intents = sql.wait_for(INTENTS, digest, at_least=jobs, limit=limit)
     deployed = _registered(nomad, digest, jobs=jobs, limit=limit)
     return Moved(
         intents=intents - acked if intents is not None else math.inf,
         deployed=deployed - acked if deployed is not None else math.inf,
-        answered=1 if 200 <= status < 300 else 0,
+        answered=1 if delivery.ok else 0,
     )
 
 
@@ -110,7 +111,7 @@ def _round(options: Options, index: int, rounds: Rounds, counts: list[Count]) ->
 
 def run(options: Options) -> Report:
     scale = Scale.of(options)
-    rounds, counts = run_rounds(options, _round)
+    rounds, counts = run_rounds(options, "fanout", _round)
     n = scale.workloads
     figures = [
         rounds.figure(f"ack -> all {n} intents exist", "ms", "intents", "ref_intents"),

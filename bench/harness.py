@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,12 @@ from bench.database import EVENTS, PENDING, Postgres, Sql
 from bench.processes import Process, start_regdeploy
 from bench.report import Count, Figure
 from bench.stats import Spread
+
+LATE_NOTE = (
+    "generator late by: how late the open-loop generator started a push, at worst. More than "
+    "a few ms means the machine did not give the generator the CPU to hold its rate: the "
+    "other figures of that load were then taken at a lower rate than the one named."
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,11 +43,13 @@ class Options:
 def session(name: str, *, rounds: int, quick: bool, keep: bool = False) -> Iterator[Options]:
     """A temporary directory with an embedded PostgreSQL, for one benchmark."""
     workdir = Path(tempfile.mkdtemp(prefix=f"rd-bench-{name}-", dir="/tmp"))
-    postgres = Postgres(workdir / "pgdata")
     try:
-        yield Options(rounds=rounds, quick=quick, workdir=workdir, postgres=postgres)
+        postgres = Postgres(workdir / "pgdata")
+        try:
+            yield Options(rounds=rounds, quick=quick, workdir=workdir, postgres=postgres)
+        finally:
+            postgres.stop()
     finally:
-        postgres.stop()
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -69,18 +78,46 @@ def count(sql: Sql, run: str, answered: int) -> Count:
     return Count(run=run, stored=sql.count(EVENTS), answered=answered)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """How a push went: its last status, when that answer arrived (``time.time()``), and how
+    many times it was posted."""
+
+    status: int
+    acked: float
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
 def post_push(url: str, body: bytes) -> tuple[int, float]:
-    """Post one notification; its status, and when its answer had arrived (``time.time()``)."""
+    """Post one notification; its status (0 if the connection failed), and when its answer had
+    arrived (``time.time()``)."""
     endpoint = url.removeprefix("http://")
     host, _, rest = endpoint.partition("/")
-    connection = http.client.HTTPConnection(host, timeout=30)
+    connection = http.client.HTTPConnection(host, timeout=60)
     try:
         connection.request("POST", "/" + rest, body=body, headers=pushes.headers())
         response = connection.getresponse()
         response.read()
         return response.status, time.time()
+    except OSError:
+        return 0, time.time()
     finally:
         connection.close()
+
+
+def deliver(url: str, body: bytes, *, attempts: int = 30, pause: float = 0.5) -> Delivery:
+    """Post a notification as a registry does: again after a pause while it is not answered
+    2xx, up to ``attempts`` times."""
+    for attempt in range(1, attempts + 1):
+        status, acked = post_push(url, body)
+        if 200 <= status < 300 or attempt == attempts:
+            break
+        time.sleep(pause)
+    return Delivery(status=status, acked=acked, attempts=attempt)
 
 
 @dataclass
@@ -108,9 +145,16 @@ class Rounds:
 RoundRunner = Callable[[Options, int, Rounds, list[Count]], None]
 
 
-def run_rounds(options: Options, one: RoundRunner) -> tuple[Rounds, list[Count]]:
+def run_rounds(options: Options, name: str, one: RoundRunner) -> tuple[Rounds, list[Count]]:
     """``one(options, index, rounds, counts)`` for each round, numbered from 1."""
     rounds, counts = Rounds(), list[Count]()
     for index in range(1, options.rounds + 1):
+        progress(f"{name}: round {index} of {options.rounds}")
         one(options, index, rounds, counts)
     return rounds, counts
+
+
+def progress(message: str) -> None:
+    """A line on standard error, so that a long run shows where it is (the tables go to
+    standard output)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

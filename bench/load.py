@@ -121,6 +121,8 @@ def start_loadgen(
 
 
 def finish_loadgen(process: subprocess.Popen[str], *, timeout: float) -> LoadResult:
+    """The generator's result; ``timeout`` bounds its whole run (beyond its last push's own
+    limit of 600 s)."""
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -8,7 +8,9 @@ Open loop: push number i is due at start + i / rate whether or not earlier ones 
 a server that falls behind shows it in full rather than slowing the generator down. Closed loop:
 ``concurrency`` clients each post the next push as soon as the previous one is answered.
 
-Every push is waited for (up to ``--timeout`` seconds) before the generator exits, and it prints
+Every push is waited for (up to ``--timeout`` seconds, 600 by default: long enough that a push
+the service will still answer is never given up, since a push given up may yet be stored) before
+the generator exits, and it prints
 one JSON line: pushes sent, answered 2xx, answered otherwise, failed, ack latency p50/p99/max
 in ms, the achieved rate, and the wall-clock times of the first push and the last answer.
 """
@@ -151,7 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=float, default=10.0, help="open loop: seconds")
     parser.add_argument("--count", type=int, default=1000, help="closed loop: pushes")
     parser.add_argument("--concurrency", type=int, default=32, help="closed loop: clients")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per push")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per push")
     return parser
 
 

@@ -81,7 +81,7 @@ def _round(options: Options, index: int, rounds: Rounds, counts: list[Count]) ->
 
 def run(options: Options) -> Report:
     scale = Scale.of(options)
-    rounds, counts = run_rounds(options, _round)
+    rounds, counts = run_rounds(options, "memory", _round)
     n = f"{scale.events:,}"
     figures = [
         rounds.figure("RSS idle", "MB", "idle", "ref_idle"),

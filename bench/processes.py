@@ -69,18 +69,26 @@ class Process:
         return f"http://127.0.0.1:{self.port}"
 
     def wait_until_up(self, path: str) -> Process:
+        """This process once it answers ``path``; stopped if it does not, or if the wait is
+        interrupted (the caller has nothing to stop yet)."""
+        try:
+            self._wait(path)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self, path: str) -> None:
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
-                raise StartFailed(
-                    f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}"
-                )
+                code = self.popen.returncode
+                raise StartFailed(f"{self.name} exited with {code}:\n{self.tail()}")
             try:
                 get_json(self.url + path, timeout=2)
-                return self
+                return
             except (OSError, ValueError):
                 time.sleep(0.1)
-        self.stop()
         raise StartFailed(f"{self.name} did not answer {path} in {START_SECONDS} s:\n{self.tail()}")
 
     def rss_mb(self) -> float:

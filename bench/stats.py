@@ -56,7 +56,8 @@ def number(value: float, unit: str) -> str:
     if math.isinf(value):
         return "missed"
     if unit == "x":
-        return f"{value:.3f}x" if value < 1 else f"{value:.2f}x"
+        digits = 3 if abs(value) < 1 else 2 if abs(value) < 100 else 0
+        return f"{value:,.{digits}f}x"
     if unit in ("/s", "", "rows", "events"):
         text = f"{value:,.0f}"
         return f"{text}/s" if unit == "/s" else text
