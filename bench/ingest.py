@@ -34,7 +34,7 @@ def _closed(process: Process, options: Options, seconds: float) -> LoadResult:
         process.url + pushes.WEBHOOK_PATH,
         run=pushes.new_run_id(),
         seconds=seconds,
-        tail=options.pick(3, 1),
+        tail=options.pick(5, 1),
         connections=CONNECTIONS,
         prefix="team/app",
         repositories=50,
