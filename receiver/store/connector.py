@@ -162,17 +162,14 @@ class Connector:
             await cur.execute("COMMIT")
 
     async def retried(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
-        """``work`` in a transaction, run again (up to ``RETRIES`` times) when the database
-        undid it for a concurrent change."""
-        for attempt in range(1, RETRIES + 1):
-            try:
-                async with self.transaction() as tx:
-                    return await work(tx)
-            except ConcurrentChange:
-                if attempt == RETRIES:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 (jitter)
-        raise AssertionError("unreachable")
+        """``work`` in a transaction, run again when the database undid it for a concurrent
+        change (see ``retrying``)."""
+
+        async def attempt() -> T:
+            async with self.transaction() as tx:
+                return await work(tx)
+
+        return await retrying(attempt)
 
     def listener(self) -> Listener:
         """A connection of its own that waits for new events, deployments and notices."""
@@ -199,6 +196,19 @@ class Connector:
             # the next request connects afresh instead of failing on a stale socket.
             await self._pool.clear()
             raise
+
+
+async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, run again (up to ``RETRIES`` times in all, after a short random pause)
+    when the database undid it for a concurrent change (a deadlock, a serialization failure)."""
+    for tries in range(1, RETRIES + 1):
+        try:
+            return await attempt()
+        except ConcurrentChange:
+            if tries == RETRIES:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.01 * tries))  # noqa: S311 (jitter)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager

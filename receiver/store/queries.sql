@@ -18,6 +18,42 @@ VALUES (%(source)s, %(event_id)s, %(action)s, %(registry)s, %(repository)s, %(ta
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING id;
 
+-- name: ingest_pushes
+-- A group of pushes in one statement: store the new events (in the order given: by id), move the
+-- tags they name (the latest push of each tag; a late redelivery never moves a tag back), wake
+-- the workers; the (source, event_id) of the events that were new.
+WITH incoming AS (
+    SELECT *
+      FROM unnest(%(source)s::text[], %(event_id)s::text[], %(action)s::text[],
+                  %(registry)s::text[], %(repository)s::text[], %(tag)s::text[],
+                  %(digest)s::text[], %(media_type)s::text[], %(actor)s::text[],
+                  %(occurred_at)s::timestamptz[], %(position)s::int[])
+           AS i (source, event_id, action, registry, repository, tag, digest, media_type, actor,
+                 occurred_at, position)
+), inserted AS (
+    INSERT INTO events (source, event_id, action, registry, repository, tag, digest, media_type,
+                        actor, occurred_at)
+    SELECT source, event_id, action, registry, repository, tag, digest, media_type, actor,
+           occurred_at
+      FROM incoming
+    ON CONFLICT (source, event_id) DO NOTHING
+    RETURNING source, event_id
+), catalog AS (
+    INSERT INTO tags (registry, repository, tag, digest, media_type, pushed_at)
+    SELECT DISTINCT ON (i.registry, i.repository, i.tag)
+           i.registry, i.repository, i.tag, i.digest, i.media_type, i.occurred_at
+      FROM incoming i JOIN inserted n ON (n.source, n.event_id) = (i.source, i.event_id)
+     ORDER BY i.registry, i.repository, i.tag, i.occurred_at DESC, i.position DESC
+    ON CONFLICT (registry, repository, tag) DO UPDATE
+       SET digest = EXCLUDED.digest, media_type = EXCLUDED.media_type,
+           pushed_at = EXCLUDED.pushed_at, updated_at = now()
+     WHERE tags.pushed_at <= EXCLUDED.pushed_at
+    RETURNING 1
+), woken AS (
+    SELECT pg_notify('regdeploy_events', '') FROM (SELECT 1 FROM inserted LIMIT 1) AS new
+)
+SELECT source, event_id, (SELECT count(*) FROM woken) AS woken FROM inserted;
+
 -- name: upsert_tag
 -- A late redelivery of an older push never moves a tag back.
 INSERT INTO tags (registry, repository, tag, digest, media_type, pushed_at)
