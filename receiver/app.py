@@ -17,13 +17,24 @@ from receiver.http import (
     repositories,
     sources,
     webhooks,
+    workloads,
 )
 from receiver.http.auth import api_auth
 from receiver.http.errors import error_answers
 from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, SERVICES, STORE
 from receiver.runtime import build_deployers, running_services
 
-ROUTES = (health, webhooks, events, repositories, registrywatcher, deployments, notices, sources)
+ROUTES = (
+    health,
+    webhooks,
+    events,
+    repositories,
+    registrywatcher,
+    deployments,
+    notices,
+    sources,
+    workloads,
+)
 
 
 def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Application:

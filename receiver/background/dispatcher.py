@@ -17,6 +17,7 @@ import structlog
 from deployers.base import Deployers, DeployResult, Outcome
 from handlers.errors import RegistryError, RegistryUnavailable
 from handlers.references import ImageRef
+from receiver.background.inventory import Inventory
 from receiver.background.loop import backoff
 from receiver.config.server import WorkerConfig
 from receiver.decide.announcer import Announcer
@@ -56,6 +57,7 @@ class Dispatcher:
         deployments: DeploymentQueries,
         notices: NoticeQueries,
         deployers: Deployers,
+        inventory: Inventory,
         config: WorkerConfig,
         confirmation: Confirmation,
         worker_id: str,
@@ -65,6 +67,7 @@ class Dispatcher:
         self._deployments = deployments
         self._notices = notices
         self._deployers = deployers
+        self._inventory = inventory
         self._config = config
         self._confirmation = confirmation
         self._worker_id = worker_id
@@ -94,6 +97,7 @@ class Dispatcher:
         finally:
             done.set()  # not cancelled: a heartbeat query is never cut off half-way
             await beat
+            self._inventory.changed(deployment.target.kind)  # what runs there may have moved
         retry_at = self._retry_at(deployment) if verdict.retry else None
         stored = await self._deployments.finish_deployment(
             deployment,

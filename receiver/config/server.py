@@ -76,6 +76,8 @@ class WorkerConfig:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     deploy_timeout_seconds: float = 900.0
+    # The inventory of what runs where is listed again at least this often.
+    inventory_refresh_seconds: float = 60.0
 
 
 def read_server(r: Reader, m: dict[str, object]) -> ServerConfig:
@@ -191,6 +193,9 @@ def read_worker(r: Reader, m: dict[str, object]) -> WorkerConfig:
         retry_max_seconds=r.number(m, "retry_max_seconds", "worker", d.retry_max_seconds),
         deploy_timeout_seconds=r.number(
             m, "deploy_timeout_seconds", "worker", d.deploy_timeout_seconds
+        ),
+        inventory_refresh_seconds=r.number(
+            m, "inventory_refresh_seconds", "worker", d.inventory_refresh_seconds
         ),
     )
 

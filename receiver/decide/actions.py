@@ -17,6 +17,7 @@ from handlers.decision import newest_tag
 from handlers.errors import UnknownTag
 from handlers.policy import parse_policy, parse_version
 from receiver.decide.planner import Outlook, Planner, rules_of
+from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.records import RepositoryState
@@ -40,11 +41,13 @@ class RepositoryActions:
         repositories: RepositoryQueries,
         events: EventQueries,
         deployments: DeploymentQueries,
+        decisions: DecisionQueries,
         planner: Planner,
     ) -> None:
         self._repositories = repositories
         self._events = events
         self._deployments = deployments
+        self._decisions = decisions
         self._planner = planner
 
     async def change(self, name: str, changes: Mapping[str, Any], *, actor: str) -> ActionResult:
@@ -87,7 +90,7 @@ class RepositoryActions:
         tag: str | None = None,
     ) -> ActionResult:
         plans, outlooks = await self._planner.plan_repository(state, trigger=trigger, tag=tag)
-        ids = await self._deployments.plan(plans)
+        ids = await self._decisions.plan(plans)
         log.info(
             "repository_deploy_requested",
             repository=state.rules.name,

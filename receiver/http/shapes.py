@@ -7,6 +7,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from receiver.background.inventory import Entry, ListingState
 from receiver.config.loading import Config
 from receiver.config.server import Source
 from receiver.decide.actions import ActionResult
@@ -172,6 +173,23 @@ def result_json(result: ActionResult) -> dict[str, Any]:
 
 def changes_json(changed: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
     return {k: {"old": old, "new": new} for k, (old, new) in changed.items()}
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    running = entry.running
+    return {
+        "target": entry.target.as_json(),
+        "target_key": entry.target.key,
+        "configured": entry.configured,
+        "image": str(running.image) if running else None,
+        "tag": running.image.tag if running else None,
+        "digest": running.image.digest if running else None,
+        "since": iso(running.since) if running else None,
+    }
+
+
+def listing_json(state: ListingState) -> dict[str, Any]:
+    return {"kind": state.kind, "listed_at": iso(state.listed_at), "error": state.error}
 
 
 def iso(moment: datetime | None) -> str | None:

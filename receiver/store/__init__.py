@@ -6,7 +6,8 @@ regdeploy receives the groups it needs:
 
 - ``events``: stored notifications, the tag catalog, rejected payloads;
 - ``repositories``: the watched repositories and their audit;
-- ``deployments``: the decided intents, their attempts and outcomes;
+- ``decisions``: deciding stored events into plans (intents to deploy, skips);
+- ``deployments``: the deploy queue: intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
 - ``leases``: work only one process at a time may do.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from handlers.errors import StoreError
 from receiver.store.connector import Connector, Listener, schema_sql
+from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.leases import LeaseQueries
@@ -31,6 +33,7 @@ class Store:
     connector: Connector
     events: EventQueries
     repositories: RepositoryQueries
+    decisions: DecisionQueries
     deployments: DeploymentQueries
     notices: NoticeQueries
     leases: LeaseQueries
@@ -43,6 +46,7 @@ class Store:
             connector=db,
             events=EventQueries(db),
             repositories=RepositoryQueries(db),
+            decisions=DecisionQueries(db),
             deployments=DeploymentQueries(db),
             notices=NoticeQueries(db),
             leases=LeaseQueries(db),
@@ -65,8 +69,8 @@ class Store:
     async def ping(self) -> None:
         await self.connector.execute("ping")
 
-    def listener(self) -> Listener:
-        return self.connector.listener()
+    def listener(self, channel: str) -> Listener:
+        return self.connector.listener(channel)
 
     async def close(self) -> None:
         await self.connector.close()

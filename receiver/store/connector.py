@@ -171,9 +171,10 @@ class Connector:
 
         return await retrying(attempt)
 
-    def listener(self) -> Listener:
-        """A connection of its own that waits for new events, deployments and notices."""
-        return Listener(self._dsn, self._queries["listen"])
+    def listener(self, channel: str) -> Listener:
+        """A connection of its own that waits for news on ``channel``: ``events`` (new events
+        to decide), ``deployments`` (intents to start, deploys that ended), ``notices``."""
+        return Listener(self._dsn, self._queries[f"listen_{channel}"])
 
     @contextlib.asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:

@@ -74,9 +74,13 @@ DELETE FROM tags
  WHERE registry = %(registry)s AND repository = %(repository)s AND digest = %(digest)s
    AND pushed_at <= %(occurred_at)s;
 
--- name: listen
+-- name: listen_events
 LISTEN regdeploy_events;
+
+-- name: listen_deployments
 LISTEN regdeploy_deployments;
+
+-- name: listen_notices
 LISTEN regdeploy_notices;
 
 -- name: notify_events
@@ -190,17 +194,58 @@ SELECT id, source, event_id, action, registry, repository, tag, digest, media_ty
  LIMIT 1
    FOR UPDATE SKIP LOCKED;
 
--- name: finish_event
-UPDATE events SET status = %(status)s, reason = %(reason)s WHERE id = %(id)s;
+-- name: claim_repository_events
+-- The later pending events of the claimed event's repository, decided together with it.
+SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
+       occurred_at, received_at, status, attempts, reason
+  FROM events
+ WHERE status = 'pending' AND registry = %(registry)s AND repository = %(repository)s
+   AND id > %(after)s
+ ORDER BY id
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
 
--- name: defer_event
--- A decision that failed: try again after a pause, or give up once the attempts are spent.
+-- name: finish_events
+UPDATE events e
+   SET status = f.status, reason = f.reason
+  FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(reasons)s::text[])
+       AS f (id, status, reason)
+ WHERE e.id = f.id;
+
+-- name: defer_events
+-- Decisions that failed: try again after a pause, or give up once the attempts are spent.
 UPDATE events
    SET attempts = attempts + 1, reason = %(reason)s,
        not_before = now() + make_interval(secs => %(seconds)s),
        status = CASE WHEN %(final)s THEN 'failed' ELSE status END
- WHERE id = %(id)s AND status = 'pending'
+ WHERE id = ANY (%(ids)s::bigint[]) AND status = 'pending'
 RETURNING status;
+
+-- name: settle_unused_events
+-- Pending deletes, and pending pushes of images no watched repository and no workload in use
+-- runs, need no decision: done, with the reason, in bulk.
+WITH unused AS (
+    SELECT id FROM events e
+     WHERE status = 'pending'
+       AND (action = 'delete'
+            OR (NOT EXISTS (SELECT 1 FROM repositories w
+                             WHERE w.active AND w.registry = e.registry
+                               AND w.repository = e.repository)
+                AND NOT EXISTS (SELECT 1
+                                  FROM unnest(%(registries)s::text[], %(repositories)s::text[])
+                                       AS u (registry, repository)
+                                 WHERE u.registry = e.registry
+                                   AND u.repository = e.repository)))
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE events e
+   SET status = 'done',
+       reason = CASE WHEN e.action = 'delete' THEN 'a delete moves no workload'
+                     ELSE 'no watched repository and no opted-in workload uses '
+                          || e.registry || '/' || e.repository END
+  FROM unused
+ WHERE e.id = unused.id
+RETURNING e.id;
 
 -- name: next_event_due
 SELECT min(not_before) AS due FROM events WHERE status = 'pending';
@@ -213,10 +258,11 @@ UPDATE deployments
 
 -- name: insert_deployment
 INSERT INTO deployments (target_key, target, repository_name, registry, repository, tag, digest,
-                         previous_image, reason, trigger, event_id, status, notify, finished_at)
+                         previous_image, reason, trigger, event_id, status, message, notify,
+                         finished_at)
 VALUES (%(target_key)s, %(target)s, %(repository_name)s, %(registry)s, %(repository)s, %(tag)s,
         %(digest)s, %(previous_image)s, %(reason)s, %(trigger)s, %(event_id)s, %(status)s,
-        %(notify)s, CASE WHEN %(status)s <> 'planned' THEN now() END)
+        %(message)s, %(notify)s, CASE WHEN %(status)s <> 'planned' THEN now() END)
 ON CONFLICT (target_key, digest) WHERE status = 'planned' DO NOTHING
 RETURNING id;
 

@@ -113,6 +113,10 @@ class Plan:
     trigger: str
     # Not deployed: the target runs the image by tag and is taken as running this digest.
     adopted: bool = False
+    # Not deployed: a later push decided together with this one moves the target instead.
+    superseded: bool = False
+    # What to record beside the reason (why it was superseded).
+    message: str | None = None
     previous_image: str | None = None
     event_id: int | None = None
     notify: tuple[str, ...] = ()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, DeployResult, Outcome, Target
+from deployers.base import Deployers, DeployResult, Outcome, Target, Workload
 from handlers.references import parse_name
 from receiver.app import init_app
-from receiver.http.keys import PLANNER, STORE
+from receiver.http.keys import STORE
 from tests.support.api import Client, ClientFactory, deployments, settle
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
@@ -237,11 +237,9 @@ async def test_manual_deploy_of_a_tag(start: Start) -> None:
 
 async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> None:
     idle, deployer = await start(worker={"enabled": False})
-    store, planner = idle.app[STORE], idle.app[PLANNER]
+    store = idle.app[STORE]
     await push(idle, "1.1.0", 2)
-    async with store.deployments.claim_event() as claim:
-        assert claim is not None
-        claim.plans.extend(await planner.plan_event(claim.event))
+    assert await worker_of(idle.app).decider.decide_due() == 1
     # A worker claims the intent and dies: the claim stays `running`, its heartbeat stops.
     dead = await store.deployments.claim_deployment(worker="dead-worker")
     assert dead is not None
@@ -279,10 +277,14 @@ class UnreachableEngine:
     kind: str = "engine"
     down: bool = True
 
-    async def discover(self, image: Any) -> list[Target]:
+    async def workloads(self) -> list[Workload]:
         if self.down:
             raise ConnectionError("connection refused")
         return []
+
+    async def changes(self) -> AsyncIterator[None]:
+        return
+        yield
 
     async def current(self, target: Target, name: Any) -> None:
         return None

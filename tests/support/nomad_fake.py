@@ -33,11 +33,15 @@ with where in Nomad's source (hashicorp/nomad) the behaviour comes from:
 Time is replaced by polls, so tests are deterministic: an evaluation completes after
 ``eval_polls`` reads (0: at once), a running deployment takes the ``rollout`` outcome after
 ``deployment_polls`` reads, or stays running until ``complete_deployments`` is called.
-Blocking queries (``?index=``) answer at once. Every job version is kept (Nomad keeps 6).
+A blocking query on the jobs list (``?index=N&wait=D``) waits, as Nomad's does, until the
+list's index (the last write to a job) passes ``N`` or ``D`` ends (default 5 min, at most
+10 min); other blocking queries answer at once. Every job version is kept (Nomad keeps 6).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import inspect
 import json
@@ -317,6 +321,7 @@ class FakeNomad:
         # change made between a client's read and its write.
         self.before_next_register: Callable[[], object] | None = None
         self._index = 10
+        self._written = asyncio.Event()
         self._jobs: dict[tuple[str, str], Json] = {}
         self._versions: dict[tuple[str, str], list[Json]] = {}
         self._evals: dict[str, Json] = {}
@@ -436,7 +441,7 @@ class FakeNomad:
 
     async def _jobs_request(self, request: web.Request) -> web.StreamResponse:
         if request.method == "GET":
-            return self._list_jobs(request)
+            return await self._list_jobs(request)
         if request.method in ("PUT", "POST"):
             return await self._register_request(request, "")
         raise NomadError(405, "Invalid method")
@@ -479,17 +484,35 @@ class FakeNomad:
             raise NomadError(501, "FakeNomad does not implement job deregistration")
         raise NomadError(405, "Invalid method")
 
-    def _list_jobs(self, request: web.Request) -> web.StreamResponse:
+    async def _list_jobs(self, request: web.Request) -> web.StreamResponse:
         namespace = _namespace(request)
         allowed = self._authorize(request, None if namespace == "*" else namespace)
         with_meta = _parse_bool(request.query.get("meta"), "meta")
         prefix = request.query.get("prefix", "")
+        await self._block(request, lambda: self._jobs_index)
         stubs = [
             _stub(job, with_meta=bool(with_meta))
             for (ns, job_id), job in sorted(self._jobs.items())
             if (namespace in ("*", ns)) and allowed(ns) and job_id.startswith(prefix)
         ]
-        return self._json(stubs)
+        return self._json(stubs, index=self._jobs_index)
+
+    async def _block(self, request: web.Request, index: Callable[[], int]) -> None:
+        """nomad/rpc.go blockingRPC: wait while ``index()`` is not past ``?index=`` and the
+        ``?wait=`` time (default 5 min, capped at 10) lasts."""
+        raw = request.query.get("index")
+        if raw is None:
+            return
+        after = int(raw)
+        deadline = time.monotonic() + min(_duration(request.query.get("wait", "5m")), 600.0)
+        while index() <= after and (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._written.wait(), left)
+
+    @property
+    def _jobs_index(self) -> int:
+        """The jobs table's index: the last write to a job."""
+        return max((job["ModifyIndex"] for job in self._jobs.values()), default=1)
 
     def _read_job(self, request: web.Request, job_id: str) -> web.StreamResponse:
         namespace = _namespace(request)
@@ -998,6 +1021,9 @@ class FakeNomad:
 
     def _next(self) -> int:
         self._index += 1
+        # Wake the blocking queries: they look again whether their index moved.
+        self._written.set()
+        self._written = asyncio.Event()
         return self._index
 
     def _version(self, key: tuple[str, str], version: int) -> Json | None:
@@ -1064,6 +1090,14 @@ def _token(request: web.Request) -> str | None:
 
 def _namespace(request: web.Request) -> str:
     return request.query.get("namespace") or "default"
+
+
+def _duration(text: str) -> float:
+    """Seconds of a Go duration as Nomad takes ``wait`` (``100ms``, ``30s``, ``5m``)."""
+    for unit, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * scale
+    raise NomadError(400, f"Invalid wait time: {text!r}")
 
 
 def _parse_bool(value: str | None, name: str) -> bool | None:
