@@ -29,6 +29,7 @@ from receiver.background.dispatcher import Dispatcher
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.server import WorkerConfig
 from receiver.decide.planner import Planner
+from receiver.metrics import Metrics
 from receiver.store.connector import Listener
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.records import EventStatus, Plan, StoredEvent
@@ -58,8 +59,10 @@ class Worker(PolledLoop):
         dispatcher: Dispatcher,
         config: WorkerConfig,
         listen: Callable[[], Listener] | None,
+        metrics: Metrics,
     ) -> None:
         super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
+        self._metrics = metrics
         self._deployments = deployments
         self._planner = planner
         self._dispatcher = dispatcher
@@ -97,9 +100,11 @@ class Worker(PolledLoop):
                 claim.failure = event_problem(claimed.event)
                 if claim.failure is not None:
                     log.warning("event_failed", event_id=claimed.id, reason=claim.failure)
+                    self._metrics.event_failed(claimed.event.source)
                     return True
                 claim.plans.extend(await self._planner.plan_event(claimed))
                 _log_plans(claim.plans, claimed)
+            self._metrics.decided(claim.plans)
         except StoreError:
             raise  # the database itself: this round ends, the event stays pending
         except Exception as exc:  # a decision that failed must not hold every later one back
@@ -110,6 +115,7 @@ class Worker(PolledLoop):
 
     async def _defer(self, event: StoredEvent, exc: Exception) -> None:
         transient = isinstance(exc, _TRANSIENT)
+        self._metrics.decision_error(exc)
         attempts = event.attempts + 1
         final = not transient and attempts >= DECISION_ATTEMPTS
         reason = f"{type(exc).__name__}: {exc}"[:_REASON_CHARS]
@@ -121,6 +127,7 @@ class Worker(PolledLoop):
         fields = {"event_id": event.id, "attempts": attempts, "reason": reason}
         if status is EventStatus.FAILED:
             log.error("event_failed", **fields)
+            self._metrics.event_failed(event.event.source)
         elif transient:
             log.warning("decision_deferred", retry_in=seconds, **fields)
         else:

@@ -230,7 +230,7 @@ async def _asked(kind: str, question: Awaitable[T]) -> T:
     except RegdeployError:
         raise
     except Exception as exc:  # any orchestrator client's own errors
-        raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}") from exc
+        raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}", kind=kind) from exc
 
 
 def rules_of(state: RepositoryState) -> Rules:

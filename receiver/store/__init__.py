@@ -8,7 +8,8 @@ regdeploy receives the groups it needs:
 - ``repositories``: the watched repositories and their audit;
 - ``deployments``: the decided intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
-- ``leases``: work only one process at a time may do.
+- ``leases``: work only one process at a time may do;
+- ``backlog``: what waits now (for the metrics).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.errors import StoreError
+from receiver.store.backlog import BacklogQueries
 from receiver.store.connector import Connector, Listener, schema_sql
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
@@ -34,6 +36,7 @@ class Store:
     deployments: DeploymentQueries
     notices: NoticeQueries
     leases: LeaseQueries
+    backlog: BacklogQueries
 
     @classmethod
     async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
@@ -46,6 +49,7 @@ class Store:
             deployments=DeploymentQueries(db),
             notices=NoticeQueries(db),
             leases=LeaseQueries(db),
+            backlog=BacklogQueries(db),
         )
 
     async def migrate(self) -> int:
