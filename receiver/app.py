@@ -14,6 +14,7 @@ from receiver.http import (
     health,
     metrics,
     notices,
+    openapi,
     registrywatcher,
     repositories,
     sources,
@@ -44,6 +45,7 @@ ROUTES = (
     deployments,
     notices,
     sources,
+    openapi,
     metrics,
 )
 
