@@ -10,6 +10,7 @@ without a valid token 401.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,8 +38,9 @@ from tests.support.settings import (
     make_config,
 )
 
-#: Examples per operation and caller in the fuzzing phase (the coverage phase adds its own).
-MAX_EXAMPLES = 15
+#: Examples per operation and caller in the fuzzing phase (the coverage phase adds its own);
+#: REGDEPLOY_API_EXAMPLES=200 makes a deeper run.
+MAX_EXAMPLES = int(os.environ.get("REGDEPLOY_API_EXAMPLES", "15"))
 DOCUMENT = load_document()
 SOURCE_TOKENS = {"registry": REGISTRY_TOKEN, "harbor": HARBOR_TOKEN}
 # Answers to data the schema allows but the app refuses for what the schema cannot say: a tag
