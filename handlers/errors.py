@@ -101,7 +101,11 @@ class RegistryUnavailable(RegistryError):
 
 class DeployerUnavailable(RegdeployError):
     """An orchestrator (its API, its engine) did not answer a question about its workloads:
-    the decision waits, the event stays pending."""
+    the decision waits, the event stays pending. ``kind``: the deployer's target kind."""
+
+    def __init__(self, message: str, *, kind: str = "unknown") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class NoticeFailed(RegdeployError):

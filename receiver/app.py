@@ -12,7 +12,9 @@ from receiver.http import (
     deployments,
     events,
     health,
+    metrics,
     notices,
+    openapi,
     registrywatcher,
     repositories,
     sources,
@@ -21,7 +23,18 @@ from receiver.http import (
 )
 from receiver.http.auth import api_auth
 from receiver.http.errors import error_answers
-from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, SERVICES, STORE
+from receiver.http.keys import (
+    ACTIONS,
+    CONFIG,
+    DEPLOYERS,
+    METRICS,
+    PLANNER,
+    REGISTRIES,
+    SERVICES,
+    STORE,
+)
+from receiver.http.metrics import count_answers
+from receiver.metrics import Metrics
 from receiver.runtime import build_deployers, running_services
 
 ROUTES = (
@@ -34,6 +47,8 @@ ROUTES = (
     notices,
     sources,
     workloads,
+    openapi,
+    metrics,
 )
 
 
@@ -41,9 +56,11 @@ def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Appli
     """The service; ``deployers`` replaces the ones built from the configuration (tests)."""
     # The webhook route enforces its own, smaller cap while streaming; this bounds the rest.
     app = web.Application(
-        middlewares=[error_answers, api_auth], client_max_size=config.server.max_body_bytes
+        middlewares=[count_answers, error_answers, api_auth],
+        client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
+    app[METRICS] = Metrics()
     app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
     for module in ROUTES:
         app.add_routes(module.routes())
@@ -54,7 +71,10 @@ def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Appli
 async def _services(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     async with running_services(
-        config, deployers=app[DEPLOYERS], with_worker=config.worker.enabled
+        config,
+        deployers=app[DEPLOYERS],
+        with_worker=config.worker.enabled,
+        metrics=app[METRICS],
     ) as services:
         app[SERVICES] = services
         app[STORE] = services.store

@@ -1,6 +1,7 @@
 """The ``regdeploy`` command (also ``python -m receiver``).
 
 regdeploy serve [--config FILE] [--host H] [--port P]
+regdeploy worker [--config FILE] [--metrics-port P] [--metrics-host H]
 regdeploy check-config [FILE]
 regdeploy db {start,stop,restart,status,url} [--config FILE]
 """
@@ -25,6 +26,8 @@ from receiver.app import init_app
 from receiver.config import loading as configuration
 from receiver.config.loading import Config
 from receiver.config.notifiers import NotifierConfig
+from receiver.http.metrics import metrics_app
+from receiver.metrics import Metrics
 from receiver.runtime import build_deployers, build_notifier, running_services
 from receiver.store.embedded import embedded_server
 
@@ -62,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         "worker", help="decide and deploy without serving HTTP (beside `serve` processes)"
     )
     _config_option(worker)
+    worker.add_argument("--metrics-port", type=int, help="serve /metrics on this port")
+    worker.add_argument(
+        "--metrics-host", default="127.0.0.1", help="the address /metrics listens on"
+    )
     worker.set_defaults(run=_worker)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
@@ -128,18 +135,32 @@ def _worker(args: argparse.Namespace) -> int:
     config = configuration.load(args.config)
     _warn_development_secrets(config)
     _warn_unconfirmed_digests(config)
-    asyncio.run(_work_until_stopped(config))
+    asyncio.run(_work_until_stopped(config, metrics_at=(args.metrics_host, args.metrics_port)))
     return 0
 
 
-async def _work_until_stopped(config: Config) -> None:
+async def _work_until_stopped(config: Config, *, metrics_at: tuple[str, int | None]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running_services(config, deployers=build_deployers(config), with_worker=True):
-        structlog.get_logger("regdeploy").info("worker_process_started")
-        await stop.wait()
+    metrics = Metrics()
+    deployers = build_deployers(config)
+    async with running_services(
+        config, deployers=deployers, with_worker=True, metrics=metrics
+    ) as services:
+        host, port = metrics_at
+        runner = None
+        if port is not None:
+            runner = web.AppRunner(metrics_app(config, metrics=metrics, store=services.store))
+            await runner.setup()
+            await web.TCPSite(runner, host, port).start()
+        structlog.get_logger("regdeploy").info("worker_process_started", metrics_port=port)
+        try:
+            await stop.wait()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
 
 
 def _notify_test(args: argparse.Namespace) -> int:

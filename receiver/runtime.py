@@ -42,6 +42,7 @@ from receiver.config.repositories import WatchedRepository
 from receiver.decide.actions import RepositoryActions
 from receiver.decide.announcer import Announcer
 from receiver.decide.planner import Planner
+from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.registry.confirm import DigestConfirmation
 from receiver.registry.credentials import registry_auth
@@ -63,6 +64,7 @@ class Services:
     registries: RegistryClient
     deployers: Deployers
     notifiers: Mapping[str, Notifier]
+    metrics: Metrics
     # Names this process in claims, attempts and leases.
     worker_id: str
 
@@ -113,7 +115,7 @@ def build_notifier(config: NotifierConfig, session: aiohttp.ClientSession) -> No
 
 @contextlib.asynccontextmanager
 async def running_services(
-    config: Config, *, deployers: Deployers, with_worker: bool
+    config: Config, *, deployers: Deployers, with_worker: bool, metrics: Metrics
 ) -> AsyncIterator[Services]:
     dsn = await asyncio.to_thread(resolve_dsn, config.database)
     store = await _connect(dsn, config)
@@ -151,6 +153,7 @@ async def running_services(
                 registries=RegistryClient(session, auth=registry_auth(config)),
                 deployers=deployers,
                 notifiers=build_notifiers(config, session),
+                metrics=metrics,
                 worker_id=worker_id(),
             )
             async with _background(services, config, enabled=with_worker):
@@ -203,6 +206,7 @@ def build_decider(services: Services, config: Config) -> Decider:
         inventory=services.inventory,
         config=config.worker,
         listen=lambda: store.listener("events"),
+        metrics=services.metrics,
     )
 
 
@@ -219,6 +223,7 @@ def build_launcher(services: Services, config: Config) -> Launcher:
         worker_id=services.worker_id,
         dry_run=config.dry_run,
         announcer=Announcer(config.notifiers),
+        metrics=services.metrics,
     )
     return Launcher(
         deployments=store.deployments,
@@ -246,6 +251,7 @@ def build_reconciler(services: Services, config: Config) -> Reconciler:
         registries=services.registries,
         interval_seconds=config.reconcile_interval_seconds,
         holder=services.worker_id,
+        metrics=services.metrics,
     )
 
 

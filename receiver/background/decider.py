@@ -31,6 +31,7 @@ from receiver.background.inventory import Inventory
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.server import WorkerConfig
 from receiver.decide.planner import Planner, unplanned
+from receiver.metrics import Metrics
 from receiver.store.connector import Listener
 from receiver.store.decisions import DecisionQueries, EventBatch
 from receiver.store.records import EventStatus, StoredEvent
@@ -59,8 +60,10 @@ class Decider(PolledLoop):
         inventory: Inventory,
         config: WorkerConfig,
         listen: Callable[[], Listener] | None,
+        metrics: Metrics,
     ) -> None:
         super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
+        self._metrics = metrics
         self._decisions = decisions
         self._planner = planner
         self._inventory = inventory
@@ -111,10 +114,12 @@ class Decider(PolledLoop):
         for stored in batch.events:
             if (problem := event_problem(stored.event)) is not None:
                 log.warning("event_failed", event_id=stored.id, reason=problem)
+                self._metrics.event_failed(stored.event.source)
                 batch.failures[stored.id] = problem
             else:
                 valid.append(stored)
         batch.plans.extend(await self._planner.plan_events(valid))
+        self._metrics.decided(batch.plans)
         planned = {plan.event_id for plan in batch.plans}
         for stored in valid:
             if stored.id not in planned:
@@ -130,6 +135,7 @@ class Decider(PolledLoop):
 
     async def _defer(self, events: list[StoredEvent], exc: Exception) -> None:
         transient = isinstance(exc, _TRANSIENT)
+        self._metrics.decision_error(exc)
         attempts = max(event.attempts for event in events) + 1
         final = not transient and attempts >= DECISION_ATTEMPTS
         reason = f"{type(exc).__name__}: {exc}"[:_REASON_CHARS]
@@ -141,6 +147,8 @@ class Decider(PolledLoop):
         fields = {"events": [e.id for e in events], "attempts": attempts, "reason": reason}
         if EventStatus.FAILED in statuses:
             log.error("event_failed", **fields)
+            for event in events:
+                self._metrics.event_failed(event.event.source)
         elif transient:
             log.warning("decision_deferred", retry_in=seconds, **fields)
         else:

@@ -229,7 +229,9 @@ class Inventory:
 
     def _usable(self, kind: str, listing: _Listing) -> _Listing:
         if listing.error is not None or listing.listed_at is None:
-            raise DeployerUnavailable(listing.error or f"the {kind} deployer is not listed yet")
+            raise DeployerUnavailable(
+                listing.error or f"the {kind} deployer is not listed yet", kind=kind
+            )
         return listing
 
     async def _ask(self, target: Target, name: ImageName) -> Running | None:
@@ -241,4 +243,6 @@ class Inventory:
         except RegdeployError:
             raise
         except Exception as exc:
-            raise DeployerUnavailable(f"the {target.kind} deployer did not answer: {exc}") from exc
+            raise DeployerUnavailable(
+                f"the {target.kind} deployer did not answer: {exc}", kind=target.kind
+            ) from exc

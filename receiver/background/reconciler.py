@@ -17,6 +17,7 @@ from handlers.errors import RegistryError
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import ImageName
 from receiver.background.loop import PolledLoop
+from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.store.events import EventQueries
 from receiver.store.leases import Lease, LeaseQueries
@@ -41,6 +42,7 @@ class Reconciler(PolledLoop):
         registries: RegistryClient,
         interval_seconds: float,
         holder: str,
+        metrics: Metrics,
     ) -> None:
         super().__init__(poll_seconds=interval_seconds, listen=None)
         self._repositories = repositories
@@ -49,6 +51,7 @@ class Reconciler(PolledLoop):
         self._registries = registries
         self._interval = interval_seconds
         self._holder = holder
+        self._metrics = metrics
 
     async def round(self) -> None:
         if await self._leases.acquire_lease(LEASE, holder=self._holder, seconds=self._interval * 2):
@@ -71,6 +74,8 @@ class Reconciler(PolledLoop):
                 recorded += await self._reconcile(image)
             except RegistryError as exc:
                 log.warning("reconcile_repository_failed", image=str(image), error=str(exc))
+                self._metrics.registry_error("reconcile")
+        self._metrics.reconciled(found=recorded)
         return recorded
 
     async def _reconcile(self, image: ImageName) -> int:

@@ -32,11 +32,13 @@ from receiver.config.repositories import WatchedRepository, read_repositories
 from receiver.config.server import (
     ApiToken,
     DatabaseConfig,
+    MetricsConfig,
     ServerConfig,
     Source,
     WorkerConfig,
     read_api_tokens,
     read_database,
+    read_metrics,
     read_reconcile_interval,
     read_server,
     read_sources,
@@ -48,6 +50,7 @@ _TOP_LEVEL = {
     "database",
     "sources",
     "api",
+    "metrics",
     "repositories",
     "registries",
     "worker",
@@ -66,6 +69,7 @@ class Config:
     database: DatabaseConfig
     sources: tuple[Source, ...]
     api_tokens: tuple[ApiToken, ...]
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     repositories: tuple[WatchedRepository, ...] = ()
     registries: tuple[RegistryConfig, ...] = ()
     worker: WorkerConfig = field(default_factory=WorkerConfig)
@@ -128,6 +132,7 @@ def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Con
         database=read_database(reader, reader.mapping(root.get("database", {}), "database"), env),
         sources=read_sources(reader, root.get("sources")),
         api_tokens=read_api_tokens(reader, reader.mapping(root.get("api", {}), "api")),
+        metrics=read_metrics(reader, reader.mapping(root.get("metrics", {}), "metrics")),
         repositories=read_repositories(reader, root.get("repositories")),
         registries=registries,
         aliases=Aliases.from_groups((r.host, r.aliases) for r in registries),

@@ -1,5 +1,5 @@
 """The sections that say how regdeploy itself runs: ``server``, ``database``, ``sources``,
-``api``, ``worker`` and ``reconciler``."""
+``api``, ``metrics``, ``worker`` and ``reconciler``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,13 @@ class ApiToken:
     name: str
     token: Secret
     scope: Scope = Scope.READ
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsConfig:
+    """``GET /metrics`` is open unless ``token`` is set; then it needs ``Bearer TOKEN``."""
+
+    token: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +182,11 @@ def read_api_tokens(r: Reader, m: dict[str, object]) -> tuple[ApiToken, ...]:
                 )
             )
     return tuple(tokens)
+
+
+def read_metrics(r: Reader, m: dict[str, object]) -> MetricsConfig:
+    r.unknown(m, "metrics", {"token", "token_file"})
+    return MetricsConfig(token=r.secret(m, "token", "metrics", required=False))
 
 
 def read_worker(r: Reader, m: dict[str, object]) -> WorkerConfig:

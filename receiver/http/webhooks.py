@@ -26,7 +26,7 @@ from handlers.events import Parsed
 from handlers.formats import parser_for
 from receiver.config.server import Source
 from receiver.http.auth import bearer_token
-from receiver.http.keys import CONFIG, STORE
+from receiver.http.keys import CONFIG, METRICS, STORE
 from receiver.store.records import IngestResult, Rejection
 
 log = structlog.get_logger("regdeploy.webhooks")
@@ -96,6 +96,7 @@ async def receive(request: web.Request) -> web.Response:
     except DatabaseUnavailable:
         bound.error("webhook_received", status=503, reason="database_unavailable", bytes=len(body))
         raise
+    request.app[METRICS].received(name, summary.as_json())
     bound.info(
         "webhook_received",
         status=202,

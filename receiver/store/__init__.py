@@ -9,7 +9,8 @@ regdeploy receives the groups it needs:
 - ``decisions``: deciding stored events into plans (intents to deploy, skips);
 - ``deployments``: the deploy queue: intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
-- ``leases``: work only one process at a time may do.
+- ``leases``: work only one process at a time may do;
+- ``backlog``: what waits now (for the metrics).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.errors import StoreError
+from receiver.store.backlog import BacklogQueries
 from receiver.store.connector import Connector, Listener, schema_sql
 from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
@@ -37,6 +39,7 @@ class Store:
     deployments: DeploymentQueries
     notices: NoticeQueries
     leases: LeaseQueries
+    backlog: BacklogQueries
 
     @classmethod
     async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
@@ -50,6 +53,7 @@ class Store:
             deployments=DeploymentQueries(db),
             notices=NoticeQueries(db),
             leases=LeaseQueries(db),
+            backlog=BacklogQueries(db),
         )
 
     async def migrate(self) -> int:

@@ -428,3 +428,13 @@ SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_
 SELECT min(greatest(next_attempt_at, created_at + make_interval(secs => %(group_seconds)s)))
        AS due
   FROM notices WHERE status = 'pending';
+
+-- name: backlog
+-- What waits now, for the metrics; each count uses a partial index but failed_notices.
+SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
+       (SELECT coalesce(extract(epoch FROM now() - min(received_at)), 0)
+          FROM events WHERE status = 'pending') AS oldest_pending_seconds,
+       (SELECT count(*) FROM deployments WHERE status = 'planned') AS planned_deploys,
+       (SELECT count(*) FROM deployments WHERE status = 'running') AS running_deploys,
+       (SELECT count(*) FROM notices WHERE status = 'pending') AS pending_notices,
+       (SELECT count(*) FROM notices WHERE status = 'failed') AS failed_notices;

@@ -83,6 +83,19 @@ class DeploymentStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Backlog:
+    """What waits in the database now, for the metrics."""
+
+    pending_events: int
+    # Seconds since the oldest pending event was received; 0 when none is pending.
+    oldest_pending_seconds: float
+    planned_deploys: int
+    running_deploys: int
+    pending_notices: int
+    failed_notices: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RepositoryState:
     """A watched repository as stored: the configuration, with what the API changed since."""
 

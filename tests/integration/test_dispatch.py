@@ -15,6 +15,7 @@ from handlers.references import parse_name
 from receiver.app import init_app
 from receiver.http.keys import STORE
 from tests.support.api import Client, ClientFactory, deployments, settle
+from tests.support.metrics import count, scrape, value
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.rounds import work_rounds, worker_of
@@ -146,6 +147,21 @@ async def test_twenty_quick_pushes_deploy_one_at_a_time_and_end_on_the_newest(st
     assert deployer.calls[-1] == (WEB.key, ref("1.0.20", 120))
 
 
+async def test_a_running_deploy_shows_in_the_metrics_while_it_runs(start: Start) -> None:
+    client, _ = await start(RecordingDeployer(delay=1.0))
+    await push(client, "1.1.0", 2)
+    deadline = time.monotonic() + 10
+    while value(await scrape(client), "regdeploy_running_deploys") != 1:
+        assert time.monotonic() < deadline, "the deploy never showed as running"
+        await asyncio.sleep(0.05)
+    await settle(client)
+    scraped = await scrape(client)
+    assert value(scraped, "regdeploy_running_deploys") == 0
+    assert count(scraped, "regdeploy_deploys_total", kind="recording", outcome="succeeded") == 1
+    duration = value(scraped, "regdeploy_deploy_duration_seconds_sum", kind="recording")
+    assert duration is not None and duration >= 1.0
+
+
 async def test_failures_are_retried_with_backoff_until_they_succeed(start: Start) -> None:
     failing = DeployResult(outcome=Outcome.FAILED, message="engine said no")
     client, _ = await start(RecordingDeployer(scripted=[failing, failing]))
@@ -173,6 +189,9 @@ async def test_failures_stop_after_the_configured_attempts(start: Start) -> None
     [deployment] = await settle(client)
     assert (deployment["status"], deployment["attempts"]) == ("failed", 2)
     assert len(deployer.calls) == 2
+    scraped = await scrape(client)
+    assert count(scraped, "regdeploy_deploys_total", kind="recording", outcome="failed") == 2
+    assert count(scraped, "regdeploy_deploys_total", kind="recording", outcome="succeeded") == 0
 
 
 async def test_rolled_back_is_recorded_and_not_retried(start: Start) -> None:
@@ -325,6 +344,9 @@ async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
     plan = await client.get(f"/api/v1/repos/{NAME}/plan", headers=api_headers())
     assert plan.status == 503
     assert "the engine deployer did not answer" in (await plan.json())["message"]
+    scraped = await scrape(client)
+    assert count(scraped, "regdeploy_orchestrator_errors_total", kind="engine") >= 5
+    assert value(scraped, "regdeploy_pending_events") == 1
 
     engine.down = False
     await asyncio.sleep(0.1)
