@@ -9,10 +9,14 @@ to an image. It does three things, each small enough that a recording fake is a 
 - ``deploy(target, image)``: move the target to the image (always a digest reference) and say
   how it went;
 - ``close()``: release what it holds (HTTP sessions, engine clients) when regdeploy stops.
+
+``Deployers.health()`` asks each one which workloads run an image nobody runs: an orchestrator
+that answers is reachable (``/api/v1/status``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +26,10 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from handlers.references import ImageName, ImageRef
+
+# An image no workload runs: asking which opted-in workloads run it asks the orchestrator the
+# question regdeploy asks it most, and changes nothing.
+_PROBE = ImageName(registry="regdeploy.invalid", repository="status/probe")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +112,15 @@ def name_list(value: object) -> tuple[str, ...]:
     return tuple(n.strip() for n in str(value).split(",") if n.strip()) if value else ()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeployerHealth:
+    """Whether a deployer's orchestrator answered, and what it said when it did not."""
+
+    kind: str
+    reachable: bool
+    message: str = ""
+
+
 class Deployer(Protocol):
     """Moves the workloads of one orchestrator. Implementations must be safe to call again
     with the image a target already runs (it is then a no-op that succeeds)."""
@@ -137,7 +154,25 @@ class Deployers:
     def __iter__(self) -> Iterator[Deployer]:
         return iter(self._by_kind.values())
 
+    async def health(self, *, seconds: float) -> list[DeployerHealth]:
+        """Whether each deployer's orchestrator answers (within ``seconds``), asked all at
+        once."""
+        return list(await asyncio.gather(*(_probe(d, seconds) for d in self._by_kind.values())))
+
     def close(self) -> None:
         """Release what every deployer holds."""
         for deployer in self._by_kind.values():
             deployer.close()
+
+
+async def _probe(deployer: Deployer, seconds: float) -> DeployerHealth:
+    try:
+        async with asyncio.timeout(seconds):
+            await deployer.discover(_PROBE)
+    except TimeoutError:
+        return DeployerHealth(
+            kind=deployer.kind, reachable=False, message=f"no answer within {seconds:g} s"
+        )
+    except Exception as exc:  # any orchestrator client's own errors
+        return DeployerHealth(kind=deployer.kind, reachable=False, message=str(exc) or repr(exc))
+    return DeployerHealth(kind=deployer.kind, reachable=True)

@@ -23,6 +23,7 @@ RegdeployError
     ├── NotFound               what the request names does not exist (404)
     │   ├── UnknownRepository      no watched repository has that name
     │   ├── UnknownDeployment      no deployment has that id
+    │   ├── UnknownTarget          the repository has no target of that key or name
     │   └── UnknownSource          no webhook source has that name
     └── BodyTooLarge           the body is over the configured cap (413)
 
@@ -153,6 +154,10 @@ class UnknownRepository(NotFound):
 
 class UnknownDeployment(NotFound):
     """No deployment has that id."""
+
+
+class UnknownTarget(NotFound):
+    """The repository has no target of that key or name."""
 
 
 class UnknownSource(NotFound):

@@ -11,11 +11,13 @@ from receiver.config.loading import Config
 from receiver.http import (
     deployments,
     events,
+    explain,
     health,
     notices,
     registrywatcher,
     repositories,
     sources,
+    status,
     webhooks,
 )
 from receiver.http.auth import api_auth
@@ -23,7 +25,20 @@ from receiver.http.errors import error_answers
 from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, SERVICES, STORE
 from receiver.runtime import build_deployers, running_services
 
-ROUTES = (health, webhooks, events, repositories, registrywatcher, deployments, notices, sources)
+# ``explain`` comes before ``repositories``, whose ``/api/v1/repos/{name}`` would take
+# ``/api/v1/repos/team/app/explain`` for a repository named ``team/app/explain``.
+ROUTES = (
+    health,
+    webhooks,
+    events,
+    explain,
+    repositories,
+    registrywatcher,
+    deployments,
+    notices,
+    sources,
+    status,
+)
 
 
 def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Application:

@@ -8,7 +8,8 @@ regdeploy receives the groups it needs:
 - ``repositories``: the watched repositories and their audit;
 - ``deployments``: the decided intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
-- ``leases``: work only one process at a time may do.
+- ``leases``: work only one process at a time may do;
+- ``status``: what waits in the queue (``/api/v1/status``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from receiver.store.events import EventQueries
 from receiver.store.leases import LeaseQueries
 from receiver.store.notices import NoticeQueries
 from receiver.store.repositories import RepositoryQueries
+from receiver.store.status import StatusQueries
 
 SCHEMA_VERSION = 4
 
@@ -34,6 +36,7 @@ class Store:
     deployments: DeploymentQueries
     notices: NoticeQueries
     leases: LeaseQueries
+    status: StatusQueries
 
     @classmethod
     async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
@@ -46,6 +49,7 @@ class Store:
             deployments=DeploymentQueries(db),
             notices=NoticeQueries(db),
             leases=LeaseQueries(db),
+            status=StatusQueries(db),
         )
 
     async def migrate(self) -> int:

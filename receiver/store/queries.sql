@@ -139,6 +139,11 @@ SELECT tag, digest FROM tags
  WHERE registry = %(registry)s AND repository = %(repository)s
  ORDER BY tag;
 
+-- name: repository_catalog
+SELECT registry, repository, tag, digest, media_type, pushed_at FROM tags
+ WHERE registry = %(registry)s AND repository = %(repository)s
+ ORDER BY tag;
+
 -- name: claim_event
 -- The oldest due pending event whose repository has no older pending event: the events of one
 -- repository are decided in order, one at a time; an event waiting to be tried again holds back
@@ -291,6 +296,9 @@ ON CONFLICT (name) DO UPDATE
  WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now()
 RETURNING holder;
 
+-- name: get_lease
+SELECT name, holder, expires_at, now() AS now FROM leases WHERE name = %(name)s;
+
 -- name: hold_lease
 -- Inside a change made under a lease: the lease row, locked against a takeover until commit.
 SELECT holder FROM leases
@@ -346,3 +354,11 @@ SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_
 SELECT min(greatest(next_attempt_at, created_at + make_interval(secs => %(group_seconds)s)))
        AS due
   FROM notices WHERE status = 'pending';
+
+-- name: queue_status
+-- Counted over the partial indexes of pending events and of planned and running deployments.
+SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
+       (SELECT min(received_at) FROM events WHERE status = 'pending') AS oldest_pending_at,
+       (SELECT count(*) FROM deployments WHERE status = 'planned') AS planned_deploys,
+       (SELECT count(*) FROM deployments WHERE status = 'running') AS running_deploys,
+       now() AS now;

@@ -160,3 +160,25 @@ class Attempt:
     message: str | None
     started_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueStatus:
+    """What waits: events not decided yet (and since when) and deploys planned or running, as
+    the database saw them at ``now``."""
+
+    pending_events: int
+    oldest_pending_at: datetime | None
+    planned_deploys: int
+    running_deploys: int
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseState:
+    """Who holds a lease and until when, as the database saw it at ``now``."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+    now: datetime
