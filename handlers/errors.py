@@ -15,6 +15,8 @@ RegdeployError
 │   └── RegistryUnavailable    it cannot answer now
 ├── DeployerUnavailable    an orchestrator could not say which workloads it runs; retry later
 ├── NoticeFailed           a notice could not be delivered (retry, or give up)
+├── ApiCallFailed          the CLI's call to a running regdeploy failed (its message says why)
+│   └── ServiceUnreachable     no regdeploy answers at that URL
 └── RequestError           what a client asked for cannot be done (an HTTP 4xx)
     ├── InvalidRequest         the request is malformed or names a bad value (400)
     │   └── UnknownTag             the tag is not in the repository's catalog
@@ -115,6 +117,19 @@ class NoticeFailed(RegdeployError):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+
+
+class ApiCallFailed(RegdeployError):
+    """A call of the CLI to a running regdeploy's API failed: the message is the server's own
+    (``status`` its HTTP status), or says what went wrong on the way."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServiceUnreachable(ApiCallFailed):
+    """No regdeploy answers at the URL the CLI was given."""
 
 
 class RequestError(RegdeployError):
