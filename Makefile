@@ -1,5 +1,6 @@
 # make run   install into .venv and start regdeploy with config.example.yaml (embedded PostgreSQL)
 # make test  install everything the suite needs (system packages too) and run lint, types, tests
+# make demo  install the same, then show a real push moving a real container (until Ctrl-C)
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,12 +8,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export REGDEPLOY_PORT ?= 8080
 
-.PHONY: run test lint typecheck pytest system-deps install clean
+.PHONY: run test demo lint typecheck pytest system-deps install clean
 
 run: $(STAMP)
 	$(BIN)/regdeploy serve --config config.example.yaml
 
 test: system-deps $(STAMP) lint typecheck pytest
+
+# DEMO_ARGS=--no-wait stops once the deploy is shown (the test suite runs it so).
+demo: system-deps $(STAMP)
+	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -12,6 +12,9 @@ to an image. It does a few things, each small enough that a recording fake is a 
 - ``deploy(target, image)``: move the target to the image (always a digest reference) and say
   how it went;
 - ``close()``: release what it holds (HTTP sessions, engine clients) when regdeploy stops.
+
+``Deployers.health()`` asks each one which workloads run an image nobody runs: an orchestrator
+that answers is reachable (``/api/v1/status``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import Any, Protocol
 from handlers.references import Aliases, ImageName, ImageRef
 
 
+# An image no workload runs: asking which opted-in workloads run it asks the orchestrator the
+# question regdeploy asks it most, and changes nothing.
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     """One workload a deployer can move: ``kind`` names the deployer, ``name`` the workload.

@@ -11,6 +11,7 @@ from receiver.config.loading import Config
 from receiver.http import (
     deployments,
     events,
+    explain,
     health,
     metrics,
     notices,
@@ -18,6 +19,7 @@ from receiver.http import (
     registrywatcher,
     repositories,
     sources,
+    status,
     webhooks,
     workloads,
 )
@@ -37,16 +39,20 @@ from receiver.http.metrics import count_answers
 from receiver.metrics import Metrics
 from receiver.runtime import build_deployers, running_services
 
+# ``explain`` comes before ``repositories``, whose ``/api/v1/repos/{name}`` would take
+# ``/api/v1/repos/team/app/explain`` for a repository named ``team/app/explain``.
 ROUTES = (
     health,
     webhooks,
     events,
+    explain,
     repositories,
     registrywatcher,
     deployments,
     notices,
     sources,
     workloads,
+    status,
     openapi,
     metrics,
 )

@@ -84,6 +84,17 @@ def build_deployers(config: Config) -> Deployers:
     return Deployers(deployers)
 
 
+def deployers_log_fields(config: Config, deployers: Deployers) -> dict[str, object]:
+    """What the start-up line ``deployers_enabled`` says: the kinds on, and for each family
+    whether it is on and why."""
+    fields: dict[str, object] = {"deployers": deployers.kinds()}
+    for family, switch in config.switches().items():
+        fields[family] = f"{'on' if switch.on else 'off'}: {switch.why}"
+    if config.dry_run:
+        fields["dry_run"] = True
+    return fields
+
+
 def build_notifiers(config: Config, session: aiohttp.ClientSession) -> dict[str, Notifier]:
     """The notifiers of the ``notifiers:`` section, sharing one outbound HTTP session."""
     return {n.name: build_notifier(n, session) for n in config.notifiers}
@@ -117,6 +128,7 @@ def build_notifier(config: NotifierConfig, session: aiohttp.ClientSession) -> No
 async def running_services(
     config: Config, *, deployers: Deployers, with_worker: bool, metrics: Metrics
 ) -> AsyncIterator[Services]:
+    log.info("deployers_enabled", **deployers_log_fields(config, deployers))
     dsn = await asyncio.to_thread(resolve_dsn, config.database)
     store = await _connect(dsn, config)
     try:

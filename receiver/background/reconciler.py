@@ -26,6 +26,8 @@ from receiver.store.repositories import RepositoryQueries
 log = structlog.get_logger("regdeploy.reconciler")
 
 LEASE = "reconciler"
+#: The lease is taken for this many intervals at each round (``/api/v1/status`` reads it back).
+LEASE_ROUNDS = 2
 
 
 class Reconciler(PolledLoop):
@@ -54,7 +56,8 @@ class Reconciler(PolledLoop):
         self._metrics = metrics
 
     async def round(self) -> None:
-        if await self._leases.acquire_lease(LEASE, holder=self._holder, seconds=self._interval * 2):
+        seconds = self._interval * LEASE_ROUNDS
+        if await self._leases.acquire_lease(LEASE, holder=self._holder, seconds=seconds):
             await self.reconcile_once()
 
     @property

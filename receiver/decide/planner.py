@@ -9,7 +9,7 @@ and asks ``handlers.decision`` what to do. It stores nothing itself: the caller 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,10 +18,11 @@ import structlog
 
 from deployers.base import Deployers, Running, Target
 from handlers.decision import Decision, Rules, decide_push, desired_image
+from handlers.errors import UnknownTarget
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import Aliases, ImageName, ImageRef
 from receiver.store.events import EventQueries
-from receiver.store.records import Plan, RepositoryState, StoredEvent
+from receiver.store.records import CatalogTag, Plan, RepositoryState, StoredEvent
 from receiver.store.repositories import RepositoryQueries
 
 log = structlog.get_logger("regdeploy.planner")
@@ -59,6 +60,25 @@ class Outlook:
     deploy: bool
     reason: str
     notify: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagDecision:
+    """What a push of one tag of the catalog would do to a target, and why."""
+
+    tag: CatalogTag
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """Why a target gets what it gets (``/explain``): what it would get now, and what a push of
+    each known tag would do. ``configured``: listed in the repository's ``targets``, rather
+    than found by its label or job meta."""
+
+    outlook: Outlook
+    configured: bool
+    pushes: tuple[TagDecision, ...]
 
 
 class Planner:
@@ -143,28 +163,91 @@ class Planner:
         for affected in await self.affected(name, only=state):
             found = await self._running(affected.target, name)
             running = found.image if found else None
-            rules = affected.rules
-            if tag is not None:
-                rules = Rules(pinned_tag=tag, policy=rules.policy)
-            image, why = desired_image(rules, name=name, running=running, catalog=catalog)
-            if tag is not None:
-                why = f"deploy of {tag} requested"
-            deploy = image is not None and (running is None or running.digest != image.digest)
-            if image is not None and not deploy:
-                why = f"already runs {image.tag}@{image.digest}"
-            elif deploy and not requested and not rules.auto_deploy:
-                deploy, why = False, f"auto_deploy is off ({why})"
             outlooks.append(
-                Outlook(
-                    target=affected.target,
-                    running=running,
-                    image=image,
-                    deploy=deploy,
-                    reason=why,
-                    notify=affected.notify,
-                )
+                self._outlook(affected, name, running, catalog, tag=tag, requested=requested)
             )
         return outlooks
+
+    async def explain(
+        self, state: RepositoryState, *, target: str | None = None
+    ) -> tuple[list[CatalogTag], list[Explanation]]:
+        """The catalog of ``state``'s repository, and for each of its targets (or only
+        ``target``, by key or name) what it would get now and what a push of each tag would
+        do; nothing is stored."""
+        name = state.rules.image
+        catalog = await self._events.repository_catalog(name)
+        digests = {t.tag: t.digest for t in catalog}
+        configured = {t.key for t in state.rules.targets}
+        explanations = []
+        for affected in await self._chosen(state, target):
+            found = await self._running(affected.target, name)
+            running = found.image if found else None
+            pushes = tuple(
+                TagDecision(
+                    tag=t,
+                    decision=self._decide(
+                        affected,
+                        found,
+                        ImageRef(name=name, tag=t.tag, digest=t.digest),
+                        t.pushed_at,
+                    ),
+                )
+                for t in catalog
+            )
+            explanations.append(
+                Explanation(
+                    outlook=self._outlook(
+                        affected, name, running, digests, tag=None, requested=False
+                    ),
+                    configured=affected.target.key in configured,
+                    pushes=pushes,
+                )
+            )
+        return catalog, explanations
+
+    async def _chosen(self, state: RepositoryState, target: str | None) -> list[Affected]:
+        """The targets of ``state``, or the one named ``target`` (by key or name)."""
+        every = await self.affected(state.rules.image, only=state)
+        if target is None:
+            return every
+        chosen = [a for a in every if target in (a.target.key, a.target.name)]
+        if not chosen:
+            known = ", ".join(a.target.key for a in every) or "none"
+            raise UnknownTarget(f"no target {target!r} of {state.rules.name} (targets: {known})")
+        return chosen
+
+    def _outlook(
+        self,
+        affected: Affected,
+        name: ImageName,
+        running: ImageRef | None,
+        catalog: Mapping[str, str],
+        *,
+        tag: str | None,
+        requested: bool,
+    ) -> Outlook:
+        rules = affected.rules
+        if tag is not None:
+            rules = Rules(pinned_tag=tag, policy=rules.policy)
+        image, why = desired_image(rules, name=name, running=running, catalog=catalog)
+        if tag is not None:
+            why = f"deploy of {tag} requested"
+        deploy = image is not None and (running is None or running.digest != image.digest)
+        kind = affected.target.kind
+        if image is not None and not deploy:
+            why = f"already runs {image.tag}@{image.digest}"
+        elif deploy and self._deployers.get(kind) is None:
+            deploy, why = False, f"no deployer for kind {kind!r} ({why})"
+        elif deploy and not requested and not rules.auto_deploy:
+            deploy, why = False, f"auto_deploy is off ({why})"
+        return Outlook(
+            target=affected.target,
+            running=running,
+            image=image,
+            deploy=deploy,
+            reason=why,
+            notify=affected.notify,
+        )
 
     async def affected(
         self, name: ImageName, *, only: RepositoryState | None = None

@@ -10,7 +10,7 @@ regdeploy receives the groups it needs:
 - ``deployments``: the deploy queue: intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
 - ``leases``: work only one process at a time may do;
-- ``backlog``: what waits now (for the metrics).
+- ``backlog``: what waits now (for the metrics and ``/api/v1/status``).
 """
 
 from __future__ import annotations

@@ -73,6 +73,11 @@ class EventQueries:
         params = {"registry": image.registry, "repository": image.repository}
         return {row["tag"]: row["digest"] for row in await self._db.all("repository_tags", params)}
 
+    async def repository_catalog(self, image: ImageName) -> list[CatalogTag]:
+        """The catalog of one repository with each tag's push time, by tag."""
+        params = {"registry": image.registry, "repository": image.repository}
+        return [CatalogTag(**row) for row in await self._db.all("repository_catalog", params)]
+
     async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
         rows = await self._db.all("list_rejections", {"limit": limit})
         return [StoredRejection(**row) for row in rows]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from handlers.errors import LeaseLost
 from receiver.store.connector import Connector, Transaction
+from receiver.store.records import LeaseState
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,3 +36,8 @@ class LeaseQueries:
         """Hold lease ``name`` for ``seconds`` (renewing it if already held by ``holder``)."""
         params = {"name": name, "holder": holder, "seconds": seconds}
         return await self._db.one("acquire_lease", params) is not None
+
+    async def get_lease(self, name: str) -> LeaseState | None:
+        """Who holds lease ``name`` and until when, or None if nobody ever took it."""
+        row = await self._db.one("get_lease", {"name": name})
+        return LeaseState(**row) if row is not None else None

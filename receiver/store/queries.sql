@@ -179,6 +179,11 @@ SELECT tag, digest FROM tags
  WHERE registry = %(registry)s AND repository = %(repository)s
  ORDER BY tag;
 
+-- name: repository_catalog
+SELECT registry, repository, tag, digest, media_type, pushed_at FROM tags
+ WHERE registry = %(registry)s AND repository = %(repository)s
+ ORDER BY tag;
+
 -- name: claim_event
 -- The oldest due pending event whose repository has no older pending event: the events of one
 -- repository are decided in order, one at a time; an event waiting to be tried again holds back
@@ -373,6 +378,9 @@ ON CONFLICT (name) DO UPDATE
  WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now()
 RETURNING holder;
 
+-- name: get_lease
+SELECT name, holder, expires_at, now() AS now FROM leases WHERE name = %(name)s;
+
 -- name: hold_lease
 -- Inside a change made under a lease: the lease row, locked against a takeover until commit.
 SELECT holder FROM leases
@@ -430,11 +438,12 @@ SELECT min(greatest(next_attempt_at, created_at + make_interval(secs => %(group_
   FROM notices WHERE status = 'pending';
 
 -- name: backlog
--- What waits now, for the metrics; each count uses a partial index but failed_notices.
+-- What waits now, for the metrics and the status: each count uses a partial index but
+-- failed_notices.
 SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
-       (SELECT coalesce(extract(epoch FROM now() - min(received_at)), 0)
-          FROM events WHERE status = 'pending') AS oldest_pending_seconds,
+       (SELECT min(received_at) FROM events WHERE status = 'pending') AS oldest_pending_at,
        (SELECT count(*) FROM deployments WHERE status = 'planned') AS planned_deploys,
        (SELECT count(*) FROM deployments WHERE status = 'running') AS running_deploys,
        (SELECT count(*) FROM notices WHERE status = 'pending') AS pending_notices,
-       (SELECT count(*) FROM notices WHERE status = 'failed') AS failed_notices;
+       (SELECT count(*) FROM notices WHERE status = 'failed') AS failed_notices,
+       now() AS now;

@@ -84,15 +84,22 @@ class DeploymentStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backlog:
-    """What waits in the database now, for the metrics."""
+    """What waits in the database, as it saw it at ``now``: events not decided yet (and since
+    when), deploys planned or running, notices to send and notices that failed."""
 
     pending_events: int
-    # Seconds since the oldest pending event was received; 0 when none is pending.
-    oldest_pending_seconds: float
+    oldest_pending_at: datetime | None
     planned_deploys: int
     running_deploys: int
     pending_notices: int
     failed_notices: int
+    now: datetime
+
+    @property
+    def oldest_pending_seconds(self) -> float:
+        """Seconds since the oldest pending event was received; 0 when none is pending."""
+        oldest = self.oldest_pending_at
+        return (self.now - oldest).total_seconds() if oldest is not None else 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,3 +184,13 @@ class Attempt:
     message: str | None
     started_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseState:
+    """Who holds a lease and until when, as the database saw it at ``now``."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+    now: datetime

