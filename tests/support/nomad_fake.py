@@ -33,6 +33,9 @@ with where in Nomad's source (hashicorp/nomad) the behaviour comes from:
 Time is replaced by polls, so tests are deterministic: an evaluation completes after
 ``eval_polls`` reads (0: at once), a running deployment takes the ``rollout`` outcome after
 ``deployment_polls`` reads, or stays running until ``complete_deployments`` is called.
+Where a test needs a rollout to take time, as Nomad's do (a deployment is ``running`` until its
+allocations have been healthy for ``MinHealthyTime``), ``deployment_seconds`` keeps each one
+running that long after it was created; the first read after that ends it.
 Blocking queries (``?index=``) answer at once. Every job version is kept (Nomad keeps 6).
 """
 
@@ -44,7 +47,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -127,6 +130,8 @@ class Registration:
     token: str | None
     path: str
     status: int = 0  # the HTTP status answered
+    at: int = field(default_factory=time.time_ns)  # when it arrived (ns, as Nomad's times)
+    version: int | None = None  # the job's version after it, when it was answered 200
 
 
 @dataclass(frozen=True)
@@ -288,7 +293,8 @@ class FakeNomad:
     for all) is given, ACLs are on and any other token, or none, gets 403 ``Permission
     denied``. ``namespaces``: the namespaces besides ``default``. ``regions``: more regions
     besides ``region``, the agent's. ``rollout(job_version) -> "successful" | "failed"``
-    decides each deployment's outcome after ``deployment_polls`` reads of it.
+    decides each deployment's outcome after ``deployment_polls`` reads of it, once it has run
+    for ``deployment_seconds``.
     """
 
     def __init__(
@@ -301,6 +307,7 @@ class FakeNomad:
         regions: Iterable[str] = (),
         rollout: Callable[[Json], str] | None = None,
         deployment_polls: int = 1,
+        deployment_seconds: float = 0.0,
         eval_polls: int = 0,
     ) -> None:
         self.acl_token = acl_token
@@ -310,6 +317,7 @@ class FakeNomad:
         self.regions: set[str] = {region, *regions}
         self.rollout = rollout
         self.deployment_polls = deployment_polls
+        self.deployment_seconds = deployment_seconds
         self.eval_polls = eval_polls
         self.registrations: list[Registration] = []
         self.requests: list[RequestRecord] = []
@@ -685,6 +693,7 @@ class FakeNomad:
             record.status = error.status
             raise
         record.status = 200
+        record.version = int(self._jobs[(namespace, str(job_id))]["Version"])
         return self._json(answer, index=answer["Index"])
 
     # ------------------------------------------------------------------ the server's logic
@@ -986,6 +995,8 @@ class FakeNomad:
         tracking = self._tracking[deployment["ID"]]
         tracking.reads += 1
         if self.rollout is None or tracking.reads <= self.deployment_polls:
+            return
+        if time.time_ns() - deployment["CreateTime"] < self.deployment_seconds * SECOND:
             return
         key = (deployment["Namespace"], deployment["JobID"])
         version = self._version(key, deployment["JobVersion"])
