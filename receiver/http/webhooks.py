@@ -26,7 +26,7 @@ from handlers.events import Parsed
 from handlers.formats import parser_for
 from receiver.config.server import Source
 from receiver.http.auth import bearer_token
-from receiver.http.keys import CONFIG, STORE
+from receiver.http.keys import CONFIG, SERVICES, STORE
 from receiver.store.records import IngestResult, Rejection
 
 log = structlog.get_logger("regdeploy.webhooks")
@@ -124,7 +124,9 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
         else None
     )
     try:
-        result = await events_store.record_notification(events=events, rejection=rejection)
+        result = await events_store.record_notification(
+            events=events, rejection=rejection, recorded_by=request.app[SERVICES].worker_id
+        )
     except DatabaseUnavailable:
         raise
     except StoreError as exc:

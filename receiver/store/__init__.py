@@ -23,7 +23,7 @@ from receiver.store.leases import LeaseQueries
 from receiver.store.notices import NoticeQueries
 from receiver.store.repositories import RepositoryQueries
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

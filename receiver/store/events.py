@@ -30,22 +30,25 @@ class EventQueries:
         events: Sequence[Event],
         rejection: Rejection | None = None,
         lease: Lease | None = None,
+        recorded_by: str | None = None,
     ) -> IngestResult:
         """Store new events, update the tag catalog and keep any rejection, in one transaction.
 
         An event already stored under the same (source, event id) is a duplicate: it is counted
         and changes nothing. With ``lease``, nothing is stored unless it is still held.
+        ``recorded_by`` names the process that stores them (a lease's holder, by default).
         """
         # Rows are written in one order whatever the body's: events by id, then the tags they
         # move by name (and, for one tag, by time, then as the body had them), so that
         # deliveries sharing events or tags wait for each other instead of deadlocking.
         position = {id(event): i for i, event in enumerate(events)}
         ordered = sorted(events, key=lambda e: (e.source, e.event_id))
+        recorder = recorded_by if recorded_by is not None or lease is None else lease.holder
 
         async def record(tx: Transaction) -> int:
             if lease is not None:
                 await check_held(tx, lease)
-            new = [e for e in ordered if await tx.one("insert_event", e.fields()) is not None]
+            new = [e for e in ordered if await _insert(tx, e, recorder)]
             for event in sorted(new, key=lambda e: (*_catalog_key(e), position[id(e)])):
                 await tx.execute(_catalog_query(event), event.fields())
             if rejection is not None:
@@ -82,6 +85,12 @@ class EventQueries:
     async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
         rows = await self._db.all("list_rejections", {"limit": limit})
         return [StoredRejection(**row) for row in rows]
+
+
+async def _insert(tx: Transaction, event: Event, recorded_by: str | None) -> bool:
+    """Insert ``event`` unless it is stored already; whether it is new."""
+    row = await tx.one("insert_event", {**event.fields(), "recorded_by": recorded_by})
+    return row is not None
 
 
 def _catalog_key(event: Event) -> tuple[str, str, str, datetime]:

@@ -12,9 +12,9 @@ SELECT 1;
 
 -- name: insert_event
 INSERT INTO events (source, event_id, action, registry, repository, tag, digest, media_type,
-                    actor, occurred_at)
+                    actor, occurred_at, recorded_by)
 VALUES (%(source)s, %(event_id)s, %(action)s, %(registry)s, %(repository)s, %(tag)s,
-        %(digest)s, %(media_type)s, %(actor)s, %(occurred_at)s)
+        %(digest)s, %(media_type)s, %(actor)s, %(occurred_at)s, %(recorded_by)s)
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING id;
 
