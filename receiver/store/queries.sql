@@ -4,6 +4,9 @@
 -- name: schema_lock
 SELECT pg_advisory_xact_lock(hashtext('regdeploy.schema'));
 
+-- name: schema_table
+SELECT to_regclass('schema_version') IS NOT NULL AS present;
+
 -- name: schema_version
 SELECT coalesce(max(version), 0) AS version FROM schema_version;
 
