@@ -244,7 +244,7 @@ UPDATE deployments
 RETURNING id;
 
 -- name: stalled_deployments
-SELECT id FROM deployments
+SELECT id, target_key FROM deployments
  WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(seconds)s)
    FOR UPDATE SKIP LOCKED;
 
@@ -252,6 +252,14 @@ SELECT id FROM deployments
 UPDATE deployments
    SET status = 'planned', message = 'the worker running it stopped responding',
        not_before = now(), updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
+ WHERE id = %(id)s;
+
+-- name: supersede_stalled
+-- A newer intent for the target was planned while this one ran: that one runs instead.
+UPDATE deployments
+   SET status = 'superseded',
+       message = 'the worker running it stopped responding; a newer intent for the target runs',
+       updated_at = now(), finished_at = now(), heartbeat_at = NULL
  WHERE id = %(id)s;
 
 -- name: stalled_attempt
