@@ -35,7 +35,8 @@ Time is replaced by polls, so tests are deterministic: an evaluation completes a
 ``deployment_polls`` reads, or stays running until ``complete_deployments`` is called.
 Where a test needs a rollout to take time, as Nomad's do (a deployment is ``running`` until its
 allocations have been healthy for ``MinHealthyTime``), ``deployment_seconds`` keeps each one
-running that long after it was created; the first read after that ends it.
+running that long after it was created; then it ends whether anyone reads it or not, as Nomad's
+deployment watcher ends it (the fake catches up at its next request or test hook read).
 Blocking queries (``?index=``) answer at once. Every job version is kept (Nomad keeps 6).
 """
 
@@ -355,17 +356,21 @@ class FakeNomad:
 
     def job(self, job_id: str, namespace: str = "default") -> Json:
         """The current job (raises ``KeyError`` if there is none)."""
+        self._watch()
         return copy.deepcopy(self._jobs[(namespace, job_id)])
 
     def versions(self, job_id: str, namespace: str = "default") -> list[Json]:
         """Every version of the job, oldest first."""
+        self._watch()
         return copy.deepcopy(self._versions.get((namespace, job_id), []))
 
     def deployments(self, job_id: str, namespace: str = "default") -> list[Json]:
         """The job's deployments, newest first."""
+        self._watch()
         return copy.deepcopy(self._job_deployments(namespace, job_id))
 
     def latest_deployment(self, job_id: str, namespace: str = "default") -> Json | None:
+        self._watch()
         found = self._job_deployments(namespace, job_id)
         return copy.deepcopy(found[0]) if found else None
 
@@ -377,6 +382,7 @@ class FakeNomad:
         return copy.deepcopy(self._evals[eval_id])
 
     def deployment(self, deployment_id: str) -> Json:
+        self._watch()
         return copy.deepcopy(self._deployments[deployment_id])
 
     def change_job_meanwhile(
@@ -434,6 +440,7 @@ class FakeNomad:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests.append(RequestRecord(request.method, request.path_qs, _token(request)))
+        self._watch()
         try:
             region = request.query.get("region")
             if region and region not in self.regions:
@@ -989,12 +996,19 @@ class FakeNomad:
         if tracking.reads > self.eval_polls:
             self._complete_eval(evaluation)
 
-    def _observe_deployment(self, deployment: Json) -> None:
+    def _watch(self) -> None:
+        """With ``deployment_seconds``, the deployment watcher: a rollout whose time is up ends,
+        read or not."""
+        if self.deployment_seconds > 0:
+            for deployment in list(self._deployments.values()):
+                self._observe_deployment(deployment, read=False)
+
+    def _observe_deployment(self, deployment: Json, *, read: bool = True) -> None:
         if deployment["Status"] != "running":
             return
         tracking = self._tracking[deployment["ID"]]
-        tracking.reads += 1
-        if self.rollout is None or tracking.reads <= self.deployment_polls:
+        tracking.reads += 1 if read else 0
+        if self.rollout is None or tracking.reads < self.deployment_polls + (1 if read else 0):
             return
         if time.time_ns() - deployment["CreateTime"] < self.deployment_seconds * SECOND:
             return
