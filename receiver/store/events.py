@@ -55,6 +55,8 @@ class EventQueries:
                 await tx.execute("insert_rejection", _rejection_params(rejection))
             if new:
                 await tx.execute("notify_events", {"source": new[0].source})
+            if lease is not None:
+                await check_held(tx, lease)  # still held as it commits
             return len(new)
 
         accepted = await self._db.retried(record)

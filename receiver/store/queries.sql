@@ -295,18 +295,29 @@ SELECT attempt, worker, outcome, message, started_at, finished_at
 SELECT min(not_before) AS due FROM deployments WHERE status = 'planned';
 
 -- name: acquire_lease
+-- By the clock: this may have waited for a fenced change of the holder to end.
 INSERT INTO leases (name, holder, expires_at)
-VALUES (%(name)s, %(holder)s, now() + make_interval(secs => %(seconds)s))
+VALUES (%(name)s, %(holder)s, clock_timestamp() + make_interval(secs => %(seconds)s))
 ON CONFLICT (name) DO UPDATE
-   SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
- WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now()
+   SET holder = EXCLUDED.holder,
+       expires_at = clock_timestamp() + make_interval(secs => %(seconds)s)
+ WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < clock_timestamp()
 RETURNING holder;
 
 -- name: hold_lease
--- Inside a change made under a lease: the lease row, locked against a takeover until commit.
-SELECT holder FROM leases
- WHERE name = %(name)s AND holder = %(holder)s AND expires_at > now()
+-- Inside a change made under a lease: the lease row, locked against a takeover until commit,
+-- if it is held and unexpired by the clock (not as of the transaction's start); and how many
+-- milliseconds it has left.
+SELECT holder,
+       greatest(100, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint
+         AS ms_left
+  FROM leases
+ WHERE name = %(name)s AND holder = %(holder)s AND expires_at > clock_timestamp()
    FOR SHARE;
+
+-- name: bound_idle
+-- The server ends this transaction (and its locks) if its client goes quiet for that long.
+SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, true);
 
 -- name: last_deployed_tag
 SELECT tag FROM deployments

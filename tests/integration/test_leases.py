@@ -4,15 +4,17 @@ it, so that what several processes did can be told apart afterwards."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
 import psycopg2
 import pytest
 
-from handlers.errors import LeaseLost
+from handlers.errors import DatabaseUnavailable, LeaseLost
 from handlers.events import Action, Event
 from receiver.store import Store
-from receiver.store.leases import Lease
+from receiver.store.leases import Lease, check_held
 
 NAME = "reconciler"
 
@@ -74,3 +76,39 @@ async def test_nothing_is_stored_under_a_lease_another_process_holds(
         )
     assert recorders(db_uri) == {}
     assert await store.events.list_tags() == []
+
+
+async def test_a_holder_paused_inside_its_fenced_write_holds_off_no_takeover(
+    store: Store, db_uri: str
+) -> None:
+    """A holder that stops sending anything in the middle of its fenced transaction (a process
+    stopped by SIGSTOP, a frozen VM) keeps the lease row locked: the server ends that transaction
+    once the lease's time is up, so another process takes over, and the paused write is lost."""
+    assert await store.leases.acquire_lease(NAME, holder="a", seconds=1)
+    other = await Store.open(db_uri, pool_size=1, query_timeout=10)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            async with store.connector.transaction() as tx:
+                await check_held(tx, Lease(name=NAME, holder="a"))
+                await tx.execute("insert_event", {**event("paused").fields(), "recorded_by": "a"})
+                # From here the holder sends nothing, as if stopped: "b" waits for the lease row.
+                began = time.monotonic()
+                taken = await other.leases.acquire_lease(NAME, holder="b", seconds=30)
+                waited = time.monotonic() - began
+    finally:
+        await other.close()
+
+    assert taken and waited < 3, f"taken over after {waited:.1f} s"
+    assert recorders(db_uri) == {}
+
+
+async def test_a_lease_past_its_expiry_fences_even_when_nobody_took_it_over(
+    store: Store,
+) -> None:
+    """Expiry is read from the clock, not from when the fenced transaction began."""
+    assert await store.leases.acquire_lease(NAME, holder="a", seconds=0.3)
+    with pytest.raises(LeaseLost):
+        async with store.connector.transaction() as tx:
+            await tx.execute("ping")  # the transaction began while the lease was held
+            await asyncio.sleep(0.5)  # the holder is paused past its lease's end
+            await check_held(tx, Lease(name=NAME, holder="a"))
