@@ -108,7 +108,7 @@ async def receive(request: web.Request) -> web.Response:
 
 async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     events_store = request.app[STORE].events
-    content_type = request.headers.get("Content-Type")
+    content_type = _readable(request.headers.get("Content-Type"))
     try:
         parsed = parser_for(source.format)(
             body, request.headers, source=source.name, registry=source.registry
@@ -145,6 +145,14 @@ def _summary(parsed: Parsed, result: IngestResult) -> Summary:
         ignored=parsed.ignored,
         rejected=1 if parsed.problems else 0,
     )
+
+
+def _readable(header: str | None) -> str | None:
+    """A header value as text that can be stored: aiohttp keeps the bytes of a value that are
+    not UTF-8 as surrogate escapes, which are replaced (U+FFFD) here."""
+    if header is None:
+        return None
+    return header.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _rejection(source: Source, reason: str, content_type: str | None, body: bytes) -> Rejection:
