@@ -2,6 +2,7 @@
 # make test  install everything the suite needs (system packages too) and run lint, types, tests
 # make bench run the benchmarks (installs wrk); BENCH=ingest runs one, QUICK=1 a tiny smoke run,
 #            ROUNDS=N another number of rounds
+# make demo  install the same, then show a real push moving a real container (until Ctrl-C)
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,12 +12,16 @@ export REGDEPLOY_PORT ?= 8080
 
 BENCH ?= all
 
-.PHONY: run test bench lint typecheck pytest system-deps install clean
+.PHONY: run test demo bench lint typecheck pytest system-deps install clean
 
 run: $(STAMP)
 	$(BIN)/regdeploy serve --config config.example.yaml
 
 test: system-deps $(STAMP) lint typecheck pytest
+
+# DEMO_ARGS=--no-wait stops once the deploy is shown (the test suite runs it so).
+demo: system-deps $(STAMP)
+	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

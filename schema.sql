@@ -5,8 +5,8 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 4 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
--- 3: notices; 4: event attempts, adopted decisions)
+-- schema-version: 5 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -189,4 +189,8 @@ BEGIN
 END
 $$;
 
-INSERT INTO schema_version (version) VALUES (1), (2), (3), (4) ON CONFLICT (version) DO NOTHING;
+-- 5: which process stored each event (its worker id; the lease holder for the reconciler's), so
+-- that what several processes sharing the database did can be told apart afterwards.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS recorded_by text;
+
+INSERT INTO schema_version (version) VALUES (1), (2), (3), (4), (5) ON CONFLICT (version) DO NOTHING;

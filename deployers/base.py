@@ -1,29 +1,37 @@
 """The contract every deployer keeps, and the registry of deployers by kind.
 
 A deployer moves workloads of one orchestrator (a Swarm service, a container, a Nomad job task)
-to an image. It does three things, each small enough that a recording fake is a few lines:
+to an image. It does a few things, each small enough that a recording fake is a few lines:
 
-- ``discover(image)``: the workloads that opted in (by label or job meta) and run that image;
+- ``workloads()``: every workload that opted in (by label or job meta), with the images it runs;
+- ``changes()``: wake up whenever those may have changed (an events stream, a blocking query),
+  so that regdeploy's inventory of what runs where stays current without asking again and again;
 - ``current(target, name)``: the image of repository ``name`` the target runs now and since
-  when (``Running``), or None when it does not exist or runs no image of that repository;
+  when (``Running``), or None when it does not exist or runs no image of that repository: read
+  afresh, for a configured target and just before a deploy;
 - ``deploy(target, image)``: move the target to the image (always a digest reference) and say
   how it went;
 - ``close()``: release what it holds (HTTP sessions, engine clients) when regdeploy stops.
+
+``Deployers.health()`` asks each one which workloads run an image nobody runs: an orchestrator
+that answers is reachable (``/api/v1/status``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from handlers.references import ImageName, ImageRef
+from handlers.references import Aliases, ImageName, ImageRef
 
 
+# An image no workload runs: asking which opted-in workloads run it asks the orchestrator the
+# question regdeploy asks it most, and changes nothing.
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     """One workload a deployer can move: ``kind`` names the deployer, ``name`` the workload.
@@ -74,6 +82,23 @@ class Running:
     since: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """A workload that opted in, as its orchestrator lists it: the target that moves it, the
+    images it runs (in order: a Nomad job's tasks) and since when it runs them."""
+
+    target: Target
+    images: tuple[ImageRef, ...]
+    since: datetime | None = None
+
+    def running(self, name: ImageName, aliases: Aliases) -> Running | None:
+        """What it runs of repository ``name`` (registry aliases applied), if anything."""
+        for image in self.images:
+            if aliases.name(image.name) == name:
+                return Running(image=image, since=self.since)
+        return None
+
+
 class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -110,7 +135,12 @@ class Deployer(Protocol):
 
     kind: str
 
-    async def discover(self, image: ImageName) -> list[Target]: ...
+    async def workloads(self) -> list[Workload]: ...
+
+    def changes(self) -> AsyncIterator[None]:
+        """Yields each time the workloads may have changed; ends when they cannot be watched
+        (the inventory then lists them again now and then)."""
+        ...
 
     async def current(self, target: Target, name: ImageName) -> Running | None: ...
 

@@ -22,19 +22,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
 import structlog
 
-from deployers.base import DeployResult, Outcome, Running, Target
+from deployers.base import DeployResult, Outcome, Running, Target, Workload
 from deployers.container_spec import replacement
 from deployers.docker_engine import (
     EngineDeployer,
     Labels,
     engine_message,
     image_of,
+    reference,
 )
 from handlers.payload import parse_rfc3339
 from handlers.references import ImageName, ImageRef, as_written
@@ -46,6 +48,8 @@ ASIDE_SUFFIX = "-regdeploy-old"
 # Swarm task containers belong to their service: the Swarm deployer moves those.
 _SWARM_TASK_LABEL = "com.docker.swarm.service.id"
 _LOG_TAIL = 5
+# The container events after which what runs may have changed.
+_CHANGES = frozenset({"create", "start", "stop", "die", "rename", "destroy", "update"})
 
 
 class _SwapFailed(Exception):
@@ -56,18 +60,19 @@ class _SwapFailed(Exception):
 class ContainerDeployer(EngineDeployer):
     kind: str = KIND
 
-    async def discover(self, image: ImageName) -> list[Target]:
-        """Running containers labelled for regdeploy that run an image of ``image``.
+    async def workloads(self) -> list[Workload]:
+        """Running containers labelled for regdeploy, since their creation.
 
-        A container in the middle of a swap counts under its own name, whichever of its two
-        containers runs at this moment: a push arriving meanwhile is not lost.
+        A container in the middle of a swap counts under its own name, with what the old one
+        runs (as ``current`` says), whichever of its two containers runs at this moment: a push
+        arriving meanwhile is not lost.
         """
         settings = self.engine.settings
         listed = await self.engine.call(
             lambda api: api.containers(all=True, filters={"label": settings.opt_in_label})
         )
         names = {_name(summary) for summary in listed}
-        found: dict[str, Target] = {}
+        found: dict[str, Workload] = {}
         for summary in listed:
             labels = summary.get("Labels") or {}
             name = _name(summary)
@@ -78,12 +83,18 @@ class ContainerDeployer(EngineDeployer):
             if summary.get("State") != "running" and not swapping:
                 continue
             read = Labels.read(labels, settings)
-            if not read.enabled:
-                continue
-            container = await self._inspect(name)
-            if container is not None and image_of(_image_text(container), self.aliases, image):
-                found[base] = read.target(KIND, base)
+            container = await self._inspect(base + ASIDE_SUFFIX if swapping else name)
+            image = await self._with_digest(container) if container and read.enabled else None
+            if container is not None and image is not None:
+                since = parse_rfc3339(container.get("Created"))
+                found[base] = Workload(target=read.target(KIND, base), images=(image,), since=since)
         return list(found.values())
+
+    async def changes(self) -> AsyncIterator[None]:
+        """A container was created, started, stopped, renamed or removed."""
+        async for item in self.engine.events("container"):
+            if item.get("Action") in _CHANGES:
+                yield
 
     async def current(self, target: Target, name: ImageName) -> Running | None:
         """What the container runs; while a swap is cut short, what the old one runs (the new
@@ -277,11 +288,17 @@ class ContainerDeployer(EngineDeployer):
         return True
 
     async def _running(self, container: dict[str, Any], name: ImageName) -> ImageRef | None:
-        """The image of ``name`` the container runs, with its digest: from the reference it
-        was created with, or else from the repository digests of its image."""
+        """The image of ``name`` the container runs, with its digest (see ``_with_digest``)."""
         ref = image_of(_image_text(container), self.aliases, name)
+        return await self._with_digest(container) if ref is not None else None
+
+    async def _with_digest(self, container: dict[str, Any]) -> ImageRef | None:
+        """The image the container runs, with its digest: from the reference it was created
+        with, or else from the repository digests of its image."""
+        ref = reference(_image_text(container))
         if ref is None or ref.digest is not None:
             return ref
+        name = self.aliases.name(ref.name)
         image = await self._inspect_image(container["Image"])
         for text in (image or {}).get("RepoDigests") or []:
             known = image_of(text, self.aliases, name)

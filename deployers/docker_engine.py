@@ -8,8 +8,9 @@ every pull and service update (``X-Registry-Auth``), so Swarm nodes can pull pri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -107,6 +108,30 @@ class Engine:
         except docker.errors.NotFound:
             return None
 
+    async def events(self, *types: str) -> AsyncIterator[dict[str, Any]]:
+        """The engine's events of ``types`` (``service``, ``container``) as they happen, until
+        the stream ends (the engine went away) or the caller stops reading."""
+        stream = await self.call(lambda api: api.events(decode=True, filters={"type": list(types)}))
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def pump() -> None:  # blocking reads, in a thread of their own
+            try:
+                for item in stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except (docker.errors.DockerException, requests.RequestException, OSError):
+                pass  # the engine went away: the stream ends
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody reads
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        threading.Thread(target=pump, name="docker-events", daemon=True).start()
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            stream.close()
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -189,16 +214,21 @@ class Labels:
         return Target(kind=kind, name=name, policy=self.policy, notify=self.notify)
 
 
-def image_of(text: object, aliases: Aliases, name: ImageName) -> ImageRef | None:
-    """The reference ``text`` when it names an image of repository ``name`` (registry aliases
-    and Docker Hub defaults applied), else None."""
+def reference(text: object) -> ImageRef | None:
+    """The image reference ``text`` names, or None when it names none."""
     if not isinstance(text, str) or not text:
         return None
     try:
-        ref = parse_reference(text)
+        return parse_reference(text)
     except InvalidReference:
         return None
-    return ref if aliases.name(ref.name) == name else None
+
+
+def image_of(text: object, aliases: Aliases, name: ImageName) -> ImageRef | None:
+    """The reference ``text`` when it names an image of repository ``name`` (registry aliases
+    and Docker Hub defaults applied), else None."""
+    ref = reference(text)
+    return ref if ref is not None and aliases.name(ref.name) == name else None
 
 
 def engine_message(exc: BaseException) -> str:

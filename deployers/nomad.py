@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,15 @@ import nomad.api.exceptions as nomad_errors
 import requests
 import structlog
 
-from deployers.base import DeployResult, Outcome, Running, Target, name_list, tls_verify
+from deployers.base import (
+    DeployResult,
+    Outcome,
+    Running,
+    Target,
+    Workload,
+    name_list,
+    tls_verify,
+)
 from handlers.errors import InvalidReference
 from handlers.references import (
     Aliases,
@@ -42,6 +50,8 @@ log = structlog.get_logger("regdeploy.nomad")
 KIND = "nomad"
 DRIVERS = frozenset({"docker", "podman"})
 _CONFLICT = "Enforcing job modify index"
+# How long a blocking query on the jobs list waits for a change (Nomad's default is 5 min).
+WATCH_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,8 +96,9 @@ class NomadDeployer:
     def close(self) -> None:
         self._session.close()
 
-    async def discover(self, image: ImageName) -> list[Target]:
-        """Jobs whose meta opts in and that run ``image`` in a Docker or Podman task."""
+    async def workloads(self) -> list[Workload]:
+        """Jobs whose meta opts in, with the images of their Docker and Podman tasks, since
+        their current version was submitted."""
         stubs = await self._call(
             self.settings.namespace, lambda c: c.jobs.get_jobs(namespace="*", meta=True)
         )
@@ -105,9 +116,34 @@ class NomadDeployer:
                 notify=name_list(meta.get(self.settings.notify_key)),
             )
             job = await self._read(target)
-            if any(True for _ in self._tasks(job, target, image)):
-                found.append(target)
+            images = tuple(ref.image for ref in self._tasks(job, target, None))
+            if images:
+                found.append(Workload(target=target, images=images, since=_submitted(job)))
         return found
+
+    async def changes(self) -> AsyncIterator[None]:
+        """The jobs list changed: a blocking query on it (``index``, ``wait``) answers when
+        Nomad's index for it moves past the one last seen, or after ``WATCH_SECONDS``."""
+        index = 0
+        while True:
+            try:
+                seen = await self._jobs_index(after=index)
+            except (nomad_errors.BaseNomadException, requests.RequestException, OSError):
+                return  # Nomad went away: the inventory lists the jobs again now and then
+            if seen != index:
+                # An index that went backwards (a restored cluster) starts over, as Nomad says.
+                index = seen if seen > index else 0
+                yield
+
+    async def _jobs_index(self, *, after: int) -> int:
+        """Nomad's index of the jobs list, once it is past ``after`` (or the wait ended)."""
+        params = {"namespace": "*", "index": after, "wait": f"{int(WATCH_SECONDS)}s"}
+        timeout = self.settings.timeout_seconds + WATCH_SECONDS * 1.1
+        answer = await self._call(
+            self.settings.namespace,
+            lambda c: c.jobs.request(method="get", params=params, timeout=timeout),
+        )
+        return int(answer.headers.get("X-Nomad-Index") or 0)
 
     async def current(self, target: Target, name: ImageName) -> Running | None:
         """The image of the first task in scope, since the job's version was submitted."""
@@ -219,8 +255,11 @@ class NomadDeployer:
             await asyncio.sleep(self.settings.poll_seconds)
         return DeployResult.failed(f"evaluation {eval_id} did not complete in time", retry=True)
 
-    def _tasks(self, job: dict[str, Any], target: Target, name: ImageName) -> Iterator[_TaskRef]:
-        """The Docker/Podman tasks in the target's scope that run an image of ``name``."""
+    def _tasks(
+        self, job: dict[str, Any], target: Target, name: ImageName | None
+    ) -> Iterator[_TaskRef]:
+        """The Docker/Podman tasks in the target's scope that run an image of ``name`` (of
+        any repository when None)."""
         group_scope, task_scope = target.options.get("group"), target.options.get("task")
         for group in job.get("TaskGroups") or []:
             if group_scope and group.get("Name") != group_scope:
@@ -231,7 +270,7 @@ class NomadDeployer:
                 if task.get("Driver") not in DRIVERS:
                     continue
                 running = _image(task)
-                if running is not None and self.aliases.name(running.name) == name:
+                if running is not None and name in (None, self.aliases.name(running.name)):
                     yield _TaskRef(group=group["Name"], task=task["Name"], image=running)
 
     def _namespace(self, target: Target) -> str:
@@ -252,7 +291,11 @@ class NomadDeployer:
 
     async def _call(self, namespace: str, call: Callable[[Any], Any]) -> Any:
         client = self._client(namespace)
-        return await asyncio.to_thread(call, client)
+        answer = await asyncio.to_thread(call, client)
+        if answer is None:
+            # python-nomad returns nothing when the connection failed: say so.
+            raise ConnectionError(f"Nomad at {self.settings.address} did not answer")
+        return answer
 
     def _client(self, namespace: str) -> Any:
         if namespace not in self._clients:

@@ -13,18 +13,20 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
 import structlog
 
-from deployers.base import DeployResult, Outcome, Running, Target
+from deployers.base import DeployResult, Outcome, Running, Target, Workload
 from deployers.docker_engine import (
     EngineDeployer,
     Labels,
     engine_message,
     image_of,
+    reference,
 )
 from handlers.payload import parse_rfc3339
 from handlers.references import ImageName, ImageRef, as_written
@@ -44,9 +46,9 @@ _FAILED_STATES = {
 class SwarmDeployer(EngineDeployer):
     kind: str = KIND
 
-    async def discover(self, image: ImageName) -> list[Target]:
-        """Services labelled for regdeploy that run an image of ``image``. An engine that is
-        not a swarm manager has no services to offer."""
+    async def workloads(self) -> list[Workload]:
+        """Services labelled for regdeploy, since their last update. An engine that is not a
+        swarm manager has no services to offer."""
         settings = self.engine.settings
         try:
             services = await self.engine.call(
@@ -60,9 +62,21 @@ class SwarmDeployer(EngineDeployer):
         for service in services:
             spec = service.get("Spec") or {}
             labels = Labels.read(spec.get("Labels"), settings)
-            if labels.enabled and image_of(_image_text(spec), self.aliases, image):
-                found.append(labels.target(KIND, spec["Name"]))
+            image = reference(_image_text(spec))
+            if labels.enabled and image is not None:
+                found.append(
+                    Workload(
+                        target=labels.target(KIND, spec["Name"]),
+                        images=(image,),
+                        since=parse_rfc3339(service.get("UpdatedAt")),
+                    )
+                )
         return found
+
+    async def changes(self) -> AsyncIterator[None]:
+        """A service was created, updated or removed."""
+        async for _ in self.engine.events("service"):
+            yield
 
     async def current(self, target: Target, name: ImageName) -> Running | None:
         service = await self.engine.find(lambda api: api.inspect_service(target.name))

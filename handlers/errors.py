@@ -15,6 +15,8 @@ RegdeployError
 │   └── RegistryUnavailable    it cannot answer now
 ├── DeployerUnavailable    an orchestrator could not say which workloads it runs; retry later
 ├── NoticeFailed           a notice could not be delivered (retry, or give up)
+├── ApiCallFailed          the CLI's call to a running regdeploy failed (its message says why)
+│   └── ServiceUnreachable     no regdeploy answers at that URL
 └── RequestError           what a client asked for cannot be done (an HTTP 4xx)
     ├── InvalidRequest         the request is malformed or names a bad value (400)
     │   └── UnknownTag             the tag is not in the repository's catalog
@@ -23,6 +25,7 @@ RegdeployError
     ├── NotFound               what the request names does not exist (404)
     │   ├── UnknownRepository      no watched repository has that name
     │   ├── UnknownDeployment      no deployment has that id
+    │   ├── UnknownTarget          the repository has no target of that key or name
     │   └── UnknownSource          no webhook source has that name
     └── BodyTooLarge           the body is over the configured cap (413)
 
@@ -101,7 +104,11 @@ class RegistryUnavailable(RegistryError):
 
 class DeployerUnavailable(RegdeployError):
     """An orchestrator (its API, its engine) did not answer a question about its workloads:
-    the decision waits, the event stays pending."""
+    the decision waits, the event stays pending. ``kind``: the deployer's target kind."""
+
+    def __init__(self, message: str, *, kind: str = "unknown") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class NoticeFailed(RegdeployError):
@@ -114,6 +121,19 @@ class NoticeFailed(RegdeployError):
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+
+
+class ApiCallFailed(RegdeployError):
+    """A call of the CLI to a running regdeploy's API failed: the message is the server's own
+    (``status`` its HTTP status), or says what went wrong on the way."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ServiceUnreachable(ApiCallFailed):
+    """No regdeploy answers at the URL the CLI was given."""
 
 
 class RequestError(RegdeployError):
@@ -153,6 +173,10 @@ class UnknownRepository(NotFound):
 
 class UnknownDeployment(NotFound):
     """No deployment has that id."""
+
+
+class UnknownTarget(NotFound):
+    """The repository has no target of that key or name."""
 
 
 class UnknownSource(NotFound):

@@ -4,13 +4,7 @@
 (``{"semver": ">=1.2 <2"}``, ``{"regex": "!-debug$"}``); ``newest_eligible`` picks the tag to
 catch up to when auto-deploy is switched back on or a lost notification is reconciled.
 
-A tag is a version when it parses as semver after an optional ``v``/``V``, with two or three
-numeric parts (``1.4`` is ``1.4.0``); build metadata is ignored for ordering; ``1`` and
-``01.2.3`` are not versions, nor is anything longer than a tag can be (128 characters) or with
-a number of more than 20 digits: parsing stays bounded whatever a stored event holds. Ordering
-is plain semver precedence, so ``rc10`` sorts before ``rc9`` (``rc.10`` sorts numerically). A
-pre-release's track (label) is the leading letters of its first identifier: ``rc.1`` and
-``rc1`` are on ``rc``, ``1`` on ``""``; labels are case-sensitive, as semver identifiers are.
+What makes a tag a version, and how tags are ordered, is ``handlers.versions``.
 
 Glob and regexp policies move forward only: a matching tag must be newer than the running one
 (``compare_tags``: as versions, else in natural order), and one that cannot be ordered against
@@ -28,20 +22,15 @@ from dataclasses import dataclass
 import semver
 
 from handlers.errors import PolicyError
+from handlers.versions import (
+    compare_tags,
+    natural_key,
+    parse_version,
+    prerelease_label,
+    read_version,
+)
 
 LATEST = "latest"
-
-_MAX_TAG = 128  # characters in a tag (the distribution reference grammar)
-_NUM = r"(?:0|[1-9][0-9]{0,19})"
-_IDENT = r"(?:0|[1-9][0-9]{0,19}|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-_VERSION = re.compile(
-    rf"[vV]?(?P<major>{_NUM})(?:\.(?P<minor>{_NUM})(?:\.(?P<patch>{_NUM}))?)?"
-    rf"(?:-(?P<prerelease>{_IDENT}(?:\.{_IDENT})*))?"
-    r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
-)
-_LABEL = re.compile(r"[A-Za-z]*")
-# A tag in natural order: runs of digits (numbers) and single other characters.
-_RUNS = re.compile(r"[0-9]+|[^0-9]")
 
 
 class PolicyKind(enum.StrEnum):
@@ -91,11 +80,6 @@ def parse_policy(text: str) -> Policy:
     if kind is PolicyKind.REGEXP:
         _compile(pattern, what="regexp policy")
     return Policy(kind=kind, pattern=pattern)
-
-
-def parse_version(tag: str) -> semver.Version | None:
-    """The version a tag names, or None: ``v1.4``, ``1.4.0-rc.1+build.5``; not ``1``."""
-    return _parse_version(tag, one_part=False)
 
 
 def should_update(
@@ -159,49 +143,6 @@ def _matches(rule: Policy, tag: str) -> bool:
     return re.search(rule.pattern, tag) is not None
 
 
-def compare_tags(a: str, b: str) -> int | None:
-    """-1, 0 or 1 as tag ``a`` is older than, as new as, or newer than tag ``b``; None when
-    they cannot be ordered.
-
-    Two versions compare as versions. Two other tags compare in natural order: runs of digits
-    as numbers, other characters as themselves, the first that differs decides (``build-10``
-    is newer than ``build-9``, ``latest.20251321`` than ``latest.20241321``), and a tag that
-    extends another is newer. A version and another tag, two tags that first differ where one
-    has a number and the other a letter, and anything longer than a tag cannot be ordered.
-    """
-    if a == b:
-        return 0
-    if len(a) > _MAX_TAG or len(b) > _MAX_TAG:
-        return None
-    va, vb = parse_version(a), parse_version(b)
-    if va is not None and vb is not None:
-        return va.compare(vb)
-    if va is not None or vb is not None:
-        return None
-    return _natural_order(_RUNS.findall(a), _RUNS.findall(b))
-
-
-def _natural_order(a: list[str], b: list[str]) -> int | None:
-    for x, y in zip(a, b, strict=False):
-        if x == y:
-            continue
-        if x.isdigit() and y.isdigit():
-            return _sign(int(x) - int(y)) or _sign(len(y) - len(x))  # "09" before "9"
-        if x.isdigit() or y.isdigit():
-            return None  # a number against a letter
-        return -1 if x < y else 1
-    return _sign(len(a) - len(b))
-
-
-def _natural_key(tag: str) -> list[tuple[int, int | str]]:
-    """A total order that agrees with ``compare_tags`` wherever two tags can be ordered."""
-    return [(0, int(run)) if run.isdigit() else (1, run) for run in _RUNS.findall(tag[:_MAX_TAG])]
-
-
-def _sign(value: int) -> int:
-    return (value > 0) - (value < 0)
-
-
 def _judge_version(
     kind: PolicyKind, current: str, candidate: str, *, match_prerelease: bool
 ) -> Verdict:
@@ -258,23 +199,6 @@ def _off_track(old: semver.Version, new: semver.Version, *, current: str, candid
                 f"running {current} on {old_label!r}"
             )
     return ""
-
-
-def prerelease_label(version: semver.Version) -> str:
-    """The track of a pre-release: the leading letters of its first identifier."""
-    first = (version.prerelease or "").split(".")[0]
-    match = _LABEL.match(first)
-    return match.group() if match else ""
-
-
-def _parse_version(text: str, *, one_part: bool) -> semver.Version | None:
-    if len(text) > _MAX_TAG:
-        return None
-    match = _VERSION.fullmatch(text)
-    if match is None or (match["minor"] is None and not one_part):
-        return None
-    major, minor, patch = (int(match[part] or 0) for part in ("major", "minor", "patch"))
-    return semver.Version(major, minor, patch, match["prerelease"], match["build"])
 
 
 def _compile(pattern: str, *, what: str) -> re.Pattern[str]:
@@ -379,7 +303,7 @@ def _parse_range(text: str) -> tuple[Comparator, ...]:
 
 def _parse_comparator(token: str, text: str) -> Comparator:
     match = _COMPARATOR.fullmatch(token)
-    version = _parse_version(match["version"], one_part=True) if match else None
+    version = read_version(match["version"], one_part=True) if match else None
     if match is None or version is None:
         raise PolicyError(f"semver filter {text!r}: {token!r} is not a version comparator")
     return Comparator(operator=match["op"] or "==", version=version)
@@ -438,7 +362,7 @@ def _below(tag: str, floor: semver.Version) -> bool:
 def _newest(tags: set[str], *, current: str | None) -> str | None:
     versions = [(version, tag) for tag in tags if (version := parse_version(tag)) is not None]
     if not versions:
-        return max(tags, key=_natural_key, default=None)
+        return max(tags, key=natural_key, default=None)
     top = max(version for version, _ in versions)
     tied = {tag for version, tag in versions if version == top}
     return current if current in tied else min(tied)

@@ -11,28 +11,62 @@ from receiver.config.loading import Config
 from receiver.http import (
     deployments,
     events,
+    explain,
     health,
+    metrics,
     notices,
+    openapi,
     registrywatcher,
     repositories,
     sources,
+    status,
     webhooks,
+    workloads,
 )
 from receiver.http.auth import api_auth
 from receiver.http.errors import error_answers
-from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, REGISTRIES, SERVICES, STORE
+from receiver.http.keys import (
+    ACTIONS,
+    CONFIG,
+    DEPLOYERS,
+    METRICS,
+    PLANNER,
+    REGISTRIES,
+    SERVICES,
+    STORE,
+)
+from receiver.http.metrics import count_answers
+from receiver.metrics import Metrics
 from receiver.runtime import build_deployers, running_services
 
-ROUTES = (health, webhooks, events, repositories, registrywatcher, deployments, notices, sources)
+# ``explain`` comes before ``repositories``, whose ``/api/v1/repos/{name}`` would take
+# ``/api/v1/repos/team/app/explain`` for a repository named ``team/app/explain``.
+ROUTES = (
+    health,
+    webhooks,
+    events,
+    explain,
+    repositories,
+    registrywatcher,
+    deployments,
+    notices,
+    sources,
+    workloads,
+    status,
+    openapi,
+    metrics,
+)
 
 
 def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Application:
     """The service; ``deployers`` replaces the ones built from the configuration (tests)."""
     # The webhook route enforces its own, smaller cap while streaming; this bounds the rest.
     app = web.Application(
-        middlewares=[error_answers, api_auth], client_max_size=config.server.max_body_bytes
+        middlewares=[count_answers, error_answers, api_auth],
+        client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
+    app[METRICS] = Metrics()
     app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
     for module in ROUTES:
         app.add_routes(module.routes())
@@ -43,7 +77,10 @@ def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Appli
 async def _services(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     async with running_services(
-        config, deployers=app[DEPLOYERS], with_worker=config.worker.enabled
+        config,
+        deployers=app[DEPLOYERS],
+        with_worker=config.worker.enabled,
+        metrics=app[METRICS],
     ) as services:
         app[SERVICES] = services
         app[STORE] = services.store

@@ -29,17 +29,20 @@ from notifiers.email import EmailNotifier
 from notifiers.slack import SlackNotifier
 from notifiers.teams import TeamsNotifier
 from notifiers.webhook import WebhookNotifier
+from receiver.background.decider import Decider, worker_id
 from receiver.background.dispatcher import Dispatcher
+from receiver.background.inventory import Inventory
+from receiver.background.launcher import Launcher
 from receiver.background.loop import PolledLoop
 from receiver.background.outbox import Outbox
 from receiver.background.reconciler import Reconciler
-from receiver.background.worker import Worker, worker_id
 from receiver.config.loading import Config
 from receiver.config.notifiers import NotifierConfig
 from receiver.config.repositories import WatchedRepository
 from receiver.decide.actions import RepositoryActions
 from receiver.decide.announcer import Announcer
 from receiver.decide.planner import Planner
+from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.registry.confirm import DigestConfirmation
 from receiver.registry.credentials import registry_auth
@@ -55,11 +58,13 @@ STOP_SECONDS = 30.0
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
     store: Store
+    inventory: Inventory
     planner: Planner
     actions: RepositoryActions
     registries: RegistryClient
     deployers: Deployers
     notifiers: Mapping[str, Notifier]
+    metrics: Metrics
     # Names this process in claims, attempts and leases.
     worker_id: str
 
@@ -77,6 +82,17 @@ def build_deployers(config: Config) -> Deployers:
         if config.docker.containers.enabled:
             deployers.append(ContainerDeployer(engine=engine, aliases=config.aliases))
     return Deployers(deployers)
+
+
+def deployers_log_fields(config: Config, deployers: Deployers) -> dict[str, object]:
+    """What the start-up line ``deployers_enabled`` says: the kinds on, and for each family
+    whether it is on and why."""
+    fields: dict[str, object] = {"deployers": deployers.kinds()}
+    for family, switch in config.switches().items():
+        fields[family] = f"{'on' if switch.on else 'off'}: {switch.why}"
+    if config.dry_run:
+        fields["dry_run"] = True
+    return fields
 
 
 def build_notifiers(config: Config, session: aiohttp.ClientSession) -> dict[str, Notifier]:
@@ -110,8 +126,9 @@ def build_notifier(config: NotifierConfig, session: aiohttp.ClientSession) -> No
 
 @contextlib.asynccontextmanager
 async def running_services(
-    config: Config, *, deployers: Deployers, with_worker: bool
+    config: Config, *, deployers: Deployers, with_worker: bool, metrics: Metrics
 ) -> AsyncIterator[Services]:
+    log.info("deployers_enabled", **deployers_log_fields(config, deployers))
     dsn = await asyncio.to_thread(resolve_dsn, config.database)
     store = await _connect(dsn, config)
     try:
@@ -121,24 +138,34 @@ async def running_services(
         )
         log.info("database_ready", embedded=config.database.url is None, schema_version=version)
         async with aiohttp.ClientSession(trust_env=False) as session:
+            inventory = Inventory(
+                deployers=deployers,
+                repositories=store.repositories,
+                aliases=config.aliases,
+                refresh_seconds=config.worker.inventory_refresh_seconds,
+            )
             planner = Planner(
                 repositories=store.repositories,
                 events=store.events,
                 deployers=deployers,
+                inventory=inventory,
                 aliases=config.aliases,
             )
             services = Services(
                 store=store,
+                inventory=inventory,
                 planner=planner,
                 actions=RepositoryActions(
                     repositories=store.repositories,
                     events=store.events,
                     deployments=store.deployments,
+                    decisions=store.decisions,
                     planner=planner,
                 ),
                 registries=RegistryClient(session, auth=registry_auth(config)),
                 deployers=deployers,
                 notifiers=build_notifiers(config, session),
+                metrics=metrics,
                 worker_id=worker_id(),
             )
             async with _background(services, config, enabled=with_worker):
@@ -154,10 +181,13 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
         yield
         return
     loops = _loops(services, config)
+    stopping = asyncio.Event()
     tasks = [asyncio.create_task(loop.run()) for loop in loops]
+    tasks.append(asyncio.create_task(services.inventory.run(stopping)))
     try:
         yield
     finally:
+        stopping.set()
         for loop in loops:
             loop.stop()
         # Each loop ends its round; whatever outlives the grace period is cancelled.
@@ -168,32 +198,50 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
 
 
 def _loops(services: Services, config: Config) -> list[PolledLoop]:
-    """The worker, the outbox and (unless turned off) the reconciler of this process."""
-    loops: list[PolledLoop] = [build_worker(services, config), build_outbox(services, config)]
+    """The decider, the launcher, the outbox and (unless turned off) the reconciler."""
+    loops: list[PolledLoop] = [
+        build_decider(services, config),
+        build_launcher(services, config),
+        build_outbox(services, config),
+    ]
     if config.reconcile_interval_seconds > 0:
         loops.append(build_reconciler(services, config))
     return loops
 
 
-def build_worker(services: Services, config: Config) -> Worker:
-    """The worker that decides events and dispatches deploys (tests drive its rounds)."""
+def build_decider(services: Services, config: Config) -> Decider:
+    """The loop that decides stored events (tests drive its rounds)."""
+    store = services.store
+    return Decider(
+        decisions=store.decisions,
+        planner=services.planner,
+        inventory=services.inventory,
+        config=config.worker,
+        listen=lambda: store.listener("events"),
+        metrics=services.metrics,
+    )
+
+
+def build_launcher(services: Services, config: Config) -> Launcher:
+    """The loop that starts due deploys (tests drive its rounds)."""
     store = services.store
     dispatcher = Dispatcher(
         deployments=store.deployments,
         notices=store.notices,
         deployers=services.deployers,
+        inventory=services.inventory,
         config=config.worker,
         confirmation=DigestConfirmation(services.registries, config),
         worker_id=services.worker_id,
         dry_run=config.dry_run,
         announcer=Announcer(config.notifiers),
+        metrics=services.metrics,
     )
-    return Worker(
+    return Launcher(
         deployments=store.deployments,
-        planner=services.planner,
         dispatcher=dispatcher,
         config=config.worker,
-        listen=store.listener,
+        listen=lambda: store.listener("deployments"),
     )
 
 
@@ -202,7 +250,7 @@ def build_outbox(services: Services, config: Config) -> Outbox:
         notices=services.store.notices,
         notifiers=services.notifiers,
         config=config.outbox,
-        listen=services.store.listener,
+        listen=lambda: services.store.listener("notices"),
     )
 
 
@@ -215,6 +263,7 @@ def build_reconciler(services: Services, config: Config) -> Reconciler:
         registries=services.registries,
         interval_seconds=config.reconcile_interval_seconds,
         holder=services.worker_id,
+        metrics=services.metrics,
     )
 
 

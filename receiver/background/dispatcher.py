@@ -17,9 +17,11 @@ import structlog
 from deployers.base import Deployers, DeployResult, Outcome
 from handlers.errors import RegistryError, RegistryUnavailable
 from handlers.references import ImageRef
+from receiver.background.inventory import Inventory
 from receiver.background.loop import backoff
 from receiver.config.server import WorkerConfig
 from receiver.decide.announcer import Announcer
+from receiver.metrics import Metrics
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.notices import NoticeQueries
 from receiver.store.records import Deployment, DeploymentStatus
@@ -56,20 +58,24 @@ class Dispatcher:
         deployments: DeploymentQueries,
         notices: NoticeQueries,
         deployers: Deployers,
+        inventory: Inventory,
         config: WorkerConfig,
         confirmation: Confirmation,
         worker_id: str,
         dry_run: bool,
         announcer: Announcer,
+        metrics: Metrics,
     ) -> None:
         self._deployments = deployments
         self._notices = notices
         self._deployers = deployers
+        self._inventory = inventory
         self._config = config
         self._confirmation = confirmation
         self._worker_id = worker_id
         self._dry_run = dry_run
         self._announcer = announcer
+        self._metrics = metrics
 
     @property
     def worker_id(self) -> str:
@@ -94,6 +100,7 @@ class Dispatcher:
         finally:
             done.set()  # not cancelled: a heartbeat query is never cut off half-way
             await beat
+            self._inventory.changed(deployment.target.kind)  # what runs there may have moved
         retry_at = self._retry_at(deployment) if verdict.retry else None
         stored = await self._deployments.finish_deployment(
             deployment,
@@ -106,6 +113,9 @@ class Dispatcher:
             ),
         )
         seconds = round(asyncio.get_running_loop().time() - started, 2)
+        self._metrics.deployed(
+            kind=deployment.target.kind, outcome=verdict.status.value, seconds=seconds
+        )
         event = "deploy_succeeded" if stored is DeploymentStatus.SUCCEEDED else "deploy_finished"
         bound.info(
             event,
@@ -141,10 +151,12 @@ class Dispatcher:
                 deployer.deploy(target, image), self._config.deploy_timeout_seconds
             )
         except TimeoutError:
+            self._metrics.orchestrator_error(target.kind)
             seconds = self._config.deploy_timeout_seconds
             result = DeployResult(outcome=Outcome.FAILED, message=f"no answer within {seconds} s")
         except Exception as exc:  # a deployer's failure is recorded, never the worker's end
             log.exception("deployer_error", target=target.key)
+            self._metrics.orchestrator_error(target.kind)
             result = DeployResult(outcome=Outcome.FAILED, message=f"{type(exc).__name__}: {exc}")
         return self._verdict(result, deployment)
 
@@ -168,6 +180,7 @@ class Dispatcher:
             refusal = await self._confirmation.refusal(image)
         except RegistryUnavailable as exc:
             log.warning("digest_unconfirmed", image=str(image), error=str(exc))
+            self._metrics.registry_error("confirm")
             return Verdict(
                 status=DeploymentStatus.FAILED,
                 message=f"not confirmed by the registry yet: {exc}",
@@ -175,6 +188,7 @@ class Dispatcher:
             )
         except RegistryError as exc:
             log.warning("digest_unconfirmed", image=str(image), error=str(exc))
+            self._metrics.registry_error("confirm")
             return Verdict(
                 status=DeploymentStatus.FAILED,
                 message=f"the registry did not confirm the digest: {exc}",

@@ -17,6 +17,7 @@ from handlers.errors import RegistryError
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import ImageName
 from receiver.background.loop import PolledLoop
+from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.store.events import EventQueries
 from receiver.store.leases import Lease, LeaseQueries
@@ -25,6 +26,8 @@ from receiver.store.repositories import RepositoryQueries
 log = structlog.get_logger("regdeploy.reconciler")
 
 LEASE = "reconciler"
+#: The lease is taken for this many intervals at each round (``/api/v1/status`` reads it back).
+LEASE_ROUNDS = 2
 
 
 class Reconciler(PolledLoop):
@@ -41,6 +44,7 @@ class Reconciler(PolledLoop):
         registries: RegistryClient,
         interval_seconds: float,
         holder: str,
+        metrics: Metrics,
     ) -> None:
         super().__init__(poll_seconds=interval_seconds, listen=None)
         self._repositories = repositories
@@ -49,9 +53,13 @@ class Reconciler(PolledLoop):
         self._registries = registries
         self._interval = interval_seconds
         self._holder = holder
+        # The repositories whose last reconcile failed, with why (said once, not every round).
+        self._failures: dict[ImageName, str] = {}
+        self._metrics = metrics
 
     async def round(self) -> None:
-        if await self._leases.acquire_lease(LEASE, holder=self._holder, seconds=self._interval * 2):
+        seconds = self._interval * LEASE_ROUNDS
+        if await self._leases.acquire_lease(LEASE, holder=self._holder, seconds=seconds):
             await self.reconcile_once()
 
     @property
@@ -70,8 +78,27 @@ class Reconciler(PolledLoop):
             try:
                 recorded += await self._reconcile(image)
             except RegistryError as exc:
-                log.warning("reconcile_repository_failed", image=str(image), error=str(exc))
+                self._metrics.registry_error("reconcile")
+                self._failing(image, exc)
+            else:
+                self._answered(image)
+        self._metrics.reconciled(found=recorded)
         return recorded
+
+    def _failing(self, image: ImageName, exc: RegistryError) -> None:
+        """Say once that a repository cannot be reconciled, not at every round until it can."""
+        if self._failures.get(image) != str(exc):
+            self._failures[image] = str(exc)
+            log.warning(
+                "reconcile_repository_failed",
+                image=str(image),
+                error=str(exc),
+                message="pushes its notifications missed are found once the registry answers",
+            )
+
+    def _answered(self, image: ImageName) -> None:
+        if self._failures.pop(image, None) is not None:
+            log.info("reconcile_repository_recovered", image=str(image))
 
     async def _reconcile(self, image: ImageName) -> int:
         catalog = await self._events.repository_tags(image)

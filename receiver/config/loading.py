@@ -17,7 +17,7 @@ from deployers.docker_engine import DockerSettings
 from deployers.nomad import NomadSettings
 from handlers.errors import ConfigError
 from handlers.references import Aliases
-from receiver.config.docker import read_docker
+from receiver.config.docker import LOCAL_SOCKET, read_docker
 from receiver.config.interpolation import Interpolation, interpolate
 from receiver.config.nomad import read_nomad
 from receiver.config.notifiers import (
@@ -26,28 +26,35 @@ from receiver.config.notifiers import (
     read_notifiers,
     read_outbox,
 )
-from receiver.config.reader import Reader
+from receiver.config.reader import Reader, Switch
 from receiver.config.registries import RegistryConfig, logins, read_registries
 from receiver.config.repositories import WatchedRepository, read_repositories
 from receiver.config.server import (
     ApiToken,
     DatabaseConfig,
+    MetricsConfig,
     ServerConfig,
     Source,
     WorkerConfig,
     read_api_tokens,
     read_database,
+    read_metrics,
     read_reconcile_interval,
     read_server,
     read_sources,
     read_worker,
 )
 
+#: The variable naming the configuration file, and the files looked for without it.
+CONFIG_VARIABLE = "REGDEPLOY_CONFIG"
+CONFIG_FILES = ("config.yaml", "config.example.yaml")
+
 _TOP_LEVEL = {
     "server",
     "database",
     "sources",
     "api",
+    "metrics",
     "repositories",
     "registries",
     "worker",
@@ -66,6 +73,7 @@ class Config:
     database: DatabaseConfig
     sources: tuple[Source, ...]
     api_tokens: tuple[ApiToken, ...]
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     repositories: tuple[WatchedRepository, ...] = ()
     registries: tuple[RegistryConfig, ...] = ()
     worker: WorkerConfig = field(default_factory=WorkerConfig)
@@ -75,12 +83,19 @@ class Config:
     dry_run: bool = False
     nomad: NomadSettings | None = None
     docker: DockerSettings | None = None
+    # Whether each deployer family is on, and why (the section, the environment, a socket).
+    nomad_switch: Switch = field(default_factory=lambda: Switch(on=False, why="not configured"))
+    docker_switch: Switch = field(default_factory=lambda: Switch(on=False, why="not configured"))
     notifiers: tuple[NotifierConfig, ...] = ()
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     # Key paths of secrets that still hold the development default written in the file.
     development_secrets: tuple[str, ...] = ()
     # Every name of each configured registry -> its canonical host (derived from registries).
     aliases: Aliases = field(default_factory=lambda: Aliases({}))
+
+    def switches(self) -> dict[str, Switch]:
+        """Each deployer family (``docker``, ``nomad``) -> whether it is on, and why."""
+        return {"docker": self.docker_switch, "nomad": self.nomad_switch}
 
     def notifier(self, name: str) -> NotifierConfig | None:
         return next((n for n in self.notifiers if n.name == name), None)
@@ -102,8 +117,34 @@ class Config:
         )
 
 
-def load(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:
-    """Read ``path``; raise ConfigError listing every problem found."""
+def locate(given: str | None, *, env: Mapping[str, str], cwd: Path) -> Path:
+    """The configuration file: ``given`` (``--config``), else ``$REGDEPLOY_CONFIG``, else
+    ``config.yaml``, else ``config.example.yaml`` in ``cwd``. Raise ConfigError naming every
+    place tried when none holds one."""
+    if given:
+        return Path(given)
+    if env.get(CONFIG_VARIABLE):
+        return Path(env[CONFIG_VARIABLE])
+    for name in CONFIG_FILES:
+        if (cwd / name).is_file():
+            return cwd / name
+    tried = ", ".join(str(cwd / name) for name in CONFIG_FILES)
+    raise ConfigError(
+        [
+            f"no configuration file: --config is not given, ${CONFIG_VARIABLE} is unset, and "
+            f"there is none of {tried}"
+        ]
+    )
+
+
+def load(
+    path: Path | str, *, env: Mapping[str, str] | None = None, local_socket: Path | None = None
+) -> Config:
+    """Read ``path``; raise ConfigError listing every problem found.
+
+    ``env`` None reads this process's environment and looks for this machine's Docker socket;
+    a given ``env`` stands for another machine, whose socket is ``local_socket`` (or none).
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -113,29 +154,45 @@ def load(path: Path | str, *, env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError([f"not UTF-8 text: {exc}"], path=str(path)) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"not valid YAML: {exc}"], path=str(path)) from exc
-    return parse(raw, env=os.environ if env is None else env, path=str(path))
+    if env is None:
+        env, local_socket = os.environ, local_socket or LOCAL_SOCKET
+    return parse(raw, env=env, path=str(path), local_socket=local_socket)
 
 
-def parse(raw: object, *, env: Mapping[str, str], path: str = "<config>") -> Config:
-    """Validate an already loaded YAML document."""
+def parse(
+    raw: object,
+    *,
+    env: Mapping[str, str],
+    path: str = "<config>",
+    local_socket: Path | None = None,
+) -> Config:
+    """Validate an already loaded YAML document; ``local_socket``: the Docker socket whose
+    existence turns the Docker deployers on (None: none is looked for)."""
     substituted = Interpolation()
     tree = interpolate(raw if raw is not None else {}, env, substituted)
     reader = Reader(substituted.problems)
     root = reader.mapping(tree, "")
     registries = read_registries(reader, root.get("registries"))
+    nomad, nomad_switch = read_nomad(reader, root, env)
+    docker, docker_switch = read_docker(
+        reader, root.get("deployers"), env=env, logins=logins(registries), local_socket=local_socket
+    )
     config = Config(
         server=read_server(reader, reader.mapping(root.get("server", {}), "server")),
         database=read_database(reader, reader.mapping(root.get("database", {}), "database"), env),
         sources=read_sources(reader, root.get("sources")),
         api_tokens=read_api_tokens(reader, reader.mapping(root.get("api", {}), "api")),
+        metrics=read_metrics(reader, reader.mapping(root.get("metrics", {}), "metrics")),
         repositories=read_repositories(reader, root.get("repositories")),
         registries=registries,
         aliases=Aliases.from_groups((r.host, r.aliases) for r in registries),
         worker=read_worker(reader, reader.mapping(root.get("worker", {}), "worker")),
         reconcile_interval_seconds=read_reconcile_interval(reader, root),
         dry_run=reader.boolean(root, "dry_run", "", False),
-        nomad=read_nomad(reader, root, env),
-        docker=read_docker(reader, root.get("deployers"), env=env, logins=logins(registries)),
+        nomad=nomad,
+        nomad_switch=nomad_switch,
+        docker=docker,
+        docker_switch=docker_switch,
         notifiers=read_notifiers(reader, root.get("notifiers")),
         outbox=read_outbox(reader, root.get("notices")),
         development_secrets=tuple(

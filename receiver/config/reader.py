@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from handlers.secret import Secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Switch:
+    """Whether a part the configuration may leave out (a deployer) is on, and why: the start-up
+    log and ``/api/v1/status`` say it in these words."""
+
+    on: bool
+    why: str
 
 
 class Reader:

@@ -1,5 +1,5 @@
 """The sections that say how regdeploy itself runs: ``server``, ``database``, ``sources``,
-``api``, ``worker`` and ``reconciler``."""
+``api``, ``metrics``, ``worker`` and ``reconciler``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,13 @@ class ApiToken:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MetricsConfig:
+    """``GET /metrics`` is open unless ``token`` is set; then it needs ``Bearer TOKEN``."""
+
+    token: Secret | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerConfig:
     """The background worker that decides and deploys."""
 
@@ -76,6 +83,8 @@ class WorkerConfig:
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
     deploy_timeout_seconds: float = 900.0
+    # The inventory of what runs where is listed again at least this often.
+    inventory_refresh_seconds: float = 60.0
 
 
 def read_server(r: Reader, m: dict[str, object]) -> ServerConfig:
@@ -175,6 +184,11 @@ def read_api_tokens(r: Reader, m: dict[str, object]) -> tuple[ApiToken, ...]:
     return tuple(tokens)
 
 
+def read_metrics(r: Reader, m: dict[str, object]) -> MetricsConfig:
+    r.unknown(m, "metrics", {"token", "token_file"})
+    return MetricsConfig(token=r.secret(m, "token", "metrics", required=False))
+
+
 def read_worker(r: Reader, m: dict[str, object]) -> WorkerConfig:
     r.unknown(m, "worker", set(WorkerConfig.__dataclass_fields__))
     d = WorkerConfig()
@@ -191,6 +205,9 @@ def read_worker(r: Reader, m: dict[str, object]) -> WorkerConfig:
         retry_max_seconds=r.number(m, "retry_max_seconds", "worker", d.retry_max_seconds),
         deploy_timeout_seconds=r.number(
             m, "deploy_timeout_seconds", "worker", d.deploy_timeout_seconds
+        ),
+        inventory_refresh_seconds=r.number(
+            m, "inventory_refresh_seconds", "worker", d.inventory_refresh_seconds
         ),
     )
 

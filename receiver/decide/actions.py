@@ -7,7 +7,8 @@ that arrived while it was off. Every change is audited by the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +16,13 @@ import structlog
 
 from handlers.decision import newest_tag
 from handlers.errors import UnknownTag
-from handlers.policy import parse_policy, parse_version
-from receiver.decide.planner import Outlook, Planner, rules_of
+from handlers.policy import parse_policy
+from handlers.versions import parse_version
+from receiver.decide.planner import Explanation, Outlook, Planner, rules_of
+from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
-from receiver.store.records import RepositoryState
+from receiver.store.records import CatalogTag, RepositoryState
 from receiver.store.repositories import RepositoryQueries
 
 log = structlog.get_logger("regdeploy.repositories")
@@ -27,10 +30,14 @@ log = structlog.get_logger("regdeploy.repositories")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ActionResult:
+    """What an action changed and started; ``trigger`` names the deploy it asked for (``pin``,
+    ``reset``, ``auto_deploy_on``, ``manual``), None when it asked for none."""
+
     state: RepositoryState
     changed: Mapping[str, tuple[Any, Any]]
     deployments: tuple[int, ...]
     outlooks: tuple[Outlook, ...]
+    trigger: str | None = None
 
 
 class RepositoryActions:
@@ -40,11 +47,13 @@ class RepositoryActions:
         repositories: RepositoryQueries,
         events: EventQueries,
         deployments: DeploymentQueries,
+        decisions: DecisionQueries,
         planner: Planner,
     ) -> None:
         self._repositories = repositories
         self._events = events
         self._deployments = deployments
+        self._decisions = decisions
         self._planner = planner
 
     async def change(self, name: str, changes: Mapping[str, Any], *, actor: str) -> ActionResult:
@@ -61,14 +70,24 @@ class RepositoryActions:
             return await self._deploy_now(state, changed, trigger=trigger, actor=actor)
         return ActionResult(state=state, changed=changed, deployments=(), outlooks=())
 
-    async def deploy(self, name: str, tag: str, *, actor: str) -> ActionResult:
-        """Deploy ``tag`` to every target now, whatever the pin and the policy say."""
-        await self._known_tag(name, tag)
+    async def deploy(self, name: str, tag: str | None, *, actor: str) -> ActionResult:
+        """Deploy ``tag`` to every target now, whatever the pin and the policy say; without a
+        tag, what the pin or the policy wants now, even with ``auto_deploy`` off."""
+        if tag is not None:
+            await self._known_tag(name, tag)
         state = await self._repositories.get_repository(name)
         return await self._deploy_now(state, {}, trigger="manual", actor=actor, tag=tag)
 
     async def outlook(self, name: str) -> list[Outlook]:
         return await self._planner.outlook(await self._repositories.get_repository(name))
+
+    async def explain(
+        self, name: str, *, target: str | None = None
+    ) -> tuple[RepositoryState, list[CatalogTag], list[Explanation]]:
+        """Why each target of ``name`` (or only ``target``) gets what it gets."""
+        state = await self._repositories.get_repository(name)
+        catalog, explanations = await self._planner.explain(state, target=target)
+        return state, catalog, explanations
 
     async def pinned_tag_value(self, state: RepositoryState, tags: Mapping[str, str]) -> str:
         """The pin, or the newest eligible tag when there is none ("" when nothing is)."""
@@ -87,7 +106,7 @@ class RepositoryActions:
         tag: str | None = None,
     ) -> ActionResult:
         plans, outlooks = await self._planner.plan_repository(state, trigger=trigger, tag=tag)
-        ids = await self._deployments.plan(plans)
+        ids = await self._decisions.plan(plans)
         log.info(
             "repository_deploy_requested",
             repository=state.rules.name,
@@ -96,7 +115,11 @@ class RepositoryActions:
             deployments=ids,
         )
         return ActionResult(
-            state=state, changed=changed, deployments=tuple(ids), outlooks=tuple(outlooks)
+            state=state,
+            changed=changed,
+            deployments=tuple(ids),
+            outlooks=tuple(outlooks),
+            trigger=trigger,
         )
 
     async def _known_tag(self, name: str, tag: str) -> None:
@@ -110,3 +133,40 @@ def sorted_tags(tags: Mapping[str, str] | list[str]) -> list[str]:
     versions = [(v, t) for t in tags if (v := parse_version(t)) is not None]
     others = sorted(t for t in tags if parse_version(t) is None)
     return [t for _, t in sorted(versions, key=lambda vt: (vt[0], vt[1]), reverse=True)] + others
+
+
+def describe(result: ActionResult, *, deployers: Sequence[str]) -> str:
+    """What an action changed and deployed, or why it deployed nothing, target by target.
+
+    ``deployers``: the kinds of deployer that are on, named when no target was found.
+    """
+    name = result.state.rules.name
+    changes = ", ".join(
+        f"{k} {json.dumps(o)} -> {json.dumps(n)}" for k, (o, n) in result.changed.items()
+    )
+    parts = [f"{name}: {changes}"] if changes else []
+    if result.trigger is None:
+        return parts[0] if parts else f"{name}: nothing changed"
+    if not result.outlooks:
+        return "; ".join([*parts, f"nothing deployed: {no_targets(result.state, deployers)}"])
+    moving = [o for o in result.outlooks if o.deploy and o.image is not None]
+    staying = [o for o in result.outlooks if not o.deploy]
+    if moving:
+        parts.append(
+            "deploying " + ", ".join(f"{o.image.tag} to {o.target.key}" for o in moving if o.image)
+        )
+    if staying:
+        lead = "not to" if moving else "nothing deployed:"
+        parts.append(f"{lead} " + "; ".join(f"{o.target.key}: {o.reason}" for o in staying))
+    return "; ".join(parts)
+
+
+def no_targets(state: RepositoryState, deployers: Sequence[str]) -> str:
+    """Why a repository has no target, and where one would come from."""
+    found_by = (
+        f"no deployer ({', '.join(deployers)}) found a workload opted in by label or job meta "
+        f"running {state.rules.image}"
+        if deployers
+        else "no deployer is on to find a labelled workload (see `regdeploy status`)"
+    )
+    return f"{state.rules.name} has no targets: its configuration lists none, and {found_by}"

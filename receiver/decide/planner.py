@@ -1,30 +1,43 @@
 """Turns events and operator actions into plans: one intent or skip per affected target.
 
-The planner reads what each target runs (through its deployer) and the repository's catalog,
+The planner reads what each target runs (from the inventory of what runs where, kept current
+from the orchestrators: ``receiver.background.inventory``) and the repository's catalog,
 and asks ``handlers.decision`` what to do. It stores nothing itself: the caller commits the plans
 (with the event they answer, or on their own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol
 
 import structlog
 
 from deployers.base import Deployers, Running, Target
 from handlers.decision import Decision, Rules, decide_push, desired_image
-from handlers.errors import DeployerUnavailable, RegdeployError
+from handlers.errors import UnknownTarget
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import Aliases, ImageName, ImageRef
 from receiver.store.events import EventQueries
-from receiver.store.records import Plan, RepositoryState, StoredEvent
+from receiver.store.records import CatalogTag, Plan, RepositoryState, StoredEvent
 from receiver.store.repositories import RepositoryQueries
 
 log = structlog.get_logger("regdeploy.planner")
-T = TypeVar("T")
+
+
+class WhatRuns(Protocol):
+    """What runs where, as the inventory knows it (``receiver.background.inventory``)."""
+
+    async def discover(self, name: ImageName) -> list[Target]:
+        """The workloads that opted in and run an image of ``name``."""
+        ...
+
+    async def current(self, target: Target, name: ImageName) -> Running | None:
+        """What ``target`` runs of ``name``."""
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +62,25 @@ class Outlook:
     notify: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TagDecision:
+    """What a push of one tag of the catalog would do to a target, and why."""
+
+    tag: CatalogTag
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """Why a target gets what it gets (``/explain``): what it would get now, and what a push of
+    each known tag would do. ``configured``: listed in the repository's ``targets``, rather
+    than found by its label or job meta."""
+
+    outlook: Outlook
+    configured: bool
+    pushes: tuple[TagDecision, ...]
+
+
 class Planner:
     def __init__(
         self,
@@ -56,29 +88,41 @@ class Planner:
         repositories: RepositoryQueries,
         events: EventQueries,
         deployers: Deployers,
+        inventory: WhatRuns,
         aliases: Aliases,
     ) -> None:
         self._repositories = repositories
         self._events = events
         self._deployers = deployers
+        self._inventory = inventory
         self._aliases = aliases
 
-    async def plan_event(self, event: StoredEvent) -> list[Plan]:
-        """Plans for every target a stored push affects (deletes move nothing)."""
-        pushed = event.event
-        if pushed.action is not Action.PUSH or pushed.tag is None or pushed.digest is None:
+    async def plan_events(self, events: Sequence[StoredEvent]) -> list[Plan]:
+        """Plans for the stored events of one repository, decided together (deletes move
+        nothing): every push gets a plan per affected target, decided against what the target
+        runs now, as it would have been one after the other; of the pushes that would deploy to
+        a target, the last one does, and the earlier ones are recorded as superseded by it."""
+        pushes = [(e, image) for e in events if (image := self._pushed(e)) is not None]
+        if not pushes:
             return []
+        name = pushes[0][1].name
+        affected = await self.affected(name)
+        running = {a.target.key: await self._running(a.target, name) for a in affected}
+        plans = [
+            self._plan(a, image, self._decide(a, running[a.target.key], image, _pushed_at(e)),
+                       running[a.target.key], "push", e.id)
+            for e, image in pushes
+            for a in affected
+        ]  # fmt: skip
+        return _last_deploy_wins(plans)
+
+    def _pushed(self, stored: StoredEvent) -> ImageRef | None:
+        """The image a stored push names, under its registry's canonical name."""
+        pushed = stored.event
+        if pushed.action is not Action.PUSH or pushed.tag is None or pushed.digest is None:
+            return None
         name = self._aliases.name(ImageName(registry=pushed.registry, repository=pushed.repository))
-        image = ImageRef(name=name, tag=pushed.tag, digest=pushed.digest)
-        # The reconciler finds what a registry serves, not when it was pushed.
-        pushed_at = None if pushed.source == RECONCILER else pushed.occurred_at
-        plans = []
-        for affected in await self.affected(name):
-            running = await self._running(affected.target, name)
-            decision = self._decide(affected, running, image, pushed_at)
-            previous = running.image if running else None
-            plans.append(self._plan(affected, image, decision, previous, "push", event.id))
-        return plans
+        return ImageRef(name=name, tag=pushed.tag, digest=pushed.digest)
 
     async def plan_repository(
         self, state: RepositoryState, *, trigger: str, tag: str | None = None
@@ -119,28 +163,91 @@ class Planner:
         for affected in await self.affected(name, only=state):
             found = await self._running(affected.target, name)
             running = found.image if found else None
-            rules = affected.rules
-            if tag is not None:
-                rules = Rules(pinned_tag=tag, policy=rules.policy)
-            image, why = desired_image(rules, name=name, running=running, catalog=catalog)
-            if tag is not None:
-                why = f"deploy of {tag} requested"
-            deploy = image is not None and (running is None or running.digest != image.digest)
-            if image is not None and not deploy:
-                why = f"already runs {image.tag}@{image.digest}"
-            elif deploy and not requested and not rules.auto_deploy:
-                deploy, why = False, f"auto_deploy is off ({why})"
             outlooks.append(
-                Outlook(
-                    target=affected.target,
-                    running=running,
-                    image=image,
-                    deploy=deploy,
-                    reason=why,
-                    notify=affected.notify,
-                )
+                self._outlook(affected, name, running, catalog, tag=tag, requested=requested)
             )
         return outlooks
+
+    async def explain(
+        self, state: RepositoryState, *, target: str | None = None
+    ) -> tuple[list[CatalogTag], list[Explanation]]:
+        """The catalog of ``state``'s repository, and for each of its targets (or only
+        ``target``, by key or name) what it would get now and what a push of each tag would
+        do; nothing is stored."""
+        name = state.rules.image
+        catalog = await self._events.repository_catalog(name)
+        digests = {t.tag: t.digest for t in catalog}
+        configured = {t.key for t in state.rules.targets}
+        explanations = []
+        for affected in await self._chosen(state, target):
+            found = await self._running(affected.target, name)
+            running = found.image if found else None
+            pushes = tuple(
+                TagDecision(
+                    tag=t,
+                    decision=self._decide(
+                        affected,
+                        found,
+                        ImageRef(name=name, tag=t.tag, digest=t.digest),
+                        t.pushed_at,
+                    ),
+                )
+                for t in catalog
+            )
+            explanations.append(
+                Explanation(
+                    outlook=self._outlook(
+                        affected, name, running, digests, tag=None, requested=False
+                    ),
+                    configured=affected.target.key in configured,
+                    pushes=pushes,
+                )
+            )
+        return catalog, explanations
+
+    async def _chosen(self, state: RepositoryState, target: str | None) -> list[Affected]:
+        """The targets of ``state``, or the one named ``target`` (by key or name)."""
+        every = await self.affected(state.rules.image, only=state)
+        if target is None:
+            return every
+        chosen = [a for a in every if target in (a.target.key, a.target.name)]
+        if not chosen:
+            known = ", ".join(a.target.key for a in every) or "none"
+            raise UnknownTarget(f"no target {target!r} of {state.rules.name} (targets: {known})")
+        return chosen
+
+    def _outlook(
+        self,
+        affected: Affected,
+        name: ImageName,
+        running: ImageRef | None,
+        catalog: Mapping[str, str],
+        *,
+        tag: str | None,
+        requested: bool,
+    ) -> Outlook:
+        rules = affected.rules
+        if tag is not None:
+            rules = Rules(pinned_tag=tag, policy=rules.policy)
+        image, why = desired_image(rules, name=name, running=running, catalog=catalog)
+        if tag is not None:
+            why = f"deploy of {tag} requested"
+        deploy = image is not None and (running is None or running.digest != image.digest)
+        kind = affected.target.kind
+        if image is not None and not deploy:
+            why = f"already runs {image.tag}@{image.digest}"
+        elif deploy and self._deployers.get(kind) is None:
+            deploy, why = False, f"no deployer for kind {kind!r} ({why})"
+        elif deploy and not requested and not rules.auto_deploy:
+            deploy, why = False, f"auto_deploy is off ({why})"
+        return Outlook(
+            target=affected.target,
+            running=running,
+            image=image,
+            deploy=deploy,
+            reason=why,
+            notify=affected.notify,
+        )
 
     async def affected(
         self, name: ImageName, *, only: RepositoryState | None = None
@@ -163,18 +270,16 @@ class Planner:
                     ),
                 )
         watched = states[0] if states else None
-        for deployer in self._deployers:
-            for target in await _asked(deployer.kind, deployer.discover(name)):
-                if target.key not in found:
-                    found[target.key] = _discovered(target, watched)
+        for target in await self._inventory.discover(name):
+            if target.key not in found:
+                found[target.key] = _discovered(target, watched)
         return list(found.values())
 
     async def _running(self, target: Target, name: ImageName) -> Running | None:
         """What ``target`` runs, under the registry's canonical name."""
-        deployer = self._deployers.get(target.kind)
-        if deployer is None:
+        if self._deployers.get(target.kind) is None:
             return None
-        running = await _asked(target.kind, deployer.current(target, name))
+        running = await self._inventory.current(target, name)
         if running is None:
             return None
         image = running.image
@@ -205,7 +310,7 @@ class Planner:
         affected: Affected,
         image: ImageRef,
         decision: Decision,
-        running: ImageRef | None,
+        running: Running | None,
         trigger: str,
         event_id: int | None,
     ) -> Plan:
@@ -217,41 +322,35 @@ class Planner:
             adopted=decision.adopt,
             reason=decision.reason,
             trigger=trigger,
-            previous_image=str(running) if running else None,
+            previous_image=str(running.image) if running else None,
             event_id=event_id,
             notify=affected.notify,
         )
 
 
-# What a bug raises, as opposed to an orchestrator or its client that does not answer (an
-# OSError such as a refused connection, or the client library's own errors).
-_BUGS = (
-    TypeError,
-    ValueError,
-    LookupError,
-    AttributeError,
-    NameError,
-    AssertionError,
-    NotImplementedError,
-    RecursionError,
-    ArithmeticError,
-)
+def _pushed_at(stored: StoredEvent) -> datetime | None:
+    """When the push was made; the reconciler finds what a registry serves, not when."""
+    return None if stored.event.source == RECONCILER else stored.event.occurred_at
 
 
-async def _asked(kind: str, question: Awaitable[T]) -> T:
-    """The answer of a deployer. Its failure to answer is a ``DeployerUnavailable`` (the
-    decision waits for it); a bug is raised as it is (the decision fails, and is given up
-    after a few tries)."""
-    try:
-        return await question
-    except RegdeployError:
-        raise
-    except OSError as exc:
-        raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}") from exc
-    except _BUGS:
-        raise
-    except Exception as exc:  # an orchestrator client's own errors
-        raise DeployerUnavailable(f"the {kind} deployer did not answer: {exc}") from exc
+def _last_deploy_wins(plans: list[Plan]) -> list[Plan]:
+    """Of the intents for one target, only the last stays; the others are superseded by it."""
+    last = {plan.target.key: plan for plan in plans if plan.deploy}
+    return [
+        plan
+        if not plan.deploy or last[plan.target.key] is plan
+        else dataclasses.replace(
+            plan,
+            deploy=False,
+            superseded=True,
+            message=f"superseded by {_tag_at(last[plan.target.key].image)}, decided together",
+        )
+        for plan in plans
+    ]
+
+
+def _tag_at(image: ImageRef) -> str:
+    return f"{image.tag}@{image.digest}"
 
 
 def unplanned(event: Event) -> str:

@@ -1,6 +1,7 @@
 """Who may call what: API tokens on every route but the open ones and the webhooks.
 
-``/ping`` and ``/healthz`` are open; webhooks check their source's own secret
+``/ping``, ``/healthz`` and ``/api/v1/openapi.json`` are open; ``/metrics`` is open unless
+``metrics.token`` is set (``receiver.http.metrics``); webhooks check their source's own secret
 (``receiver.http.webhooks``); everything else needs ``Authorization: Bearer TOKEN`` with an API
 token, and a write-scoped one for anything but reading.
 """
@@ -19,7 +20,7 @@ from receiver.http.keys import CONFIG
 log = structlog.get_logger("regdeploy.api")
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_OPEN = frozenset({"/ping", "/healthz"})
+_OPEN = frozenset({"/ping", "/healthz", "/api/v1/openapi.json", "/metrics"})
 AUTHENTICATED_AS = web.RequestKey("authenticated_as", ApiToken)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

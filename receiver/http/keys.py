@@ -8,6 +8,7 @@ from deployers.base import Deployers
 from receiver.config.loading import Config
 from receiver.decide.actions import RepositoryActions
 from receiver.decide.planner import Planner
+from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.runtime import Services
 from receiver.store import Store
@@ -18,5 +19,6 @@ DEPLOYERS = web.AppKey("deployers", Deployers)
 PLANNER = web.AppKey("planner", Planner)
 REGISTRIES = web.AppKey("registries", RegistryClient)
 ACTIONS = web.AppKey("actions", RepositoryActions)
+METRICS = web.AppKey("metrics", Metrics)
 # Everything the running service holds (the composition root's record), for what is not a route.
 SERVICES = web.AppKey("services", Services)

@@ -10,7 +10,7 @@ from aiohttp import web
 from handlers.errors import InvalidRequest
 from receiver.http.auth import token_name
 from receiver.http.inputs import json_object
-from receiver.http.keys import ACTIONS, STORE
+from receiver.http.keys import ACTIONS, DEPLOYERS, STORE
 from receiver.http.shapes import audit_json, outlook_json, repository_json, result_json
 
 NAME = "{name:.+}"
@@ -35,17 +35,26 @@ async def change_repository(request: web.Request) -> web.Response:
     result = await request.app[ACTIONS].change(
         request.match_info["name"], changes, actor=token_name(request)
     )
-    return web.json_response(result_json(result))
+    return web.json_response(result_json(result, deployers=request.app[DEPLOYERS].kinds()))
 
 
 async def deploy(request: web.Request) -> web.Response:
-    body = await json_object(request, fields={"tag": str})
-    if not body.get("tag"):
-        raise InvalidRequest("field 'tag' is required", field="tag")
-    result = await request.app[ACTIONS].deploy(
-        request.match_info["name"], body["tag"], actor=token_name(request)
+    """Deploy ``tag`` now; without one (an empty object, or no body), what the pin or the
+    policy wants now. The answer's ``message`` says why a target gets nothing."""
+    body = (
+        await json_object(request, fields={"tag": str}, required=0) if request.body_exists else {}
     )
-    return web.json_response(result_json(result), status=202)
+    if "tag" in body and not body["tag"]:
+        raise InvalidRequest(
+            "field 'tag' must not be empty (leave it out to deploy what the rules want)",
+            field="tag",
+        )
+    result = await request.app[ACTIONS].deploy(
+        request.match_info["name"], body.get("tag"), actor=token_name(request)
+    )
+    return web.json_response(
+        result_json(result, deployers=request.app[DEPLOYERS].kinds()), status=202
+    )
 
 
 async def plan(request: web.Request) -> web.Response:

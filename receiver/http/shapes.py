@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+from receiver.background.inventory import Entry, ListingState
+from receiver.background.reconciler import LEASE_ROUNDS
 from receiver.config.loading import Config
 from receiver.config.server import Source
-from receiver.decide.actions import ActionResult
-from receiver.decide.planner import Outlook
+from receiver.decide.actions import ActionResult, describe, no_targets, sorted_tags
+from receiver.decide.planner import Explanation, Outlook, TagDecision
 from receiver.store.records import (
     Attempt,
     AuditEntry,
+    Backlog,
     CatalogTag,
     Deployment,
+    LeaseState,
     RepositoryState,
     StoredEvent,
     StoredNotice,
@@ -160,18 +164,120 @@ def outlook_json(o: Outlook) -> dict[str, Any]:
     }
 
 
-def result_json(result: ActionResult) -> dict[str, Any]:
-    """What an action on a repository changed and started."""
+def result_json(result: ActionResult, *, deployers: Sequence[str]) -> dict[str, Any]:
+    """What an action on a repository changed and started, and, in ``message``, why it
+    deployed nothing to a target (``deployers``: the kinds on, named when it found none)."""
     return {
         "repository": repository_json(result.state),
         "changed": changes_json(result.changed),
         "deployments": list(result.deployments),
         "targets": [outlook_json(o) for o in result.outlooks],
+        "message": describe(result, deployers=deployers),
     }
+
+
+def explanation_json(
+    state: RepositoryState,
+    catalog: Sequence[CatalogTag],
+    explanations: Sequence[Explanation],
+    *,
+    deployers: Sequence[str],
+) -> dict[str, Any]:
+    """``/explain``: the repository's rules and tags (newest first), and for each target what
+    it would get now and what a push of each tag would do, and why."""
+    order = {tag: i for i, tag in enumerate(sorted_tags([t.tag for t in catalog]))}
+    tags = sorted(catalog, key=lambda t: order[t.tag])
+    repo = state.rules
+    return {
+        "repository": repo.name,
+        "image": str(repo.image),
+        "pinned_tag": repo.pinned_tag,
+        "auto_deploy": repo.auto_deploy,
+        "policy": repo.policy,
+        "tags": [{"tag": t.tag, "digest": t.digest, "pushed_at": iso(t.pushed_at)} for t in tags],
+        "targets": [
+            {
+                **outlook_json(e.outlook),
+                "target_key": e.outlook.target.key,
+                "configured": e.configured,
+                "pushes": [
+                    push_decision_json(p) for p in sorted(e.pushes, key=lambda p: order[p.tag.tag])
+                ],
+            }
+            for e in explanations
+        ],
+        "message": None if explanations else no_targets(state, deployers),
+    }
+
+
+def push_decision_json(pushed: TagDecision) -> dict[str, Any]:
+    return {
+        "tag": pushed.tag.tag,
+        "digest": pushed.tag.digest,
+        "deploy": pushed.decision.deploy,
+        "adopt": pushed.decision.adopt,
+        "reason": pushed.decision.reason,
+    }
+
+
+def queue_json(queue: Backlog, running: Sequence[Deployment]) -> dict[str, Any]:
+    oldest = queue.oldest_pending_at
+    return {
+        "pending_events": queue.pending_events,
+        "oldest_pending_at": iso(oldest),
+        "oldest_pending_age_seconds": round(queue.oldest_pending_seconds, 1) if oldest else None,
+        "planned_deploys": queue.planned_deploys,
+        "running_deploys": queue.running_deploys,
+        "running": [deployment_json(d) for d in running],
+    }
+
+
+def reconciler_json(lease: LeaseState | None, *, interval: float) -> dict[str, Any]:
+    """The reconciler: how often it runs and, from its lease (taken for ``LEASE_ROUNDS``
+    intervals at the start of each round), who ran the last round and when."""
+    last = lease.expires_at - timedelta(seconds=interval * LEASE_ROUNDS) if lease else None
+    return {
+        "enabled": interval > 0,
+        "interval_seconds": interval,
+        "holder": lease.holder if lease else None,
+        "last_round_at": iso(last),
+        "next_round_at": iso(last + timedelta(seconds=interval) if last else None),
+    }
+
+
+def deployer_health_json(listing: ListingState) -> dict[str, Any]:
+    """Whether a deployer's orchestrator answered the inventory's last listing."""
+    reachable = listing.error is None and listing.listed_at is not None
+    return {"kind": listing.kind, "reachable": reachable, "message": listing.error}
+
+
+def switches_json(config: Config) -> list[dict[str, Any]]:
+    """Each deployer family, whether it is on and why."""
+    return [
+        {"name": name, "on": switch.on, "why": switch.why}
+        for name, switch in config.switches().items()
+    ]
 
 
 def changes_json(changed: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
     return {k: {"old": old, "new": new} for k, (old, new) in changed.items()}
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    running = entry.running
+    return {
+        "target": entry.target.as_json(),
+        "target_key": entry.target.key,
+        "configured": entry.configured,
+        "image": str(running.image) if running else None,
+        "tag": running.image.tag if running else None,
+        "digest": running.image.digest if running else None,
+        "since": iso(running.since) if running else None,
+    }
+
+
+def listing_json(state: ListingState) -> dict[str, Any]:
+    return {"kind": state.kind, "listed_at": iso(state.listed_at), "error": state.error}
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -6,9 +6,11 @@ regdeploy receives the groups it needs:
 
 - ``events``: stored notifications, the tag catalog, rejected payloads;
 - ``repositories``: the watched repositories and their audit;
-- ``deployments``: the decided intents, their attempts and outcomes;
+- ``decisions``: deciding stored events into plans (intents to deploy, skips);
+- ``deployments``: the deploy queue: intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
-- ``leases``: work only one process at a time may do.
+- ``leases``: work only one process at a time may do;
+- ``backlog``: what waits now (for the metrics and ``/api/v1/status``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.errors import StoreError
-from receiver.store.connector import Connector, Listener, schema_sql
+from receiver.store.backlog import BacklogQueries
+from receiver.store.connector import Connector, Listener, Transaction, schema_sql
+from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.leases import LeaseQueries
 from receiver.store.notices import NoticeQueries
 from receiver.store.repositories import RepositoryQueries
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,9 +35,11 @@ class Store:
     connector: Connector
     events: EventQueries
     repositories: RepositoryQueries
+    decisions: DecisionQueries
     deployments: DeploymentQueries
     notices: NoticeQueries
     leases: LeaseQueries
+    backlog: BacklogQueries
 
     @classmethod
     async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
@@ -43,18 +49,30 @@ class Store:
             connector=db,
             events=EventQueries(db),
             repositories=RepositoryQueries(db),
+            decisions=DecisionQueries(db),
             deployments=DeploymentQueries(db),
             notices=NoticeQueries(db),
             leases=LeaseQueries(db),
+            backlog=BacklogQueries(db),
         )
 
     async def migrate(self) -> int:
-        """Apply schema.sql idempotently under a lock; return the recorded version."""
-        async with self.connector.transaction() as tx:
+        """Bring the schema up to this version under a lock; return the recorded version.
+
+        Every process does this as it starts, beside others that are busy: schema.sql (whose
+        ``ALTER TABLE`` statements lock whole tables, even when they change nothing) runs only
+        when the recorded version is older, and a deadlock with those processes is tried again.
+        """
+
+        async def apply(tx: Transaction) -> int:
             await tx.execute("schema_lock")
-            await tx.script(schema_sql())
-            row = await tx.one("schema_version")
-        version = int(row["version"]) if row is not None else 0
+            version = await _recorded_version(tx)
+            if version < SCHEMA_VERSION:
+                await tx.script(schema_sql())
+                version = await _recorded_version(tx)
+            return version
+
+        version = await self.connector.retried(apply)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the database has schema version {version}, newer than this regdeploy "
@@ -65,8 +83,17 @@ class Store:
     async def ping(self) -> None:
         await self.connector.execute("ping")
 
-    def listener(self) -> Listener:
-        return self.connector.listener()
+    def listener(self, channel: str) -> Listener:
+        return self.connector.listener(channel)
 
     async def close(self) -> None:
         await self.connector.close()
+
+
+async def _recorded_version(tx: Transaction) -> int:
+    """The schema version the database records (0 when it has no schema yet)."""
+    table = await tx.one("schema_table")
+    if table is None or not table["present"]:
+        return 0
+    row = await tx.one("schema_version")
+    return int(row["version"]) if row is not None else 0

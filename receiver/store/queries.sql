@@ -4,6 +4,9 @@
 -- name: schema_lock
 SELECT pg_advisory_xact_lock(hashtext('regdeploy.schema'));
 
+-- name: schema_table
+SELECT to_regclass('schema_version') IS NOT NULL AS present;
+
 -- name: schema_version
 SELECT coalesce(max(version), 0) AS version FROM schema_version;
 
@@ -12,11 +15,47 @@ SELECT 1;
 
 -- name: insert_event
 INSERT INTO events (source, event_id, action, registry, repository, tag, digest, media_type,
-                    actor, occurred_at)
+                    actor, occurred_at, recorded_by)
 VALUES (%(source)s, %(event_id)s, %(action)s, %(registry)s, %(repository)s, %(tag)s,
-        %(digest)s, %(media_type)s, %(actor)s, %(occurred_at)s)
+        %(digest)s, %(media_type)s, %(actor)s, %(occurred_at)s, %(recorded_by)s)
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING id;
+
+-- name: ingest_pushes
+-- A group of pushes in one statement: store the new events (in the order given: by id), move the
+-- tags they name (the latest push of each tag; a late redelivery never moves a tag back), wake
+-- the workers; the (source, event_id) of the events that were new.
+WITH incoming AS (
+    SELECT *
+      FROM unnest(%(source)s::text[], %(event_id)s::text[], %(action)s::text[],
+                  %(registry)s::text[], %(repository)s::text[], %(tag)s::text[],
+                  %(digest)s::text[], %(media_type)s::text[], %(actor)s::text[],
+                  %(occurred_at)s::timestamptz[], %(recorded_by)s::text[], %(position)s::int[])
+           AS i (source, event_id, action, registry, repository, tag, digest, media_type, actor,
+                 occurred_at, recorded_by, position)
+), inserted AS (
+    INSERT INTO events (source, event_id, action, registry, repository, tag, digest, media_type,
+                        actor, occurred_at, recorded_by)
+    SELECT source, event_id, action, registry, repository, tag, digest, media_type, actor,
+           occurred_at, recorded_by
+      FROM incoming
+    ON CONFLICT (source, event_id) DO NOTHING
+    RETURNING source, event_id
+), catalog AS (
+    INSERT INTO tags (registry, repository, tag, digest, media_type, pushed_at)
+    SELECT DISTINCT ON (i.registry, i.repository, i.tag)
+           i.registry, i.repository, i.tag, i.digest, i.media_type, i.occurred_at
+      FROM incoming i JOIN inserted n ON (n.source, n.event_id) = (i.source, i.event_id)
+     ORDER BY i.registry, i.repository, i.tag, i.occurred_at DESC, i.position DESC
+    ON CONFLICT (registry, repository, tag) DO UPDATE
+       SET digest = EXCLUDED.digest, media_type = EXCLUDED.media_type,
+           pushed_at = EXCLUDED.pushed_at, updated_at = now()
+     WHERE tags.pushed_at <= EXCLUDED.pushed_at
+    RETURNING 1
+), woken AS (
+    SELECT pg_notify('regdeploy_events', '') FROM (SELECT 1 FROM inserted LIMIT 1) AS new
+)
+SELECT source, event_id, (SELECT count(*) FROM woken) AS woken FROM inserted;
 
 -- name: upsert_tag
 -- A late redelivery of an older push never moves a tag back.
@@ -38,9 +77,13 @@ DELETE FROM tags
  WHERE registry = %(registry)s AND repository = %(repository)s AND digest = %(digest)s
    AND pushed_at <= %(occurred_at)s;
 
--- name: listen
+-- name: listen_events
 LISTEN regdeploy_events;
+
+-- name: listen_deployments
 LISTEN regdeploy_deployments;
+
+-- name: listen_notices
 LISTEN regdeploy_notices;
 
 -- name: notify_events
@@ -139,6 +182,11 @@ SELECT tag, digest FROM tags
  WHERE registry = %(registry)s AND repository = %(repository)s
  ORDER BY tag;
 
+-- name: repository_catalog
+SELECT registry, repository, tag, digest, media_type, pushed_at FROM tags
+ WHERE registry = %(registry)s AND repository = %(repository)s
+ ORDER BY tag;
+
 -- name: claim_event
 -- The oldest due pending event whose repository has no older pending event: the events of one
 -- repository are decided in order, one at a time; an event waiting to be tried again holds back
@@ -154,17 +202,58 @@ SELECT id, source, event_id, action, registry, repository, tag, digest, media_ty
  LIMIT 1
    FOR UPDATE SKIP LOCKED;
 
--- name: finish_event
-UPDATE events SET status = %(status)s, reason = %(reason)s WHERE id = %(id)s;
+-- name: claim_repository_events
+-- The later pending events of the claimed event's repository, decided together with it.
+SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
+       occurred_at, received_at, status, attempts, reason
+  FROM events
+ WHERE status = 'pending' AND registry = %(registry)s AND repository = %(repository)s
+   AND id > %(after)s
+ ORDER BY id
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
 
--- name: defer_event
--- A decision that failed: try again after a pause, or give up once the attempts are spent.
+-- name: finish_events
+UPDATE events e
+   SET status = f.status, reason = f.reason
+  FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(reasons)s::text[])
+       AS f (id, status, reason)
+ WHERE e.id = f.id;
+
+-- name: defer_events
+-- Decisions that failed: try again after a pause, or give up once the attempts are spent.
 UPDATE events
    SET attempts = attempts + 1, reason = %(reason)s,
        not_before = now() + make_interval(secs => %(seconds)s),
        status = CASE WHEN %(final)s THEN 'failed' ELSE status END
- WHERE id = %(id)s AND status = 'pending'
+ WHERE id = ANY (%(ids)s::bigint[]) AND status = 'pending'
 RETURNING status;
+
+-- name: settle_unused_events
+-- Pending deletes, and pending pushes of images no watched repository and no workload in use
+-- runs, need no decision: done, with the reason, in bulk.
+WITH unused AS (
+    SELECT id FROM events e
+     WHERE status = 'pending'
+       AND (action = 'delete'
+            OR (NOT EXISTS (SELECT 1 FROM repositories w
+                             WHERE w.active AND w.registry = e.registry
+                               AND w.repository = e.repository)
+                AND NOT EXISTS (SELECT 1
+                                  FROM unnest(%(registries)s::text[], %(repositories)s::text[])
+                                       AS u (registry, repository)
+                                 WHERE u.registry = e.registry
+                                   AND u.repository = e.repository)))
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE events e
+   SET status = 'done',
+       reason = CASE WHEN e.action = 'delete' THEN 'a delete moves no workload'
+                     ELSE 'no watched repository and no opted-in workload uses '
+                          || e.registry || '/' || e.repository END
+  FROM unused
+ WHERE e.id = unused.id
+RETURNING e.id;
 
 -- name: next_event_due
 SELECT min(not_before) AS due FROM events WHERE status = 'pending';
@@ -177,10 +266,11 @@ UPDATE deployments
 
 -- name: insert_deployment
 INSERT INTO deployments (target_key, target, repository_name, registry, repository, tag, digest,
-                         previous_image, reason, trigger, event_id, status, notify, finished_at)
+                         previous_image, reason, trigger, event_id, status, message, notify,
+                         finished_at)
 VALUES (%(target_key)s, %(target)s, %(repository_name)s, %(registry)s, %(repository)s, %(tag)s,
         %(digest)s, %(previous_image)s, %(reason)s, %(trigger)s, %(event_id)s, %(status)s,
-        %(notify)s, CASE WHEN %(status)s <> 'planned' THEN now() END)
+        %(message)s, %(notify)s, CASE WHEN %(status)s <> 'planned' THEN now() END)
 ON CONFLICT (target_key, digest) WHERE status = 'planned' DO NOTHING
 RETURNING id;
 
@@ -241,7 +331,7 @@ UPDATE deployments
 RETURNING id;
 
 -- name: stalled_deployments
-SELECT id FROM deployments
+SELECT id, target_key FROM deployments
  WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(seconds)s)
    FOR UPDATE SKIP LOCKED;
 
@@ -249,6 +339,14 @@ SELECT id FROM deployments
 UPDATE deployments
    SET status = 'planned', message = 'the worker running it stopped responding',
        not_before = now(), updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
+ WHERE id = %(id)s;
+
+-- name: supersede_stalled
+-- A newer intent for the target was planned while this one ran: that one runs instead.
+UPDATE deployments
+   SET status = 'superseded',
+       message = 'the worker running it stopped responding; a newer intent for the target runs',
+       updated_at = now(), finished_at = now(), heartbeat_at = NULL
  WHERE id = %(id)s;
 
 -- name: stalled_attempt
@@ -284,18 +382,32 @@ SELECT attempt, worker, outcome, message, started_at, finished_at
 SELECT min(not_before) AS due FROM deployments WHERE status = 'planned';
 
 -- name: acquire_lease
+-- By the clock: this may have waited for a fenced change of the holder to end.
 INSERT INTO leases (name, holder, expires_at)
-VALUES (%(name)s, %(holder)s, now() + make_interval(secs => %(seconds)s))
+VALUES (%(name)s, %(holder)s, clock_timestamp() + make_interval(secs => %(seconds)s))
 ON CONFLICT (name) DO UPDATE
-   SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
- WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now()
+   SET holder = EXCLUDED.holder,
+       expires_at = clock_timestamp() + make_interval(secs => %(seconds)s)
+ WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < clock_timestamp()
 RETURNING holder;
 
+-- name: get_lease
+SELECT name, holder, expires_at, now() AS now FROM leases WHERE name = %(name)s;
+
 -- name: hold_lease
--- Inside a change made under a lease: the lease row, locked against a takeover until commit.
-SELECT holder FROM leases
- WHERE name = %(name)s AND holder = %(holder)s AND expires_at > now()
+-- Inside a change made under a lease: the lease row, locked against a takeover until commit,
+-- if it is held and unexpired by the clock (not as of the transaction's start); and how many
+-- milliseconds it has left.
+SELECT holder,
+       greatest(100, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint
+         AS ms_left
+  FROM leases
+ WHERE name = %(name)s AND holder = %(holder)s AND expires_at > clock_timestamp()
    FOR SHARE;
+
+-- name: bound_idle
+-- The server ends this transaction (and its locks) if its client goes quiet for that long.
+SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, true);
 
 -- name: last_deployed_tag
 SELECT tag FROM deployments
@@ -346,3 +458,14 @@ SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_
 SELECT min(greatest(next_attempt_at, created_at + make_interval(secs => %(group_seconds)s)))
        AS due
   FROM notices WHERE status = 'pending';
+
+-- name: backlog
+-- What waits now, for the metrics and the status: each count uses a partial index but
+-- failed_notices.
+SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
+       (SELECT min(received_at) FROM events WHERE status = 'pending') AS oldest_pending_at,
+       (SELECT count(*) FROM deployments WHERE status = 'planned') AS planned_deploys,
+       (SELECT count(*) FROM deployments WHERE status = 'running') AS running_deploys,
+       (SELECT count(*) FROM notices WHERE status = 'pending') AS pending_notices,
+       (SELECT count(*) FROM notices WHERE status = 'failed') AS failed_notices,
+       now() AS now;

@@ -83,6 +83,26 @@ class DeploymentStatus(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Backlog:
+    """What waits in the database, as it saw it at ``now``: events not decided yet (and since
+    when), deploys planned or running, notices to send and notices that failed."""
+
+    pending_events: int
+    oldest_pending_at: datetime | None
+    planned_deploys: int
+    running_deploys: int
+    pending_notices: int
+    failed_notices: int
+    now: datetime
+
+    @property
+    def oldest_pending_seconds(self) -> float:
+        """Seconds since the oldest pending event was received; 0 when none is pending."""
+        oldest = self.oldest_pending_at
+        return (self.now - oldest).total_seconds() if oldest is not None else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RepositoryState:
     """A watched repository as stored: the configuration, with what the API changed since."""
 
@@ -113,6 +133,10 @@ class Plan:
     trigger: str
     # Not deployed: the target runs the image by tag and is taken as running this digest.
     adopted: bool = False
+    # Not deployed: a later push decided together with this one moves the target instead.
+    superseded: bool = False
+    # What to record beside the reason (why it was superseded).
+    message: str | None = None
     previous_image: str | None = None
     event_id: int | None = None
     notify: tuple[str, ...] = ()
@@ -160,3 +184,13 @@ class Attempt:
     message: str | None
     started_at: datetime
     finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeaseState:
+    """Who holds a lease and until when, as the database saw it at ``now``."""
+
+    name: str
+    holder: str
+    expires_at: datetime
+    now: datetime

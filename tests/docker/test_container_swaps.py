@@ -27,6 +27,7 @@ from tests.support.docker_workloads import (
     SECOND,
     Repository,
     container_deployer,
+    discovered,
     inspect,
     names,
     run,
@@ -244,7 +245,7 @@ async def test_the_next_deploy_repairs_a_swap_cut_short(
     with container_deployer(docker_engine) as restarted:
         recorded = CutShort.install(restarted, monkeypatch)
         # Seen once, under its own name, whichever of its two containers runs now.
-        assert await restarted.discover(repo.name) == [target()]
+        assert await discovered(restarted, repo.name) == [target()]
         result = await restarted.deploy(target(), repo.ref("1.1.0", second))
 
     assert result.outcome is Outcome.SUCCEEDED, result.message

@@ -26,6 +26,7 @@ from tests.support.docker_workloads import (
     SECOND,
     Repository,
     container_deployer,
+    discovered,
     execute,
     inspect,
     names,
@@ -55,13 +56,13 @@ async def test_discover_finds_running_opted_in_containers_of_the_repository(
     stopped = run(client, image, "stopped", labels=ENABLED)
     client.api.stop(stopped, timeout=0)
 
-    found = await deployer.discover(repo.name)
+    found = await discovered(deployer, repo.name)
 
     assert sorted(found, key=lambda t: t.name) == [
         Target(kind="container", name="api"),
         Target(kind="container", name="web", policy="minor", notify=("ops", "chat")),
     ]
-    assert await deployer.discover(other.name) == [Target(kind="container", name="other")]
+    assert await discovered(deployer, other.name) == [Target(kind="container", name="other")]
 
 
 async def test_discover_leaves_swarm_task_containers_to_the_swarm_deployer(
@@ -72,7 +73,7 @@ async def test_discover_leaves_swarm_task_containers_to_the_swarm_deployer(
     task_labels = {**ENABLED, "com.docker.swarm.service.id": "abc123"}
     run(client, repo.text("1.0.0"), "web.1.abc", labels=task_labels)
 
-    assert await deployer.discover(repo.name) == []
+    assert await discovered(deployer, repo.name) == []
 
 
 async def test_current_reads_tag_and_digest(
@@ -197,7 +198,7 @@ async def test_a_container_naming_a_registry_alias_keeps_that_spelling(
     run(client, f"{written}:1.0.0", "web", labels=ENABLED)
     aliases = Aliases.from_groups([(repo.registry.host, [alias])])
     with container_deployer(docker_engine, aliases=aliases) as deployer:
-        assert await deployer.discover(repo.name) == [target()]
+        assert await discovered(deployer, repo.name) == [target()]
         running = await running_image(deployer, target(), repo.name)
         assert running is not None
         assert (str(running.name), running.tag, running.digest) == (written, "1.0.0", first)

@@ -47,18 +47,19 @@ async def test_client_certificates_reach_the_engine(docker_engine: DockerEngine)
     assert running == parse_reference(RUNNING)
 
 
-async def test_docker_host_and_docker_cert_path_configure_the_engine(
+async def test_docker_host_and_docker_cert_path_alone_configure_the_engine(
     docker_engine: DockerEngine,
 ) -> None:
     problems: list[str] = []
-    settings = read_docker(
+    settings, switch = read_docker(
         Reader(problems),
-        {"docker": {}},
+        None,  # no deployers section: the environment alone names the engine
         env={"DOCKER_HOST": docker_engine.tls_host, "DOCKER_CERT_PATH": str(docker_engine.certs)},
         logins={},
     )
     assert problems == []
     assert settings is not None
+    assert switch.on and docker_engine.tls_host in switch.why
     with deployer(settings) as swarm:
         assert await running_image(swarm, Target(kind="swarm", name="absent"), IMAGE) is None
 

@@ -25,7 +25,14 @@ from deployers.docker_engine import DockerSettings, Engine, RegistryLogin, Swarm
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, ImageName, ImageRef
 from tests.support.docker_engine import DockerEngine
-from tests.support.docker_workloads import ENABLED, SECOND, Repository, repository_in, running_image
+from tests.support.docker_workloads import (
+    ENABLED,
+    SECOND,
+    Repository,
+    discovered,
+    repository_in,
+    running_image,
+)
 from tests.support.registry import Registry
 
 SWARM = SwarmSettings(poll_seconds=0.3, rollout_timeout_seconds=60)
@@ -135,16 +142,16 @@ async def test_discover_finds_opted_in_services_of_the_repository(
     make_service(client, other.text("1.0.0"), "other", labels=ENABLED, replicas=0)
     make_service(client, image, "acme", labels={"acme.deploy": "true"}, replicas=0)
 
-    found = await deployer.discover(repo.name)
+    found = await discovered(deployer, repo.name)
 
     assert sorted(found, key=lambda t: t.name) == [
         Target(kind="swarm", name="api"),
         Target(kind="swarm", name="web", policy="minor", notify=("a", "b")),
     ]
-    assert await deployer.discover(other.name) == [Target(kind="swarm", name="other")]
+    assert await discovered(deployer, other.name) == [Target(kind="swarm", name="other")]
     acme = deployer_for(docker_engine, opt_in_label="acme.deploy")
     try:
-        assert await acme.discover(repo.name) == [Target(kind="swarm", name="acme")]
+        assert await discovered(acme, repo.name) == [Target(kind="swarm", name="acme")]
     finally:
         acme.close()
 
@@ -352,7 +359,7 @@ async def test_the_service_keeps_its_own_registry_spelling(
     await running_container(client, repo.text("1.0.0", first))
     deployer = deployer_for(docker_engine, aliases=aliases)
     try:
-        assert await deployer.discover(canonical) == [target()]
+        assert await discovered(deployer, canonical) == [target()]
         assert await running_image(deployer, target(), canonical) == repo.ref("1.0.0", first)
         result = await deployer.deploy(
             target(), ImageRef(name=canonical, tag="1.1.0", digest=second)

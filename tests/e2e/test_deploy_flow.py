@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.support.metrics import count, value
 from tests.support.stack import REPO, WEB, StackFactory
 
 
@@ -67,6 +68,11 @@ async def test_reconciler_finds_pushes_whose_notifications_were_lost(
     events = (await s.api("GET", "/api/v1/events?limit=50"))["events"]
     assert {e["source"] for e in events} == {"reconciler"}
     assert {e["tag"] for e in events} == {"1.0.0", "1.0.1", "1.0.2", "1.1.0"}
+    scraped = await s.metrics()
+    assert count(scraped, "regdeploy_reconciler_runs_total") >= 1
+    assert count(scraped, "regdeploy_reconciler_found_events_total") == 4
+    lag = value(scraped, "regdeploy_reconciler_lag_seconds")
+    assert lag is not None and lag < 2.0 * 3
 
 
 async def test_a_digest_the_registry_does_not_serve_is_not_deployed(stack: StackFactory) -> None:
@@ -95,3 +101,30 @@ async def test_a_digest_the_registry_does_not_serve_is_not_deployed(stack: Stack
     assert forged_deploy["status"] == "skipped"  # refused, never retried
     assert f"the registry serves {real} for tag 1.1.0" in forged_deploy["message"]
     assert s.deployer.deployed(WEB) == [s.ref("1.1.0", real)]
+
+
+async def test_metrics_move_as_pushes_are_received_decided_and_deployed(
+    stack: StackFactory,
+) -> None:
+    s = await stack(policy="minor")
+    before = await s.metrics()
+    assert count(before, "regdeploy_webhooks_total", source="registry", status="202") == 0
+    first = await s.push("1.0.0")
+    s.deployer.run(WEB, s.ref("1.0.0", first))
+    await s.push("1.1.0")
+    await s.push("2.0.0")
+    await s.settled(events=3)
+
+    after = await s.metrics()
+    # Every push notifies its blobs too: those are answered 202 and counted as ignored.
+    assert count(after, "regdeploy_webhooks_total", source="registry", status="202") >= 3
+    assert count(after, "regdeploy_events_total", source="registry", outcome="accepted") == 3
+    assert count(after, "regdeploy_events_total", source="registry", outcome="ignored") >= 1
+    assert count(after, "regdeploy_decisions_total", outcome="deploy") == 1
+    assert count(after, "regdeploy_decisions_total", outcome="skip") == 2
+    assert count(after, "regdeploy_deploys_total", kind="recording", outcome="succeeded") == 1
+    assert value(after, "regdeploy_deploy_duration_seconds_count", kind="recording") == 1
+    assert count(after, "regdeploy_registry_errors_total", operation="confirm") == 0
+    for gauge in ("pending_events", "planned_deploys", "running_deploys", "outbox_depth"):
+        assert value(after, f"regdeploy_{gauge}") == 0
+    assert value(after, "regdeploy_oldest_pending_event_age_seconds") == 0

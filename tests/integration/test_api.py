@@ -62,11 +62,24 @@ async def test_api_sends_no_wildcard_cors_header(client: Client) -> None:
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "abc", "100000"])
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "100000", "9" * 5000, "0" * 5000])
 async def test_bad_limit_is_400(client: Client, limit: str) -> None:
     response = await client.get("/api/v1/events", params={"limit": limit}, headers=api_headers())
     assert response.status == 400
     assert "limit" in (await response.json())["message"]
+
+
+async def test_a_limit_with_leading_zeros_is_its_number(client: Client) -> None:
+    response = await client.get("/api/v1/events?limit=0005", headers=api_headers())
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("deployment", ["9" * 19, "9" * 5000, "1" + "0" * 5000])
+async def test_a_deployment_id_of_any_number_of_digits_is_a_404(
+    client: Client, deployment: str
+) -> None:
+    response = await client.get(f"/api/v1/deployments/{deployment}", headers=api_headers())
+    assert response.status == 404
 
 
 async def test_events_show_normalised_fields_and_status(client: Client) -> None:
@@ -127,10 +140,20 @@ async def test_database_outage_is_503_and_the_service_recovers_without_restart(
     during = await post(client, PUSH_06)
     health = await client.get("/healthz")
     listing = await client.get("/api/v1/events", headers=api_headers())
+    status = await client.get("/api/v1/status", headers=api_headers())
     assert during.status == 503
     assert during.headers["Retry-After"]
     assert health.status == 503
     assert listing.status == 503
+    # The status still answers, and says what is down.
+    assert status.status == 200
+    answer = await status.json()
+    assert (answer["status"], answer["database"]["reachable"], answer["queue"]) == (
+        "degraded",
+        False,
+        None,
+    )
+    assert answer["database"]["message"]
 
     server.start()
     after = await post(client, PUSH_06)

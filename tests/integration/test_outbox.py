@@ -79,7 +79,7 @@ async def finished(store: Store, status: DeploymentStatus, *, targets: int = 1) 
         )
         for i in range(targets)
     ]
-    ids = await store.deployments.plan(plans)
+    ids = await store.decisions.plan(plans)
     for _ in ids:
         deployment = await store.deployments.claim_deployment(worker="w")
         assert deployment is not None
@@ -99,7 +99,7 @@ def outbox(store: Store, *notifiers: ScriptedNotifier) -> Outbox:
         notices=store.notices,
         notifiers={n.name: n for n in notifiers},
         config=FAST,
-        listen=store.listener,
+        listen=lambda: store.listener("notices"),
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,29 +13,16 @@ from aiohttp.test_utils import TestClient
 
 from deployers.base import Deployers, Target
 from handlers.events import Action, Event
-from handlers.references import ImageName
 from receiver.app import init_app
 from receiver.http.keys import STORE
 from tests.support.api import ClientFactory
+from tests.support.postgres import admin_sql
 from tests.support.pushes import REGISTRY, digest, push
 from tests.support.recording import RecordingDeployer
 from tests.support.settings import api_headers, make_config
 
 Client = TestClient[Any, Any]
 OTHERS = 100
-
-
-@dataclass
-class BrokenDiscovery(RecordingDeployer):
-    """A deployer with a bug: asking it about one repository raises (not an outage)."""
-
-    kind: str = "broken"
-    broken: str = "team/crash"
-
-    async def discover(self, image: ImageName) -> list[Target]:
-        if image.repository == self.broken:
-            raise ValueError("a bug in the orchestrator client")
-        return []
 
 
 def stored_push(repository: str, tag: str) -> Event:
@@ -71,6 +57,14 @@ async def started(aiohttp_client: ClientFactory, db_uri: str) -> Client:
         }
         for i in range(OTHERS)
     ]
+    for poisoned in ("team/app", "team/crash"):
+        repositories.append(
+            {
+                "name": poisoned,
+                "image": f"{REGISTRY}/{poisoned}",
+                "targets": [{"kind": "recording", "name": poisoned.replace("/", "-")}],
+            }
+        )
     config = make_config(
         db_uri,
         registry=REGISTRY,
@@ -78,8 +72,13 @@ async def started(aiohttp_client: ClientFactory, db_uri: str) -> Client:
         repositories=repositories,
         worker={"poll_interval_seconds": 0.2, "retry_base_seconds": 0.2, "retry_max_seconds": 1},
     )
-    deployers = Deployers([RecordingDeployer(), BrokenDiscovery()])
-    return await aiohttp_client(init_app(config, deployers=deployers))
+    deployer = RecordingDeployer()
+    deployer.run(Target(kind="recording", name="team-crash"), f"{REGISTRY}/team/crash:0.9.0")
+    client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
+    # A repository whose stored policy no regdeploy can read (written by hand, say): deciding
+    # its events fails every time, for a reason that does not go away.
+    admin_sql(db_uri, "UPDATE repositories SET policy = 'newest' WHERE name = 'team/crash'")
+    return client
 
 
 async def test_poisoned_events_fail_with_their_reason_and_hold_nothing_back(
@@ -107,7 +106,7 @@ async def test_poisoned_events_fail_with_their_reason_and_hold_nothing_back(
     assert invalid["reason"].startswith("invalid tag '1.0.777")
     crash = by_repository["team/crash"]
     assert (crash["status"], crash["attempts"]) == ("failed", 3)
-    assert crash["reason"] == "ValueError: a bug in the orchestrator client"
+    assert crash["reason"].startswith("PolicyError: unknown policy 'newest'")
     others = [by_repository[f"team/other-{i}"] for i in range(OTHERS)]
     assert {e["status"] for e in others} == {"done"}
     failed = await started.get("/api/v1/events?status=failed", headers=api_headers())

@@ -11,7 +11,7 @@ import pytest
 from deployers.base import Deployers, Target
 from receiver.app import init_app
 from tests.support.api import Client, ClientFactory, settle
-from tests.support.pushes import NAME, REGISTRY, WEB, push, ref, repository
+from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.settings import READ_TOKEN, api_headers, make_config
 
@@ -370,7 +370,6 @@ async def test_policy_is_not_a_field_of_the_registrywatcher_route(start: Start) 
 @pytest.mark.parametrize(
     ("body", "word"),
     [
-        ({}, "tag"),
         ({"tag": ""}, "tag"),
         ({"tag": 1}, "tag"),
         ({"tag": "1.0.0", "force": True}, "force"),
@@ -524,8 +523,9 @@ async def test_v1_gets_one_repository_with_its_audit(start: Start) -> None:
 async def test_v1_patch_changes_the_policy_and_answers_what_changed(start: Start) -> None:
     client, _ = await start()
     body = await send(client, "PATCH", f"/api/v1/repos/{NAME}", {"policy": "major"})
-    assert set(body) == {"repository", "changed", "deployments", "targets"}
+    assert set(body) == {"repository", "changed", "deployments", "targets", "message"}
     assert body["changed"] == {"policy": {"old": "minor", "new": "major"}}
+    assert body["message"] == 'team/app: policy "minor" -> "major"'
     assert (body["deployments"], body["targets"]) == ([], [])
     assert body["repository"]["policy"] == "major"
     assert body["repository"]["changed_through_api"] == ["policy"]
@@ -586,8 +586,9 @@ async def test_v1_deploy_plans_the_tag_for_every_target(start: Start) -> None:
     client, _ = await start(running=ref("1.0.0", 1))
     await push(client, "2.0.0", 3)
     body = await send(client, "POST", f"/api/v1/repos/{NAME}/deploy", {"tag": "2.0.0"}, status=202)
-    assert set(body) == {"repository", "changed", "deployments", "targets"}
+    assert set(body) == {"repository", "changed", "deployments", "targets", "message"}
     assert body["changed"] == {}
+    assert body["message"] == "deploying 2.0.0 to recording:web"
     [deployment_id] = body["deployments"]
     deployment = await get_json(client, f"/api/v1/deployments/{deployment_id}")
     assert set(deployment) == DEPLOYMENT_KEYS | {"attempts"}
@@ -610,6 +611,70 @@ async def test_v1_deploy_plans_the_tag_for_every_target(start: Start) -> None:
         "updated_at": "",
         "finished_at": None,
     }
+
+
+@pytest.mark.parametrize("body", [{}, None], ids=["empty-object", "no-body"])
+async def test_v1_deploy_without_a_tag_deploys_what_the_rules_want_even_with_auto_deploy_off(
+    start: Start, body: dict[str, str] | None
+) -> None:
+    client, _ = await start(repositories=[repository(auto_deploy=False)], running=ref("1.0.0", 1))
+    for tag, n in [("1.1.0", 2), ("2.0.0", 3)]:
+        await push(client, tag, n)
+
+    answer = await send(client, "POST", f"/api/v1/repos/{NAME}/deploy", body, status=202)
+
+    assert answer["message"] == "deploying 1.1.0 to recording:web"
+    [target] = answer["targets"]
+    assert (target["image"], target["deploy"]) == (ref("1.1.0", 2), True)
+    assert len(answer["deployments"]) == 1
+
+
+async def test_v1_deploy_that_deploys_nothing_says_why_for_each_target(start: Start) -> None:
+    nomad = {"kind": "nomad", "name": "api"}
+    client, _ = await start(
+        repositories=[repository(targets=[{"kind": "recording", "name": "web"}, nomad])],
+        running=ref("1.0.0", 1),
+    )
+    await push(client, "1.0.0", 1)
+
+    answer = await send(
+        client, "POST", f"/api/v1/repos/{NAME}/deploy", {"tag": "1.0.0"}, status=202
+    )
+
+    assert answer["deployments"] == []
+    assert answer["message"] == (
+        f"nothing deployed: recording:web: already runs 1.0.0@{digest(1)}; "
+        "nomad:api: no deployer for kind 'nomad' (deploy of 1.0.0 requested)"
+    )
+    skipped = await get_json(client, "/api/v1/deployments", target="nomad:api")
+    assert [d["status"] for d in skipped["deployments"]] == ["skipped"]
+
+
+async def test_v1_deploy_to_a_repository_without_targets_says_so(start: Start) -> None:
+    client, _ = await start(repositories=[repository(targets=[])])
+    await push(client, "1.0.0", 1)
+
+    answer = await send(
+        client, "POST", f"/api/v1/repos/{NAME}/deploy", {"tag": "1.0.0"}, status=202
+    )
+
+    assert (answer["deployments"], answer["targets"]) == ([], [])
+    assert answer["message"] == (
+        f"nothing deployed: {NAME} has no targets: its configuration lists none, and no "
+        f"deployer (recording) found a workload opted in by label or job meta running "
+        f"{REGISTRY}/{NAME}"
+    )
+
+
+async def test_v1_pin_answers_what_changed_and_what_it_deploys(start: Start) -> None:
+    client, _ = await start(running=ref("1.1.0", 2))
+    await push(client, "1.0.0", 1)
+
+    answer = await send(client, "PATCH", f"/api/v1/repos/{NAME}", {"pinned_tag": "1.0.0"})
+
+    assert answer["message"] == (
+        'team/app: pinned_tag "" -> "1.0.0"; deploying 1.0.0 to recording:web'
+    )
 
 
 async def test_v1_deploy_of_an_unknown_repository_is_404(start: Start) -> None:

@@ -8,10 +8,12 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from tests.support.components import free_port
+from tests.support.metrics import count, parse
 from tests.support.service_process import ROOT, push_notification, request, wait_for, write_config
 from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 
@@ -29,9 +31,11 @@ def test_a_separate_worker_process_decides_what_serve_stored(tmp_path: Path, db_
         )
         for name in ("serve", "worker")
     ]
+    metrics_port = free_port()
+    options = {"serve": [], "worker": ["--metrics-port", str(metrics_port)]}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "receiver", command, "-c", str(config)],
+            [sys.executable, "-m", "receiver", command, "-c", str(config), *options[command]],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
@@ -53,6 +57,11 @@ def test_a_separate_worker_process_decides_what_serve_stored(tmp_path: Path, db_
         [decision] = wait_for("the worker process decided the event", decided)
         assert decision["status"] == "skipped"
         assert decision["reason"] == "no deployer for kind 'swarm'"
+        # The worker process serves its own metrics: it made the decision, serve did not.
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+            scraped = parse(answer.read().decode())
+        assert count(scraped, "regdeploy_decisions_total", outcome="skip") == 1
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)

@@ -23,7 +23,7 @@ from typing import IO
 import docker
 import docker.errors
 
-from tests.support.components import free_port, require_binary
+from tests.support.components import free_port, port_free, require_binary
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -31,15 +31,18 @@ SWARM_PORT = 2377
 
 
 class DockerEngine:
-    """One ``dockerd`` process; ``host`` is its ``unix://`` address. It also listens on
-    ``tls_host`` (TCP, TLS with client certificates from ``certs``: ca.pem, cert.pem, key.pem,
-    as ``DOCKER_CERT_PATH`` holds them)."""
+    """One ``dockerd`` process; ``host`` is its ``unix://`` address. With ``tls`` it also
+    listens on ``tls_host`` (TCP, TLS with client certificates from ``certs``: ca.pem, cert.pem,
+    key.pem, as ``DOCKER_CERT_PATH`` holds them); with ``swarm`` it is a one-node swarm.
+    ``make demo`` starts one without either."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, swarm: bool = True, tls: bool = True) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="dk-", dir="/tmp"))
         self.socket = self.root / "d.sock"
         self.certs = self.root / "certs"
         self.tls_port = 0
+        self.swarm = swarm
+        self.tls = tls
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -60,8 +63,6 @@ class DockerEngine:
 
     def start(self) -> DockerEngine:
         dockerd = require_binary("dockerd")
-        server = make_certificates(self.certs)
-        self.tls_port = free_port()
         self._log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [
@@ -69,11 +70,7 @@ class DockerEngine:
                 *("--data-root", str(self.root / "data")),
                 *("--exec-root", str(self.root / "exec")),
                 *("--host", self.host),
-                *("--host", self.tls_host),
-                "--tlsverify",
-                *("--tlscacert", str(self.certs / "ca.pem")),
-                *("--tlscert", str(server / "cert.pem")),
-                *("--tlskey", str(server / "key.pem")),
+                *self._tls_options(),
                 *("--pidfile", str(self.root / "dockerd.pid")),
                 "--iptables=false",
                 "--bridge=none",
@@ -85,8 +82,22 @@ class DockerEngine:
             start_new_session=True,
         )
         self._wait_ready()
-        self._init_swarm()
+        if self.swarm:
+            self._init_swarm()
         return self
+
+    def _tls_options(self) -> list[str]:
+        if not self.tls:
+            return []
+        server = make_certificates(self.certs)
+        self.tls_port = free_port()
+        return [
+            *("--host", self.tls_host),
+            "--tlsverify",
+            *("--tlscacert", str(self.certs / "ca.pem")),
+            *("--tlscert", str(server / "cert.pem")),
+            *("--tlskey", str(server / "key.pem")),
+        ]
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -108,7 +119,7 @@ class DockerEngine:
     def _init_swarm(self) -> None:
         client = self.client()
         try:
-            port = SWARM_PORT if _port_free(SWARM_PORT) else free_port()
+            port = SWARM_PORT if port_free(SWARM_PORT) else free_port()
             client.swarm.init(
                 advertise_addr="127.0.0.1", listen_addr=f"127.0.0.1:{port}", force_new_cluster=True
             )
@@ -126,7 +137,8 @@ class DockerEngine:
             with contextlib.suppress(docker.errors.DockerException, OSError):
                 client = self.client()
                 try:
-                    client.swarm.leave(force=True)
+                    if self.swarm:
+                        client.swarm.leave(force=True)
                     for container in client.containers.list(all=True):
                         container.remove(force=True)
                 finally:
@@ -191,17 +203,6 @@ def make_certificates(directory: Path) -> Path:
             f"{name}cert.pem",
         )
     return server
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def _unmount_below(root: Path) -> None:

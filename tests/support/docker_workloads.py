@@ -24,6 +24,7 @@ import docker.errors
 from deployers.base import Deployer, Target
 from deployers.containers import ContainerDeployer
 from deployers.docker_engine import ContainerSettings, DockerSettings, Engine
+from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, ImageName, ImageRef
 from tests.support.docker_engine import DockerEngine
 from tests.support.oci import build_image
@@ -156,3 +157,9 @@ async def running_image(deployer: Deployer, target: Target, name: ImageName) -> 
     """The image ``deployer`` says ``target`` runs (``current`` without since when)."""
     running = await deployer.current(target, name)
     return running.image if running is not None else None
+
+
+async def discovered(deployer: SwarmDeployer | ContainerDeployer, name: ImageName) -> list[Target]:
+    """The workloads ``deployer`` lists that run an image of ``name``, as the inventory reads
+    its listing."""
+    return [w.target for w in await deployer.workloads() if w.running(name, deployer.aliases)]

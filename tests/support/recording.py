@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from deployers.base import DeployResult, Outcome, Running, Target
+from deployers.base import DeployResult, Outcome, Running, Target, Workload
 from handlers.references import ImageName, ImageRef, parse_reference
 
 
@@ -30,17 +30,34 @@ class RecordingDeployer:
     active: Counter[str] = field(default_factory=Counter)
     max_active: Counter[str] = field(default_factory=Counter)
     closed: bool = False
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def run(self, target: Target, image: str) -> None:
         """Make ``target`` run ``image`` as if someone had deployed it by hand."""
         self.running[target.key] = parse_reference(image)
         self._save()
+        self._changed.set()
 
     def deployed(self, target: Target) -> list[str]:
         return [image for key, image in self.calls if key == target.key]
 
-    async def discover(self, image: ImageName) -> list[Target]:
-        return [target for target, name in self.discoverable if name == image]
+    async def workloads(self) -> list[Workload]:
+        self._load()
+        return [
+            Workload(
+                target=target,
+                images=(self.running.get(target.key) or ImageRef(name=name),),
+                since=self.since.get(target.key),
+            )
+            for target, name in self.discoverable
+        ]
+
+    async def changes(self) -> AsyncIterator[None]:
+        """Each ``run`` is a change, as an orchestrator's events stream would say."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            yield
 
     async def current(self, target: Target, name: ImageName) -> Running | None:
         self._load()

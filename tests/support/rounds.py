@@ -11,14 +11,16 @@ and configuration; start the app ``without_loops`` so that no loop of its own ru
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from receiver.background.decider import Decider
+from receiver.background.launcher import Launcher
 from receiver.background.outbox import Outbox
-from receiver.background.worker import Worker
 from receiver.config.loading import Config
 from receiver.http.keys import CONFIG, SERVICES
-from receiver.runtime import build_outbox, build_worker
+from receiver.runtime import build_decider, build_launcher, build_outbox
 
 
 def without_loops(config: Config) -> Config:
@@ -26,12 +28,29 @@ def without_loops(config: Config) -> Config:
     return dataclasses.replace(config, worker=dataclasses.replace(config.worker, enabled=False))
 
 
-def worker_of(app: web.Application) -> Worker:
-    """The worker of the started ``app``, as the service builds it."""
-    return build_worker(app[SERVICES], app[CONFIG])
+@dataclass(frozen=True)
+class Rounds:
+    """The decider and the launcher of an app, driven round by round: a round decides every
+    event that is due, then starts every deploy that is due."""
+
+    decider: Decider
+    launcher: Launcher
+
+    async def work_once(self) -> None:
+        await self.decider.decide_due()
+        await self.launcher.launch_due()
+
+    async def finish(self) -> None:
+        await self.launcher.drain()
 
 
-async def work_rounds(worker: Worker, rounds: int) -> None:
+def worker_of(app: web.Application) -> Rounds:
+    """The decider and launcher of the started ``app``, as the service builds them."""
+    services, config = app[SERVICES], app[CONFIG]
+    return Rounds(build_decider(services, config), build_launcher(services, config))
+
+
+async def work_rounds(worker: Rounds, rounds: int) -> None:
     """``rounds`` rounds of ``worker``, then wait for the deploys they started to end."""
     for _ in range(rounds):
         await worker.work_once()

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from deployers.base import Target
+from tests.support.metrics import Samples, parse
 from tests.support.oci import build_image
 from tests.support.recording import RecordingDeployer
 from tests.support.registry import Registry
@@ -51,6 +52,11 @@ class Stack:
         ) as response:
             assert response.status < 300, await response.text()
             return await response.json()
+
+    async def metrics(self) -> Samples:
+        async with self.session.get(self.base_url + "/metrics") as response:
+            assert response.status == 200
+            return parse(await response.text())
 
     async def deployments(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = (await self.api("GET", "/api/v1/deployments?limit=500"))[

@@ -493,3 +493,42 @@ def test_secrets_never_show_in_repr_or_str() -> None:
 def test_development_secrets_never_show_either() -> None:
     config = configuration.load(EXAMPLE, env={})
     assert "dev-" not in repr(config)
+
+
+# --- finding the file -----------------------------------------------------------------------------
+
+
+def test_locate_takes_the_given_file_first(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("{}")
+    env = {"REGDEPLOY_CONFIG": "/etc/regdeploy.yaml"}
+    assert configuration.locate("mine.yaml", env=env, cwd=tmp_path) == Path("mine.yaml")
+
+
+def test_then_the_variable_even_when_its_file_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("{}")
+    env = {"REGDEPLOY_CONFIG": str(tmp_path / "absent.yaml")}
+    assert configuration.locate(None, env=env, cwd=tmp_path) == tmp_path / "absent.yaml"
+
+
+@pytest.mark.parametrize(
+    ("present", "found"),
+    [
+        (["config.yaml", "config.example.yaml"], "config.yaml"),
+        (["config.example.yaml"], "config.example.yaml"),
+    ],
+)
+def test_then_config_yaml_then_the_example(tmp_path: Path, present: list[str], found: str) -> None:
+    for name in present:
+        (tmp_path / name).write_text("{}")
+    assert configuration.locate(None, env={"REGDEPLOY_CONFIG": ""}, cwd=tmp_path) == (
+        tmp_path / found
+    )
+
+
+def test_without_any_the_error_names_every_place_tried(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        configuration.locate(None, env={}, cwd=tmp_path)
+    assert caught.value.problems == (
+        "no configuration file: --config is not given, $REGDEPLOY_CONFIG is unset, and there "
+        f"is none of {tmp_path / 'config.yaml'}, {tmp_path / 'config.example.yaml'}",
+    )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,7 @@ from deployers.docker_engine import (
 )
 from handlers.errors import ConfigError
 from receiver.config import loading as configuration
+from receiver.config.reader import Switch
 
 BASE: dict[str, Any] = {
     "sources": [{"name": "registry", "format": "distribution", "token": "t0123456789"}],
@@ -56,16 +62,108 @@ def files_in(certs: Path) -> tuple[Path, ...]:
 # --- absent and default ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "sections",
-    [
-        pytest.param({}, id="no-deployers-section"),
-        pytest.param({"deployers": None}, id="empty-deployers-section"),
-        pytest.param({"deployers": {}}, id="deployers-without-docker"),
-    ],
-)
-def test_without_a_docker_section_there_is_no_docker_deployer(sections: dict[str, Any]) -> None:
-    assert parse({"DOCKER_HOST": "tcp://docker:2375"}, **sections).docker is None
+NO_SECTION = [
+    pytest.param({}, id="no-deployers-section"),
+    pytest.param({"deployers": None}, id="empty-deployers-section"),
+    pytest.param({"deployers": {}}, id="deployers-without-docker"),
+]
+
+
+@pytest.fixture
+def local_socket() -> Iterator[Path]:
+    """A listening Unix socket where a Docker engine's would be (kept short for the path
+    limit)."""
+    directory = Path(tempfile.mkdtemp(prefix="rs-", dir="/tmp"))
+    path = directory / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listening:
+        listening.bind(str(path))
+        yield path
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.mark.parametrize("sections", NO_SECTION)
+def test_without_a_section_an_engine_or_the_environment_there_is_no_docker_deployer(
+    sections: dict[str, Any], tmp_path: Path
+) -> None:
+    config = configuration.parse({**BASE, **sections}, env={}, local_socket=tmp_path / "absent")
+
+    assert config.docker is None
+    assert config.docker_switch == Switch(
+        on=False,
+        why=f"no deployers.docker section, DOCKER_HOST is unset and there is no socket "
+        f"{tmp_path / 'absent'}",
+    )
+
+
+@pytest.mark.parametrize("sections", NO_SECTION)
+def test_docker_host_alone_turns_the_docker_deployers_on(sections: dict[str, Any]) -> None:
+    config = parse({"DOCKER_HOST": "tcp://docker:2375"}, **sections)
+
+    assert config.docker == DockerSettings(host="tcp://docker:2375")
+    assert config.docker_switch == Switch(on=True, why="DOCKER_HOST is set (tcp://docker:2375)")
+
+
+def test_the_local_socket_alone_turns_the_docker_deployers_on(local_socket: Path) -> None:
+    config = configuration.parse(BASE, env={}, local_socket=local_socket)
+
+    assert config.docker == DockerSettings(host=f"unix://{local_socket}")
+    assert config.docker_switch == Switch(on=True, why=f"the Docker socket {local_socket} exists")
+
+
+def test_a_file_that_is_no_socket_does_not_count(tmp_path: Path) -> None:
+    (tmp_path / "docker.sock").write_text("")
+    config = configuration.parse(BASE, env={}, local_socket=tmp_path / "docker.sock")
+
+    assert (config.docker, config.docker_switch.on) == (None, False)
+
+
+def test_load_looks_for_this_machines_socket_with_this_processs_environment(
+    tmp_path: Path, local_socket: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps(BASE))
+
+    assert configuration.load(path, local_socket=local_socket).docker_switch.on is True
+    assert configuration.load(path, env={}).docker is None  # another machine: no socket
+
+
+def test_an_address_regdeploy_cannot_speak_leaves_the_deployers_off_with_the_reason() -> None:
+    config = parse({"DOCKER_HOST": "ssh://me@docker.internal"})
+
+    assert config.docker is None
+    assert config.docker_switch == Switch(
+        on=False,
+        why="DOCKER_HOST=ssh://me@docker.internal is not an address regdeploy speaks "
+        "(unix://, tcp://, http://, https://); add a deployers.docker section",
+    )
+
+
+@pytest.mark.parametrize("enabled", [False, "false"])
+def test_enabled_false_turns_them_off_whatever_the_environment(
+    enabled: object, local_socket: Path
+) -> None:
+    config = configuration.parse(
+        {**BASE, "deployers": {"docker": {"enabled": enabled, "host": "tcp://docker:2375"}}},
+        env={"DOCKER_HOST": "tcp://docker:2375"},
+        local_socket=local_socket,
+    )
+
+    assert config.docker is None
+    assert config.docker_switch == Switch(on=False, why="deployers.docker.enabled is false")
+
+
+def test_a_section_turns_them_on_and_says_so() -> None:
+    config = parse(deployers={"docker": {"enabled": True}})
+
+    assert config.docker == DockerSettings()
+    assert config.docker_switch == Switch(on=True, why="the deployers.docker section")
+
+
+def test_enabled_must_be_a_boolean() -> None:
+    assert problems(deployers={"docker": {"enabled": "yes"}}) == [
+        "deployers.docker.enabled: expected true or false, got 'yes'"
+    ]
 
 
 @pytest.mark.parametrize("section", [{}, None], ids=["empty-mapping", "null"])

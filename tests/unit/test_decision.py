@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from handlers.decision import Decision, Rules, decide_push, desired_image, newest_tag
 from handlers.errors import PolicyError
-from handlers.policy import TagFilter, parse_filter, parse_version
+from handlers.policy import TagFilter, parse_filter
 from handlers.references import ImageName, ImageRef
+from handlers.versions import parse_version
 
 NAME = ImageName(registry="registry.internal:5000", repository="team/app")
 OLD = "sha256:" + "a" * 64

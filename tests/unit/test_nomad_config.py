@@ -10,6 +10,7 @@ import pytest
 from deployers.base import Target
 from handlers.errors import ConfigError
 from receiver.config import loading as configuration
+from receiver.config.reader import Switch
 
 BASE: dict[str, Any] = {
     "sources": [{"name": "registry", "format": "distribution", "token": "t0123456789"}],
@@ -21,8 +22,48 @@ def parse(env: dict[str, str] | None = None, **sections: Any) -> configuration.C
     return configuration.parse({**BASE, **sections}, env=env or {})
 
 
-def test_no_section_means_no_nomad_deployer() -> None:
-    assert parse().nomad is None
+def test_no_section_and_no_nomad_addr_means_no_nomad_deployer() -> None:
+    config = parse()
+    assert config.nomad is None
+    assert config.nomad_switch == Switch(on=False, why="no nomad section and NOMAD_ADDR is unset")
+
+
+def test_nomad_addr_alone_turns_the_nomad_deployer_on() -> None:
+    config = parse({"NOMAD_ADDR": "http://nomad.internal:4646", "NOMAD_TOKEN": "s3cret"})
+    assert config.nomad is not None
+    assert (config.nomad.address, config.nomad.token) == ("http://nomad.internal:4646", "s3cret")
+    assert config.nomad_switch == Switch(
+        on=True, why="NOMAD_ADDR is set (http://nomad.internal:4646)"
+    )
+
+
+@pytest.mark.parametrize("enabled", [False, "false"])
+def test_enabled_false_turns_it_off_whatever_the_environment(enabled: object) -> None:
+    config = parse({"NOMAD_ADDR": "http://nomad:4646"}, nomad={"enabled": enabled})
+    assert config.nomad is None
+    assert config.nomad_switch == Switch(on=False, why="nomad.enabled is false")
+
+
+def test_a_section_turns_it_on_and_says_so() -> None:
+    assert parse(nomad={}).nomad_switch == Switch(on=True, why="the nomad section")
+
+
+def test_the_nomad_clis_tls_variables_fill_what_the_section_leaves_out() -> None:
+    env = {
+        "NOMAD_ADDR": "https://nomad:4646",
+        "NOMAD_CACERT": "/etc/nomad/ca.pem",
+        "NOMAD_CLIENT_CERT": "/etc/nomad/cli.pem",
+        "NOMAD_CLIENT_KEY": "/etc/nomad/cli-key.pem",
+        "NOMAD_SKIP_VERIFY": "1",
+    }
+    settings = parse(env).nomad
+    assert settings is not None
+    assert (settings.ca_file, settings.client_cert, settings.client_key) == (
+        Path("/etc/nomad/ca.pem"),
+        Path("/etc/nomad/cli.pem"),
+        Path("/etc/nomad/cli-key.pem"),
+    )
+    assert settings.tls_verify is False
 
 
 def test_the_environment_fills_what_the_section_leaves_out() -> None:

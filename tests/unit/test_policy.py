@@ -12,14 +12,13 @@ from handlers.policy import (
     PolicyKind,
     TagFilter,
     Verdict,
-    compare_tags,
     judge,
     newest_eligible,
     parse_filter,
     parse_policy,
-    parse_version,
     should_update,
 )
+from handlers.versions import compare_tags, parse_version
 
 # (policy, current, candidate, match_prerelease, expected)
 SHOULD_UPDATE = [

@@ -1,0 +1,83 @@
+"""The launcher: starts the deploys that are due, each in a task of its own.
+
+Deployments run concurrently, at most ``MAX_CONCURRENT_DEPLOYS`` per process and one per target
+(the database enforces it across processes). The launcher wakes on ``LISTEN/NOTIFY`` for new
+intents and finished deploys, so a decided deploy starts at once, whatever the decider has left
+to do; it also takes over the deploys whose worker stopped sending heartbeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+import structlog
+
+from receiver.background.dispatcher import Dispatcher
+from receiver.background.loop import PolledLoop
+from receiver.config.server import WorkerConfig
+from receiver.store.connector import Listener
+from receiver.store.deployments import DeploymentQueries
+
+log = structlog.get_logger("regdeploy.launcher")
+
+MAX_CONCURRENT_DEPLOYS = 8
+DRAIN_SECONDS = 20.0
+
+
+class Launcher(PolledLoop):
+    name = "launcher"
+
+    def __init__(
+        self,
+        *,
+        deployments: DeploymentQueries,
+        dispatcher: Dispatcher,
+        config: WorkerConfig,
+        listen: Callable[[], Listener] | None,
+    ) -> None:
+        super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
+        self._deployments = deployments
+        self._dispatcher = dispatcher
+        self._config = config
+        self._running: set[asyncio.Task[object]] = set()
+
+    async def round(self) -> None:
+        await self.launch_due()
+
+    async def next_due(self) -> datetime | None:
+        """Sooner than the next poll when a planned retry falls due."""
+        return await self._deployments.next_due()
+
+    async def finish(self) -> None:
+        await self.drain()
+
+    async def launch_due(self) -> None:
+        """Take over stalled deploys, then start every due one this process has room for."""
+        stall = self._config.stall_timeout_seconds
+        recovered = await self._deployments.recover_stalled(stall_seconds=stall)
+        if recovered:
+            log.warning("deploys_recovered", deployments=recovered)
+        while len(self._running) < MAX_CONCURRENT_DEPLOYS:
+            deployment = await self._deployments.claim_deployment(worker=self._dispatcher.worker_id)
+            if deployment is None:
+                return
+            task: asyncio.Task[object] = asyncio.create_task(self._dispatcher.run(deployment))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    async def drain(self) -> None:
+        """Give running deploys a grace period to finish; what is still running then is
+        cancelled, left `running` in the database, and recovered by a later worker."""
+        if not self._running:
+            return
+        _, pending = await asyncio.wait(self._running, timeout=DRAIN_SECONDS)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _finished(self, task: asyncio.Task[object]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("deploy_task_failed", error=repr(task.exception()))

@@ -1,0 +1,253 @@
+"""The commands that talk to a running regdeploy over its API.
+
+``repos``, ``pin``, ``unpin``, ``auto-deploy``, ``deploy``, ``explain``, ``deployments``,
+``events`` and ``status`` print aligned tables for people, or with ``--json`` the API's answer
+for scripts (``deployments --follow --json``: one JSON object per line). A refused call prints
+the server's message and exits 1; a service that does not answer prints one line naming the URL
+and exits 3; ``status`` exits 1 when something it checks is down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from handlers.errors import ApiCallFailed, ServiceUnreachable
+from receiver.cli import views
+from receiver.cli.api import (
+    DEFAULT_URL,
+    TOKEN_FILE_VARIABLE,
+    TOKEN_VARIABLE,
+    URL_VARIABLE,
+    Api,
+    read_token,
+    repository_path,
+)
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+UNREACHABLE = 3
+INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
+#: Seconds between two looks at the deployments with ``--follow``.
+FOLLOW_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Shown:
+    """What a command prints: ``data`` with ``--json``, ``text`` otherwise; ``ok`` false makes
+    it exit 1."""
+
+    data: Any
+    text: str
+    ok: bool = True
+
+
+Command = Callable[[Api, argparse.Namespace], Shown]
+
+
+def add_commands(commands: Commands) -> None:
+    _command(commands, "repos", "list the watched repositories", _repos)
+
+    pin = _command(commands, "pin", "pin a repository to a tag and deploy it now", _pin)
+    pin.add_argument("repo", metavar="REPO")
+    pin.add_argument("tag", metavar="TAG")
+
+    unpin = _command(
+        commands, "unpin", "follow the newest tag the policy allows again, and deploy it", _unpin
+    )
+    unpin.add_argument("repo", metavar="REPO")
+
+    auto = _command(commands, "auto-deploy", "switch automatic deploys of a repository", _auto)
+    auto.add_argument("repo", metavar="REPO")
+    auto.add_argument("switch", choices=["on", "off"])
+
+    deploy = _command(
+        commands, "deploy", "deploy a tag now (default: what the pin or policy wants)", _deploy
+    )
+    deploy.add_argument("repo", metavar="REPO")
+    deploy.add_argument("tag", metavar="TAG", nargs="?")
+
+    explain = _command(
+        commands, "explain", "the decision for every known tag and target, with reasons", _explain
+    )
+    explain.add_argument("repo", metavar="REPO")
+    explain.add_argument("--target", "-t", help="only this target (its key or name)")
+
+    listed = _command(
+        commands, "deployments", "decided deploys and skips, newest first", _deployments
+    )
+    listed.add_argument("--repo", help="only this watched repository's")
+    listed.add_argument("--target", help="only this target's (its key, e.g. container:web)")
+    listed.add_argument("--status", help="only those of this status (planned, succeeded, ...)")
+    listed.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
+    listed.add_argument("--follow", "-f", action="store_true", help="then show every change")
+
+    events = _command(commands, "events", "what the registries notified, newest first", _events)
+    events.add_argument("--repo", help="only this repository path (e.g. team/app)")
+    events.add_argument("--status", help="only those of this status (pending, done, failed)")
+    events.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
+
+    _command(commands, "status", "database, deployers, queue and reconciler", _status)
+
+
+def _command(commands: Commands, name: str, summary: str, run: Command) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=summary, description=summary)
+    parser.add_argument(
+        "--url",
+        default=None,
+        help=f"the running regdeploy (default: ${URL_VARIABLE}, else {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token", default=None, help=f"an API token (default: ${TOKEN_VARIABLE}, else a file)"
+    )
+    parser.add_argument(
+        "--token-file",
+        default=None,
+        metavar="FILE",
+        help=f"a file holding the API token (default: ${TOKEN_FILE_VARIABLE}, else "
+        "~/.config/regdeploy/token when it exists)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    parser.set_defaults(run=lambda args: _run(run, args))
+    return parser
+
+
+def _run(command: Command, args: argparse.Namespace) -> int:
+    try:
+        api = _api(args)
+        if getattr(args, "follow", False):
+            return _follow(api, args)
+        shown = command(api, args)
+    except ServiceUnreachable as exc:
+        print(f"regdeploy: {exc}", file=sys.stderr)
+        return UNREACHABLE
+    except ApiCallFailed as exc:
+        _print_failure(exc, args)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C while waiting for an answer
+        return INTERRUPTED
+    _print(shown.data if args.json else shown.text, as_json=args.json)
+    return 0 if shown.ok else 1
+
+
+def _api(args: argparse.Namespace) -> Api:
+    url = args.url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    token = read_token(args.token, args.token_file, env=os.environ, home=Path.home())
+    return Api(url=url, token=token)
+
+
+def _print_failure(exc: ApiCallFailed, args: argparse.Namespace) -> None:
+    status = f" (HTTP {exc.status})" if exc.status else ""
+    print(f"regdeploy: {exc}{status}", file=sys.stderr)
+    if exc.status == 401 and not (args.token or args.token_file):
+        print(
+            f"regdeploy: give an API token with --token, ${TOKEN_VARIABLE} or "
+            f"${TOKEN_FILE_VARIABLE}",
+            file=sys.stderr,
+        )
+
+
+def _print(what: Any, *, as_json: bool) -> None:
+    print(json.dumps(what, indent=2) if as_json else what, flush=True)
+
+
+# -- the commands --------------------------------------------------------------------------------
+
+
+def _repos(api: Api, _: argparse.Namespace) -> Shown:
+    """The watched repositories, each with its known tags (newest first) from ``/repos``."""
+    answer = api.get("/api/v1/repos")
+    tags = api.get("/repos")
+    for repo in answer["repositories"]:
+        repo["tags"] = tags.get(repo["name"], {}).get("tags", [])
+    return Shown(data=answer, text=views.repositories(answer))
+
+
+def _change(api: Api, name: str, changes: dict[str, Any]) -> Shown:
+    answer = api.call("PATCH", repository_path(name), changes)
+    return Shown(data=answer, text=views.action(answer))
+
+
+def _pin(api: Api, args: argparse.Namespace) -> Shown:
+    return _change(api, args.repo, {"pinned_tag": args.tag})
+
+
+def _unpin(api: Api, args: argparse.Namespace) -> Shown:
+    return _change(api, args.repo, {"pinned_tag": ""})
+
+
+def _auto(api: Api, args: argparse.Namespace) -> Shown:
+    return _change(api, args.repo, {"auto_deploy": args.switch == "on"})
+
+
+def _deploy(api: Api, args: argparse.Namespace) -> Shown:
+    body = {"tag": args.tag} if args.tag else {}
+    answer = api.call("POST", repository_path(args.repo, "deploy"), body)
+    return Shown(data=answer, text=views.action(answer))
+
+
+def _explain(api: Api, args: argparse.Namespace) -> Shown:
+    answer = api.get(repository_path(args.repo, "explain"), {"target": args.target})
+    return Shown(data=answer, text=views.explanation(answer))
+
+
+def _deployments(api: Api, args: argparse.Namespace) -> Shown:
+    answer = api.get("/api/v1/deployments", _deployment_query(args))
+    return Shown(data=answer, text=views.deployments(answer))
+
+
+def _deployment_query(args: argparse.Namespace) -> dict[str, str | None]:
+    return {
+        "repository": args.repo,
+        "target": args.target,
+        "status": args.status,
+        "limit": str(args.limit),
+    }
+
+
+def _events(api: Api, args: argparse.Namespace) -> Shown:
+    query = {"repository": args.repo, "status": args.status, "limit": str(args.limit)}
+    answer = api.get("/api/v1/events", query)
+    return Shown(data=answer, text=views.events(answer))
+
+
+def _status(api: Api, _: argparse.Namespace) -> Shown:
+    answer = api.get("/api/v1/status")
+    return Shown(data=answer, text=views.status(answer, url=api.url), ok=answer["status"] == "ok")
+
+
+def _follow(api: Api, args: argparse.Namespace) -> int:
+    """The deployments, then each new one and each change, until Ctrl-C."""
+    seen: dict[int, tuple[str, str | None]] = {}
+    first = True
+    try:
+        while True:
+            found = api.get("/api/v1/deployments", _deployment_query(args))["deployments"]
+            changed = [d for d in reversed(found) if seen.get(d["id"]) != _state(d)]
+            if first and not args.json:
+                _print(views.deployments({"deployments": found}), as_json=False)
+            else:
+                for d in changed:
+                    _print_line(d, as_json=args.json)
+            seen.update((d["id"], _state(d)) for d in changed)
+            first = False
+            time.sleep(FOLLOW_SECONDS)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _state(deployment: dict[str, Any]) -> tuple[str, str | None]:
+    return deployment["status"], deployment["message"]
+
+
+def _print_line(deployment: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(deployment), flush=True)
+    else:
+        print(views.deployment_line(deployment), flush=True)

@@ -1,0 +1,252 @@
+"""How the CLI shows the API's answers to people: aligned tables and short lines.
+
+Each function takes an answer as the API gives it (parsed JSON) and returns text; ``--json``
+prints the answers themselves instead. Times are shown in UTC to the second, digests as their
+algorithm and first 12 hex digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from handlers.errors import InvalidReference
+from handlers.references import parse_reference, short_digest
+
+#: Tags shown per repository in ``regdeploy repos``.
+TAGS_SHOWN = 3
+
+
+def table(headers: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
+    """Columns aligned on the widest cell, two spaces apart; the last column is not padded."""
+    lines = [list(headers)] if headers else []
+    lines += [list(row) for row in rows]
+    if not lines:
+        return ""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]) - 1)]
+    return "\n".join(
+        "  ".join(
+            [*(cell.ljust(w) for cell, w in zip(line, widths, strict=False)), line[-1]]
+        ).rstrip()
+        for line in lines
+    )
+
+
+def when(moment: str | None) -> str:
+    """An ISO 8601 time from the API as ``2026-12-01 11:06:41`` (UTC), or ``-``."""
+    if not moment:
+        return "-"
+    return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def image_text(image: str | None) -> str:
+    """``registry/repo:tag@sha256:…`` as ``tag@sha256:0123456789ab``, or ``-``."""
+    if not image:
+        return "-"
+    try:
+        ref = parse_reference(image)
+    except InvalidReference:
+        return image
+    if ref.digest is None:
+        return ref.tag or image
+    return f"{ref.tag}@{short_digest(ref.digest)}" if ref.tag else short_digest(ref.digest)
+
+
+def target_text(target: dict[str, Any]) -> str:
+    """``kind:name`` and its options, as the API's ``target_key``."""
+    options = target.get("options") or {}
+    extra = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+    return f"{target['kind']}:{target['name']}" + (f"[{extra}]" if extra else "")
+
+
+def repositories(answer: dict[str, Any]) -> str:
+    rows = []
+    for repo in answer["repositories"]:
+        tags = repo.get("tags") or []
+        shown = ", ".join(tags[:TAGS_SHOWN]) + (
+            f" (+{len(tags) - TAGS_SHOWN})" if len(tags) > TAGS_SHOWN else ""
+        )
+        targets = ", ".join(target_text(t) for t in repo["targets"]) or "(labelled)"
+        rows.append(
+            [
+                repo["name"],
+                repo["image"],
+                repo["pinned_tag"] or "-",
+                "on" if repo["auto_deploy"] else "off",
+                repo["policy"],
+                targets,
+                shown or "-",
+            ]
+        )
+    if not rows:
+        return "no watched repositories (add some under repositories: in the configuration)"
+    headers = ["NAME", "IMAGE", "PIN", "AUTO-DEPLOY", "POLICY", "TARGETS", "TAGS"]
+    return table(headers, rows)
+
+
+def action(answer: dict[str, Any]) -> str:
+    """What a pin, unpin, auto-deploy switch or deploy did, and each target's outlook."""
+    lines = [answer["message"]]
+    if answer["targets"]:
+        lines += ["", outlooks(answer["targets"])]
+    if answer["deployments"]:
+        ids = ", ".join(str(i) for i in answer["deployments"])
+        name = answer["repository"]["name"]
+        lines += [
+            "",
+            f"deployment {ids} planned: `regdeploy deployments --repo {name} --follow` shows "
+            "how it goes",
+        ]
+    return "\n".join(lines)
+
+
+def outlooks(targets: Sequence[dict[str, Any]]) -> str:
+    rows = [
+        [
+            target_text(t["target"]),
+            image_text(t["running"]),
+            image_text(t["image"]),
+            "yes" if t["deploy"] else "no",
+            t["reason"],
+        ]
+        for t in targets
+    ]
+    return table(["TARGET", "RUNNING", "WANTS", "DEPLOY", "REASON"], rows)
+
+
+def explanation(answer: dict[str, Any]) -> str:
+    pin = f"pinned to {answer['pinned_tag']}" if answer["pinned_tag"] else "not pinned"
+    auto = "on" if answer["auto_deploy"] else "off"
+    tags = ", ".join(t["tag"] for t in answer["tags"]) or "none known yet"
+    lines = [
+        f"{answer['repository']} ({answer['image']}): policy {answer['policy']}, "
+        f"auto_deploy {auto}, {pin}",
+        f"tags, newest first: {tags}",
+    ]
+    if answer["message"]:
+        lines += ["", answer["message"]]
+    for target in answer["targets"]:
+        lines += ["", *_target_explanation(target)]
+    return "\n".join(lines)
+
+
+def _target_explanation(target: dict[str, Any]) -> list[str]:
+    found = "configured" if target["configured"] else "opted in by label"
+    running = image_text(target["running"]) if target["running"] else "nothing regdeploy knows"
+    now = f"{image_text(target['image'])}, " if target["image"] else ""
+    verdict = "deploy" if target["deploy"] else "stay"
+    lines = [
+        f"{target['target_key']} ({found}) runs {running}",
+        f"  now: {verdict} ({now}{target['reason']})",
+    ]
+    if target["pushes"]:
+        rows = [
+            [
+                p["tag"],
+                short_digest(p["digest"]),
+                "adopt" if p["adopt"] else "deploy" if p["deploy"] else "skip",
+                p["reason"],
+            ]
+            for p in target["pushes"]
+        ]
+        body = table(["TAG", "DIGEST", "A PUSH WOULD", "REASON"], rows)
+        lines += ["", *("  " + line for line in body.splitlines())]
+    return lines
+
+
+def deployments(answer: dict[str, Any]) -> str:
+    if not answer["deployments"]:
+        return "no deployments yet"
+    headers = ["ID", "CREATED", "TARGET", "REPOSITORY", "IMAGE", "STATUS", "TRIGGER", "REASON"]
+    return table(headers, [deployment_row(d) for d in answer["deployments"]])
+
+
+def deployment_row(d: dict[str, Any]) -> list[str]:
+    why = d["reason"] + (f" ({d['message']})" if d["message"] else "")
+    return [
+        str(d["id"]),
+        when(d["created_at"]),
+        d["target_key"],
+        d["repository"] or "-",
+        f"{d['tag']}@{short_digest(d['digest'])}",
+        d["status"],
+        d["trigger"],
+        why,
+    ]
+
+
+def deployment_line(d: dict[str, Any]) -> str:
+    """One deployment on one line, for ``--follow``."""
+    return "  ".join(deployment_row(d))
+
+
+def events(answer: dict[str, Any]) -> str:
+    if not answer["events"]:
+        return "no events yet"
+    rows = [
+        [
+            str(e["id"]),
+            when(e["received_at"]),
+            e["source"],
+            e["action"],
+            f"{e['registry']}/{e['repository']}",
+            e["tag"] or "-",
+            short_digest(e["digest"]),
+            e["status"] + (f" ({e['reason']})" if e["reason"] else ""),
+        ]
+        for e in answer["events"]
+    ]
+    headers = ["ID", "RECEIVED", "SOURCE", "ACTION", "REPOSITORY", "TAG", "DIGEST", "STATUS"]
+    return table(headers, rows)
+
+
+def status(answer: dict[str, Any], *, url: str) -> str:
+    db = answer["database"]
+    where = "embedded" if db["embedded"] else "external"
+    rows = [
+        ["database", f"up ({where})" if db["reachable"] else f"DOWN ({where}): {db['message']}"],
+        *_deployer_rows(answer),
+        ["queue", _queue_text(answer["queue"])],
+        ["worker", "on" if answer["worker"]["enabled"] else "off (another process decides)"],
+        ["reconciler", _reconciler_text(answer["reconciler"])],
+    ]
+    if answer["dry_run"]:
+        rows.append(["dry run", "on: decisions are recorded, nothing is deployed"])
+    head = f"regdeploy {answer['version']} at {url}: {answer['status']}"
+    return head + "\n" + table(None, rows)
+
+
+def _deployer_rows(answer: dict[str, Any]) -> list[list[str]]:
+    reach = [
+        f"{h['kind']}: " + ("reachable" if h["reachable"] else f"UNREACHABLE ({h['message']})")
+        for h in answer["deployers"]
+    ]
+    switches = [
+        f"{s['name']} {'on' if s['on'] else 'off'}: {s['why']}" for s in answer["deployer_switches"]
+    ]
+    lines = ["; ".join(reach) or "none on", *switches]
+    return [["deployers" if i == 0 else "", line] for i, line in enumerate(lines)]
+
+
+def _queue_text(queue: dict[str, Any] | None) -> str:
+    if queue is None:
+        return "unknown (the database does not answer)"
+    pending = f"{queue['pending_events']} events pending"
+    if queue["oldest_pending_age_seconds"] is not None:
+        pending += f" (oldest {queue['oldest_pending_age_seconds']:g} s)"
+    return (
+        f"{pending}; {queue['planned_deploys']} deploys planned, {queue['running_deploys']} running"
+    )
+
+
+def _reconciler_text(reconciler: dict[str, Any]) -> str:
+    if not reconciler["enabled"]:
+        return "off"
+    every = f"every {reconciler['interval_seconds']:g} s"
+    if reconciler["last_round_at"] is None:
+        return f"{every}; no round yet"
+    return (
+        f"{every}; last round {when(reconciler['last_round_at'])} by {reconciler['holder']}, "
+        f"next {when(reconciler['next_round_at'])}"
+    )

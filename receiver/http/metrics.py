@@ -1,0 +1,81 @@
+"""``GET /metrics``: this process's Prometheus metrics, and the middleware that counts answers.
+
+Open unless the configuration sets ``metrics.token``. The gauges of the database's backlog are
+read at each scrape; when the database does not answer, the scrape still answers, with
+``regdeploy_database_up 0`` and without them. A process that serves no API (``regdeploy worker
+--metrics-port``) serves ``metrics_app`` alone.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.errors import NotAuthenticated, StoreError
+from receiver.config.loading import Config
+from receiver.http.auth import Handler, bearer_token
+from receiver.http.errors import error_answers
+from receiver.http.keys import CONFIG, METRICS, STORE
+from receiver.metrics import UNKNOWN_SOURCE, Metrics
+from receiver.store import Store
+
+PATH = "/metrics"
+_WEBHOOK = "/webhooks/{source}"
+
+
+async def metrics(request: web.Request) -> web.Response:
+    token = request.app[CONFIG].metrics.token
+    if token is not None and not token.matches(
+        bearer_token(request.headers.get("Authorization")) or ""
+    ):
+        raise NotAuthenticated("missing or wrong metrics token")
+    try:
+        backlog = await request.app[STORE].backlog.snapshot()
+    except StoreError:
+        backlog = None
+    body, content_type = request.app[METRICS].render(
+        backlog, accept=request.headers.get("Accept", "")
+    )
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+@web.middleware
+async def count_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every webhook answer by source and status, and every refusal for credentials.
+
+    Outside the error middleware, so that it sees the status every error was answered with.
+    """
+    response = await handler(request)
+    request.app[METRICS].answered(
+        surface=_surface(request.path), source=_webhook_source(request), status=response.status
+    )
+    return response
+
+
+def _surface(path: str) -> str:
+    if path.startswith("/webhooks/"):
+        return "webhook"
+    return "metrics" if path == PATH else "api"
+
+
+def _webhook_source(request: web.Request) -> str | None:
+    """The source a webhook was posted to (configured names only: a label value per unknown
+    name would let anyone grow the metrics without end); None for other routes."""
+    resource = request.match_info.route.resource
+    if resource is None or resource.canonical != _WEBHOOK:
+        return None
+    name = request.match_info.get("source", "")
+    return name if request.app[CONFIG].source(name) is not None else UNKNOWN_SOURCE
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get(PATH, metrics)]
+
+
+def metrics_app(config: Config, *, metrics: Metrics, store: Store) -> web.Application:
+    """An app that serves ``/metrics`` alone, for a process that serves no API."""
+    app = web.Application(middlewares=[count_answers, error_answers])
+    app[CONFIG] = config
+    app[METRICS] = metrics
+    app[STORE] = store
+    app.add_routes(routes())
+    return app

@@ -1,0 +1,175 @@
+"""Prometheus metrics: every metric regdeploy exports, defined here and nowhere else.
+
+Each running regdeploy (the web app, a ``regdeploy worker``) owns one ``Metrics`` with its own
+``CollectorRegistry``, so every replica serves the counts of its own process and tests stay
+independent of each other. Counters move where things happen, by one call each; the gauges of
+the database's state (the queue, the outbox) are read from the store when ``/metrics`` is
+scraped, and are the same in every replica (aggregate them with ``max``, not ``sum``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from handlers.errors import DeployerUnavailable, RegistryError
+from receiver.store.records import Backlog, Plan
+
+#: The source label of a notification posted to a source that is not configured.
+UNKNOWN_SOURCE = "_unknown"
+_DEPLOY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+
+class Metrics:
+    """The metrics of one process, and one method for each thing that moves them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        count = self._counter
+        self.webhooks = count(
+            "webhooks", "Notifications answered, by source and HTTP status.", "source", "status"
+        )
+        self.events = count(
+            "events", "Events by source and outcome (failed: their decision).", "source", "outcome"
+        )
+        self.decisions = count(
+            "decisions", "Decisions about one target: deploy, adopt or skip.", "outcome"
+        )
+        for outcome in ("deploy", "adopt", "skip"):
+            self.decisions.labels(outcome)  # counted from 0, so that rates exist at once
+        self.deploys = count(
+            "deploys",
+            "Deploy attempts finished, by target kind and the attempt's outcome.",
+            "kind",
+            "outcome",
+        )
+        self.deploy_seconds = Histogram(
+            "regdeploy_deploy_duration_seconds",
+            "How long a deploy attempt took, by target kind.",
+            ("kind",),
+            buckets=_DEPLOY_BUCKETS,
+            registry=self.registry,
+        )
+        self.orchestrator_errors = count(
+            "orchestrator_errors", "Orchestrators that failed or did not answer, by kind.", "kind"
+        )
+        self.registry_errors = count(
+            "registry_errors",
+            "Registry API requests that failed, by what they were for: confirm, decide, reconcile.",
+            "operation",
+        )
+        self.auth_failures = count(
+            "auth_failures",
+            "Requests refused for their credentials, by surface (api, webhook, metrics) and "
+            "status (401: none or wrong, 403: a read token writing).",
+            "surface",
+            "status",
+        )
+        self.reconciler_runs = count("reconciler_runs", "Reconciler passes completed.")
+        self.reconciler_found = count(
+            "reconciler_found_events", "Events the reconciler found that notifications missed."
+        )
+        self._scraped = _ScrapeTimeGauges()
+        self.registry.register(self._scraped)
+
+    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        """The counter exported as ``regdeploy_{name}_total``."""
+        return Counter(f"regdeploy_{name}", documentation, labels, registry=self.registry)
+
+    def answered(self, *, surface: str, source: str | None, status: int) -> None:
+        """An HTTP answer: a webhook's (``source`` set), and any refusal for credentials."""
+        if source is not None:
+            self.webhooks.labels(source, str(status)).inc()
+        if status in (401, 403):
+            self.auth_failures.labels(surface, str(status)).inc()
+
+    def received(self, source: str, counts: Mapping[str, int]) -> None:
+        """What one notification held: outcome (accepted, duplicate, ...) -> events."""
+        for outcome, count in counts.items():
+            self.events.labels(source, outcome).inc(count)
+
+    def event_failed(self, source: str) -> None:
+        self.events.labels(source, "failed").inc()
+
+    def decided(self, plans: Iterable[Plan]) -> None:
+        for plan in plans:
+            outcome = "adopt" if plan.adopted else "deploy" if plan.deploy else "skip"
+            self.decisions.labels(outcome).inc()
+
+    def decision_error(self, error: Exception) -> None:
+        """A decision that could not be made for an orchestrator's or a registry's failure."""
+        if isinstance(error, DeployerUnavailable):
+            self.orchestrator_errors.labels(error.kind).inc()
+        elif isinstance(error, RegistryError):
+            self.registry_errors.labels("decide").inc()
+
+    def deployed(self, *, kind: str, outcome: str, seconds: float) -> None:
+        self.deploys.labels(kind, outcome).inc()
+        self.deploy_seconds.labels(kind).observe(seconds)
+
+    def orchestrator_error(self, kind: str) -> None:
+        self.orchestrator_errors.labels(kind).inc()
+
+    def registry_error(self, operation: str) -> None:
+        self.registry_errors.labels(operation).inc()
+
+    def reconciled(self, *, found: int) -> None:
+        """A completed reconciler pass that recorded ``found`` events."""
+        self.reconciler_runs.inc()
+        self.reconciler_found.inc(found)
+        if found:
+            self.events.labels("reconciler", "accepted").inc(found)
+        self._scraped.reconciled_at = time.monotonic()
+
+    def render(self, backlog: Backlog | None, *, accept: str = "") -> tuple[bytes, str]:
+        """The exposition (in the format ``accept`` asks for) and its content type;
+        ``backlog`` None: the database did not answer."""
+        self._scraped.backlog = backlog
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type
+
+
+class _ScrapeTimeGauges(Collector):
+    """Gauges computed when scraped: the database's backlog, the reconciler's lag."""
+
+    def __init__(self) -> None:
+        self.backlog: Backlog | None = None
+        self.reconciled_at: float | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        yield _gauge(
+            "regdeploy_database_up",
+            "1 when the database answered this scrape.",
+            0 if self.backlog is None else 1,
+        )
+        if self.reconciled_at is not None:
+            yield _gauge(
+                "regdeploy_reconciler_lag_seconds",
+                "Seconds since this process last completed a reconciler pass.",
+                time.monotonic() - self.reconciled_at,
+            )
+        if self.backlog is None:
+            return
+        b = self.backlog
+        for name, text, value in (
+            ("pending_events", "Events waiting for a decision.", b.pending_events),
+            (
+                "oldest_pending_event_age_seconds",
+                "Age of the oldest event waiting for a decision (0 when none is).",
+                b.oldest_pending_seconds,
+            ),
+            ("planned_deploys", "Deploys queued.", b.planned_deploys),
+            ("running_deploys", "Deploys running.", b.running_deploys),
+            ("outbox_depth", "Notices waiting to be sent.", b.pending_notices),
+            ("failed_notices", "Notices given up on.", b.failed_notices),
+        ):
+            yield _gauge(f"regdeploy_{name}", text, value)
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)

@@ -1,0 +1,89 @@
+"""``make demo``, run as a user runs it: a real push moves a real container within two minutes,
+and a Ctrl-C leaves nothing of it running.
+
+The demo runs ``config.example.yaml`` unchanged but for the environment, with the Docker
+deployers on because ``DOCKER_HOST`` names the engine: this is also the proof that a labelled
+container on an engine named only by ``DOCKER_HOST`` is moved by a push.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.components import require_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOWN_SECONDS = 120.0
+STOP_SECONDS = 60.0
+WAITING = "Running until Ctrl-C"
+
+pytestmark = [pytest.mark.docker, pytest.mark.registry]
+
+
+def demo_environment() -> dict[str, str]:
+    """This environment without what would point the demo's regdeploy elsewhere."""
+    drop = ("REGDEPLOY_", "DOCKER_", "NOMAD_", "DATABASE_URL", "LOG_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+
+
+def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> str:
+    """What the demo printed until a line holding ``marker`` (failing after ``seconds``)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + seconds
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    pytest.fail(f"the demo did not print {marker!r} within {seconds} s:\n{''.join(seen)}")
+
+
+def test_make_demo_shows_a_real_deploy_and_cleans_up_after_ctrl_c() -> None:
+    for tool in ("make", "dockerd", "docker-registry", "skopeo", "busybox"):
+        require_binary(tool)
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "demo"],
+        cwd=ROOT,
+        env=demo_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    try:
+        shown = read_until(process, WAITING, SHOWN_SECONDS + 60)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends
+        rest, _ = process.communicate(timeout=STOP_SECONDS)
+    printed = shown + rest
+
+    moved = re.search(r"a real push moved a real container, ([\d.]+) s after the install", printed)
+    assert moved, printed
+    assert float(moved.group(1)) < SHOWN_SECONDS
+    assert re.search(
+        r"deployment \d+: succeeded \(1\.1\.0 is newer than running 1\.0\.0\)", printed
+    )
+    assert re.search(
+        r"demo-web now runs 127\.0\.0\.1:\d+/team/app:1\.1\.0@sha256:[0-9a-f]{64}", printed
+    )
+    assert "container:demo-web" in printed  # the `regdeploy deployments` table
+    assert "stopping the demo's regdeploy, Docker engine and registry" in rest
+
+    started = re.findall(r"(/tmp/(?:dk|rd-demo)-[\w]+)", printed)
+    assert len(set(started)) == 2, printed
+    for path in set(started):
+        assert not Path(path).exists(), f"{path} is left behind"
+        leftover = subprocess.run(
+            ["pgrep", "-f", path], capture_output=True, text=True, check=False
+        ).stdout
+        assert leftover == "", f"processes of {path} still run: {leftover}"

@@ -1,0 +1,124 @@
+"""Deciding at pace: a repository's pending pushes decided together, pushes nothing uses settled
+in bulk, and the inventory of what runs where that decisions read instead of the orchestrators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from deployers.base import Deployers, Target
+from handlers.references import ImageName
+from receiver.app import init_app
+from receiver.http.keys import SERVICES
+from tests.support.api import ClientFactory, deployments
+from tests.support.pushes import NAME, REGISTRY, WEB, push, ref, repository
+from tests.support.recording import RecordingDeployer
+from tests.support.rounds import work_rounds, worker_of
+from tests.support.settings import api_headers, make_config
+
+Client = TestClient[Any, Any]
+LABELLED = Target(kind="recording", name="labelled")
+
+
+class CountingDeployer(RecordingDeployer):
+    """Counts how often the orchestrator is asked what runs."""
+
+    listings: int = 0
+    reads: int = 0
+
+    async def workloads(self) -> list[Any]:
+        self.listings += 1
+        return await super().workloads()
+
+    async def current(self, target: Target, name: ImageName) -> Any:
+        self.reads += 1
+        return await super().current(target, name)
+
+
+@pytest.fixture
+async def idle(aiohttp_client: ClientFactory, db_uri: str) -> tuple[Client, CountingDeployer]:
+    """The app with its loops off (the test drives the rounds), watching team/app (target web,
+    running 1.0.0) beside a workload that opted in to other/tool."""
+    deployer = CountingDeployer()
+    deployer.run(WEB, ref("1.0.0", 1))
+    deployer.discoverable.append((LABELLED, ImageName(registry=REGISTRY, repository="other/tool")))
+    deployer.run(LABELLED, f"{REGISTRY}/other/tool:stable@sha256:{'e' * 64}")
+    config = make_config(
+        db_uri,
+        registry=REGISTRY,
+        confirm_digests=False,  # registry.test names no running registry
+        repositories=[repository()],
+        worker={"enabled": False},
+    )
+    client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
+    return client, deployer
+
+
+async def test_a_burst_of_pushes_to_one_repository_is_one_decision_and_one_deploy(
+    idle: tuple[Client, CountingDeployer],
+) -> None:
+    client, deployer = idle
+    for patch in range(1, 101):
+        await push(client, f"1.0.{patch}", 100 + patch)
+    worker = worker_of(client.app)
+    await client.app[SERVICES].inventory.fresh()  # listed once, as its loop would have
+    asked = (deployer.listings, deployer.reads)
+
+    assert await worker.decider.decide_due() == 1
+    assert (deployer.listings, deployer.reads) == asked  # decided from the inventory
+    await work_rounds(worker, 1)
+
+    assert deployer.deployed(WEB) == [ref("1.0.100", 200)]
+    found = await deployments(client, limit="500")
+    statuses = [d["status"] for d in found]
+    assert statuses.count("superseded") == 99
+    assert statuses.count("succeeded") == 1
+    superseded = next(d for d in found if d["tag"] == "1.0.1")
+    assert superseded["message"] == f"superseded by 1.0.100@sha256:{200:064x}, decided together"
+
+
+async def test_pushes_no_workload_uses_are_settled_in_bulk_and_opted_in_ones_decided(
+    idle: tuple[Client, CountingDeployer],
+) -> None:
+    client, _ = idle
+    for i in range(20):
+        await push(client, "1.0.0", 300 + i, f"nobody/app-{i}")
+    await push(client, "stable", 400, "other/tool")
+    worker = worker_of(client.app)
+
+    assert await worker.decider.decide_due() == 1  # other/tool only: the rest needed no claim
+    response = await client.get("/api/v1/events?limit=100", headers=api_headers())
+    events = (await response.json())["events"]
+    assert {e["status"] for e in events} == {"done"}
+    unused = [e for e in events if e["repository"].startswith("nobody/")]
+    assert len(unused) == 20
+    assert unused[0]["reason"].startswith("no watched repository and no opted-in workload uses")
+    [tool] = [d for d in await deployments(client) if d["repository"] is None]
+    assert (tool["target_key"], tool["status"]) == (LABELLED.key, "planned")
+
+
+async def test_the_inventory_shows_what_runs_where_and_follows_changes(
+    idle: tuple[Client, CountingDeployer],
+) -> None:
+    client, deployer = idle
+    response = await client.get("/api/v1/workloads", headers=api_headers())
+    body = await response.json()
+    assert [d["kind"] for d in body["deployers"]] == ["recording"]
+    assert body["deployers"][0]["error"] is None
+    shown = {w["target_key"]: (w["configured"], w["tag"]) for w in body["workloads"]}
+    assert shown == {WEB.key: (True, "1.0.0"), LABELLED.key: (False, "stable")}
+
+    # Changed by hand; the inventory's loop, which reads the change feed, is off here: the test
+    # tells the inventory as the feed would.
+    deployer.run(WEB, ref("1.0.7", 7))
+    client.app[SERVICES].inventory.changed("recording")
+    response = await client.get("/api/v1/workloads", headers=api_headers())
+    tags = {w["target_key"]: w["tag"] for w in (await response.json())["workloads"]}
+    assert tags[WEB.key] == "1.0.7"
+    await push(client, "1.0.5", 5)
+    await work_rounds(worker_of(client.app), 1)
+    [skip] = await deployments(client)
+    assert skip["reason"] == "1.0.5 is lower than running 1.0.7"
+    assert skip["repository"] == NAME

@@ -1,0 +1,99 @@
+"""The OpenAPI document: a valid OpenAPI 3.1 description of exactly the app's routes, served
+without a token. (That the app answers as it says is test_api_contract's.)"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
+
+from receiver.app import init_app
+from receiver.http.openapi import load_document
+from tests.support.settings import make_config
+
+Client = TestClient[Any, Any]
+DOCUMENT = load_document()
+# aiohttp answers HEAD on every GET route by itself; HTTP makes HEAD implicit in GET.
+_IMPLICIT = {"HEAD"}
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def documented() -> set[tuple[str, str]]:
+    return {
+        (method.upper(), path)
+        for path, item in DOCUMENT["paths"].items()
+        for method in item
+        if method in _METHODS
+    }
+
+
+def routed() -> set[tuple[str, str]]:
+    app = init_app(make_config("postgresql://nobody@127.0.0.1/unused"))
+    return {
+        (route.method, route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.method not in _IMPLICIT
+    }
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in DOCUMENT["paths"].items()
+        for method, operation in item.items()
+        if method in _METHODS
+    ]
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    assert DOCUMENT["openapi"].startswith("3.1.")
+    validate(DOCUMENT)
+
+
+def test_every_route_of_the_app_is_documented() -> None:
+    assert routed() - documented() == set(), "routes missing from receiver/http/openapi.yaml"
+
+
+def test_every_documented_operation_has_a_route() -> None:
+    assert documented() - routed() == set(), "operations the app does not serve"
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), operations())
+def test_every_operation_documents_its_refusals(
+    method: str, path: str, operation: dict[str, Any]
+) -> None:
+    security = operation.get("security", DOCUMENT["security"])
+    scopes = {s for requirement in security for scopes in requirement.values() for s in scopes}
+    responses = operation["responses"]
+    if security and {} not in security:
+        assert "401" in responses
+    if "apiToken" in {name for requirement in security for name in requirement}:
+        # A read token may GET; anything else is a write and needs the write scope.
+        assert ("write" in scopes) == (method != "GET")
+        assert ("403" in responses) == (method != "GET")
+        assert "400" in responses  # a NUL in the path or the query
+    if method != "GET":
+        assert "413" in responses  # a body over server.max_body_bytes
+    for status, response in responses.items():
+        if status.startswith(("4", "5")) and path != "/healthz":
+            ref = response.get("$ref", "")
+            assert ref.startswith("#/components/responses/"), (method, path, status)
+
+
+def test_errors_are_documented_as_the_error_middleware_answers_them() -> None:
+    error = DOCUMENT["components"]["schemas"]["Error"]
+    assert error["required"] == ["message"]
+    assert set(error["properties"]) == {"message", "field"}
+    for name, response in DOCUMENT["components"]["responses"].items():
+        schema = response["content"]["application/json"]["schema"]
+        if name != "RegistrywatcherMessage":
+            assert schema == {"$ref": "#/components/schemas/Error"}, name
+
+
+async def test_the_document_is_served_as_json_without_a_token(client: Client) -> None:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert await response.json() == DOCUMENT
