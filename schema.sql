@@ -5,8 +5,8 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 4 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
--- 3: notices; 4: event attempts, adopted decisions)
+-- schema-version: 6 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- 3: notices; 4: event attempts, adopted decisions; 6: release control)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -190,3 +190,55 @@ END
 $$;
 
 INSERT INTO schema_version (version) VALUES (1), (2), (3), (4) ON CONFLICT (version) DO NOTHING;
+
+
+-- 6: release control. A decided deploy may wait (status 'waiting') for a deploy window, a
+-- cooldown, a settle time, approvals or a freeze, by the rules it was decided with (release);
+-- it is then released (planned), rejected, expired or superseded. decided_at and the times
+-- waits end come from regdeploy's clock, never from the database's now(). Self-contained: it
+-- relies on no other version's statements.
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS release jsonb;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS decided_at timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS pushed_at timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS forced_by text;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS wait_kinds text[] NOT NULL DEFAULT '{}';
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS due_at timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS announced boolean NOT NULL DEFAULT false;
+-- One waiting deploy per target: a newer decision supersedes it.
+CREATE UNIQUE INDEX IF NOT EXISTS deployments_one_waiting
+    ON deployments (target_key) WHERE status = 'waiting';
+CREATE INDEX IF NOT EXISTS deployments_waiting ON deployments (due_at, id) WHERE status = 'waiting';
+
+-- Approvals and rejections of waiting deploys: one vote per API token.
+CREATE TABLE IF NOT EXISTS deployment_votes (
+    deployment_id  bigint      NOT NULL REFERENCES deployments (id),
+    actor          text        NOT NULL,
+    approve        boolean     NOT NULL,
+    comment        text        NOT NULL DEFAULT '',
+    voted_at       timestamptz NOT NULL,
+    PRIMARY KEY (deployment_id, actor)
+);
+
+-- Freezes that are on: scope '' holds every repository, any other a repository by name.
+CREATE TABLE IF NOT EXISTS freezes (
+    scope   text        PRIMARY KEY,
+    reason  text        NOT NULL,
+    actor   text        NOT NULL,
+    since   timestamptz NOT NULL
+);
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_version WHERE version = 6) THEN
+        ALTER TABLE deployments DROP CONSTRAINT IF EXISTS deployments_status_check;
+        ALTER TABLE deployments ADD CONSTRAINT deployments_status_check CHECK (status IN (
+            'planned', 'running', 'succeeded', 'failed', 'rolled_back', 'superseded',
+            'conflict', 'dry_run', 'skipped', 'adopted', 'waiting', 'rejected', 'expired'));
+        ALTER TABLE notices DROP CONSTRAINT IF EXISTS notices_kind_check;
+        ALTER TABLE notices ADD CONSTRAINT notices_kind_check
+            CHECK (kind IN ('started', 'outcome', 'waiting', 'released'));
+    END IF;
+END
+$$;
+
+INSERT INTO schema_version (version) VALUES (6) ON CONFLICT (version) DO NOTHING;

@@ -2,14 +2,16 @@
 
 Setting a pin deploys that tag now, whatever runs; a reset goes back to following the newest
 eligible tag and deploys it; switching ``auto_deploy`` back on deploys the newest eligible image
-that arrived while it was off. Every change is audited by the store.
+that arrived while it was off. Every change is audited by the store. Each deploy goes through
+release control (windows, cooldown, approvals, freezes: ``receiver.decide.release``); ``force``
+takes a pin's or a manual deploy past the windows, audited as ``force``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -19,6 +21,7 @@ from handlers.errors import UnknownTag
 from handlers.policy import parse_policy
 from handlers.versions import parse_version
 from receiver.decide.planner import Explanation, Outlook, Planner, rules_of
+from receiver.decide.release import ReleaseControl
 from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
@@ -38,6 +41,8 @@ class ActionResult:
     deployments: tuple[int, ...]
     outlooks: tuple[Outlook, ...]
     trigger: str | None = None
+    # Target key -> what its deploy waits for (release control), for those that wait.
+    waiting: Mapping[str, str] = field(default_factory=dict)
 
 
 class RepositoryActions:
@@ -49,15 +54,20 @@ class RepositoryActions:
         deployments: DeploymentQueries,
         decisions: DecisionQueries,
         planner: Planner,
+        release: ReleaseControl,
     ) -> None:
         self._repositories = repositories
         self._events = events
         self._deployments = deployments
         self._decisions = decisions
         self._planner = planner
+        self._release = release
 
-    async def change(self, name: str, changes: Mapping[str, Any], *, actor: str) -> ActionResult:
-        """Apply ``changes`` (pinned_tag, auto_deploy, policy) and deploy what they call for."""
+    async def change(
+        self, name: str, changes: Mapping[str, Any], *, actor: str, force: bool = False
+    ) -> ActionResult:
+        """Apply ``changes`` (pinned_tag, auto_deploy, policy) and deploy what they call for
+        (``force``: a pin's deploy past the windows)."""
         if "policy" in changes:
             parse_policy(changes["policy"])
         pin = changes.get("pinned_tag")
@@ -67,16 +77,24 @@ class RepositoryActions:
         switched_on = changed.get("auto_deploy", (None, False))[1] is True
         if pin is not None or switched_on:
             trigger = {None: "auto_deploy_on", "": "reset"}.get(pin, "pin")
-            return await self._deploy_now(state, changed, trigger=trigger, actor=actor)
+            forced = force and trigger == "pin"
+            return await self._deploy_now(
+                state, changed, trigger=trigger, actor=actor, force=forced
+            )
         return ActionResult(state=state, changed=changed, deployments=(), outlooks=())
 
-    async def deploy(self, name: str, tag: str | None, *, actor: str) -> ActionResult:
+    async def deploy(
+        self, name: str, tag: str | None, *, actor: str, force: bool = False
+    ) -> ActionResult:
         """Deploy ``tag`` to every target now, whatever the pin and the policy say; without a
-        tag, what the pin or the policy wants now, even with ``auto_deploy`` off."""
+        tag, what the pin or the policy wants now, even with ``auto_deploy`` off (``force``:
+        past the windows)."""
         if tag is not None:
             await self._known_tag(name, tag)
         state = await self._repositories.get_repository(name)
-        return await self._deploy_now(state, {}, trigger="manual", actor=actor, tag=tag)
+        return await self._deploy_now(
+            state, {}, trigger="manual", actor=actor, tag=tag, force=force
+        )
 
     async def outlook(self, name: str) -> list[Outlook]:
         return await self._planner.outlook(await self._repositories.get_repository(name))
@@ -104,22 +122,26 @@ class RepositoryActions:
         trigger: str,
         actor: str,
         tag: str | None = None,
+        force: bool = False,
     ) -> ActionResult:
         plans, outlooks = await self._planner.plan_repository(state, trigger=trigger, tag=tag)
-        ids = await self._decisions.plan(plans)
-        log.info(
-            "repository_deploy_requested",
-            repository=state.rules.name,
-            trigger=trigger,
-            actor=actor,
-            deployments=ids,
-        )
+        plans = await self._release.gate(plans, forced_by=actor if force else None)
+        ids = await self._decisions.plan(plans, now=self._release.clock.now())
+        name = state.rules.name
+        if force:
+            what = {"trigger": trigger, "tag": tag or state.rules.pinned_tag, "deployments": ids}
+            await self._repositories.audit(name, actor=actor, field="force", old=None, new=what)
+        log.info("repository_deploy_requested", repository=name, trigger=trigger, actor=actor,
+                 deployments=ids, force=force)  # fmt: skip
+        found = await self._deployments.list_deployments(limit=len(ids) or 1, ids=ids)
+        verdicts = await self._release.verdicts(found)
         return ActionResult(
             state=state,
             changed=changed,
             deployments=tuple(ids),
             outlooks=tuple(outlooks),
             trigger=trigger,
+            waiting={d.target.key: verdicts[d.id].words for d in found if d.id in verdicts},
         )
 
     async def _known_tag(self, name: str, tag: str) -> None:
@@ -151,10 +173,15 @@ def describe(result: ActionResult, *, deployers: Sequence[str]) -> str:
         return "; ".join([*parts, f"nothing deployed: {no_targets(result.state, deployers)}"])
     moving = [o for o in result.outlooks if o.deploy and o.image is not None]
     staying = [o for o in result.outlooks if not o.deploy]
-    if moving:
+    going = [o for o in moving if o.target.key not in result.waiting]
+    held = [o for o in moving if o.target.key in result.waiting]
+    if going:
         parts.append(
-            "deploying " + ", ".join(f"{o.image.tag} to {o.target.key}" for o in moving if o.image)
+            "deploying " + ", ".join(f"{o.image.tag} to {o.target.key}" for o in going if o.image)
         )
+    for o in held:
+        tag = o.image.tag if o.image else "?"
+        parts.append(f"{tag} to {o.target.key} waits for: {result.waiting[o.target.key]}")
     if staying:
         lead = "not to" if moving else "nothing deployed:"
         parts.append(f"{lead} " + "; ".join(f"{o.target.key}: {o.reason}" for o in staying))

@@ -10,6 +10,7 @@ regdeploy receives the groups it needs:
 - ``deployments``: the deploy queue: intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
 - ``leases``: work only one process at a time may do;
+- ``releases``: release control: waiting deploys, their votes, freezes;
 - ``backlog``: what waits now (for the metrics and ``/api/v1/status``).
 """
 
@@ -25,9 +26,10 @@ from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.leases import LeaseQueries
 from receiver.store.notices import NoticeQueries
+from receiver.store.releases import ReleaseQueries
 from receiver.store.repositories import RepositoryQueries
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +42,7 @@ class Store:
     notices: NoticeQueries
     leases: LeaseQueries
     backlog: BacklogQueries
+    releases: ReleaseQueries
 
     @classmethod
     async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
@@ -54,6 +57,7 @@ class Store:
             notices=NoticeQueries(db),
             leases=LeaseQueries(db),
             backlog=BacklogQueries(db),
+            releases=ReleaseQueries(db),
         )
 
     async def migrate(self) -> int:

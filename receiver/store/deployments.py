@@ -13,6 +13,7 @@ from datetime import datetime
 from deployers.base import Target
 from handlers.errors import StoreConflict, UnknownDeployment
 from handlers.references import ImageName, ImageRef
+from handlers.release import ReleaseRules
 from receiver.store.connector import Connector, Row
 from receiver.store.notices import OutboxEntry, insert_notices
 from receiver.store.records import (
@@ -101,7 +102,7 @@ class DeploymentQueries:
 
     async def find_deployment(self, deployment_id: int) -> Deployment | None:
         row = await self._db.one("get_deployment", {"id": deployment_id})
-        return _deployment(row) if row is not None else None
+        return deployment_of(row) if row is not None else None
 
     async def list_deployments(
         self,
@@ -110,14 +111,16 @@ class DeploymentQueries:
         repository_name: str | None = None,
         target_key: str | None = None,
         status: str | None = None,
+        ids: Sequence[int] | None = None,
     ) -> list[Deployment]:
         params = {
             "limit": limit,
             "repository_name": repository_name,
             "target_key": target_key,
             "status": status,
+            "ids": list(ids) if ids is not None else None,
         }
-        return [_deployment(row) for row in await self._db.all("list_deployments", params)]
+        return [deployment_of(row) for row in await self._db.all("list_deployments", params)]
 
     async def list_attempts(self, deployment_id: int) -> list[Attempt]:
         return [
@@ -135,7 +138,7 @@ class DeploymentQueries:
         return row["due"] if row is not None else None
 
 
-def _deployment(row: Row) -> Deployment:
+def deployment_of(row: Row) -> Deployment:
     name = ImageName(registry=row["registry"], repository=row["repository"])
     return Deployment(
         id=row["id"],
@@ -155,4 +158,11 @@ def _deployment(row: Row) -> Deployment:
         finished_at=row["finished_at"],
         notify=tuple(row["notify"]),
         started_at=row["started_at"],
+        release=ReleaseRules.from_json(row["release"]),
+        decided_at=row["decided_at"],
+        pushed_at=row["pushed_at"],
+        forced_by=row["forced_by"],
+        wait_kinds=tuple(row["wait_kinds"]),
+        due_at=row["due_at"],
+        announced=row["announced"],
     )
