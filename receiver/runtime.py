@@ -195,6 +195,7 @@ def build_release(
     """Release control: the configured repositories' rules, judged by ``clock``."""
     return ReleaseControl(
         releases=store.releases,
+        deployments=store.deployments,
         repositories=store.repositories,
         events=store.events,
         rules={repo.name: repo.release for repo in config.repositories},

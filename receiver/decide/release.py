@@ -30,6 +30,7 @@ from handlers.release import Freeze, Outcome, ReleaseRules, Verdict, Vote, judge
 from receiver.clock import Clock
 from receiver.decide.announcer import Announcer
 from receiver.metrics import Metrics
+from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.records import Deployment, DeploymentStatus, Plan
 from receiver.store.releases import EVERYTHING, ReleaseQueries, WaitBatch, Waiting
@@ -69,11 +70,32 @@ class FreezeResult:
     message: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetRelease:
+    """One target's release control: its rules in words (or why they cannot be read), and
+    the deploy that waits for it, if one does, with what it waits for and its votes."""
+
+    rules: tuple[str, ...]
+    waiting: Deployment | None = None
+    verdict: Verdict | None = None
+    votes: tuple[Vote, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryRelease:
+    """A repository's release control (``/explain``): the freezes that hold it, and each
+    target's rules and waiting deploy, by target key."""
+
+    freezes: tuple[Freeze, ...]
+    targets: Mapping[str, TargetRelease]
+
+
 class ReleaseControl:
     def __init__(
         self,
         *,
         releases: ReleaseQueries,
+        deployments: DeploymentQueries,
         repositories: RepositoryQueries,
         events: EventQueries,
         rules: Mapping[str, ReleaseRules],
@@ -83,6 +105,7 @@ class ReleaseControl:
         metrics: Metrics,
     ) -> None:
         self._releases = releases
+        self._deployments = deployments
         self._repositories = repositories
         self._events = events
         self._rules = rules
@@ -294,6 +317,31 @@ class ReleaseControl:
             )
             for d in waiting
         }
+
+    async def explain(self, repository: str, targets: Sequence[Target]) -> RepositoryRelease:
+        """Why deploys of ``repository`` to ``targets`` wait, or would: the freezes, each
+        target's rules, and its waiting deploy with what it waits for now."""
+        waiting = await self._deployments.list_deployments(
+            limit=1000, repository_name=repository, status=DeploymentStatus.WAITING.value
+        )
+        verdicts = await self.verdicts(waiting)
+        votes = await self.votes(waiting)
+        by_target = {d.target.key: d for d in waiting}
+        found = {}
+        for target in targets:
+            try:
+                rules = tuple(self.rules_for(repository, target).describe())
+            except ReleaseRuleError as exc:
+                rules = (f"not deployed: {exc}",)
+            d = by_target.get(target.key)
+            found[target.key] = TargetRelease(
+                rules=rules,
+                waiting=d,
+                verdict=verdicts.get(d.id) if d else None,
+                votes=votes.get(d.id, ()) if d else (),
+            )
+        freezes = tuple(f for f in await self.freezes() if f.holds(repository))
+        return RepositoryRelease(freezes=freezes, targets=found)
 
     async def votes(self, deployments: Sequence[Deployment]) -> dict[int, tuple[Vote, ...]]:
         """The votes cast on those of ``deployments`` that needed approvals."""

@@ -13,6 +13,7 @@ InvalidRequest, PolicyError,               400
 NotAuthenticated                           401     ``WWW-Authenticate: Bearer``
 NotAllowed                                 403
 NotFound                                   404
+Conflict (NotWaiting)                      409
 BodyTooLarge                               413
 DatabaseUnavailable, DeployerUnavailable   503     ``Retry-After``
 StoreError, anything unexpected            500
@@ -35,6 +36,7 @@ from aiohttp import web
 
 from handlers.errors import (
     BodyTooLarge,
+    Conflict,
     DatabaseUnavailable,
     DeployerUnavailable,
     InvalidReference,
@@ -67,6 +69,7 @@ _ANSWERS: tuple[tuple[type[RegdeployError], int, str | None], ...] = (
     (NotAuthenticated, 401, None),
     (NotAllowed, 403, None),
     (NotFound, 404, None),
+    (Conflict, 409, None),
     (BodyTooLarge, 413, None),
     (DatabaseUnavailable, 503, "database unavailable, retry later"),
     (DeployerUnavailable, 503, None),

@@ -2,9 +2,10 @@
 
 Whether the database answers, which deployers are on (and why) and whether each orchestrator
 answered when the inventory last listed it (listing it again if that is stale or old), what
-waits in the queue (pending events and the age of the oldest, planned and running deploys) and
-when the reconciler last ran. It answers 200 whatever it finds: ``status`` is ``ok`` when the
-database and every deployer answer, ``degraded`` otherwise.
+waits in the queue (pending events and the age of the oldest, planned, running and waiting
+deploys), the freezes that are on, and when the reconciler last ran. It answers 200 whatever it
+finds: ``status`` is ``ok`` when the database and every deployer answer, ``degraded``
+otherwise.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from handlers.errors import StoreError
+from handlers.release import Freeze
 from receiver import version
 from receiver.background.reconciler import LEASE
 from receiver.http.keys import CONFIG, SERVICES, STORE
 from receiver.http.shapes import (
     deployer_health_json,
+    freeze_json,
     queue_json,
     reconciler_json,
     switches_json,
@@ -35,7 +38,7 @@ async def status(request: web.Request) -> web.Response:
     inventory = request.app[SERVICES].inventory
     await inventory.fresh()
     listings = inventory.states()
-    database, queue, lease = await _from_database(request.app[STORE])
+    database, queue, lease, freezes = await _from_database(request.app[STORE])
     interval = config.reconcile_interval_seconds
     ok = database["reachable"] and all(s.error is None for s in listings)
     return web.json_response(
@@ -48,6 +51,7 @@ async def status(request: web.Request) -> web.Response:
             "dry_run": config.dry_run,
             "worker": {"enabled": config.worker.enabled},
             "queue": queue,
+            "freezes": [freeze_json(f) for f in freezes],
             "reconciler": reconciler_json(lease, interval=interval),
         }
     )
@@ -55,18 +59,19 @@ async def status(request: web.Request) -> web.Response:
 
 async def _from_database(
     store: Store,
-) -> tuple[dict[str, Any], dict[str, Any] | None, LeaseState | None]:
-    """Whether the database answers, the queue, and the reconciler's lease (None, None when it
-    does not answer)."""
+) -> tuple[dict[str, Any], dict[str, Any] | None, LeaseState | None, list[Freeze]]:
+    """Whether the database answers, the queue, the reconciler's lease and the freezes that are
+    on (None, None, [] when it does not answer)."""
     try:
         queue = await store.backlog.snapshot()
         running = await store.deployments.list_deployments(
             limit=RUNNING_LISTED, status=DeploymentStatus.RUNNING.value
         )
         lease = await store.leases.get_lease(LEASE)
+        freezes = await store.releases.list_freezes()
     except StoreError as exc:
-        return {"reachable": False, "message": str(exc)}, None, None
-    return {"reachable": True, "message": None}, queue_json(queue, running), lease
+        return {"reachable": False, "message": str(exc)}, None, None, []
+    return {"reachable": True, "message": None}, queue_json(queue, running), lease, freezes
 
 
 def routes() -> list[web.RouteDef]:

@@ -336,7 +336,11 @@ def with_change(path: str, value: object) -> dict[str, Any]:
         ("api.tokens", [], "api.tokens: expected a list of at least one token"),
         ("api.users", [], "api.users: unknown key"),
         ("api.tokens.0.token", ..., "api.tokens[0].token: missing"),
-        ("api.tokens.0.scope", "admin", "api.tokens[0].scope: expected read, approve or write, got 'admin'"),
+        (
+            "api.tokens.0.scope",
+            "admin",
+            "api.tokens[0].scope: expected read, approve or write, got 'admin'",
+        ),
         ("api.tokens.0.role", "x", "api.tokens[0].role: unknown key"),
         ("kubernetes", {}, "kubernetes: unknown key"),
         ("deployers", [], "deployers: expected a mapping"),
