@@ -135,7 +135,7 @@ def release_labels(values: Mapping[str, object] | None) -> Mapping[str, str]:
     """The release-control labels (job meta) of a workload, by key without ``regdeploy.``:
     ``window``, ``min_age``, ``settle``, ``approvals``, ``approval_deadline``."""
     values = values or {}
-    found = {key: str(values[LABEL_PREFIX + key]).strip() for key in RELEASE_KEYS}
+    found = {key: str(values.get(LABEL_PREFIX + key) or "").strip() for key in RELEASE_KEYS}
     return MappingProxyType({k: v for k, v in found.items() if v})
 
 

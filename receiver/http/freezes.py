@@ -26,7 +26,7 @@ async def freeze(request: web.Request) -> web.Response:
     repository is frozen."""
     body = await json_object(request, fields=_FREEZE)
     reason = body.get("reason", "")
-    if not reason.strip():
+    if not reason:
         raise InvalidRequest(
             "field 'reason' must say why (it is shown with every wait)", field="reason"
         )
