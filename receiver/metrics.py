@@ -75,6 +75,13 @@ class Metrics:
         self.reconciler_found = count(
             "reconciler_found_events", "Events the reconciler found that notifications missed."
         )
+        self._count_release()
+        self._scraped = _ScrapeTimeGauges()
+        self.registry.register(self._scraped)
+
+    def _count_release(self) -> None:
+        """Release control's counters: waits started and ended, votes."""
+        count = self._counter
         self.waits = count(
             "waits", "Deploys that started to wait, by what they waited for.", "reason"
         )
@@ -90,8 +97,6 @@ class Metrics:
             self.waits_ended.labels(ended)
         for vote in ("approve", "reject"):
             self.approvals.labels(vote)
-        self._scraped = _ScrapeTimeGauges()
-        self.registry.register(self._scraped)
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         """The counter exported as ``regdeploy_{name}_total``."""

@@ -148,45 +148,59 @@ async def running_services(
         )
         log.info("database_ready", embedded=config.database.url is None, schema_version=version)
         async with aiohttp.ClientSession(trust_env=False) as session:
-            inventory = Inventory(
-                deployers=deployers,
-                repositories=store.repositories,
-                aliases=config.aliases,
-                refresh_seconds=config.worker.inventory_refresh_seconds,
-            )
-            planner = Planner(
-                repositories=store.repositories,
-                events=store.events,
-                deployers=deployers,
-                inventory=inventory,
-                aliases=config.aliases,
-            )
-            release = build_release(store, config, inventory, clock or SystemClock(), metrics)
-            services = Services(
-                store=store,
-                inventory=inventory,
-                planner=planner,
-                actions=RepositoryActions(
-                    repositories=store.repositories,
-                    events=store.events,
-                    deployments=store.deployments,
-                    decisions=store.decisions,
-                    planner=planner,
-                    release=release,
-                ),
-                registries=RegistryClient(session, auth=registry_auth(config)),
-                deployers=deployers,
-                notifiers=build_notifiers(config, session),
-                metrics=metrics,
-                worker_id=worker_id(),
-                release=release,
-                clock=release.clock,
+            services = _services(
+                config, store, session, deployers=deployers, metrics=metrics, clock=clock
             )
             async with _background(services, config, enabled=with_worker):
                 yield services
     finally:
         deployers.close()
         await store.close()
+
+
+def _services(
+    config: Config,
+    store: Store,
+    session: aiohttp.ClientSession,
+    *,
+    deployers: Deployers,
+    metrics: Metrics,
+    clock: Clock | None,
+) -> Services:
+    inventory = Inventory(
+        deployers=deployers,
+        repositories=store.repositories,
+        aliases=config.aliases,
+        refresh_seconds=config.worker.inventory_refresh_seconds,
+    )
+    planner = Planner(
+        repositories=store.repositories,
+        events=store.events,
+        deployers=deployers,
+        inventory=inventory,
+        aliases=config.aliases,
+    )
+    release = build_release(store, config, inventory, clock or SystemClock(), metrics)
+    return Services(
+        store=store,
+        inventory=inventory,
+        planner=planner,
+        actions=RepositoryActions(
+            repositories=store.repositories,
+            events=store.events,
+            deployments=store.deployments,
+            decisions=store.decisions,
+            planner=planner,
+            release=release,
+        ),
+        registries=RegistryClient(session, auth=registry_auth(config)),
+        deployers=deployers,
+        notifiers=build_notifiers(config, session),
+        metrics=metrics,
+        worker_id=worker_id(),
+        release=release,
+        clock=release.clock,
+    )
 
 
 def build_release(
