@@ -363,4 +363,6 @@ def _vote_words(
         return f"{what}: {done}; released: it deploys now"
     if verdict.outcome is Outcome.WAIT:
         return f"{what}: {done}; waits for: {verdict.words}"
+    if verdict.outcome is Outcome.REJECTED and counted:
+        return f"{what}: {verdict.words}"
     return f"{what}: {done}; {verdict.words}"

@@ -181,7 +181,7 @@ async def test_a_rejection_ends_it(start: Start) -> None:
         f"/api/v1/deployments/{waiting['id']}/reject", {"comment": "breaks login"}, token=BOB_TOKEN
     )
     assert (status, answer["status"]) == (200, "rejected")
-    assert answer["message"].endswith("rejected by bob; rejected by bob: breaks login")
+    assert answer["message"].endswith("): rejected by bob: breaks login")
     await app.rounds(2)
     assert app.deployer.calls == []
     ended = await app.only()
