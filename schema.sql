@@ -5,8 +5,8 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 4 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
--- 3: notices; 4: event attempts, adopted decisions)
+-- schema-version: 6 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- 3: notices; 4: event attempts, adopted decisions; 6: console sessions)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -190,3 +190,25 @@ END
 $$;
 
 INSERT INTO schema_version (version) VALUES (1), (2), (3), (4) ON CONFLICT (version) DO NOTHING;
+
+-- 6: the console's sessions. A browser that signed in with an API token holds a random session id
+-- in a cookie; the database keeps only its SHA-256, the token's name and scope (never the token),
+-- the session's CSRF token and when it expires. A confirmed change is recorded once per form
+-- (console_submissions), so that a form sent twice changes nothing the second time.
+CREATE TABLE IF NOT EXISTS console_sessions (
+    id_hash     text        PRIMARY KEY,
+    token_name  text        NOT NULL,
+    scope       text        NOT NULL CHECK (scope IN ('read', 'write')),
+    csrf_token  text        NOT NULL,
+    flash       text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_expiry ON console_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS console_submissions (
+    id_hash       text        NOT NULL REFERENCES console_sessions (id_hash) ON DELETE CASCADE,
+    form_token    text        NOT NULL,
+    submitted_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (id_hash, form_token)
+);
+INSERT INTO schema_version (version) VALUES (6) ON CONFLICT (version) DO NOTHING;

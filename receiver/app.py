@@ -8,6 +8,7 @@ from aiohttp import web
 
 from deployers.base import Deployers
 from receiver.config.loading import Config
+from receiver.console import setup_console
 from receiver.http import (
     deployments,
     events,
@@ -70,6 +71,7 @@ def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Appli
     app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
     for module in ROUTES:
         app.add_routes(module.routes())
+    setup_console(app)
     app.cleanup_ctx.append(_services)
     return app
 

@@ -2,8 +2,9 @@
 
 ``/ping``, ``/healthz`` and ``/api/v1/openapi.json`` are open; ``/metrics`` is open unless
 ``metrics.token`` is set (``receiver.http.metrics``); webhooks check their source's own secret
-(``receiver.http.webhooks``); everything else needs ``Authorization: Bearer TOKEN`` with an API
-token, and a write-scoped one for anything but reading.
+(``receiver.http.webhooks``); the console's pages (routes named ``console.*``) check their
+session (``receiver.console.sessions``); everything else needs ``Authorization: Bearer TOKEN``
+with an API token, and a write-scoped one for anything but reading.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from handlers.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.config.server import ApiToken, Scope
+from receiver.http.errors import CONSOLE
 from receiver.http.keys import CONFIG
 
 log = structlog.get_logger("regdeploy.api")
@@ -49,7 +51,7 @@ def find_token(tokens: tuple[ApiToken, ...], offered: str) -> ApiToken | None:
 @web.middleware
 async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route but the open ones needs an API token; writing needs a write-scoped one."""
-    if request.path in _OPEN or request.path.startswith("/webhooks/"):
+    if request.path in _OPEN or request.path.startswith("/webhooks/") or _console(request):
         return await handler(request)
     offered = bearer_token(request.headers.get("Authorization"))
     token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
@@ -59,11 +61,20 @@ async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.method not in _READ_METHODS and token.scope is not Scope.WRITE:
         log.warning("api_request", path=request.path, status=403, token=token.name)
         raise NotAllowed("this token may only read")
-    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
-        # PostgreSQL cannot store or compare it: the store would answer a 500.
-        raise InvalidRequest("the path or query contains a NUL character")
+    refuse_nul(request)
     request[AUTHENTICATED_AS] = token
     return await handler(request)
+
+
+def refuse_nul(request: web.Request) -> None:
+    """Refuse a NUL character in the path or the query: PostgreSQL cannot store or compare it
+    (the store would answer a 500)."""
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+        raise InvalidRequest("the path or query contains a NUL character")
+
+
+def _console(request: web.Request) -> bool:
+    return (request.match_info.route.name or "").startswith(CONSOLE)
 
 
 def token_name(request: web.Request) -> str:

@@ -134,6 +134,16 @@ class DeploymentQueries:
         row = await self._db.one("next_due")
         return row["due"] if row is not None else None
 
+    async def failed_since(self, since: datetime, *, limit: int) -> list[Deployment]:
+        """Deploys that failed, were rolled back or met a conflict since ``since``."""
+        rows = await self._db.all("failed_deployments_since", {"since": since, "limit": limit})
+        return [_deployment(row) for row in rows]
+
+    async def last_per_target(self) -> dict[str, Deployment]:
+        """Each target's newest deployment or skip, by target key."""
+        rows = await self._db.all("last_deployment_per_target")
+        return {d.target.key: d for d in map(_deployment, rows)}
+
 
 def _deployment(row: Row) -> Deployment:
     name = ImageName(registry=row["registry"], repository=row["repository"])

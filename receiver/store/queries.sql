@@ -447,3 +447,56 @@ SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
        (SELECT count(*) FROM notices WHERE status = 'pending') AS pending_notices,
        (SELECT count(*) FROM notices WHERE status = 'failed') AS failed_notices,
        now() AS now;
+
+-- name: failed_deployments_since
+-- Deploys that ended badly since a moment, newest first (the console's overview).
+SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at, notify, started_at
+  FROM deployments
+ WHERE status IN ('failed', 'rolled_back', 'conflict') AND finished_at >= %(since)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: last_deployment_per_target
+-- Each target's newest deployment or skip.
+SELECT DISTINCT ON (target_key)
+       id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at, notify, started_at
+  FROM deployments
+ ORDER BY target_key, id DESC;
+
+-- name: failed_notices_since
+SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_at, sent_at
+  FROM notices
+ WHERE status = 'failed' AND created_at >= %(since)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: create_console_session
+INSERT INTO console_sessions (id_hash, token_name, scope, csrf_token, expires_at)
+VALUES (%(id_hash)s, %(token_name)s, %(scope)s, %(csrf_token)s,
+        now() + make_interval(secs => %(seconds)s))
+RETURNING id_hash, token_name, scope, csrf_token, flash, expires_at;
+
+-- name: find_console_session
+SELECT id_hash, token_name, scope, csrf_token, flash, expires_at
+  FROM console_sessions
+ WHERE id_hash = %(id_hash)s AND expires_at > now();
+
+-- name: delete_console_session
+DELETE FROM console_sessions WHERE id_hash = %(id_hash)s;
+
+-- name: purge_console_sessions
+DELETE FROM console_sessions WHERE expires_at <= now();
+
+-- name: set_console_flash
+UPDATE console_sessions SET flash = %(flash)s WHERE id_hash = %(id_hash)s;
+
+-- name: record_console_submission
+-- A form is acted on once: a second submission of the same form token inserts nothing.
+INSERT INTO console_submissions (id_hash, form_token)
+VALUES (%(id_hash)s, %(form_token)s)
+ON CONFLICT DO NOTHING
+RETURNING form_token;
