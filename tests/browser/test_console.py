@@ -86,7 +86,11 @@ def test_auto_deploy_off_then_on_catches_up(page: Page, console: Console) -> Non
     page.get_by_role("button", name="Confirm").click()
     expect(page.locator(".auto-deploy")).to_contain_text("off")
 
+    page.goto("/events")
+    page.evaluate("window.sameDocument = true")
     console.push("1.5.0", 4)  # recorded, deployed nowhere while auto-deploy is off
+    expect(page.locator("#events")).to_contain_text("team/app:1.5.0")  # live, no reload
+    assert page.evaluate("window.sameDocument") is True
     skipped = [d for d in console.settle() if d["tag"] == "1.5.0"]
     assert {d["status"] for d in skipped} == {"skipped"}
 

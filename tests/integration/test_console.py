@@ -20,6 +20,7 @@ from receiver.config.loading import Config
 from receiver.console import SECURITY_HEADERS
 from tests.support.api import ClientFactory
 from tests.support.components import free_port
+from tests.support.metrics import count, parse
 from tests.support.postgres import admin_sql
 from tests.support.pushes import REGISTRY, WEB, push, ref, repository
 from tests.support.recording import RecordingDeployer
@@ -143,6 +144,8 @@ async def test_a_change_without_the_csrf_token_gets_403_and_changes_nothing(
         assert "CSRF" in await answer.text()
     state = await (await console.get("/api/v1/repos/team/app", headers=api_headers())).json()
     assert state["pinned_tag"] == "" and state["audit"] == []
+    samples = parse(await (await console.get("/metrics")).text())
+    assert count(samples, "regdeploy_auth_failures_total", surface="console", status="403") == 3
     # The header htmx sends does as well as the field.
     answer = await console.post(
         CONFIRM, data=form, headers={"X-CSRF-Token": csrf}, allow_redirects=False
