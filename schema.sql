@@ -6,7 +6,8 @@
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
 -- schema-version: 6 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
--- 3: notices; 4: event attempts, adopted decisions; 6: console sessions)
+-- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event;
+-- 6: console sessions)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -189,7 +190,11 @@ BEGIN
 END
 $$;
 
-INSERT INTO schema_version (version) VALUES (1), (2), (3), (4) ON CONFLICT (version) DO NOTHING;
+-- 5: which process stored each event (its worker id; the lease holder for the reconciler's), so
+-- that what several processes sharing the database did can be told apart afterwards.
+ALTER TABLE events ADD COLUMN IF NOT EXISTS recorded_by text;
+
+INSERT INTO schema_version (version) VALUES (1), (2), (3), (4), (5) ON CONFLICT (version) DO NOTHING;
 
 -- 6: the console's sessions. A browser that signed in with an API token holds a random session id
 -- in a cookie; the database keeps only its SHA-256, the token's name and scope (never the token),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.errors import UnknownDeployment
-from receiver.http.inputs import query_choice, query_limit
+from receiver.http.inputs import query_choice, query_limit, whole_number
 from receiver.http.keys import STORE
 from receiver.http.shapes import attempt_json, deployment_json
 from receiver.store.records import DeploymentStatus
@@ -27,11 +27,11 @@ async def list_deployments(request: web.Request) -> web.Response:
 
 async def get_deployment(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
-    # isdigit() alone also accepts digits int() refuses, such as "²".
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
-        raise UnknownDeployment(f"no deployment {raw}")
+    number = whole_number(raw, at_most=_MAX_ID)
+    if number is None:
+        raise UnknownDeployment(f"no deployment {raw[:40]}")
     deployments = request.app[STORE].deployments
-    deployment = await deployments.get_deployment(int(raw))
+    deployment = await deployments.get_deployment(number)
     attempts = await deployments.list_attempts(deployment.id)
     return web.json_response(
         {**deployment_json(deployment), "attempts": [attempt_json(a) for a in attempts]}

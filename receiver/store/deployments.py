@@ -82,16 +82,25 @@ class DeploymentQueries:
         return final
 
     async def recover_stalled(self, *, stall_seconds: float) -> list[int]:
-        """Plan again the deploys whose worker stopped sending heartbeats."""
+        """Plan again the deploys whose worker stopped sending heartbeats; the ids.
+
+        One for whose target a newer intent was planned meanwhile (the same image pushed again,
+        or a newer one) is superseded by it instead, as a retry would be: planned again it would
+        clash with the same image's intent, or run after the newer one and move the target back.
+        """
         async with self._db.transaction() as tx:
             rows = await tx.all("stalled_deployments", {"seconds": stall_seconds})
-            ids = [int(row["id"]) for row in rows]
-            for deployment_id in ids:
-                await tx.execute("stalled_attempt", {"id": deployment_id})
-                await tx.execute("recover_deployment", {"id": deployment_id})
-            if ids:
+            for row in rows:
+                params = {"id": row["id"], "target_key": row["target_key"]}
+                await tx.execute("stalled_attempt", params)
+                newer = await tx.one("has_newer_planned", params)
+                superseded = newer is not None and newer["newer"]
+                await tx.execute(
+                    "supersede_stalled" if superseded else "recover_deployment", params
+                )
+            if rows:
                 await tx.execute("notify_deployments")
-        return ids
+        return [int(row["id"]) for row in rows]
 
     async def get_deployment(self, deployment_id: int) -> Deployment:
         found = await self.find_deployment(deployment_id)

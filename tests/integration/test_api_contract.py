@@ -56,7 +56,12 @@ SEMANTIC_400 = [
 # A repository name may contain "/", so /tags/{name} also matches /tags/x/reset (the repository
 # "x/reset"): another method on the longer path is answered by the shorter path's route (its
 # Allow header, its 400 or 404), not by a 405 of the longer path's own.
-OVERLAPPED = ["registrywatcherResetTag", "deployRepository", "planRepository", "explainRepository"]
+OVERLAPPED = [
+    "registrywatcherResetTag",
+    "deployRepository",
+    "planRepository",
+    "explainRepository",
+]
 # An authenticated notification that cannot be used is stored as rejected and answered 202, by
 # design: a registry retries any other answer forever, holding back every later notification.
 ANY_BODY = ["receiveNotification"]
