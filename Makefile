@@ -1,6 +1,7 @@
 # make run   install into .venv and start regdeploy with config.example.yaml (embedded PostgreSQL)
 # make test  install everything the suite needs (system packages too) and run lint, types, tests
 # make demo  install the same, then show a real push moving a real container (until Ctrl-C)
+# make screenshots  take the console's screenshots again into docs/ (the browser tests' run)
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export REGDEPLOY_PORT ?= 8080
 
-.PHONY: run test demo lint typecheck pytest system-deps install clean
+.PHONY: run test demo screenshots lint typecheck pytest system-deps install clean
 
 run: $(STAMP)
 	$(BIN)/regdeploy serve --config config.example.yaml
@@ -18,6 +19,9 @@ test: system-deps $(STAMP) lint typecheck pytest
 # DEMO_ARGS=--no-wait stops once the deploy is shown (the test suite runs it so).
 demo: system-deps $(STAMP)
 	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
+
+screenshots: system-deps $(STAMP)
+	REGDEPLOY_DOCS_SCREENSHOTS=docs $(BIN)/pytest -q -m browser -k every_page tests/browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

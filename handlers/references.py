@@ -8,6 +8,7 @@ names). A registry may be known under several names: ``Aliases`` maps each to on
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -72,6 +73,16 @@ def is_repository(text: str) -> bool:
 def is_registry(text: str) -> bool:
     """A registry host in lowercase, as events are stored (``registry.internal:5000``)."""
     return _REGISTRY.fullmatch(text) is not None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address, without a port) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def short_digest(digest: str | None) -> str:

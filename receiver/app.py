@@ -9,6 +9,7 @@ from aiohttp import web
 from deployers.base import Deployers
 from receiver.clock import Clock, SystemClock
 from receiver.config.loading import Config
+from receiver.console import setup_console
 from receiver.http import (
     deployments,
     events,
@@ -79,6 +80,7 @@ def init_app(
     app[CLOCK] = clock if clock is not None else SystemClock()
     for module in ROUTES:
         app.add_routes(module.routes())
+    setup_console(app)
     app.cleanup_ctx.append(_services)
     return app
 

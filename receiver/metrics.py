@@ -66,8 +66,8 @@ class Metrics:
         )
         self.auth_failures = count(
             "auth_failures",
-            "Requests refused for their credentials, by surface (api, webhook, metrics) and "
-            "status (401: none or wrong, 403: a read token writing).",
+            "Requests refused for their credentials, by surface (api, console, webhook, metrics) "
+            "and status (401: none or wrong, 403: a read token writing).",
             "surface",
             "status",
         )

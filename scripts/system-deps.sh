@@ -8,6 +8,8 @@ declare -A wanted=(
   [openssl]=openssl
   [docker.io]=docker.io            # dockerd + docker CLI: the tests run a private dockerd
   [docker-compose]=docker-compose  # docker-compose config validates docker-compose.yml
+  [chromium]=chromium              # the console's browser tests (Playwright drives it)
+  [fonts-dejavu-core]=fonts-dejavu-core  # text in the console's screenshots
 )
 missing=()
 for pkg in "${!wanted[@]}"; do

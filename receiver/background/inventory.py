@@ -33,6 +33,8 @@ log = structlog.get_logger("regdeploy.inventory")
 
 # Between two looks at a deployer whose change feed ended (it is listed meanwhile anyway).
 _WATCH_RETRY_SECONDS = 30.0
+#: How long an orchestrator has to answer a listing: one that hangs is one that did not answer.
+LISTING_SECONDS = 30.0
 
 
 @dataclass(slots=True)
@@ -134,7 +136,7 @@ class Inventory:
         """Each deployer's listing: when it was last listed, and why not if it failed."""
         return [
             ListingState(kind=kind, listed_at=listing.listed_at, error=listing.error)
-            for kind, listing in sorted(self._listings.items())
+            for kind, listing in self._listings.items()
         ]
 
     def entries(self) -> list[Entry]:
@@ -216,16 +218,25 @@ class Inventory:
 
     async def _list(self, deployer: Deployer, listing: _Listing) -> None:
         try:
-            listing.workloads = await deployer.workloads()
-            listing.configured = {
-                (target.key, name): (target, await deployer.current(target, name))
-                for target, name in await self._configured(deployer.kind)
-            }
-        except Exception as exc:  # any orchestrator client's own errors
-            listing.error = f"the {deployer.kind} deployer did not answer: {exc}"
-            log.warning("inventory_listing_failed", kind=deployer.kind, error=str(exc))
+            async with asyncio.timeout(LISTING_SECONDS):
+                workloads = await deployer.workloads()
+                configured = {
+                    (target.key, name): (target, await deployer.current(target, name))
+                    for target, name in await self._configured(deployer.kind)
+                }
+        except TimeoutError:
+            self._failed(deployer.kind, listing, f"no answer within {LISTING_SECONDS:g} s")
             return
+        except Exception as exc:  # any orchestrator client's own errors
+            self._failed(deployer.kind, listing, str(exc) or type(exc).__name__)
+            return
+        listing.workloads, listing.configured = workloads, configured
         listing.error, listing.stale, listing.listed_at = None, False, datetime.now(UTC)
+
+    @staticmethod
+    def _failed(kind: str, listing: _Listing, why: str) -> None:
+        listing.error = f"the {kind} deployer did not answer: {why}"
+        log.warning("inventory_listing_failed", kind=kind, error=why)
 
     async def _configured(self, kind: str) -> Iterable[tuple[Target, ImageName]]:
         """The configured targets of ``kind`` of every watched repository, with its image."""

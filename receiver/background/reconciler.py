@@ -53,6 +53,8 @@ class Reconciler(PolledLoop):
         self._registries = registries
         self._interval = interval_seconds
         self._holder = holder
+        # The repositories whose last reconcile failed, with why (said once, not every round).
+        self._failures: dict[ImageName, str] = {}
         self._metrics = metrics
 
     async def round(self) -> None:
@@ -76,10 +78,27 @@ class Reconciler(PolledLoop):
             try:
                 recorded += await self._reconcile(image)
             except RegistryError as exc:
-                log.warning("reconcile_repository_failed", image=str(image), error=str(exc))
                 self._metrics.registry_error("reconcile")
+                self._failing(image, exc)
+            else:
+                self._answered(image)
         self._metrics.reconciled(found=recorded)
         return recorded
+
+    def _failing(self, image: ImageName, exc: RegistryError) -> None:
+        """Say once that a repository cannot be reconciled, not at every round until it can."""
+        if self._failures.get(image) != str(exc):
+            self._failures[image] = str(exc)
+            log.warning(
+                "reconcile_repository_failed",
+                image=str(image),
+                error=str(exc),
+                message="pushes its notifications missed are found once the registry answers",
+            )
+
+    def _answered(self, image: ImageName) -> None:
+        if self._failures.pop(image, None) is not None:
+            log.info("reconcile_repository_recovered", image=str(image))
 
     async def _reconcile(self, image: ImageName) -> int:
         catalog = await self._events.repository_tags(image)

@@ -11,7 +11,6 @@ asked through a proxy from the environment; other addresses are, as curl would.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import urllib.error
 import urllib.parse
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.errors import ApiCallFailed, ServiceUnreachable
+from handlers.references import is_loopback
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_VARIABLE = "REGDEPLOY_URL"
@@ -98,18 +98,9 @@ def read_token(
 
 def _opener(url: str) -> urllib.request.OpenerDirector:
     host = urllib.parse.urlsplit(url).hostname or ""
-    if _loopback(host):
+    if is_loopback(host):
         return urllib.request.build_opener(urllib.request.ProxyHandler({}))
     return urllib.request.build_opener()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _json(body: bytes, url: str) -> Any:

@@ -9,6 +9,7 @@ takes a pin's or a manual deploy past the windows, audited as ``force``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import structlog
 from handlers.decision import newest_tag
 from handlers.errors import UnknownTag
 from handlers.policy import parse_policy
+from handlers.references import ImageRef
 from handlers.versions import parse_version
 from receiver.decide.planner import Explanation, Outlook, Planner, rules_of
 from receiver.decide.release import ReleaseControl
@@ -74,14 +76,42 @@ class RepositoryActions:
         if pin:
             await self._known_tag(name, pin)
         state, changed = await self._repositories.change_repository(name, changes, actor=actor)
-        switched_on = changed.get("auto_deploy", (None, False))[1] is True
-        if pin is not None or switched_on:
-            trigger = {None: "auto_deploy_on", "": "reset"}.get(pin, "pin")
+        if trigger := _trigger(pin, changed):
             forced = force and trigger == "pin"
             return await self._deploy_now(
                 state, changed, trigger=trigger, actor=actor, force=forced
             )
         return ActionResult(state=state, changed=changed, deployments=(), outlooks=())
+
+    async def preview_change(self, name: str, changes: Mapping[str, Any]) -> ActionResult:
+        """What ``change(name, changes)`` would change and deploy now, changing nothing: the
+        same checks, and the outlook the deploy it calls for would be planned from."""
+        if "policy" in changes:
+            parse_policy(changes["policy"])
+        pin = changes.get("pinned_tag")
+        if pin:
+            await self._known_tag(name, pin)
+        state = await self._repositories.get_repository(name)
+        rules = state.rules
+        changed = {
+            key: (old, new) for key, new in changes.items() if (old := getattr(rules, key)) != new
+        }
+        after = dataclasses.replace(state, rules=dataclasses.replace(rules, **changes))
+        trigger = _trigger(pin, changed)
+        outlooks = await self._planner.outlook(after, requested=True) if trigger else []
+        return ActionResult(
+            state=after, changed=changed, deployments=(), outlooks=tuple(outlooks), trigger=trigger
+        )
+
+    async def preview_deploy(self, name: str, tag: str | None) -> ActionResult:
+        """What ``deploy(name, tag)`` would deploy now, deploying nothing."""
+        if tag is not None:
+            await self._known_tag(name, tag)
+        state = await self._repositories.get_repository(name)
+        outlooks = await self._planner.outlook(state, tag=tag, requested=True)
+        return ActionResult(
+            state=state, changed={}, deployments=(), outlooks=tuple(outlooks), trigger="manual"
+        )
 
     async def deploy(
         self, name: str, tag: str | None, *, actor: str, force: bool = False
@@ -111,8 +141,14 @@ class RepositoryActions:
         """The pin, or the newest eligible tag when there is none ("" when nothing is)."""
         if state.rules.pinned_tag:
             return state.rules.pinned_tag
+        return await self.newest_eligible(state, tags)
+
+    async def newest_eligible(self, state: RepositoryState, tags: Mapping[str, str]) -> str:
+        """The newest of ``tags`` the policy and filters allow, whatever the pin ("" when
+        none is)."""
         running = await self._deployments.last_deployed_tag(state.rules.name)
-        return newest_tag(rules_of(state), running_tag=running, tags=tags) or ""
+        unpinned = dataclasses.replace(state, rules=dataclasses.replace(state.rules, pinned_tag=""))
+        return newest_tag(rules_of(unpinned), running_tag=running, tags=tags) or ""
 
     async def _deploy_now(
         self,
@@ -148,6 +184,16 @@ class RepositoryActions:
         state = await self._repositories.get_repository(name)
         if tag not in await self._events.repository_tags(state.rules.image):
             raise UnknownTag(f"tag {tag!r} of {name} is not in the registry (as far as it told)")
+
+
+def _trigger(pin: str | None, changed: Mapping[str, tuple[Any, Any]]) -> str | None:
+    """The deploy a change calls for: a pin (``pin``), a reset (pin ``""``), or switching
+    ``auto_deploy`` on; None when it calls for none."""
+    if pin is not None:
+        return "reset" if pin == "" else "pin"
+    if changed.get("auto_deploy", (None, False))[1] is True:
+        return "auto_deploy_on"
+    return None
 
 
 def sorted_tags(tags: Mapping[str, str] | list[str]) -> list[str]:
@@ -197,3 +243,41 @@ def no_targets(state: RepositoryState, deployers: Sequence[str]) -> str:
         else "no deployer is on to find a labelled workload (see `regdeploy status`)"
     )
     return f"{state.rules.name} has no targets: its configuration lists none, and {found_by}"
+
+
+def foresee(result: ActionResult) -> list[str]:
+    """What an action previewed (``preview_change``, ``preview_deploy``) will do, in sentences:
+    "web and api will move from 1.4.0 to 1.4.1", then each target that stays, and why."""
+    moving: dict[tuple[str, str], list[str]] = {}
+    staying: list[str] = []
+    for o in result.outlooks:
+        if o.deploy and o.image is not None:
+            moving.setdefault(_versions(o.running, o.image), []).append(o.target.name)
+        else:
+            staying.append(f"{o.target.name} stays as it is: {o.reason}")
+    lines = [
+        f"{_and(names)} will move from {before} to {after}"
+        for (before, after), names in moving.items()
+    ]
+    if result.trigger is not None and not result.outlooks:
+        lines.append("no target will move: the repository has no targets")
+    return lines + staying
+
+
+def _versions(before: ImageRef | None, after: ImageRef) -> tuple[str, str]:
+    """The two images for people: their tags, with short digests where the tags are the same."""
+    if before is None:
+        return "nothing", _short(after, digest=False)
+    same = before.tag == after.tag
+    return _short(before, digest=same), _short(after, digest=same)
+
+
+def _short(image: ImageRef, *, digest: bool) -> str:
+    shown = (image.digest or "")[:19]
+    if not image.tag:
+        return shown
+    return f"{image.tag}@{shown}" if digest and shown else image.tag
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from handlers.errors import UnknownDeployment
 from receiver.http.auth import token_name
-from receiver.http.inputs import json_object, query_choice, query_limit
+from receiver.http.inputs import json_object, query_choice, query_limit, whole_number
 from receiver.http.keys import RELEASE, STORE
 from receiver.http.shapes import attempt_json, deployment_json, vote_result_json
 from receiver.store.records import Deployment, DeploymentStatus
@@ -71,10 +71,10 @@ async def shown(request: web.Request, deployments: list[Deployment]) -> list[dic
 
 def _id(request: web.Request) -> int:
     raw = request.match_info["id"]
-    # isdigit() alone also accepts digits int() refuses, such as "²".
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
-        raise UnknownDeployment(f"no deployment {raw}")
-    return int(raw)
+    number = whole_number(raw, at_most=_MAX_ID)
+    if number is None:
+        raise UnknownDeployment(f"no deployment {raw[:40]}")
+    return number
 
 
 def routes() -> list[web.RouteDef]:

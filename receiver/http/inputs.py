@@ -50,12 +50,26 @@ async def json_object(
     return body
 
 
+def whole_number(raw: str, *, at_most: int) -> int | None:
+    """``raw`` as a whole number (ASCII digits, leading zeros allowed) up to ``at_most``, or
+    None. A string of more digits than ``at_most`` has is refused before ``int()``, which
+    raises on more than 4,300 digits."""
+    # isdigit() alone also accepts digits int() refuses, such as "²".
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    digits = raw.lstrip("0") or "0"
+    if len(digits) > len(str(at_most)):
+        return None
+    number = int(digits)
+    return number if number <= at_most else None
+
+
 def query_limit(request: web.Request) -> int:
     """The ``limit`` query parameter: 1 to MAX_LIMIT, DEFAULT_LIMIT when absent."""
-    raw = request.query.get("limit", str(DEFAULT_LIMIT))
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= MAX_LIMIT:
+    limit = whole_number(request.query.get("limit", str(DEFAULT_LIMIT)), at_most=MAX_LIMIT)
+    if limit is None or limit < 1:
         raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
+    return limit
 
 
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:

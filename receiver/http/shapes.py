@@ -316,16 +316,26 @@ def queue_json(queue: Backlog, running: Sequence[Deployment]) -> dict[str, Any]:
 
 
 def reconciler_json(lease: LeaseState | None, *, interval: float) -> dict[str, Any]:
-    """The reconciler: how often it runs and, from its lease (taken for ``LEASE_ROUNDS``
-    intervals at the start of each round), who ran the last round and when."""
-    last = lease.expires_at - timedelta(seconds=interval * LEASE_ROUNDS) if lease else None
+    """The reconciler: how often it runs, who ran the last round and when."""
+    last, following = reconciler_rounds(lease, interval=interval)
     return {
         "enabled": interval > 0,
         "interval_seconds": interval,
         "holder": lease.holder if lease else None,
         "last_round_at": iso(last),
-        "next_round_at": iso(last + timedelta(seconds=interval) if last else None),
+        "next_round_at": iso(following),
     }
+
+
+def reconciler_rounds(
+    lease: LeaseState | None, *, interval: float
+) -> tuple[datetime | None, datetime | None]:
+    """When the reconciler's last round started and when the next one is due, from its lease
+    (taken for ``LEASE_ROUNDS`` intervals at the start of each round); None, None before any."""
+    if lease is None:
+        return None, None
+    last = lease.expires_at - timedelta(seconds=interval * LEASE_ROUNDS)
+    return last, last + timedelta(seconds=interval)
 
 
 def deployer_health_json(listing: ListingState) -> dict[str, Any]:

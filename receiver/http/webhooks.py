@@ -26,7 +26,7 @@ from handlers.events import Parsed
 from handlers.formats import parser_for
 from receiver.config.server import Source
 from receiver.http.auth import bearer_token
-from receiver.http.keys import CONFIG, METRICS, STORE
+from receiver.http.keys import CONFIG, METRICS, SERVICES, STORE
 from receiver.store.records import IngestResult, Rejection
 
 log = structlog.get_logger("regdeploy.webhooks")
@@ -109,7 +109,7 @@ async def receive(request: web.Request) -> web.Response:
 
 async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     events_store = request.app[STORE].events
-    content_type = request.headers.get("Content-Type")
+    content_type = _readable(request.headers.get("Content-Type"))
     try:
         parsed = parser_for(source.format)(
             body, request.headers, source=source.name, registry=source.registry
@@ -125,7 +125,9 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
         else None
     )
     try:
-        result = await events_store.record_notification(events=events, rejection=rejection)
+        result = await events_store.record_notification(
+            events=events, rejection=rejection, recorded_by=request.app[SERVICES].worker_id
+        )
     except DatabaseUnavailable:
         raise
     except StoreError as exc:
@@ -144,6 +146,14 @@ def _summary(parsed: Parsed, result: IngestResult) -> Summary:
         ignored=parsed.ignored,
         rejected=1 if parsed.problems else 0,
     )
+
+
+def _readable(header: str | None) -> str | None:
+    """A header value as text that can be stored: aiohttp keeps the bytes of a value that are
+    not UTF-8 as surrogate escapes, which are replaced (U+FFFD) here."""
+    if header is None:
+        return None
+    return header.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _rejection(source: Source, reason: str, content_type: str | None, body: bytes) -> Rejection:

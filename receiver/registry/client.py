@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import ipaddress
 import json
 import re
 import ssl
@@ -38,7 +37,7 @@ from yarl import URL
 
 from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
 from handlers.events import MANIFEST_TYPES
-from handlers.references import is_digest, is_registry, is_repository, is_tag
+from handlers.references import is_digest, is_loopback, is_registry, is_repository, is_tag
 from handlers.secret import Secret
 
 PAGE_SIZE: Final = 1000
@@ -139,6 +138,17 @@ class RegistryClient:
                 return digest
         return "sha256:" + hashlib.sha256(answer.body).hexdigest()
 
+    async def unreachable(self, registry: str) -> str | None:
+        """Why ``registry``'s API does not answer, or None when it does (``/v2/`` answers,
+        200 or a 401 that asks for credentials)."""
+        try:
+            answer = await self._exchange("GET", registry, self._url(registry, "/v2/"), {})
+        except RegistryError as exc:
+            return str(exc)
+        if answer.status in (200, 401):
+            return None
+        return f"registry {registry}: /v2/ answered {answer.status}"
+
     async def _send(
         self, method: str, registry: str, url: URL, repository: str, accept: str = ""
     ) -> _Answer:
@@ -232,13 +242,7 @@ class RegistryClient:
 
 
 def _loopback(registry: str) -> bool:
-    host = URL.build(scheme="http", authority=registry).host or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(URL.build(scheme="http", authority=registry).host or "")
 
 
 def _tls(host: str, entry: RegistryAuth, verified: ssl.SSLContext) -> ssl.SSLContext | bool:

@@ -11,7 +11,8 @@ regdeploy receives the groups it needs:
 - ``notices``: the outbox of notices;
 - ``leases``: work only one process at a time may do;
 - ``releases``: release control: waiting deploys, their votes, freezes;
-- ``backlog``: what waits now (for the metrics and ``/api/v1/status``).
+- ``backlog``: what waits now (for the metrics and ``/api/v1/status``);
+- ``sessions``: the console's signed-in browsers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from handlers.errors import StoreError
 from receiver.store.backlog import BacklogQueries
-from receiver.store.connector import Connector, Listener, schema_sql
+from receiver.store.connector import Connector, Listener, Transaction, schema_sql
 from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
@@ -28,8 +29,9 @@ from receiver.store.leases import LeaseQueries
 from receiver.store.notices import NoticeQueries
 from receiver.store.releases import ReleaseQueries
 from receiver.store.repositories import RepositoryQueries
+from receiver.store.sessions import SessionQueries
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +45,7 @@ class Store:
     leases: LeaseQueries
     backlog: BacklogQueries
     releases: ReleaseQueries
+    sessions: SessionQueries
 
     @classmethod
     async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
@@ -58,15 +61,26 @@ class Store:
             leases=LeaseQueries(db),
             backlog=BacklogQueries(db),
             releases=ReleaseQueries(db),
+            sessions=SessionQueries(db),
         )
 
     async def migrate(self) -> int:
-        """Apply schema.sql idempotently under a lock; return the recorded version."""
-        async with self.connector.transaction() as tx:
+        """Bring the schema up to this version under a lock; return the recorded version.
+
+        Every process does this as it starts, beside others that are busy: schema.sql (whose
+        ``ALTER TABLE`` statements lock whole tables, even when they change nothing) runs only
+        when the recorded version is older, and a deadlock with those processes is tried again.
+        """
+
+        async def apply(tx: Transaction) -> int:
             await tx.execute("schema_lock")
-            await tx.script(schema_sql())
-            row = await tx.one("schema_version")
-        version = int(row["version"]) if row is not None else 0
+            version = await _recorded_version(tx)
+            if version < SCHEMA_VERSION:
+                await tx.script(schema_sql())
+                version = await _recorded_version(tx)
+            return version
+
+        version = await self.connector.retried(apply)
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the database has schema version {version}, newer than this regdeploy "
@@ -82,3 +96,12 @@ class Store:
 
     async def close(self) -> None:
         await self.connector.close()
+
+
+async def _recorded_version(tx: Transaction) -> int:
+    """The schema version the database records (0 when it has no schema yet)."""
+    table = await tx.one("schema_table")
+    if table is None or not table["present"]:
+        return 0
+    row = await tx.one("schema_version")
+    return int(row["version"]) if row is not None else 0

@@ -151,7 +151,8 @@ class Connector:
         transaction on the server too.
         """
         async with self._cursor() as cur:
-            await cur.execute("BEGIN")
+            with translated():
+                await cur.execute("BEGIN")
             try:
                 yield Transaction(cur, self._queries)
             except BaseException:
@@ -159,7 +160,8 @@ class Connector:
                     with contextlib.suppress(psycopg2.Error, *_UNAVAILABLE):
                         await cur.execute("ROLLBACK")
                 raise
-            await cur.execute("COMMIT")
+            with translated():  # a commit can fail too: a deferred conflict, a lost connection
+                await cur.execute("COMMIT")
 
     async def retried(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
         """``work`` in a transaction, run again when the database undid it for a concurrent

@@ -83,16 +83,25 @@ class DeploymentQueries:
         return final
 
     async def recover_stalled(self, *, stall_seconds: float) -> list[int]:
-        """Plan again the deploys whose worker stopped sending heartbeats."""
+        """Plan again the deploys whose worker stopped sending heartbeats; the ids.
+
+        One for whose target a newer intent was planned meanwhile (the same image pushed again,
+        or a newer one) is superseded by it instead, as a retry would be: planned again it would
+        clash with the same image's intent, or run after the newer one and move the target back.
+        """
         async with self._db.transaction() as tx:
             rows = await tx.all("stalled_deployments", {"seconds": stall_seconds})
-            ids = [int(row["id"]) for row in rows]
-            for deployment_id in ids:
-                await tx.execute("stalled_attempt", {"id": deployment_id})
-                await tx.execute("recover_deployment", {"id": deployment_id})
-            if ids:
+            for row in rows:
+                params = {"id": row["id"], "target_key": row["target_key"]}
+                await tx.execute("stalled_attempt", params)
+                newer = await tx.one("has_newer_planned", params)
+                superseded = newer is not None and newer["newer"]
+                await tx.execute(
+                    "supersede_stalled" if superseded else "recover_deployment", params
+                )
+            if rows:
                 await tx.execute("notify_deployments")
-        return ids
+        return [int(row["id"]) for row in rows]
 
     async def get_deployment(self, deployment_id: int) -> Deployment:
         found = await self.find_deployment(deployment_id)
@@ -136,6 +145,16 @@ class DeploymentQueries:
         """When the next planned deploy falls due."""
         row = await self._db.one("next_due")
         return row["due"] if row is not None else None
+
+    async def failed_since(self, since: datetime, *, limit: int) -> list[Deployment]:
+        """Deploys that failed, were rolled back or met a conflict since ``since``."""
+        rows = await self._db.all("failed_deployments_since", {"since": since, "limit": limit})
+        return [deployment_of(row) for row in rows]
+
+    async def last_per_target(self) -> dict[str, Deployment]:
+        """Each target's newest deployment or skip, by target key."""
+        rows = await self._db.all("last_deployment_per_target")
+        return {d.target.key: d for d in map(deployment_of, rows)}
 
 
 def deployment_of(row: Row) -> Deployment:

@@ -36,6 +36,7 @@ class EventQueries:
         events: Sequence[Event],
         rejection: Rejection | None = None,
         lease: Lease | None = None,
+        recorded_by: str | None = None,
     ) -> IngestResult:
         """Store new events, update the tag catalog and keep any rejection, all or nothing,
         written together with the notifications that arrive at the same time
@@ -43,8 +44,10 @@ class EventQueries:
 
         An event already stored under the same (source, event id) is a duplicate: it is counted
         and changes nothing. With ``lease``, nothing is stored unless it is still held.
+        ``recorded_by`` names the process that stores them (a lease's holder, by default).
         """
-        notification = Notification(events=events, rejection=rejection)
+        recorder = recorded_by if recorded_by is not None or lease is None else lease.holder
+        notification = Notification(events=events, rejection=rejection, recorded_by=recorder)
         if lease is not None:
             return await write_fenced(self._db, notification, lease)
         if not events and rejection is None:

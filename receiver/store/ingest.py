@@ -50,6 +50,8 @@ class Notification:
 
     events: Sequence[Event]
     rejection: Rejection | None = None
+    # The process that stores it (its worker id), recorded with each event.
+    recorded_by: str | None = None
 
 
 Outcome = IngestResult | BaseException
@@ -113,7 +115,9 @@ async def write_fenced(db: Connector, notification: Notification, lease: Lease) 
 
     async def fenced(tx: Transaction) -> list[IngestResult]:
         await check_held(tx, lease)
-        return await _in_transaction(tx, [notification])
+        results = await _in_transaction(tx, [notification])
+        await check_held(tx, lease)  # still held as it commits
+        return results
 
     [result] = await db.retried(fenced)
     return result
@@ -127,16 +131,18 @@ def _plain_pushes(notification: Notification) -> bool:
 
 async def _pushes(db: Connector, group: list[Notification]) -> list[Outcome]:
     """Pushes only: one statement inserts the events, moves their tags and wakes the workers."""
-    events = [event for n in group for event in n.events]
-    if not events:
+    carried = [(event, n.recorded_by) for n in group for event in n.events]
+    if not carried:
         return [IngestResult() for _ in group]
     # Rows in id order; ``position`` keeps the order they came in, for two pushes of one tag
     # at the same moment (the later one wins, as it would have one request after the other).
-    order = sorted(range(len(events)), key=lambda i: (events[i].source, events[i].event_id))
-    params: dict[str, Any] = {column: [] for column in (*_COLUMNS, "position")}
+    order = sorted(range(len(carried)), key=lambda i: _id_order(carried[i][0]))
+    params: dict[str, Any] = {column: [] for column in (*_COLUMNS, "recorded_by", "position")}
     for i in order:
-        for column, value in events[i].fields().items():
+        event, recorded_by = carried[i]
+        for column, value in event.fields().items():
             params[column].append(value)
+        params["recorded_by"].append(recorded_by)
         params["position"].append(i)
     written = await retrying(lambda: db.all("ingest_pushes", params))
     accepted = {(row["source"], row["event_id"]) for row in written}
@@ -145,12 +151,13 @@ async def _pushes(db: Connector, group: list[Notification]) -> list[Outcome]:
 
 async def _in_transaction(tx: Transaction, group: list[Notification]) -> list[IngestResult]:
     """Any notifications, statement by statement, in the caller's transaction."""
-    events = [event for n in group for event in n.events]
-    position = {id(event): i for i, event in enumerate(events)}
+    carried = [(event, n.recorded_by) for n in group for event in n.events]
+    position = {id(event): i for i, (event, _) in enumerate(carried)}
     accepted: set[tuple[str, str]] = set()
     new: list[Event] = []
-    for event in sorted(events, key=lambda e: (e.source, e.event_id)):
-        if await tx.one("insert_event", event.fields()) is not None:
+    for event, recorded_by in sorted(carried, key=lambda c: _id_order(c[0])):
+        params = {**event.fields(), "recorded_by": recorded_by}
+        if await tx.one("insert_event", params) is not None:
             accepted.add((event.source, event.event_id))
             new.append(event)
     for event in sorted(new, key=lambda e: (*_catalog_key(e), position[id(e)])):
@@ -176,6 +183,10 @@ def _results(group: list[Notification], accepted: set[tuple[str, str]]) -> list[
                 new += 1
         results.append(IngestResult(accepted=new, duplicate=len(notification.events) - new))
     return results
+
+
+def _id_order(event: Event) -> tuple[str, str]:
+    return (event.source, event.event_id)
 
 
 def _catalog_key(event: Event) -> tuple[str, str, str, datetime]:

@@ -1,8 +1,11 @@
 """Leases: one holder at a time for work that only one process should do (the reconciler).
 
 A lease fences what is done under it: a change made under a lease checks, in its own
-transaction, that the lease is still held (and keeps it from changing hands until the change
-commits), so a holder that was paused past its lease's expiry changes nothing afterwards.
+transaction, that the lease is still held and unexpired, first and again just before it commits
+(and keeps it from changing hands in between), so a holder that was paused past its lease's
+expiry changes nothing afterwards. A holder paused *inside* such a transaction (SIGSTOP, a VM
+freeze) would keep the lease from changing hands for as long as the pause lasts: the server ends
+that transaction once its client has been quiet for as long as the lease had left.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ class Lease:
 
 async def check_held(tx: Transaction, lease: Lease) -> None:
     """Inside ``tx``: raise ``LeaseLost`` unless ``lease`` is held and unexpired; if it is,
-    nobody can take it over before ``tx`` ends."""
+    nobody can take it over before ``tx`` ends, and ``tx`` ends if it idles longer than the
+    lease has left."""
     held = await tx.one("hold_lease", {"name": lease.name, "holder": lease.holder})
     if held is None:
         raise LeaseLost(f"lease {lease.name!r} is no longer held by {lease.holder}")
+    await tx.execute("bound_idle", {"ms": str(held["ms_left"])})
 
 
 class LeaseQueries:

@@ -4,6 +4,9 @@
 -- name: schema_lock
 SELECT pg_advisory_xact_lock(hashtext('regdeploy.schema'));
 
+-- name: schema_table
+SELECT to_regclass('schema_version') IS NOT NULL AS present;
+
 -- name: schema_version
 SELECT coalesce(max(version), 0) AS version FROM schema_version;
 
@@ -12,9 +15,9 @@ SELECT 1;
 
 -- name: insert_event
 INSERT INTO events (source, event_id, action, registry, repository, tag, digest, media_type,
-                    actor, occurred_at)
+                    actor, occurred_at, recorded_by)
 VALUES (%(source)s, %(event_id)s, %(action)s, %(registry)s, %(repository)s, %(tag)s,
-        %(digest)s, %(media_type)s, %(actor)s, %(occurred_at)s)
+        %(digest)s, %(media_type)s, %(actor)s, %(occurred_at)s, %(recorded_by)s)
 ON CONFLICT (source, event_id) DO NOTHING
 RETURNING id;
 
@@ -27,14 +30,14 @@ WITH incoming AS (
       FROM unnest(%(source)s::text[], %(event_id)s::text[], %(action)s::text[],
                   %(registry)s::text[], %(repository)s::text[], %(tag)s::text[],
                   %(digest)s::text[], %(media_type)s::text[], %(actor)s::text[],
-                  %(occurred_at)s::timestamptz[], %(position)s::int[])
+                  %(occurred_at)s::timestamptz[], %(recorded_by)s::text[], %(position)s::int[])
            AS i (source, event_id, action, registry, repository, tag, digest, media_type, actor,
-                 occurred_at, position)
+                 occurred_at, recorded_by, position)
 ), inserted AS (
     INSERT INTO events (source, event_id, action, registry, repository, tag, digest, media_type,
-                        actor, occurred_at)
+                        actor, occurred_at, recorded_by)
     SELECT source, event_id, action, registry, repository, tag, digest, media_type, actor,
-           occurred_at
+           occurred_at, recorded_by
       FROM incoming
     ON CONFLICT (source, event_id) DO NOTHING
     RETURNING source, event_id
@@ -353,7 +356,7 @@ UPDATE deployments
 RETURNING id;
 
 -- name: stalled_deployments
-SELECT id FROM deployments
+SELECT id, target_key FROM deployments
  WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(seconds)s)
    FOR UPDATE SKIP LOCKED;
 
@@ -361,6 +364,14 @@ SELECT id FROM deployments
 UPDATE deployments
    SET status = 'planned', message = 'the worker running it stopped responding',
        not_before = now(), updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
+ WHERE id = %(id)s;
+
+-- name: supersede_stalled
+-- A newer intent for the target was planned while this one ran: that one runs instead.
+UPDATE deployments
+   SET status = 'superseded',
+       message = 'the worker running it stopped responding; a newer intent for the target runs',
+       updated_at = now(), finished_at = now(), heartbeat_at = NULL
  WHERE id = %(id)s;
 
 -- name: stalled_attempt
@@ -399,21 +410,32 @@ SELECT attempt, worker, outcome, message, started_at, finished_at
 SELECT min(not_before) AS due FROM deployments WHERE status = 'planned';
 
 -- name: acquire_lease
+-- By the clock: this may have waited for a fenced change of the holder to end.
 INSERT INTO leases (name, holder, expires_at)
-VALUES (%(name)s, %(holder)s, now() + make_interval(secs => %(seconds)s))
+VALUES (%(name)s, %(holder)s, clock_timestamp() + make_interval(secs => %(seconds)s))
 ON CONFLICT (name) DO UPDATE
-   SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
- WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < now()
+   SET holder = EXCLUDED.holder,
+       expires_at = clock_timestamp() + make_interval(secs => %(seconds)s)
+ WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < clock_timestamp()
 RETURNING holder;
 
 -- name: get_lease
 SELECT name, holder, expires_at, now() AS now FROM leases WHERE name = %(name)s;
 
 -- name: hold_lease
--- Inside a change made under a lease: the lease row, locked against a takeover until commit.
-SELECT holder FROM leases
- WHERE name = %(name)s AND holder = %(holder)s AND expires_at > now()
+-- Inside a change made under a lease: the lease row, locked against a takeover until commit,
+-- if it is held and unexpired by the clock (not as of the transaction's start); and how many
+-- milliseconds it has left.
+SELECT holder,
+       greatest(100, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::bigint
+         AS ms_left
+  FROM leases
+ WHERE name = %(name)s AND holder = %(holder)s AND expires_at > clock_timestamp()
    FOR SHARE;
+
+-- name: bound_idle
+-- The server ends this transaction (and its locks) if its client goes quiet for that long.
+SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, true);
 
 -- name: last_deployed_tag
 SELECT tag FROM deployments
@@ -482,6 +504,60 @@ SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
                  GROUP BY kind) AS k) AS waiting_reasons,
        now() AS now;
 
+-- name: failed_deployments_since
+-- Deploys that ended badly since a moment, newest first (the console's overview).
+SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
+       due_at, announced
+  FROM deployments
+ WHERE status IN ('failed', 'rolled_back', 'conflict') AND finished_at >= %(since)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: last_deployment_per_target
+-- Each target's newest deployment or skip.
+SELECT DISTINCT ON (target_key)
+       id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
+       due_at, announced
+  FROM deployments
+ ORDER BY target_key, id DESC;
+
+-- name: failed_notices_since
+SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_at, sent_at
+  FROM notices
+ WHERE status = 'failed' AND created_at >= %(since)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: create_console_session
+INSERT INTO console_sessions (id_hash, token_name, scope, csrf_token, expires_at)
+VALUES (%(id_hash)s, %(token_name)s, %(scope)s, %(csrf_token)s,
+        now() + make_interval(secs => %(seconds)s))
+RETURNING id_hash, token_name, scope, csrf_token, flash, expires_at;
+
+-- name: find_console_session
+SELECT id_hash, token_name, scope, csrf_token, flash, expires_at
+  FROM console_sessions
+ WHERE id_hash = %(id_hash)s AND expires_at > now();
+
+-- name: delete_console_session
+DELETE FROM console_sessions WHERE id_hash = %(id_hash)s;
+
+-- name: purge_console_sessions
+DELETE FROM console_sessions WHERE expires_at <= now();
+
+-- name: set_console_flash
+UPDATE console_sessions SET flash = %(flash)s WHERE id_hash = %(id_hash)s;
+
+-- name: record_console_submission
+-- A form is acted on once: a second submission of the same form token inserts nothing.
+INSERT INTO console_submissions (id_hash, form_token)
+VALUES (%(id_hash)s, %(form_token)s)
+ON CONFLICT DO NOTHING
+RETURNING form_token;
 
 -- Release control ------------------------------------------------------------------------------
 

@@ -218,3 +218,17 @@ class LeaseState:
     holder: str
     expires_at: datetime
     now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleSession:
+    """A browser signed in to the console: the API token's name and scope, never the token;
+    ``id_hash`` is the SHA-256 of the id its cookie holds; ``flash`` a message for its next
+    page."""
+
+    id_hash: str
+    token_name: str
+    scope: str
+    csrf_token: str
+    flash: str | None
+    expires_at: datetime

@@ -62,11 +62,24 @@ async def test_api_sends_no_wildcard_cors_header(client: Client) -> None:
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "abc", "100000"])
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "100000", "9" * 5000, "0" * 5000])
 async def test_bad_limit_is_400(client: Client, limit: str) -> None:
     response = await client.get("/api/v1/events", params={"limit": limit}, headers=api_headers())
     assert response.status == 400
     assert "limit" in (await response.json())["message"]
+
+
+async def test_a_limit_with_leading_zeros_is_its_number(client: Client) -> None:
+    response = await client.get("/api/v1/events?limit=0005", headers=api_headers())
+    assert response.status == 200
+
+
+@pytest.mark.parametrize("deployment", ["9" * 19, "9" * 5000, "1" + "0" * 5000])
+async def test_a_deployment_id_of_any_number_of_digits_is_a_404(
+    client: Client, deployment: str
+) -> None:
+    response = await client.get(f"/api/v1/deployments/{deployment}", headers=api_headers())
+    assert response.status == 404
 
 
 async def test_events_show_normalised_fields_and_status(client: Client) -> None:

@@ -56,7 +56,12 @@ SEMANTIC_400 = [
 # A repository name may contain "/", so /tags/{name} also matches /tags/x/reset (the repository
 # "x/reset"): another method on the longer path is answered by the shorter path's route (its
 # Allow header, its 400 or 404), not by a 405 of the longer path's own.
-OVERLAPPED = ["registrywatcherResetTag", "deployRepository", "planRepository", "explainRepository"]
+OVERLAPPED = [
+    "registrywatcherResetTag",
+    "deployRepository",
+    "planRepository",
+    "explainRepository",
+]
 # A vote on a deployment that exists but does not wait is a 409 (the schema cannot say which
 # deployments wait).
 VOTES = ["approveDeployment", "rejectDeployment"]

@@ -275,6 +275,54 @@ async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> Non
     assert attempts[-1]["outcome"] == "succeeded"
 
 
+async def decide_all(client: Client) -> None:
+    """Decide every pending event, as a worker's round does before it starts deploys."""
+    await worker_of(client.app).decider.decide_due()
+
+
+async def claimed_by_a_dying_worker(client: Client) -> int:
+    """A worker claims the due intent and dies with it running; the intent's id."""
+    dead = await client.app[STORE].deployments.claim_deployment(worker="dead-worker")
+    assert dead is not None
+    return int(dead.id)
+
+
+async def test_a_stalled_deploy_of_an_image_planned_again_meanwhile_runs_once(
+    start: Start,
+) -> None:
+    idle, deployer = await start(worker={"enabled": False})
+    await push(idle, "1.1.0", 2)
+    await decide_all(idle)
+    dead = await claimed_by_a_dying_worker(idle)
+    await push(idle, "1.1.0", 2)  # pushed again while the dead worker's deploy "runs"
+    await decide_all(idle)
+
+    client, _ = await start(deployer, running=None, worker={"stall_timeout_seconds": 1})
+    found = {d["id"]: d["status"] for d in await settle(client)}
+
+    assert deployer.deployed(WEB) == [ref("1.1.0", 2)]
+    assert found.pop(dead) == "superseded"
+    assert list(found.values()) == ["succeeded"]
+
+
+async def test_a_stalled_deploy_is_superseded_by_a_newer_intent_not_run_after_it(
+    start: Start,
+) -> None:
+    idle, deployer = await start(worker={"enabled": False})
+    await push(idle, "1.1.0", 2)
+    await decide_all(idle)
+    dead = await claimed_by_a_dying_worker(idle)
+    await push(idle, "1.2.0", 3)
+
+    client, _ = await start(deployer, running=None, worker={"stall_timeout_seconds": 1})
+    found = {d["id"]: (d["status"], d["image"]) for d in await settle(client)}
+
+    # Planned again after the newer intent, 1.1.0 would have run last and moved the target back.
+    assert deployer.deployed(WEB) == [ref("1.2.0", 3)]
+    assert found.pop(dead) == ("superseded", ref("1.1.0", 2))
+    assert list(found.values()) == [("succeeded", ref("1.2.0", 3))]
+
+
 async def test_write_routes_need_a_write_token(start: Start) -> None:
     client, _ = await start()
     writes = [

@@ -144,14 +144,31 @@ async def watching(aiohttp_client: ClientFactory, db_uri: str) -> Client:
     return await aiohttp_client(init_app(make_config(db_uri, repositories=[repository])))
 
 
-@pytest.mark.parametrize("body", HOSTILE_BODIES, ids=range(len(HOSTILE_BODIES)))
-@pytest.mark.parametrize(
-    "route",
-    ["POST /tags/team/app", "PATCH /api/v1/repos/team/app", "POST /api/v1/repos/team/app/deploy"],
-)
+API_ROUTES = [
+    "POST /tags/team/app",
+    "PATCH /api/v1/repos/team/app",
+    "POST /api/v1/repos/team/app/deploy",
+]
+# No body at all asks the deploy route for what the rules want now (tested below): not hostile.
+HOSTILE_REQUESTS = [
+    pytest.param(route, body, id=f"{route}-{index}")
+    for route in API_ROUTES
+    for index, body in enumerate(HOSTILE_BODIES)
+    if body or not route.endswith("/deploy")
+]
+
+
+@pytest.mark.parametrize(("route", "body"), HOSTILE_REQUESTS)
 async def test_hostile_api_bodies_are_400(watching: Client, route: str, body: bytes) -> None:
     method, path = route.split()
     headers = {**api_headers(), "Content-Type": "application/json"}
     response = await watching.request(method, path, data=body, headers=headers)
     assert response.status == 400, await response.text()
     assert "message" in await response.json()
+
+
+async def test_a_deploy_without_a_body_deploys_what_the_rules_want(watching: Client) -> None:
+    headers = {**api_headers(), "Content-Type": "application/json"}
+    response = await watching.post("/api/v1/repos/team/app/deploy", data=b"", headers=headers)
+    assert response.status == 202, await response.text()
+    assert "no targets" in (await response.json())["message"]

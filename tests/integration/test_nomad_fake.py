@@ -278,6 +278,51 @@ async def test_deployment_runs_then_succeeds_and_marks_the_version_stable(start:
     assert [d["JobVersion"] for d in deployments] == [1, 0]
 
 
+async def test_a_deployment_runs_for_its_rollout_time_then_succeeds(start: Start) -> None:
+    fake = FakeNomad(rollout=lambda job: "successful", deployment_polls=0, deployment_seconds=0.5)
+    fake.add_job(web_job())
+    cluster = await start(fake)
+    client = cluster.client()
+    job = await call(lambda: client.job.get_job("web"))
+    payload = {
+        "Job": with_image(job, NEW),
+        "EnforceIndex": True,
+        "JobModifyIndex": job["JobModifyIndex"],
+    }
+    await call(lambda: client.job.register_job("web", payload))
+    [registration] = fake.registrations
+    assert (registration.status, registration.version) == (200, 1)
+
+    first = await call(lambda: client.job.get_deployment("web"))
+    assert first["Status"] == "running"
+    deadline = asyncio.get_running_loop().time() + 10
+    deployment = first
+    while deployment["Status"] == "running":
+        assert asyncio.get_running_loop().time() < deadline, "the deployment never ended"
+        await asyncio.sleep(0.05)
+        deployment = await call(lambda: client.deployment.get_deployment(first["ID"]))
+    assert deployment["Status"] == "successful"
+    # It ran for its rollout time, counted from its creation, which the register made.
+    assert deployment["ModifyTime"] - deployment["CreateTime"] >= 500_000_000
+    assert deployment["CreateTime"] >= registration.at
+
+
+async def test_a_timed_rollout_ends_whether_anyone_reads_it_or_not(start: Start) -> None:
+    fake = FakeNomad(rollout=lambda job: "successful", deployment_polls=0, deployment_seconds=0.3)
+    fake.add_job(web_job())
+    cluster = await start(fake)
+    client = cluster.client()
+    job = await call(lambda: client.job.get_job("web"))
+    await call(lambda: client.job.register_job("web", {"Job": with_image(job, NEW)}))
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while (latest := fake.latest_deployment("web")) and latest["Status"] == "running":
+        assert asyncio.get_running_loop().time() < deadline, "the rollout never ended"
+        await asyncio.sleep(0.05)
+    assert latest is not None and latest["Status"] == "successful"
+    assert [v["Stable"] for v in fake.versions("web")] == [True, True]
+
+
 async def test_deployments_driven_by_the_test(start: Start) -> None:
     fake = FakeNomad()  # no rollout rule: deployments run until the test ends them
     fake.add_job(web_job())

@@ -4,17 +4,18 @@ real PostgreSQL (the database going away is in ``test_api``'s outage test)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, DeployResult, Running, Target
+from deployers.base import Deployers, DeployResult, Running, Target, Workload
 from handlers.references import ImageName, ImageRef
 from receiver import version
 from receiver.app import init_app
-from receiver.http import status
+from receiver.background import inventory
 from receiver.store import Store
 from receiver.store.records import Plan
 from tests.support.api import Client, ClientFactory
@@ -31,6 +32,7 @@ KEYS = {
     "dry_run",
     "worker",
     "queue",
+    "freezes",
     "reconciler",
 }
 
@@ -42,11 +44,15 @@ class Unanswering:
     kind: str
     error: Exception | None = None
 
-    async def discover(self, image: ImageName) -> list[Target]:
+    async def workloads(self) -> list[Workload]:
         if self.error is not None:
             raise self.error
         await asyncio.sleep(3600)
         return []
+
+    async def changes(self) -> AsyncIterator[None]:
+        return
+        yield
 
     async def current(self, target: Target, name: ImageName) -> Running | None:
         return None
@@ -99,6 +105,7 @@ async def test_a_healthy_service_says_ok_and_what_waits(
     assert 0 <= queue["oldest_pending_age_seconds"] < 60
     assert datetime.fromisoformat(queue["oldest_pending_at"]) <= datetime.now(UTC)
     assert queue["running"] == []
+    assert (queue["waiting_deploys"], answer["freezes"]) == (0, [])
     assert answer["reconciler"] == {
         "enabled": False,
         "interval_seconds": 0,
@@ -136,7 +143,7 @@ async def test_running_deploys_are_listed(
 async def test_a_deployer_that_fails_or_does_not_answer_makes_it_degraded(
     aiohttp_client: ClientFactory, db_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status, "PROBE_SECONDS", 0.2)
+    monkeypatch.setattr(inventory, "LISTING_SECONDS", 0.2)
     client = await started(
         aiohttp_client,
         db_uri,
@@ -149,8 +156,16 @@ async def test_a_deployer_that_fails_or_does_not_answer_makes_it_degraded(
 
     assert answer["status"] == "degraded"
     assert answer["deployers"] == [
-        {"kind": "swarm", "reachable": False, "message": "cannot reach the engine at unix:///x"},
-        {"kind": "nomad", "reachable": False, "message": "no answer within 0.2 s"},
+        {
+            "kind": "swarm",
+            "reachable": False,
+            "message": "the swarm deployer did not answer: cannot reach the engine at unix:///x",
+        },
+        {
+            "kind": "nomad",
+            "reachable": False,
+            "message": "the nomad deployer did not answer: no answer within 0.2 s",
+        },
         {"kind": "recording", "reachable": True, "message": None},
     ]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
+import psycopg2
 import pytest
 
 from handlers.errors import DatabaseUnavailable, StoreError
@@ -136,6 +138,29 @@ async def test_a_failed_transaction_stores_nothing(store: Store) -> None:
 async def test_migrate_is_idempotent_and_records_the_version(store: Store) -> None:
     assert await store.migrate() == SCHEMA_VERSION
     assert await store.migrate() == SCHEMA_VERSION
+
+
+async def test_a_start_beside_busy_processes_takes_no_table_lock(store: Store, db_uri: str) -> None:
+    """Every process migrates as it starts: on a current schema that must not lock the tables
+    that other processes are using (a restarted replica would wait for them, or deadlock with
+    them and fail to start)."""
+    await store.events.record_notification(events=[event("e1")])
+    conn = psycopg2.connect(db_uri)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM events FOR UPDATE")  # as a worker's claim holds it
+            assert await asyncio.wait_for(store.migrate(), 5) == SCHEMA_VERSION
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+async def test_migrate_brings_an_older_schema_up_to_date(store: Store, db_uri: str) -> None:
+    admin_sql(db_uri, f"DELETE FROM schema_version WHERE version = {SCHEMA_VERSION}")
+    admin_sql(db_uri, "ALTER TABLE events DROP COLUMN recorded_by")
+
+    assert await store.migrate() == SCHEMA_VERSION
+    await store.events.record_notification(events=[event("e1")], recorded_by="serve-a")
 
 
 async def test_migrate_refuses_a_newer_schema(store: Store, db_uri: str) -> None:

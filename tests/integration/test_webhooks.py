@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from receiver.app import init_app
 from tests.support.api import ClientFactory
 from tests.support.fixture_files import FIXTURES, load_recorded
+from tests.support.raw_http import RawRequest, send
 from tests.support.settings import HARBOR_TOKEN, REGISTRY_TOKEN, api_headers, make_config
 
 DISTRIBUTION = sorted((FIXTURES / "distribution").glob("*.json"))
@@ -193,6 +194,28 @@ async def test_unusable_authenticated_body_is_stored_as_rejected_and_answered_2x
     assert rejection["source"] == "registry"
     assert rejection["size"] == len(body)
     assert rejection["reason"]
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"events": []}'], ids=["rejected", "empty"])
+async def test_a_content_type_that_is_not_utf8_is_kept_readable_and_answered_2xx(
+    client: Client, body: bytes
+) -> None:
+    """aiohttp keeps header bytes that are not UTF-8 as surrogate escapes, which the database
+    cannot store: the rejection keeps the type with those bytes replaced."""
+    request = RawRequest(
+        method=b"POST",
+        target=b"/webhooks/registry",
+        headers=[
+            (b"Authorization", f"Bearer {REGISTRY_TOKEN}".encode()),
+            (b"Content-Type", b"application/\xffjson"),
+        ],
+        body=body,
+    )
+    assert client.port is not None
+    assert await send(client.port, request) == 202
+    rejections = await client.get("/api/v1/rejections", headers=api_headers())
+    stored = [r["content_type"] for r in (await rejections.json())["rejections"]]
+    assert stored == (["application/\ufffdjson"] if body == b"not json" else [])
 
 
 async def test_good_events_are_kept_beside_a_bad_one(client: Client) -> None:

@@ -33,6 +33,10 @@ with where in Nomad's source (hashicorp/nomad) the behaviour comes from:
 Time is replaced by polls, so tests are deterministic: an evaluation completes after
 ``eval_polls`` reads (0: at once), a running deployment takes the ``rollout`` outcome after
 ``deployment_polls`` reads, or stays running until ``complete_deployments`` is called.
+Where a test needs a rollout to take time, as Nomad's do (a deployment is ``running`` until its
+allocations have been healthy for ``MinHealthyTime``), ``deployment_seconds`` keeps each one
+running that long after it was created; then it ends whether anyone reads it or not, as Nomad's
+deployment watcher ends it (the fake catches up at its next request or test hook read).
 A blocking query on the jobs list (``?index=N&wait=D``) waits, as Nomad's does, until the
 list's index (the last write to a job) passes ``N`` or ``D`` ends (default 5 min, at most
 10 min); other blocking queries answer at once. Every job version is kept (Nomad keeps 6).
@@ -48,7 +52,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -131,6 +135,8 @@ class Registration:
     token: str | None
     path: str
     status: int = 0  # the HTTP status answered
+    at: int = field(default_factory=time.time_ns)  # when it arrived (ns, as Nomad's times)
+    version: int | None = None  # the job's version after it, when it was answered 200
 
 
 @dataclass(frozen=True)
@@ -292,7 +298,8 @@ class FakeNomad:
     for all) is given, ACLs are on and any other token, or none, gets 403 ``Permission
     denied``. ``namespaces``: the namespaces besides ``default``. ``regions``: more regions
     besides ``region``, the agent's. ``rollout(job_version) -> "successful" | "failed"``
-    decides each deployment's outcome after ``deployment_polls`` reads of it.
+    decides each deployment's outcome after ``deployment_polls`` reads of it, once it has run
+    for ``deployment_seconds``.
     """
 
     def __init__(
@@ -305,6 +312,7 @@ class FakeNomad:
         regions: Iterable[str] = (),
         rollout: Callable[[Json], str] | None = None,
         deployment_polls: int = 1,
+        deployment_seconds: float = 0.0,
         eval_polls: int = 0,
     ) -> None:
         self.acl_token = acl_token
@@ -314,6 +322,7 @@ class FakeNomad:
         self.regions: set[str] = {region, *regions}
         self.rollout = rollout
         self.deployment_polls = deployment_polls
+        self.deployment_seconds = deployment_seconds
         self.eval_polls = eval_polls
         self.registrations: list[Registration] = []
         self.requests: list[RequestRecord] = []
@@ -352,17 +361,21 @@ class FakeNomad:
 
     def job(self, job_id: str, namespace: str = "default") -> Json:
         """The current job (raises ``KeyError`` if there is none)."""
+        self._watch()
         return copy.deepcopy(self._jobs[(namespace, job_id)])
 
     def versions(self, job_id: str, namespace: str = "default") -> list[Json]:
         """Every version of the job, oldest first."""
+        self._watch()
         return copy.deepcopy(self._versions.get((namespace, job_id), []))
 
     def deployments(self, job_id: str, namespace: str = "default") -> list[Json]:
         """The job's deployments, newest first."""
+        self._watch()
         return copy.deepcopy(self._job_deployments(namespace, job_id))
 
     def latest_deployment(self, job_id: str, namespace: str = "default") -> Json | None:
+        self._watch()
         found = self._job_deployments(namespace, job_id)
         return copy.deepcopy(found[0]) if found else None
 
@@ -374,6 +387,7 @@ class FakeNomad:
         return copy.deepcopy(self._evals[eval_id])
 
     def deployment(self, deployment_id: str) -> Json:
+        self._watch()
         return copy.deepcopy(self._deployments[deployment_id])
 
     def change_job_meanwhile(
@@ -431,6 +445,7 @@ class FakeNomad:
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.requests.append(RequestRecord(request.method, request.path_qs, _token(request)))
+        self._watch()
         try:
             region = request.query.get("region")
             if region and region not in self.regions:
@@ -708,6 +723,7 @@ class FakeNomad:
             record.status = error.status
             raise
         record.status = 200
+        record.version = int(self._jobs[(namespace, str(job_id))]["Version"])
         return self._json(answer, index=answer["Index"])
 
     # ------------------------------------------------------------------ the server's logic
@@ -1003,12 +1019,21 @@ class FakeNomad:
         if tracking.reads > self.eval_polls:
             self._complete_eval(evaluation)
 
-    def _observe_deployment(self, deployment: Json) -> None:
+    def _watch(self) -> None:
+        """With ``deployment_seconds``, the deployment watcher: a rollout whose time is up ends,
+        read or not."""
+        if self.deployment_seconds > 0:
+            for deployment in list(self._deployments.values()):
+                self._observe_deployment(deployment, read=False)
+
+    def _observe_deployment(self, deployment: Json, *, read: bool = True) -> None:
         if deployment["Status"] != "running":
             return
         tracking = self._tracking[deployment["ID"]]
-        tracking.reads += 1
-        if self.rollout is None or tracking.reads <= self.deployment_polls:
+        tracking.reads += 1 if read else 0
+        if self.rollout is None or tracking.reads < self.deployment_polls + (1 if read else 0):
+            return
+        if time.time_ns() - deployment["CreateTime"] < self.deployment_seconds * SECOND:
             return
         key = (deployment["Namespace"], deployment["JobID"])
         version = self._version(key, deployment["JobVersion"])
