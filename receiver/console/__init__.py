@@ -2,8 +2,8 @@
 
 Each page has a stable URL and reads without JavaScript; a small vendored script (htmx and its
 SSE extension, ``static/``) only makes parts of pages live. The pages call what the API calls
-(the store's query groups, ``RepositoryActions``, the planner, the inventory, the status) and
-render records; they hold no SQL and decide nothing.
+(the store's query groups, ``RepositoryActions``, ``ReleaseControl``, the planner, the
+inventory, the status) and render records; they hold no SQL and decide nothing.
 
 Routes are named ``console.*``: the API's token check leaves them to the session check
 (``sessions``), the one error map answers their errors as HTML pages (``ERROR_PAGE``), and the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.console import activity, insight, live, overview, repositories, signin
+from receiver.console import activity, insight, live, overview, release, repositories, signin
 from receiver.console.render import HERE, STATIC, render, setup_templates
 from receiver.http.errors import CONSOLE, ERROR_PAGE
 
@@ -65,6 +65,10 @@ def routes() -> list[web.RouteDef]:
         ("GET", "/workloads", insight.workloads, "workloads"),
         ("GET", "/deployments", activity.deployments, "deployments"),
         ("GET", "/deployments/{id}", activity.deployment, "deployment"),
+        ("GET", "/deployments/{id}/confirm", release.vote_form, "vote_form"),
+        ("POST", "/deployments/{id}/confirm", release.vote, "vote"),
+        ("GET", "/freezes/confirm", release.freeze_form, "freeze_form"),
+        ("POST", "/freezes/confirm", release.freeze, "freeze"),
         ("GET", "/explain", insight.explain, "explain"),
         ("GET", "/events", activity.events, "events"),
         ("GET", "/notices", activity.notices, "notices"),
@@ -87,6 +91,7 @@ _REASONS = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    409: "Conflict",
     413: "Too large",
     500: "Internal error",
     503: "Unavailable",

@@ -1,6 +1,8 @@
 """What happened: deployments (``/deployments``, ``/deployments/{id}``), events (``/events``)
 and notices (``/notices``), read from the store as the API reads them, with the same filters.
-The lists of deployments and events, and one deployment's timeline, are live parts."""
+The lists of deployments and events, and one deployment's timeline, are live parts. A waiting
+deploy shows what it waits for now, in release control's words (``ReleaseControl.verdicts``),
+and its votes; its page offers to approve or reject it (``receiver.console.release``)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from handlers.errors import UnknownDeployment
 from receiver.console.render import render, render_fragment
 from receiver.console.sessions import page
 from receiver.http.inputs import query_choice
-from receiver.http.keys import CONFIG, METRICS, STORE
+from receiver.http.keys import CONFIG, METRICS, RELEASE, STORE
 from receiver.store.records import DeploymentStatus, EventStatus
 
 LISTED = 100
@@ -45,7 +47,8 @@ async def deployments_context(request: web.Request) -> dict[str, Any]:
         target_key=chosen["target"],
         status=chosen["outcome"],
     )
-    return {"deployments": found, "chosen": chosen, "query": request.query_string}
+    waits = await request.app[RELEASE].verdicts(found)
+    return {"deployments": found, "waits": waits, "chosen": chosen, "query": request.query_string}
 
 
 async def deployments_part(request: web.Request) -> str:
@@ -63,9 +66,14 @@ async def deployment_context(request: web.Request) -> dict[str, Any]:
     raw = request.match_info.get("id") or request.query.get("id", "")
     if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
         raise UnknownDeployment(f"no deployment {raw}")
-    queries = request.app[STORE].deployments
+    queries, release = request.app[STORE].deployments, request.app[RELEASE]
     found = await queries.get_deployment(int(raw))
-    return {"deployment": found, "attempts": await queries.list_attempts(found.id)}
+    return {
+        "deployment": found,
+        "attempts": await queries.list_attempts(found.id),
+        "verdict": (await release.verdicts([found])).get(found.id),
+        "votes": (await release.votes([found])).get(found.id, ()),
+    }
 
 
 async def deployment_part(request: web.Request) -> str:

@@ -1,5 +1,7 @@
 """What runs where (``/workloads``) and why (``/explain``): the inventory the decisions read,
-and the planner's explanation for a repository and a target (``regdeploy explain``'s answer)."""
+and the planner's explanation for a repository and a target (``regdeploy explain``'s answer),
+with release control's: the freezes, each target's release rules and the deploy that waits for
+it, in the same words."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from receiver.console.render import render
 from receiver.console.sessions import page
 from receiver.decide.actions import no_targets, sorted_tags
 from receiver.decide.workloads import workload_lines
-from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, SERVICES, STORE
+from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, RELEASE, SERVICES, STORE
 
 
 @page()
@@ -57,6 +59,7 @@ async def _explained(request: web.Request, name: str, target: str | None) -> dic
     state, catalog, explanations = await actions.explain(name, target=target)
     every = explanations if target is None else (await actions.explain(name))[2]
     order = {tag: i for i, tag in enumerate(sorted_tags([t.tag for t in catalog]))}
+    targets = [e.outlook.target for e in explanations]
     return {
         "state": state,
         "tags": sorted(catalog, key=lambda t: order[t.tag]),
@@ -65,5 +68,6 @@ async def _explained(request: web.Request, name: str, target: str | None) -> dic
             (e, sorted(e.pushes, key=lambda p: order[p.tag.tag])) for e in explanations
         ],
         "targets": [e.outlook.target for e in every],
+        "release": await request.app[RELEASE].explain(state.rules.name, targets),
         "no_targets": None if every else no_targets(state, request.app[DEPLOYERS].kinds()),
     }

@@ -117,6 +117,8 @@ def _attention(
             f"{backlog.pending_events} events wait for a decision, the oldest for {age} s",
             "/events?status=pending",
         )
+    if backlog is not None and (approvals := backlog.waiting_reasons.get("approval", 0)):
+        add(f"{approvals} deploys wait for approval", "/deployments?outcome=waiting")
     if failed_events:
         add(f"{failed_events} events could not be decided", "/events?status=failed")
     for d in failed:

@@ -66,6 +66,8 @@ def page_context(request: web.Request) -> dict[str, Any]:
     return {
         "session": session,
         "can_write": session is not None and session.scope == Scope.WRITE.value,
+        "can_approve": session is not None
+        and session.scope in (Scope.APPROVE.value, Scope.WRITE.value),
         "csrf": session.csrf_token if session is not None else "",
         "path": request.path,
         "navigation": NAVIGATION,

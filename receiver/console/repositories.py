@@ -1,5 +1,7 @@
 """Repositories (``/repositories``, ``/repositories/{name}``): each watched repository with its
-rules, targets, newest eligible tag and known tags, and the forms to change them.
+rules, targets, newest eligible tag and known tags, and the forms to change them; one
+repository's page adds the freezes that hold it and the switch to freeze it
+(``receiver.console.release``).
 
 Every change goes through a confirmation page (``/repositories/{name}/confirm``, a GET: it
 changes nothing) that says what will happen, from the same planner outlook the change's deploy
@@ -21,11 +23,11 @@ from yarl import URL
 
 from handlers.errors import DeployerUnavailable, InvalidRequest
 from receiver.console.render import SESSION, render, repository_path
-from receiver.console.sessions import change, form_text, page
+from receiver.console.sessions import WRITERS, change, first_time, form_text, page
 from receiver.console.signin import see
 from receiver.decide.actions import ActionResult, describe, foresee, sorted_tags
 from receiver.decide.planner import Outlook
-from receiver.http.keys import ACTIONS, DEPLOYERS, PLANNER, STORE
+from receiver.http.keys import ACTIONS, DEPLOYERS, PLANNER, RELEASE, STORE
 from receiver.store.records import AuditEntry, CatalogTag, RepositoryState
 
 log = structlog.get_logger("regdeploy.console")
@@ -93,10 +95,12 @@ async def show_repository(request: web.Request) -> web.Response:
     state = await store.repositories.get_repository(request.match_info["name"])
     audit = await store.repositories.list_audit(state.rules.name, limit=20)
     card = await _card(request, state, audit=audit)
-    return render(request, "repository.html", {"title": state.rules.name, "card": card})
+    freezes = [f for f in await request.app[RELEASE].freezes() if f.holds(state.rules.name)]
+    context = {"title": state.rules.name, "card": card, "freezes": freezes}
+    return render(request, "repository.html", context)
 
 
-@page(write=True)
+@page(scopes=WRITERS)
 async def confirm_form(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     requested = requested_change(request.query)
@@ -117,12 +121,7 @@ async def confirm(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     session = request[SESSION]
     requested = requested_change({k: form_text(request, k) for k in _FIELDS})
-    once = form_text(request, "once")
-    if not once:
-        raise InvalidRequest("the form has no one-time token: confirm from its page", field="once")
-    sessions = request.app[STORE].sessions
-    if not await sessions.first_submission(session.id_hash, once):
-        await sessions.set_flash(session.id_hash, "That form was sent already: nothing more done.")
+    if not await first_time(request):
         return see(repository_path(name))
     actions = request.app[ACTIONS]
     if requested.action == "deploy":
@@ -131,7 +130,7 @@ async def confirm(request: web.Request) -> web.Response:
         result = await actions.change(name, requested.changes, actor=session.token_name)
     log.info("console_change", repository=name, action=requested.action, token=session.token_name)
     message = describe(result, deployers=request.app[DEPLOYERS].kinds())
-    await sessions.set_flash(session.id_hash, message)
+    await request.app[STORE].sessions.set_flash(session.id_hash, message)
     if result.deployments:
         return see(str(URL("/deployments").with_query(repository=name)))
     return see(repository_path(name))

@@ -9,7 +9,9 @@ that name and scope.
 Every POST carries the session's CSRF token (the ``csrf`` form field, or the ``X-CSRF-Token``
 header): without it, or with another, the answer is 403 and nothing changes. The sign-in form,
 sent before there is a session, carries a token that must match a cookie set with the form
-(a double-submit token). A read-scoped session gets 403 for anything that changes something.
+(a double-submit token). What a session may change goes by its token's scope, as in the API:
+a read-scoped session gets 403 for anything that changes something, an approve-scoped one for
+anything but approving and rejecting a waiting deploy.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ SIGNIN_SECONDS = 3600
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 FORM = web.RequestKey("console_form", MultiDictProxy)
+#: Who may do what, by the scope of the session's token.
+READERS = frozenset(Scope)
+APPROVERS = frozenset({Scope.APPROVE, Scope.WRITE})
+WRITERS = frozenset({Scope.WRITE})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -100,9 +106,9 @@ async def current_session(request: web.Request) -> ConsoleSession | None:
     return session
 
 
-def page(*, write: bool = False) -> Callable[[Handler], Handler]:
-    """A page to read: without a session, go and sign in first; ``write``: only for a session
-    that may change things."""
+def page(*, scopes: frozenset[Scope] = READERS) -> Callable[[Handler], Handler]:
+    """A page to read: without a session, go and sign in first; only for a session of one of
+    ``scopes`` (a confirmation page: those that may make the change)."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -111,8 +117,8 @@ def page(*, write: bool = False) -> Callable[[Handler], Handler]:
             session = await current_session(request)
             if session is None:
                 raise web.HTTPSeeOther(signin_location(request))
-            if write and session.scope != Scope.WRITE.value:
-                raise NotAllowed("this token may only read")
+            if not may(session, scopes):
+                raise NotAllowed(refusal(session))
             request[SESSION] = session
             response = await handler(request)
             if session.flash is not None:  # shown on this page
@@ -124,9 +130,9 @@ def page(*, write: bool = False) -> Callable[[Handler], Handler]:
     return decorate
 
 
-def change(*, write: bool = True) -> Callable[[Handler], Handler]:
-    """A form that changes something: a session, its CSRF token, and (``write``) the write
-    scope, checked in that order, before anything is done."""
+def change(*, scopes: frozenset[Scope] = WRITERS) -> Callable[[Handler], Handler]:
+    """A form that changes something: a session, its CSRF token, and a scope of ``scopes``,
+    checked in that order, before anything is done."""
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -140,9 +146,9 @@ def change(*, write: bool = True) -> Callable[[Handler], Handler]:
             if not isinstance(offered, str) or not _same(offered, session.csrf_token):
                 log.warning("console_csrf_refused", path=request.path, token=session.token_name)
                 raise NotAllowed("this form's CSRF token is missing or wrong: reload the page")
-            if write and session.scope != Scope.WRITE.value:
+            if not may(session, scopes):
                 log.warning("console_write_refused", path=request.path, token=session.token_name)
-                raise NotAllowed("this token may only read")
+                raise NotAllowed(refusal(session))
             request[SESSION] = session
             request[FORM] = form
             return await handler(request)
@@ -152,12 +158,40 @@ def change(*, write: bool = True) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def may(session: ConsoleSession, scopes: frozenset[Scope]) -> bool:
+    """Whether ``session``'s token has one of ``scopes``."""
+    return session.scope in {s.value for s in scopes}
+
+
+def refusal(session: ConsoleSession) -> str:
+    """Why ``session`` may not do what it asked, by what its scope allows."""
+    if session.scope == Scope.APPROVE.value:
+        return "this token may only read, approve and reject"
+    return "this token may only read"
+
+
 def form_text(request: web.Request, name: str) -> str:
-    """The text of form field ``name`` ("" when absent)."""
+    """The text of form field ``name`` ("" when absent); a NUL character is refused
+    (PostgreSQL cannot store it)."""
     value = request[FORM].get(name, "")
     if not isinstance(value, str):
         raise InvalidRequest(f"field {name!r} must be text", field=name)
+    if "\x00" in value:
+        raise InvalidRequest(f"field {name!r} contains a NUL character", field=name)
     return value
+
+
+async def first_time(request: web.Request) -> bool:
+    """Whether this form is sent for the first time, by its one-time token (the ``once``
+    field); the second time, the session's next page says that nothing more was done."""
+    once = form_text(request, "once")
+    if not once:
+        raise InvalidRequest("the form has no one-time token: confirm from its page", field="once")
+    session, sessions = request[SESSION], request.app[STORE].sessions
+    if await sessions.first_submission(session.id_hash, once):
+        return True
+    await sessions.set_flash(session.id_hash, "That form was sent already: nothing more done.")
+    return False
 
 
 def check_signin_token(request: web.Request, offered: object) -> None:

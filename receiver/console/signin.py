@@ -9,6 +9,7 @@ from aiohttp import web
 from handlers.errors import InvalidRequest
 from receiver.console.render import SESSION, render
 from receiver.console.sessions import (
+    READERS,
     SESSION_COOKIE,
     SESSION_SECONDS,
     SIGNIN_COOKIE,
@@ -61,7 +62,7 @@ async def signin(request: web.Request) -> web.Response:
     return response
 
 
-@change(write=False)
+@change(scopes=READERS)
 async def signout(request: web.Request) -> web.Response:
     await request.app[STORE].sessions.end_session(request[SESSION].id_hash)
     response = see("/signin")

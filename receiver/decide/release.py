@@ -11,7 +11,8 @@ each waiting deploy is held by one process at a time), when a vote is cast and w
 lifted; judging is ``handlers.release.judge``, at the time of the injected clock.
 
 Console and API call the same functions: ``approve``, ``reject``, ``freeze``, ``unfreeze``,
-``freezes``, and ``verdicts`` for the words of each wait.
+``freezes``, and ``verdicts`` for the words of each wait; the console's confirmation of a vote
+asks ``preview_vote`` what the vote would do.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from receiver.metrics import Metrics
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.records import Deployment, DeploymentStatus, Plan
-from receiver.store.releases import EVERYTHING, ReleaseQueries, WaitBatch, Waiting
+from receiver.store.releases import EVERYTHING, Gate, ReleaseQueries, WaitBatch, Waiting
 from receiver.store.repositories import RepositoryQueries
 
 log = structlog.get_logger("regdeploy.release")
@@ -58,6 +59,14 @@ class VoteResult:
     verdict: Verdict
     status: DeploymentStatus
     message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VotePreview:
+    """What a vote would do, changing nothing: whether it would count, and the verdict after."""
+
+    counted: bool
+    verdict: Verdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -238,10 +247,7 @@ class ReleaseControl:
         async with self._releases.hold(deployment_id) as batch:
             [item] = batch.items
             d = item.deployment
-            if d.status is not DeploymentStatus.WAITING:
-                raise NotWaiting(f"deployment {d.id} is {d.status.value}, not waiting")
-            if approve and not d.release.approvals:
-                raise NotWaiting(f"deployment {d.id} does not wait for approvals")
+            _votable(d, approve=approve)
             now = self.clock.now()
             counted, voted = await batch.vote(
                 item, actor=actor, approve=approve, comment=comment, at=now
@@ -255,6 +261,21 @@ class ReleaseControl:
         return VoteResult(
             deployment=d, counted=counted, verdict=verdict, status=status, message=message
         )
+
+    async def preview_vote(
+        self, deployment: Deployment, *, actor: str, approve: bool
+    ) -> VotePreview:
+        """What ``actor``'s approval (``approve``) or rejection of ``deployment`` would do now,
+        changing nothing. Raises ``NotWaiting`` as the vote itself would."""
+        _votable(deployment, approve=approve)
+        now = self.clock.now()
+        cast = (await self._releases.votes([deployment.id])).get(deployment.id, ())
+        counted = not approve or all(v.actor != actor for v in cast)
+        if counted:
+            others = tuple(v for v in cast if v.actor != actor)
+            cast = (*others, Vote(actor=actor, approve=approve, at=now))
+        gate = await self._releases.gate({deployment.image.name})
+        return VotePreview(counted=counted, verdict=_judged(deployment, cast, gate, now))
 
     # -- freezing ----------------------------------------------------------------------------
 
@@ -305,18 +326,7 @@ class ReleaseControl:
         votes = await self._releases.votes([d.id for d in waiting])
         gate = await self._releases.gate({d.image.name for d in waiting})
         now = self.clock.now()
-        return {
-            d.id: judge(
-                Waiting(
-                    deployment=d,
-                    votes=votes.get(d.id, ()),
-                    last_push_at=gate.last_pushes.get(d.image.name),
-                ).candidate(),
-                freezes=gate.freezes,
-                now=now,
-            )
-            for d in waiting
-        }
+        return {d.id: _judged(d, votes.get(d.id, ()), gate, now) for d in waiting}
 
     async def explain(self, repository: str, targets: Sequence[Target]) -> RepositoryRelease:
         """Why deploys of ``repository`` to ``targets`` wait, or would: the freezes, each
@@ -346,6 +356,20 @@ class ReleaseControl:
     async def votes(self, deployments: Sequence[Deployment]) -> dict[int, tuple[Vote, ...]]:
         """The votes cast on those of ``deployments`` that needed approvals."""
         return await self._releases.votes([d.id for d in deployments if d.release.approvals])
+
+
+def _judged(d: Deployment, votes: tuple[Vote, ...], gate: Gate, now: datetime) -> Verdict:
+    """What ``d`` waits for at ``now``, with ``votes`` cast, against ``gate``."""
+    waiting = Waiting(deployment=d, votes=votes, last_push_at=gate.last_pushes.get(d.image.name))
+    return judge(waiting.candidate(), freezes=gate.freezes, now=now)
+
+
+def _votable(d: Deployment, *, approve: bool) -> None:
+    """Raise ``NotWaiting`` unless ``d`` waits (for approvals, to be approved)."""
+    if d.status is not DeploymentStatus.WAITING:
+        raise NotWaiting(f"deployment {d.id} is {d.status.value}, not waiting")
+    if approve and not d.release.approvals:
+        raise NotWaiting(f"deployment {d.id} does not wait for approvals")
 
 
 def _vote_words(

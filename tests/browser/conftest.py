@@ -33,10 +33,25 @@ def console(pg_server_uri: str) -> Iterator[Console]:
 @pytest.fixture
 def page(chromium: Browser, console: Console) -> Iterator[Page]:
     """A fresh browser context (no cookies) on the console."""
+    yield from opened_page(chromium, console)
+
+
+@pytest.fixture
+def approval_console(pg_server_uri: str) -> Iterator[Console]:
+    """The console with team/app asking one approval: the deploys of 1.4.1 wait for it."""
+    with running_console(pg_server_uri, approvals=1) as running:
+        yield running
+
+
+@pytest.fixture
+def approval_page(chromium: Browser, approval_console: Console) -> Iterator[Page]:
+    yield from opened_page(chromium, approval_console)
+
+
+def opened_page(chromium: Browser, console: Console) -> Iterator[Page]:
     context = chromium.new_context(viewport=VIEWPORT, base_url=console.url)  # type: ignore[arg-type]
     context.set_default_timeout(WAIT_MS)
-    opened = context.new_page()
-    yield opened
+    yield context.new_page()
     context.close()
 
 

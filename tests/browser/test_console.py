@@ -3,8 +3,9 @@ served on a port with its worker, a real PostgreSQL and a recording deployer.
 
 What a person does and sees: signing in, pinning and unpinning with the confirmation saying what
 will move, deployments appearing and finishing without a reload, auto-deploy off and on with
-its catch-up deploy, why the policy refuses a tag, what a read token cannot do, the keyboard
-alone, a label on every control, and a screenshot of every page.
+its catch-up deploy, why the policy refuses a tag, approving a deploy that waits for it, what a
+read token cannot do, the keyboard alone, a label on every control, and a screenshot of every
+page.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import WAIT_MS
 from tests.support.browser import VIEWPORT, save_screenshot, unlabelled_controls
-from tests.support.console import Console
+from tests.support.console import API, WEB, Console
+from tests.support.pushes import ref
+from tests.support.release import ALICE_TOKEN
 from tests.support.settings import API_TOKEN, READ_TOKEN
 
 REPOSITORY = "/repositories/team/app"
@@ -112,6 +115,36 @@ def test_explain_shows_why_the_policy_refuses_a_tag(page: Page, console: Console
     assert not refused["deploy"]
 
 
+def test_an_approver_approves_a_waiting_deploy_and_sees_it_deploy(
+    approval_page: Page, approval_console: Console
+) -> None:
+    page, console = approval_page, approval_console
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    waiting = console.api("/api/v1/deployments?status=waiting")["deployments"]
+    assert {d["target_key"] for d in waiting} == {WEB.key, API.key}
+    (web,) = [d for d in waiting if d["target_key"] == WEB.key]
+    sign_in(page, ALICE_TOKEN)
+    expect(page.locator("footer")).to_contain_text("reading, approving and rejecting")
+    page.goto("/deployments")
+    row = page.locator(f"#deployment-{web['id']}")
+    expect(row).to_contain_text("waits for: 0 of 1 approval")
+    row.get_by_role("link", name=str(web["id"])).click()
+    expect(page.locator("#waits")).to_contain_text("0 of 1 approval")
+    page.get_by_role("button", name="Approve…").click()
+    expect(page.locator("#foresight")).to_contain_text("1.4.1 deploys to recording:web now")
+    assert unlabelled_controls(page) == []
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_contain_text("approved by alice; released")
+    page.evaluate("window.sameDocument = true")  # gone if the page loaded again
+    expect(page.locator("#deployment .outcome")).to_have_text("succeeded", timeout=WAIT_MS)
+    assert page.evaluate("window.sameDocument") is True
+    assert page.get_by_role("button", name="Approve…").count() == 0
+    assert console.deployer.deployed(WEB) == [ref("1.4.1", 2)]
+    assert console.deployer.deployed(API) == []  # its own deploy still waits for a vote
+    assert problems == []
+
+
 def test_a_read_token_sees_no_write_controls_and_its_writes_get_403(
     page: Page, chromium: Browser, console: Console
 ) -> None:
@@ -195,6 +228,7 @@ def test_every_page_labels_its_controls_breaks_no_policy_and_is_shown(
         "repositories": "/repositories",
         "repository": REPOSITORY,
         "confirm": f"{REPOSITORY}/confirm?action=pin&tag=1.4.0",
+        "freeze": "/freezes/confirm?action=freeze&reason=incident+42",
         "workloads": "/workloads",
         "deployments": "/deployments",
         "deployment": f"/deployments/{deployment['id']}",

@@ -20,6 +20,7 @@ from receiver.config.loading import Config
 from receiver.console import SECURITY_HEADERS
 from tests.support.api import ClientFactory
 from tests.support.components import free_port
+from tests.support.console_forms import csrf_of, sign_in
 from tests.support.metrics import count, parse
 from tests.support.postgres import admin_sql
 from tests.support.pushes import REGISTRY, WEB, push, ref, repository
@@ -27,7 +28,6 @@ from tests.support.recording import RecordingDeployer
 from tests.support.settings import API_TOKEN, READ_TOKEN, api_headers, make_config
 
 Client = TestClient[Any, Any]
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 CONFIRM = "/repositories/team/app/confirm"
 
 
@@ -47,24 +47,6 @@ async def console(aiohttp_client: ClientFactory, console_config: Config) -> Clie
     for tag, n in (("1.0.0", 1), ("1.1.0", 2)):
         await push(client, tag, n)
     return client
-
-
-async def csrf_of(response: ClientResponse) -> str:
-    found = CSRF.search(await response.text())
-    assert found is not None, "no CSRF token on the page"
-    return found.group(1)
-
-
-async def sign_in(client: Client, token: str = API_TOKEN) -> str:
-    """Sign in; the session's CSRF token."""
-    form = await client.get("/signin")
-    answer = await client.post(
-        "/signin",
-        data={"csrf": await csrf_of(form), "token": token, "next": "/"},
-        allow_redirects=False,
-    )
-    assert answer.status == 303, await answer.text()
-    return await csrf_of(await client.get("/"))
 
 
 def cookie_header(response: ClientResponse, name: str) -> str:

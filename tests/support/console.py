@@ -1,6 +1,7 @@
 """The console under test: the app served on a real port with the worker on and a recording
 deployer, team/app watched with two targets (``web`` and ``api``) that run 1.4.1, and the
-registry's pushes of 1.4.0, 1.4.1 and 2.0.0 (which the policy, minor, refuses) decided."""
+registry's pushes of 1.4.0, 1.4.1 and 2.0.0 (which the policy, minor, refuses) decided; with
+release rules (``approvals=1``), the deploys of 1.4.1 wait for them instead."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.support.live import LiveApp
 from tests.support.postgres import fresh_database
 from tests.support.pushes import NAME, REGISTRY, WEB, push_body, ref, repository
 from tests.support.recording import RecordingDeployer
+from tests.support.release import TOKENS
 from tests.support.settings import REGISTRY_TOKEN, api_headers, make_config
 
 API = Target(kind="recording", name="api")
@@ -67,7 +69,9 @@ class Console:
 
 
 @contextmanager
-def running_console(pg_server_uri: str) -> Iterator[Console]:
+def running_console(pg_server_uri: str, **rules: Any) -> Iterator[Console]:
+    """The console, team/app with the release ``rules`` given (none: its deploys go at once),
+    and the API tokens of ``tests.support.release`` (approvers too)."""
     deployer = RecordingDeployer()
     for target in (WEB, API):
         deployer.run(target, ref("1.4.0", 1))
@@ -76,8 +80,9 @@ def running_console(pg_server_uri: str) -> Iterator[Console]:
         registry=REGISTRY,
         confirm_digests=False,  # registry.test names no running registry
         repositories=[
-            repository(targets=[{"kind": "recording", "name": n} for n in ("web", "api")])
+            repository(targets=[{"kind": "recording", "name": n} for n in ("web", "api")], **rules)
         ],
+        api={"tokens": TOKENS},
         worker={"poll_interval_seconds": 0.2, "retry_base_seconds": 0.05},
     )
     live = LiveApp(init_app(config, deployers=Deployers([deployer]))).start()
