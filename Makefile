@@ -3,6 +3,7 @@
 # make bench run the benchmarks (installs wrk); BENCH=ingest runs one, QUICK=1 a tiny smoke run,
 #            ROUNDS=N another number of rounds
 # make demo  install the same, then show a real push moving a real container (until Ctrl-C)
+# make screenshots  take the console's screenshots again into docs/ (the browser tests' run)
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ export REGDEPLOY_PORT ?= 8080
 
 BENCH ?= all
 
-.PHONY: run test demo bench lint typecheck pytest system-deps install clean
+.PHONY: run test demo bench screenshots lint typecheck pytest system-deps install clean
 
 run: $(STAMP)
 	$(BIN)/regdeploy serve --config config.example.yaml
@@ -22,6 +23,9 @@ test: system-deps $(STAMP) lint typecheck pytest
 # DEMO_ARGS=--no-wait stops once the deploy is shown (the test suite runs it so).
 demo: system-deps $(STAMP)
 	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
+
+screenshots: system-deps $(STAMP)
+	REGDEPLOY_DOCS_SCREENSHOTS=docs $(BIN)/pytest -q -m browser -k every_page tests/browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -5,8 +5,9 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 5 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
--- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event)
+-- schema-version: 7 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event;
+-- 6: console sessions; 7: release control)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -194,3 +195,81 @@ $$;
 ALTER TABLE events ADD COLUMN IF NOT EXISTS recorded_by text;
 
 INSERT INTO schema_version (version) VALUES (1), (2), (3), (4), (5) ON CONFLICT (version) DO NOTHING;
+
+-- 6: the console's sessions. A browser that signed in with an API token holds a random session id
+-- in a cookie; the database keeps only its SHA-256, the token's name and scope (never the token),
+-- the session's CSRF token and when it expires. A confirmed change is recorded once per form
+-- (console_submissions), so that a form sent twice changes nothing the second time.
+CREATE TABLE IF NOT EXISTS console_sessions (
+    id_hash     text        PRIMARY KEY,
+    token_name  text        NOT NULL,
+    scope       text        NOT NULL CHECK (scope IN ('read', 'write')),
+    csrf_token  text        NOT NULL,
+    flash       text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS console_sessions_expiry ON console_sessions (expires_at);
+CREATE TABLE IF NOT EXISTS console_submissions (
+    id_hash       text        NOT NULL REFERENCES console_sessions (id_hash) ON DELETE CASCADE,
+    form_token    text        NOT NULL,
+    submitted_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (id_hash, form_token)
+);
+INSERT INTO schema_version (version) VALUES (6) ON CONFLICT (version) DO NOTHING;
+
+
+-- 7: release control. A decided deploy may wait (status 'waiting') for a deploy window, a
+-- cooldown, a settle time, approvals or a freeze, by the rules it was decided with (release);
+-- it is then released (planned), rejected, expired or superseded. decided_at and the times
+-- waits end come from regdeploy's clock, never from the database's now(). It relies on no other
+-- version's statements but 6's console_sessions, whose scopes it extends with 'approve'.
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS release jsonb;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS decided_at timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS pushed_at timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS forced_by text;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS wait_kinds text[] NOT NULL DEFAULT '{}';
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS due_at timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS announced boolean NOT NULL DEFAULT false;
+-- One waiting deploy per target: a newer decision supersedes it.
+CREATE UNIQUE INDEX IF NOT EXISTS deployments_one_waiting
+    ON deployments (target_key) WHERE status = 'waiting';
+CREATE INDEX IF NOT EXISTS deployments_waiting ON deployments (due_at, id) WHERE status = 'waiting';
+
+-- Approvals and rejections of waiting deploys: one vote per API token.
+CREATE TABLE IF NOT EXISTS deployment_votes (
+    deployment_id  bigint      NOT NULL REFERENCES deployments (id),
+    actor          text        NOT NULL,
+    approve        boolean     NOT NULL,
+    comment        text        NOT NULL DEFAULT '',
+    voted_at       timestamptz NOT NULL,
+    PRIMARY KEY (deployment_id, actor)
+);
+
+-- Freezes that are on: scope '' holds every repository, any other a repository by name.
+CREATE TABLE IF NOT EXISTS freezes (
+    scope   text        PRIMARY KEY,
+    reason  text        NOT NULL,
+    actor   text        NOT NULL,
+    since   timestamptz NOT NULL
+);
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_version WHERE version = 7) THEN
+        ALTER TABLE deployments DROP CONSTRAINT IF EXISTS deployments_status_check;
+        ALTER TABLE deployments ADD CONSTRAINT deployments_status_check CHECK (status IN (
+            'planned', 'running', 'succeeded', 'failed', 'rolled_back', 'superseded',
+            'conflict', 'dry_run', 'skipped', 'adopted', 'waiting', 'rejected', 'expired'));
+        ALTER TABLE notices DROP CONSTRAINT IF EXISTS notices_kind_check;
+        ALTER TABLE notices ADD CONSTRAINT notices_kind_check
+            CHECK (kind IN ('started', 'outcome', 'waiting', 'released'));
+        -- An approve-scoped token may sign in to the console to approve and reject.
+        ALTER TABLE console_sessions DROP CONSTRAINT IF EXISTS console_sessions_scope_check;
+        ALTER TABLE console_sessions ADD CONSTRAINT console_sessions_scope_check
+            CHECK (scope IN ('read', 'approve', 'write'));
+    END IF;
+END
+$$;
+
+INSERT INTO schema_version (version) VALUES (7) ON CONFLICT (version) DO NOTHING;

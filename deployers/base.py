@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from handlers.references import Aliases, ImageName, ImageRef
+from handlers.release import LABEL_PREFIX, RELEASE_KEYS
 
 
 # An image no workload runs: asking which opted-in workloads run it asks the orchestrator the
@@ -37,7 +38,8 @@ class Target:
     """One workload a deployer can move: ``kind`` names the deployer, ``name`` the workload.
 
     ``options`` narrow it down where the orchestrator needs more than a name (a Nomad group and
-    task, a namespace). ``policy`` and ``notify`` come from a discovered workload's own labels.
+    task, a namespace). ``policy``, ``notify`` and ``release`` (its release control: ``window``,
+    ``min_age``, ... as written) come from a discovered workload's own labels.
     """
 
     kind: str
@@ -45,6 +47,7 @@ class Target:
     options: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     policy: str | None = None
     notify: tuple[str, ...] = ()
+    release: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def key(self) -> str:
@@ -59,6 +62,7 @@ class Target:
             "options": dict(self.options),
             "policy": self.policy,
             "notify": list(self.notify),
+            "release": dict(self.release),
         }
 
     @classmethod
@@ -70,6 +74,9 @@ class Target:
             options=MappingProxyType({str(k): str(v) for k, v in options.items()}),
             policy=raw.get("policy") or None,
             notify=tuple(str(n) for n in raw.get("notify") or ()),
+            release=MappingProxyType(
+                {str(k): str(v) for k, v in (raw.get("release") or {}).items()}
+            ),
         )
 
 
@@ -122,6 +129,14 @@ class DeployResult:
 def tls_verify(ca_file: Path | None, verify: bool) -> bool | str:
     """What ``requests`` takes as ``verify``: the CA bundle to trust, or whether to verify."""
     return str(ca_file) if ca_file and verify else verify
+
+
+def release_labels(values: Mapping[str, object] | None) -> Mapping[str, str]:
+    """The release-control labels (job meta) of a workload, by key without ``regdeploy.``:
+    ``window``, ``min_age``, ``settle``, ``approvals``, ``approval_deadline``."""
+    values = values or {}
+    found = {key: str(values.get(LABEL_PREFIX + key) or "").strip() for key in RELEASE_KEYS}
+    return MappingProxyType({k: v for k, v in found.items() if v})
 
 
 def name_list(value: object) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ import docker.errors
 import docker.tls
 import requests
 
-from deployers.base import Target, name_list, tls_verify
+from deployers.base import Target, name_list, release_labels, tls_verify
 from handlers.errors import InvalidReference
 from handlers.references import Aliases, ImageName, ImageRef, parse_reference
 
@@ -195,11 +195,13 @@ def _api_version(host: str, tls: docker.tls.TLSConfig | bool, timeout: int) -> s
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Labels:
-    """The opt-in, policy and notify labels of one workload, read with the configured keys."""
+    """The opt-in, policy and notify labels of one workload, read with the configured keys,
+    and its release control (``regdeploy.window``, ``regdeploy.min_age``, ...)."""
 
     enabled: bool
     policy: str | None
     notify: tuple[str, ...]
+    release: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def read(cls, labels: Mapping[str, str] | None, settings: DockerSettings) -> Labels:
@@ -208,10 +210,13 @@ class Labels:
             enabled=str(labels.get(settings.opt_in_label, "")).strip().lower() == "true",
             policy=(labels.get(settings.policy_label) or "").strip() or None,
             notify=name_list(labels.get(settings.notify_label)),
+            release=release_labels(labels),
         )
 
     def target(self, kind: str, name: str) -> Target:
-        return Target(kind=kind, name=name, policy=self.policy, notify=self.notify)
+        return Target(
+            kind=kind, name=name, policy=self.policy, notify=self.notify, release=self.release
+        )
 
 
 def reference(text: object) -> ImageRef | None:

@@ -34,6 +34,7 @@ from deployers.base import (
     Target,
     Workload,
     name_list,
+    release_labels,
     tls_verify,
 )
 from handlers.errors import InvalidReference
@@ -114,6 +115,7 @@ class NomadDeployer:
                 options=MappingProxyType({"namespace": namespace}),
                 policy=meta.get(self.settings.policy_key) or None,
                 notify=name_list(meta.get(self.settings.notify_key)),
+                release=release_labels(meta),
             )
             job = await self._read(target)
             images = tuple(ref.image for ref in self._tasks(job, target, None))

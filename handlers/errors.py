@@ -6,6 +6,7 @@ RegdeployError
 ├── PayloadError           an authenticated notification that cannot be used at all
 ├── InvalidReference       text that is not an image reference
 ├── PolicyError            a policy or tag filter that cannot be parsed
+├── ReleaseRuleError       a deploy window, duration or approval count that cannot be parsed
 ├── StoreError             the database failed (receiver.store)
 │   ├── DatabaseUnavailable    the database cannot be reached right now; retry later
 │   ├── StoreConflict          a unique row exists already
@@ -27,6 +28,8 @@ RegdeployError
     │   ├── UnknownDeployment      no deployment has that id
     │   ├── UnknownTarget          the repository has no target of that key or name
     │   └── UnknownSource          no webhook source has that name
+    ├── Conflict               what the request names is not in a state that allows it (409)
+    │   └── NotWaiting             the deployment does not wait (for approvals)
     └── BodyTooLarge           the body is over the configured cap (413)
 
 ``receiver/http/errors.py`` is the one place that turns these into HTTP answers.
@@ -66,6 +69,10 @@ class InvalidReference(RegdeployError):
 
 class PolicyError(RegdeployError):
     """A policy or tag filter is invalid; the message names the offending text."""
+
+
+class ReleaseRuleError(RegdeployError):
+    """A deploy window, a duration or an approval count is invalid; the message says why."""
 
 
 class StoreError(RegdeployError):
@@ -181,6 +188,14 @@ class UnknownTarget(NotFound):
 
 class UnknownSource(NotFound):
     """No webhook source has that name."""
+
+
+class Conflict(RequestError):
+    """What the request names exists, but its state does not allow what was asked."""
+
+
+class NotWaiting(Conflict):
+    """The deployment does not wait (any more), or not for what was asked (approvals)."""
 
 
 class BodyTooLarge(RequestError):

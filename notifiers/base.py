@@ -24,6 +24,9 @@ class Level(enum.StrEnum):
 class Kind(enum.StrEnum):
     STARTED = "started"
     OUTCOME = "outcome"
+    # Release control: a deploy started to wait (``message``: what for), or was released.
+    WAITING = "waiting"
+    RELEASED = "released"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,8 +34,10 @@ class Notice:
     """One deploy, as a person should hear of it.
 
     ``outcome`` is the deployment status (``succeeded``, ``failed``, ``rolled_back``,
-    ``conflict``, ``superseded``, ``dry_run``) or ``started``; ``reason`` is why it was decided;
-    ``message`` what the orchestrator said (the reason of a failure or rollback).
+    ``conflict``, ``superseded``, ``dry_run``, ``rejected``, ``expired``) or ``started``,
+    ``waiting``, ``released``; ``reason`` is why it was decided; ``message`` what the
+    orchestrator said (the reason of a failure or rollback), or what a deploy waits for.
+    ``link``: its page in the console.
     """
 
     deployment_id: int
@@ -47,6 +52,7 @@ class Notice:
     reason: str
     message: str
     duration_seconds: float | None = None
+    link: str | None = None
 
     @property
     def failed(self) -> bool:

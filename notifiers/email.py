@@ -45,6 +45,10 @@ _SUBJECTS = {
     "conflict": "Deploy conflict: {repository} on {target}",
     "superseded": "Deploy superseded: {repository} {tag} on {target}",
     "dry_run": "Would deploy {repository} {tag} to {target}",
+    "waiting": "Waiting: {repository} {tag} to {target}",
+    "released": "Released: {repository} {tag} to {target}",
+    "rejected": "Rejected: {repository} {tag} to {target}",
+    "expired": "Expired: {repository} {tag} to {target}",
 }
 
 
@@ -267,8 +271,10 @@ def _fields(notice: Notice) -> list[tuple[str, str]]:
         ("duration", _duration(notice.duration_seconds)),
         ("reason", notice.reason or "-"),
     ]
-    if notice.failed and notice.message:
+    if notice.message and (notice.failed or notice.link):
         fields.append(("message", notice.message))
+    if notice.link:
+        fields.append(("link", notice.link))
     return fields
 
 

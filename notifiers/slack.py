@@ -46,6 +46,17 @@ OUTCOME_WORDS: Final = {
     "conflict": "Conflict",
     "superseded": "Superseded",
     "dry_run": "Dry run",
+    "waiting": "Waiting",
+    "released": "Released",
+    "rejected": "Rejected",
+    "expired": "Expired",
+}
+# What a notice's message is, by outcome (otherwise what the orchestrator said).
+MESSAGE_LABELS: Final = {
+    "waiting": "Waits for",
+    "released": "Released",
+    "rejected": "Rejected",
+    "expired": "Expired",
 }
 
 
@@ -171,6 +182,11 @@ def shows_message(notice: Notice) -> bool:
     )
 
 
+def message_label(notice: Notice) -> str:
+    """``Orchestrator``, or what release control's message is (``Waits for``)."""
+    return MESSAGE_LABELS.get(notice.outcome, "Orchestrator")
+
+
 def facts(notice: Notice) -> list[tuple[str, str]]:
     """The notice as (label, value) pairs, in the order they are shown."""
     return [
@@ -203,7 +219,9 @@ def _notice_blocks(notice: Notice) -> list[Json]:
     said = _clip_escaped("*Reason:* ", notice.reason or "-", REASON_CHARS)
     if shows_message(notice):
         room = TEXT_CHARS - len(said) - 1
-        said += "\n" + _clip_escaped("*Orchestrator:* ", notice.message, room)
+        said += "\n" + _clip_escaped(f"*{message_label(notice)}:* ", notice.message, room)
+    if notice.link and len(said) + len(notice.link) + 30 < TEXT_CHARS:
+        said += f"\n<{escape(notice.link)}|Open in regdeploy>"
     text = _mrkdwn(said)
     if notice.outcome in ("succeeded", "started", "dry_run"):
         block: Json = {"type": "context", "elements": [text]}

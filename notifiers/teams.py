@@ -90,6 +90,8 @@ def _container(notice: Notice) -> Json:
     if shows_message(notice):
         message = {**_text(clip(notice.message, TEXT_CHARS)), "fontType": "Monospace"}
         items.append({**message, "color": "Attention"} if notice.failed else message)
+    if notice.link:
+        items.append(_text(clip(f"[Open in regdeploy]({notice.link})", TEXT_CHARS)))
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 

@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from deployers.base import Deployers
+from receiver.clock import Clock, SystemClock
 from receiver.config.loading import Config
+from receiver.console import setup_console
 from receiver.http import (
     deployments,
     events,
     explain,
+    freezes,
     health,
     metrics,
     notices,
@@ -27,11 +30,13 @@ from receiver.http.auth import api_auth
 from receiver.http.errors import error_answers
 from receiver.http.keys import (
     ACTIONS,
+    CLOCK,
     CONFIG,
     DEPLOYERS,
     METRICS,
     PLANNER,
     REGISTRIES,
+    RELEASE,
     SERVICES,
     STORE,
 )
@@ -49,6 +54,7 @@ ROUTES = (
     repositories,
     registrywatcher,
     deployments,
+    freezes,
     notices,
     sources,
     workloads,
@@ -58,8 +64,11 @@ ROUTES = (
 )
 
 
-def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Application:
-    """The service; ``deployers`` replaces the ones built from the configuration (tests)."""
+def init_app(
+    config: Config, *, deployers: Deployers | None = None, clock: Clock | None = None
+) -> web.Application:
+    """The service; ``deployers`` replaces the ones built from the configuration, ``clock``
+    the machine's clock that release control judges time by (tests)."""
     # The webhook route enforces its own, smaller cap while streaming; this bounds the rest.
     app = web.Application(
         middlewares=[count_answers, error_answers, api_auth],
@@ -68,8 +77,10 @@ def init_app(config: Config, *, deployers: Deployers | None = None) -> web.Appli
     app[CONFIG] = config
     app[METRICS] = Metrics()
     app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
+    app[CLOCK] = clock if clock is not None else SystemClock()
     for module in ROUTES:
         app.add_routes(module.routes())
+    setup_console(app)
     app.cleanup_ctx.append(_services)
     return app
 
@@ -81,10 +92,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         deployers=app[DEPLOYERS],
         with_worker=config.worker.enabled,
         metrics=app[METRICS],
+        clock=app[CLOCK],
     ) as services:
         app[SERVICES] = services
         app[STORE] = services.store
         app[PLANNER] = services.planner
         app[REGISTRIES] = services.registries
         app[ACTIONS] = services.actions
+        app[RELEASE] = services.release
         yield

@@ -18,6 +18,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from handlers.errors import DeployerUnavailable, RegistryError
+from handlers.release import WaitKind
 from receiver.store.records import Backlog, Plan
 
 #: The source label of a notification posted to a source that is not configured.
@@ -65,8 +66,8 @@ class Metrics:
         )
         self.auth_failures = count(
             "auth_failures",
-            "Requests refused for their credentials, by surface (api, webhook, metrics) and "
-            "status (401: none or wrong, 403: a read token writing).",
+            "Requests refused for their credentials, by surface (api, console, webhook, metrics) "
+            "and status (401: none or wrong, 403: a read token writing).",
             "surface",
             "status",
         )
@@ -74,8 +75,28 @@ class Metrics:
         self.reconciler_found = count(
             "reconciler_found_events", "Events the reconciler found that notifications missed."
         )
+        self._count_release()
         self._scraped = _ScrapeTimeGauges()
         self.registry.register(self._scraped)
+
+    def _count_release(self) -> None:
+        """Release control's counters: waits started and ended, votes."""
+        count = self._counter
+        self.waits = count(
+            "waits", "Deploys that started to wait, by what they waited for.", "reason"
+        )
+        self.waits_ended = count(
+            "waits_ended", "Waiting deploys that ended: released, rejected or expired.", "outcome"
+        )
+        self.approvals = count(
+            "approvals", "Votes on waiting deploys that counted: approve or reject.", "vote"
+        )
+        for reason in WaitKind:
+            self.waits.labels(reason.value)
+        for ended in ("released", "rejected", "expired"):
+            self.waits_ended.labels(ended)
+        for vote in ("approve", "reject"):
+            self.approvals.labels(vote)
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         """The counter exported as ``regdeploy_{name}_total``."""
@@ -117,6 +138,16 @@ class Metrics:
 
     def registry_error(self, operation: str) -> None:
         self.registry_errors.labels(operation).inc()
+
+    def started_waiting(self, reasons: Iterable[str]) -> None:
+        for reason in reasons:
+            self.waits.labels(reason).inc()
+
+    def ended_waiting(self, outcome: str) -> None:
+        self.waits_ended.labels(outcome).inc()
+
+    def voted(self, *, approve: bool) -> None:
+        self.approvals.labels("approve" if approve else "reject").inc()
 
     def reconciled(self, *, found: int) -> None:
         """A completed reconciler pass that recorded ``found`` events."""
@@ -169,6 +200,14 @@ class _ScrapeTimeGauges(Collector):
             ("failed_notices", "Notices given up on.", b.failed_notices),
         ):
             yield _gauge(f"regdeploy_{name}", text, value)
+        waiting = GaugeMetricFamily(
+            "regdeploy_waiting_deploys",
+            "Deploys waiting, by what they wait for (one waiting for two things counts twice).",
+            labels=("reason",),
+        )
+        for reason in WaitKind:
+            waiting.add_metric((reason.value,), b.waiting_reasons.get(reason.value, 0))
+        yield waiting
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

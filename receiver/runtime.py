@@ -36,12 +36,14 @@ from receiver.background.launcher import Launcher
 from receiver.background.loop import PolledLoop
 from receiver.background.outbox import Outbox
 from receiver.background.reconciler import Reconciler
+from receiver.clock import Clock, SystemClock
 from receiver.config.loading import Config
 from receiver.config.notifiers import NotifierConfig
 from receiver.config.repositories import WatchedRepository
 from receiver.decide.actions import RepositoryActions
 from receiver.decide.announcer import Announcer
 from receiver.decide.planner import Planner
+from receiver.decide.release import ReleaseControl
 from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.registry.confirm import DigestConfirmation
@@ -67,6 +69,9 @@ class Services:
     metrics: Metrics
     # Names this process in claims, attempts and leases.
     worker_id: str
+    # Release control (windows, approvals, freezes), and the clock it judges time by.
+    release: ReleaseControl
+    clock: Clock
 
 
 def build_deployers(config: Config) -> Deployers:
@@ -126,7 +131,12 @@ def build_notifier(config: NotifierConfig, session: aiohttp.ClientSession) -> No
 
 @contextlib.asynccontextmanager
 async def running_services(
-    config: Config, *, deployers: Deployers, with_worker: bool, metrics: Metrics
+    config: Config,
+    *,
+    deployers: Deployers,
+    with_worker: bool,
+    metrics: Metrics,
+    clock: Clock | None = None,
 ) -> AsyncIterator[Services]:
     log.info("deployers_enabled", **deployers_log_fields(config, deployers))
     dsn = await asyncio.to_thread(resolve_dsn, config.database)
@@ -138,41 +148,81 @@ async def running_services(
         )
         log.info("database_ready", embedded=config.database.url is None, schema_version=version)
         async with aiohttp.ClientSession(trust_env=False) as session:
-            inventory = Inventory(
-                deployers=deployers,
-                repositories=store.repositories,
-                aliases=config.aliases,
-                refresh_seconds=config.worker.inventory_refresh_seconds,
-            )
-            planner = Planner(
-                repositories=store.repositories,
-                events=store.events,
-                deployers=deployers,
-                inventory=inventory,
-                aliases=config.aliases,
-            )
-            services = Services(
-                store=store,
-                inventory=inventory,
-                planner=planner,
-                actions=RepositoryActions(
-                    repositories=store.repositories,
-                    events=store.events,
-                    deployments=store.deployments,
-                    decisions=store.decisions,
-                    planner=planner,
-                ),
-                registries=RegistryClient(session, auth=registry_auth(config)),
-                deployers=deployers,
-                notifiers=build_notifiers(config, session),
-                metrics=metrics,
-                worker_id=worker_id(),
+            services = _services(
+                config, store, session, deployers=deployers, metrics=metrics, clock=clock
             )
             async with _background(services, config, enabled=with_worker):
                 yield services
     finally:
         deployers.close()
         await store.close()
+
+
+def _services(
+    config: Config,
+    store: Store,
+    session: aiohttp.ClientSession,
+    *,
+    deployers: Deployers,
+    metrics: Metrics,
+    clock: Clock | None,
+) -> Services:
+    inventory = Inventory(
+        deployers=deployers,
+        repositories=store.repositories,
+        aliases=config.aliases,
+        refresh_seconds=config.worker.inventory_refresh_seconds,
+    )
+    planner = Planner(
+        repositories=store.repositories,
+        events=store.events,
+        deployers=deployers,
+        inventory=inventory,
+        aliases=config.aliases,
+    )
+    release = build_release(store, config, inventory, clock or SystemClock(), metrics)
+    return Services(
+        store=store,
+        inventory=inventory,
+        planner=planner,
+        actions=RepositoryActions(
+            repositories=store.repositories,
+            events=store.events,
+            deployments=store.deployments,
+            decisions=store.decisions,
+            planner=planner,
+            release=release,
+        ),
+        registries=RegistryClient(session, auth=registry_auth(config)),
+        deployers=deployers,
+        notifiers=build_notifiers(config, session),
+        metrics=metrics,
+        worker_id=worker_id(),
+        release=release,
+        clock=release.clock,
+    )
+
+
+def build_release(
+    store: Store, config: Config, inventory: Inventory, clock: Clock, metrics: Metrics
+) -> ReleaseControl:
+    """Release control: the configured repositories' rules, judged by ``clock``."""
+    return ReleaseControl(
+        releases=store.releases,
+        deployments=store.deployments,
+        repositories=store.repositories,
+        events=store.events,
+        rules={repo.name: repo.release for repo in config.repositories},
+        labels=inventory,
+        clock=clock,
+        announcer=announcer(config),
+        metrics=metrics,
+    )
+
+
+def announcer(config: Config) -> Announcer:
+    """Who hears of what, with links to this regdeploy's console."""
+    return Announcer(config.notifiers, base_url=config.server.base_url)
 
 
 @contextlib.asynccontextmanager
@@ -219,6 +269,7 @@ def build_decider(services: Services, config: Config) -> Decider:
         config=config.worker,
         listen=lambda: store.listener("events"),
         metrics=services.metrics,
+        release=services.release,
     )
 
 
@@ -234,7 +285,7 @@ def build_launcher(services: Services, config: Config) -> Launcher:
         confirmation=DigestConfirmation(services.registries, config),
         worker_id=services.worker_id,
         dry_run=config.dry_run,
-        announcer=Announcer(config.notifiers),
+        announcer=announcer(config),
         metrics=services.metrics,
     )
     return Launcher(
@@ -242,6 +293,7 @@ def build_launcher(services: Services, config: Config) -> Launcher:
         dispatcher=dispatcher,
         config=config.worker,
         listen=lambda: store.listener("deployments"),
+        release=services.release,
     )
 
 

@@ -10,6 +10,8 @@ declare -A wanted=(
   [docker.io]=docker.io            # dockerd + docker CLI: the tests run a private dockerd
   [docker-compose]=docker-compose  # docker-compose config validates docker-compose.yml
   [wrk]=wrk                        # the closed-loop load of the benchmarks (make bench, tests/bench)
+  [chromium]=chromium              # the console's browser tests (Playwright drives it)
+  [fonts-dejavu-core]=fonts-dejavu-core  # text in the console's screenshots
 )
 if [ $# -gt 0 ]; then packages=("$@"); else packages=("${!wanted[@]}"); fi
 missing=()

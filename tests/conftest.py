@@ -32,6 +32,7 @@ COMPONENT_FIXTURES: dict[str, str] = {
     "pg_server_uri": "pg",
     "registry_tools": "registry",
     "docker_engine_session": "docker",
+    "chromium": "browser",
 }
 
 

@@ -31,6 +31,7 @@ from receiver.background.inventory import Inventory
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.server import WorkerConfig
 from receiver.decide.planner import Planner, unplanned
+from receiver.decide.release import ReleaseControl
 from receiver.metrics import Metrics
 from receiver.store.connector import Listener
 from receiver.store.decisions import DecisionQueries, EventBatch
@@ -61,9 +62,11 @@ class Decider(PolledLoop):
         config: WorkerConfig,
         listen: Callable[[], Listener] | None,
         metrics: Metrics,
+        release: ReleaseControl | None = None,
     ) -> None:
         super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
         self._metrics = metrics
+        self._release = release
         self._decisions = decisions
         self._planner = planner
         self._inventory = inventory
@@ -96,7 +99,8 @@ class Decider(PolledLoop):
         """Decide the next repository's due events; False when none is due."""
         claimed: list[StoredEvent] = []
         try:
-            async with self._decisions.claim_events() as batch:
+            now = self._release.clock.now() if self._release is not None else None
+            async with self._decisions.claim_events(now=now) as batch:
                 if batch is None:
                     return False
                 claimed = batch.events
@@ -118,7 +122,11 @@ class Decider(PolledLoop):
                 batch.failures[stored.id] = problem
             else:
                 valid.append(stored)
-        batch.plans.extend(await self._planner.plan_events(valid))
+        plans = await self._planner.plan_events(valid)
+        if self._release is not None:  # the rules each intent waits by (windows, approvals...)
+            pushed = {e.id: e.event.occurred_at for e in valid}
+            plans = await self._release.gate(plans, pushed=pushed)
+        batch.plans.extend(plans)
         self._metrics.decided(batch.plans)
         planned = {plan.event_id for plan in batch.plans}
         for stored in valid:

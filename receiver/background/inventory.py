@@ -110,6 +110,15 @@ class Inventory:
                 return workload.running(name, self._aliases)
         return await self._ask(target, name)  # a target no listing covers yet
 
+    def workload(self, key: str) -> Target | None:
+        """The workload of target ``key`` that opted in, as last listed (with its labels), or
+        None: a configured target reads its release-control labels here."""
+        for listing in self._listings.values():
+            for workload in listing.workloads:
+                if workload.target.key == key:
+                    return workload.target
+        return None
+
     async def images_in_use(self) -> set[ImageName] | None:
         """Every repository a workload that opted in runs, or None while some deployer's
         listing is missing (nothing can then be said about what is unused)."""

@@ -3,7 +3,8 @@
 Deployments run concurrently, at most ``MAX_CONCURRENT_DEPLOYS`` per process and one per target
 (the database enforces it across processes). The launcher wakes on ``LISTEN/NOTIFY`` for new
 intents and finished deploys, so a decided deploy starts at once, whatever the decider has left
-to do; it also takes over the deploys whose worker stopped sending heartbeats.
+to do; it also takes over the deploys whose worker stopped sending heartbeats, and first
+releases the waiting deploys that fell due (release control: ``receiver.decide.release``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import structlog
 from receiver.background.dispatcher import Dispatcher
 from receiver.background.loop import PolledLoop
 from receiver.config.server import WorkerConfig
+from receiver.decide.release import ReleaseControl
 from receiver.store.connector import Listener
 from receiver.store.deployments import DeploymentQueries
 
@@ -36,8 +38,10 @@ class Launcher(PolledLoop):
         dispatcher: Dispatcher,
         config: WorkerConfig,
         listen: Callable[[], Listener] | None,
+        release: ReleaseControl | None = None,
     ) -> None:
         super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
+        self._release = release
         self._deployments = deployments
         self._dispatcher = dispatcher
         self._config = config
@@ -47,14 +51,23 @@ class Launcher(PolledLoop):
         await self.launch_due()
 
     async def next_due(self) -> datetime | None:
-        """Sooner than the next poll when a planned retry falls due."""
-        return await self._deployments.next_due()
+        """Sooner than the next poll when a planned retry or a waiting deploy falls due."""
+        due = await self._deployments.next_due()
+        if self._release is None:
+            return due
+        waits = await self._release.next_due()
+        return min((t for t in (due, waits) if t is not None), default=None)
 
     async def finish(self) -> None:
         await self.drain()
 
     async def launch_due(self) -> None:
-        """Take over stalled deploys, then start every due one this process has room for."""
+        """Release the waits that fell due, take over stalled deploys, then start every due one
+        this process has room for."""
+        if self._release is not None:
+            released = await self._release.release_due()
+            if released:
+                log.info("deploys_released", deployments=released)
         stall = self._config.stall_timeout_seconds
         recovered = await self._deployments.recover_stalled(stall_seconds=stall)
         if recovered:

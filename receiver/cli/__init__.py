@@ -12,9 +12,11 @@ and is a client of a running service's API (``receiver.cli.client``), at ``--url
 ``$REGDEPLOY_URL`` with ``--token`` / ``$REGDEPLOY_TOKEN`` or a token file::
 
     regdeploy repos
-    regdeploy pin REPO TAG | unpin REPO | auto-deploy REPO on|off | deploy REPO [TAG]
+    regdeploy pin REPO TAG [--force] | unpin REPO | auto-deploy REPO on|off
+    regdeploy deploy REPO [TAG] [--force]
     regdeploy explain REPO [--target T]
     regdeploy deployments [--repo R] [--follow] | events | status
+    regdeploy approve ID | reject ID | freeze [REPO] --reason WHY | unfreeze [REPO] | freezes
 
 Every command takes ``--version``; every client command takes ``--json``.
 """

@@ -1,7 +1,8 @@
 """The commands that talk to a running regdeploy over its API.
 
 ``repos``, ``pin``, ``unpin``, ``auto-deploy``, ``deploy``, ``explain``, ``deployments``,
-``events`` and ``status`` print aligned tables for people, or with ``--json`` the API's answer
+``events``, ``status`` and release control's ``approve``, ``reject``, ``freeze``, ``unfreeze``
+and ``freezes`` print aligned tables for people, or with ``--json`` the API's answer
 for scripts (``deployments --follow --json``: one JSON object per line). A refused call prints
 the server's message and exits 1; a service that does not answer prints one line naming the URL
 and exits 3; ``status`` exits 1 when something it checks is down.
@@ -57,6 +58,7 @@ def add_commands(commands: Commands) -> None:
     pin = _command(commands, "pin", "pin a repository to a tag and deploy it now", _pin)
     pin.add_argument("repo", metavar="REPO")
     pin.add_argument("tag", metavar="TAG")
+    pin.add_argument("--force", action="store_true", help=_FORCE)
 
     unpin = _command(
         commands, "unpin", "follow the newest tag the policy allows again, and deploy it", _unpin
@@ -72,6 +74,7 @@ def add_commands(commands: Commands) -> None:
     )
     deploy.add_argument("repo", metavar="REPO")
     deploy.add_argument("tag", metavar="TAG", nargs="?")
+    deploy.add_argument("--force", action="store_true", help=_FORCE)
 
     explain = _command(
         commands, "explain", "the decision for every known tag and target, with reasons", _explain
@@ -94,6 +97,29 @@ def add_commands(commands: Commands) -> None:
     events.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
 
     _command(commands, "status", "database, deployers, queue and reconciler", _status)
+    add_release_commands(commands)
+
+
+_FORCE = "deploy past the deploy windows (audited; approvals and freezes still hold)"
+
+
+def add_release_commands(commands: Commands) -> None:
+    """Release control: votes on waiting deploys, and freezes."""
+    for name, verb in (("approve", "approve"), ("reject", "reject")):
+        vote = _command(commands, name, f"{verb} a waiting deploy", _vote)
+        vote.add_argument("id", metavar="ID", type=int, help="the deployment's id")
+        vote.add_argument("--comment", "-m", default="", help="said with the vote (why)")
+        vote.set_defaults(approve=name == "approve")
+    freeze = _command(
+        commands, "freeze", "hold every deploy of a repository (or all) until unfrozen", _freeze
+    )
+    freeze.add_argument("repo", metavar="REPO", nargs="?", help="default: every repository")
+    freeze.add_argument("--reason", required=True, help="why (shown with every wait)")
+    unfreeze = _command(
+        commands, "unfreeze", "lift a freeze: the newest waiting deploy per target goes", _unfreeze
+    )
+    unfreeze.add_argument("repo", metavar="REPO", nargs="?", help="default: every repository")
+    _command(commands, "freezes", "the freezes that are on", _freezes)
 
 
 def _command(commands: Commands, name: str, summary: str, run: Command) -> argparse.ArgumentParser:
@@ -175,7 +201,11 @@ def _change(api: Api, name: str, changes: dict[str, Any]) -> Shown:
 
 
 def _pin(api: Api, args: argparse.Namespace) -> Shown:
-    return _change(api, args.repo, {"pinned_tag": args.tag})
+    return _change(api, args.repo, {"pinned_tag": args.tag, **_forced(args)})
+
+
+def _forced(args: argparse.Namespace) -> dict[str, bool]:
+    return {"force": True} if args.force else {}
 
 
 def _unpin(api: Api, args: argparse.Namespace) -> Shown:
@@ -187,7 +217,7 @@ def _auto(api: Api, args: argparse.Namespace) -> Shown:
 
 
 def _deploy(api: Api, args: argparse.Namespace) -> Shown:
-    body = {"tag": args.tag} if args.tag else {}
+    body = {**({"tag": args.tag} if args.tag else {}), **_forced(args)}
     answer = api.call("POST", repository_path(args.repo, "deploy"), body)
     return Shown(data=answer, text=views.action(answer))
 
@@ -220,6 +250,29 @@ def _events(api: Api, args: argparse.Namespace) -> Shown:
 def _status(api: Api, _: argparse.Namespace) -> Shown:
     answer = api.get("/api/v1/status")
     return Shown(data=answer, text=views.status(answer, url=api.url), ok=answer["status"] == "ok")
+
+
+def _vote(api: Api, args: argparse.Namespace) -> Shown:
+    verb = "approve" if args.approve else "reject"
+    body = {"comment": args.comment} if args.comment else {}
+    answer = api.call("POST", f"/api/v1/deployments/{args.id}/{verb}", body)
+    return Shown(data=answer, text=views.vote(answer))
+
+
+def _freeze(api: Api, args: argparse.Namespace) -> Shown:
+    body = {"reason": args.reason, **({"repository": args.repo} if args.repo else {})}
+    answer = api.call("POST", "/api/v1/freeze", body)
+    return Shown(data=answer, text=views.freezing(answer))
+
+
+def _unfreeze(api: Api, args: argparse.Namespace) -> Shown:
+    answer = api.call("POST", "/api/v1/unfreeze", {"repository": args.repo} if args.repo else {})
+    return Shown(data=answer, text=views.freezing(answer))
+
+
+def _freezes(api: Api, _: argparse.Namespace) -> Shown:
+    answer = api.get("/api/v1/freezes")
+    return Shown(data=answer, text=views.freezes(answer["freezes"]))
 
 
 def _follow(api: Api, args: argparse.Namespace) -> int:

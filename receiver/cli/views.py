@@ -124,6 +124,7 @@ def explanation(answer: dict[str, Any]) -> str:
         f"auto_deploy {auto}, {pin}",
         f"tags, newest first: {tags}",
     ]
+    lines += [f.get("words", "") for f in answer.get("freezes") or ()]
     if answer["message"]:
         lines += ["", answer["message"]]
     for target in answer["targets"]:
@@ -140,6 +141,10 @@ def _target_explanation(target: dict[str, Any]) -> list[str]:
         f"{target['target_key']} ({found}) runs {running}",
         f"  now: {verdict} ({now}{target['reason']})",
     ]
+    if rules := target.get("release_rules"):
+        lines.append(f"  release: {'; '.join(rules)}")
+    if waiting := target.get("waiting"):
+        lines.append(f"  waiting: {waiting_line(waiting)}")
     if target["pushes"]:
         rows = [
             [
@@ -155,6 +160,32 @@ def _target_explanation(target: dict[str, Any]) -> list[str]:
     return lines
 
 
+def waiting_line(d: dict[str, Any]) -> str:
+    """``deployment 7 (1.2.0@sha256:0123456789ab) waits for: 1 of 2 approvals (admin)``."""
+    image = f"{d['tag']}@{short_digest(d['digest'])}"
+    return f"deployment {d['id']} ({image}) waits for: {d['wait'] or 'its next judgement'}"
+
+
+def vote(answer: dict[str, Any]) -> str:
+    """What an approval or a rejection did."""
+    return str(answer["message"])
+
+
+def freezing(answer: dict[str, Any]) -> str:
+    """What a freeze or an unfreeze did, and the freezes on now."""
+    return f"{answer['message']}\n\n{freezes(answer['freezes'])}"
+
+
+def freezes(found: Sequence[dict[str, Any]]) -> str:
+    if not found:
+        return "nothing is frozen"
+    rows = [
+        [f["repository"] or "(every repository)", f["actor"], when(f["since"]), f["reason"]]
+        for f in found
+    ]
+    return table(["FROZEN", "BY", "SINCE", "REASON"], rows)
+
+
 def deployments(answer: dict[str, Any]) -> str:
     if not answer["deployments"]:
         return "no deployments yet"
@@ -163,7 +194,8 @@ def deployments(answer: dict[str, Any]) -> str:
 
 
 def deployment_row(d: dict[str, Any]) -> list[str]:
-    why = d["reason"] + (f" ({d['message']})" if d["message"] else "")
+    said = f"waits for: {d['wait']}" if d.get("wait") else d["message"]
+    why = d["reason"] + (f" ({said})" if said else "")
     return [
         str(d["id"]),
         when(d["created_at"]),
@@ -208,6 +240,7 @@ def status(answer: dict[str, Any], *, url: str) -> str:
         ["database", f"up ({where})" if db["reachable"] else f"DOWN ({where}): {db['message']}"],
         *_deployer_rows(answer),
         ["queue", _queue_text(answer["queue"])],
+        *[["frozen", f["words"]] for f in answer.get("freezes") or ()],
         ["worker", "on" if answer["worker"]["enabled"] else "off (another process decides)"],
         ["reconciler", _reconciler_text(answer["reconciler"])],
     ]
@@ -235,8 +268,10 @@ def _queue_text(queue: dict[str, Any] | None) -> str:
     pending = f"{queue['pending_events']} events pending"
     if queue["oldest_pending_age_seconds"] is not None:
         pending += f" (oldest {queue['oldest_pending_age_seconds']:g} s)"
+    waiting = f", {queue['waiting_deploys']} waiting" if queue.get("waiting_deploys") else ""
     return (
         f"{pending}; {queue['planned_deploys']} deploys planned, {queue['running_deploys']} running"
+        + waiting
     )
 
 

@@ -7,14 +7,20 @@ The configuration seeds them into PostgreSQL at start; the API may change ``pinn
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 
 from deployers.base import Target
-from handlers.errors import InvalidReference, PolicyError
+from handlers.errors import InvalidReference, PolicyError, ReleaseRuleError
 from handlers.policy import parse_filter, parse_policy
 from handlers.references import ImageName, parse_name
+from handlers.release import ReleaseRules, parse_count, parse_duration
+from handlers.windows import read_window
 from receiver.config.reader import Reader, at
+
+#: What holds a repository's deploys back (release control): every key optional.
+RELEASE_CONFIG_KEYS = ("windows", "min_age", "settle", "approvals", "approval_deadline")
 
 _KNOWN = {
     "name",
@@ -26,6 +32,7 @@ _KNOWN = {
     "filters",
     "targets",
     "notify",
+    *RELEASE_CONFIG_KEYS,
 }
 
 # Target kinds named by one string: ``{swarm: web}``, ``{container: web}``.
@@ -49,6 +56,8 @@ class WatchedRepository:
     filters: tuple[Mapping[str, str], ...] = ()
     targets: tuple[Target, ...] = ()
     notify: tuple[str, ...] = ()
+    # Windows, cooldown, settle and approvals; a workload's labels (job meta) may override them.
+    release: ReleaseRules = field(default_factory=ReleaseRules)
 
 
 def read_repositories(r: Reader, value: object) -> tuple[WatchedRepository, ...]:
@@ -91,7 +100,43 @@ def _repository(r: Reader, m: dict[str, object], path: str) -> WatchedRepository
         filters=_filters(r, m.get("filters"), at(path, "filters")),
         targets=_targets(r, m.get("targets"), at(path, "targets")),
         notify=_names(r, m.get("notify"), at(path, "notify")),
+        release=read_release(r, m, path),
     )
+
+
+def read_release(r: Reader, m: dict[str, object], path: str) -> ReleaseRules:
+    """``windows: [{days, from, to, timezone}]``, ``min_age``, ``settle``, ``approval_deadline``
+    (durations: 30s, 10m, 24h) and ``approvals`` (a count)."""
+    windows = []
+    for i, raw in enumerate(r.items(m.get("windows"), at(path, "windows"))):
+        try:
+            windows.append(read_window(raw))
+        except ReleaseRuleError as exc:
+            r.problems.append(f"{at(path, 'windows')}[{i}]: {exc}")
+    values: dict[str, object] = {}
+    for key, parse in (
+        ("min_age", parse_duration),
+        ("settle", parse_duration),
+        ("approval_deadline", parse_duration),
+        ("approvals", parse_count),
+    ):
+        if m.get(key) is None:
+            continue
+        try:
+            values[key] = parse(m[key])
+        except ReleaseRuleError as exc:
+            r.problems.append(f"{at(path, key)}: {exc}")
+    return ReleaseRules(
+        windows=tuple(windows),
+        min_age=_duration(values.get("min_age")),
+        settle=_duration(values.get("settle")),
+        approvals=int(values.get("approvals") or 0),  # type: ignore[call-overload]
+        approval_deadline=_duration(values.get("approval_deadline")) or None,
+    )
+
+
+def _duration(value: object) -> timedelta:
+    return value if isinstance(value, timedelta) else timedelta(0)
 
 
 def _filters(r: Reader, value: object, path: str) -> tuple[Mapping[str, str], ...]:

@@ -20,15 +20,27 @@ _SOURCE_KEYS = {"name", "format", "token", "token_file", "registry", "confirm_di
 
 
 class Scope(enum.StrEnum):
+    """``read``: GET only; ``approve``: also approve or reject a waiting deploy; ``write``:
+    everything."""
+
     READ = "read"
+    APPROVE = "approve"
     WRITE = "write"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerConfig:
+    """``public_url``: where people reach this regdeploy (and its console), for the links in
+    notices; by default its own address."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    public_url: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,7 +100,7 @@ class WorkerConfig:
 
 
 def read_server(r: Reader, m: dict[str, object]) -> ServerConfig:
-    r.unknown(m, "server", {"host", "port", "max_body_bytes"})
+    r.unknown(m, "server", {"host", "port", "max_body_bytes", "public_url"})
     port = r.integer(m, "port", "server", 8080)
     if not 0 < port < 65536:
         r.problems.append(f"server.port: expected 1-65535, got {port}")
@@ -96,6 +108,7 @@ def read_server(r: Reader, m: dict[str, object]) -> ServerConfig:
         host=r.text(m, "host", "server", "127.0.0.1"),
         port=port,
         max_body_bytes=r.integer(m, "max_body_bytes", "server", DEFAULT_MAX_BODY_BYTES),
+        public_url=r.text(m, "public_url", "server", ""),
     )
 
 
@@ -166,21 +179,22 @@ def read_api_tokens(r: Reader, m: dict[str, object]) -> tuple[ApiToken, ...]:
         r.problems.append("api.tokens: expected a list of at least one token")
         return ()
     tokens: list[ApiToken] = []
+    names: set[str] = set()
     for i, item in enumerate(value):
         path = f"api.tokens[{i}]"
         t = r.mapping(item, path)
         r.unknown(t, path, {"name", "token", "token_file", "scope"})
         scope = r.text(t, "scope", path, Scope.READ.value)
         if scope not in {s.value for s in Scope}:
-            r.problems.append(f"{path}.scope: expected read or write, got {scope!r}")
+            r.problems.append(f"{path}.scope: expected read, approve or write, got {scope!r}")
             scope = Scope.READ.value
+        name = r.text(t, "name", path, f"token{i}")
+        if name in names:  # the name is who approved, and the audit's actor
+            r.problems.append(f"{path}.name: {name!r} is used by an earlier token")
+        names.add(name)
         secret = r.secret(t, "token", path, required=True)
         if secret is not None:
-            tokens.append(
-                ApiToken(
-                    name=r.text(t, "name", path, f"token{i}"), token=secret, scope=Scope(scope)
-                )
-            )
+            tokens.append(ApiToken(name=name, token=secret, scope=Scope(scope)))
     return tuple(tokens)
 
 

@@ -2,14 +2,17 @@
 
 Setting a pin deploys that tag now, whatever runs; a reset goes back to following the newest
 eligible tag and deploys it; switching ``auto_deploy`` back on deploys the newest eligible image
-that arrived while it was off. Every change is audited by the store.
+that arrived while it was off. Every change is audited by the store. Each deploy goes through
+release control (windows, cooldown, approvals, freezes: ``receiver.decide.release``); ``force``
+takes a pin's or a manual deploy past the windows, audited as ``force``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -17,8 +20,10 @@ import structlog
 from handlers.decision import newest_tag
 from handlers.errors import UnknownTag
 from handlers.policy import parse_policy
+from handlers.references import ImageRef
 from handlers.versions import parse_version
 from receiver.decide.planner import Explanation, Outlook, Planner, rules_of
+from receiver.decide.release import ReleaseControl
 from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
@@ -38,6 +43,8 @@ class ActionResult:
     deployments: tuple[int, ...]
     outlooks: tuple[Outlook, ...]
     trigger: str | None = None
+    # Target key -> what its deploy waits for (release control), for those that wait.
+    waiting: Mapping[str, str] = field(default_factory=dict)
 
 
 class RepositoryActions:
@@ -49,34 +56,75 @@ class RepositoryActions:
         deployments: DeploymentQueries,
         decisions: DecisionQueries,
         planner: Planner,
+        release: ReleaseControl,
     ) -> None:
         self._repositories = repositories
         self._events = events
         self._deployments = deployments
         self._decisions = decisions
         self._planner = planner
+        self._release = release
 
-    async def change(self, name: str, changes: Mapping[str, Any], *, actor: str) -> ActionResult:
-        """Apply ``changes`` (pinned_tag, auto_deploy, policy) and deploy what they call for."""
+    async def change(
+        self, name: str, changes: Mapping[str, Any], *, actor: str, force: bool = False
+    ) -> ActionResult:
+        """Apply ``changes`` (pinned_tag, auto_deploy, policy) and deploy what they call for
+        (``force``: a pin's deploy past the windows)."""
         if "policy" in changes:
             parse_policy(changes["policy"])
         pin = changes.get("pinned_tag")
         if pin:
             await self._known_tag(name, pin)
         state, changed = await self._repositories.change_repository(name, changes, actor=actor)
-        switched_on = changed.get("auto_deploy", (None, False))[1] is True
-        if pin is not None or switched_on:
-            trigger = {None: "auto_deploy_on", "": "reset"}.get(pin, "pin")
-            return await self._deploy_now(state, changed, trigger=trigger, actor=actor)
+        if trigger := _trigger(pin, changed):
+            forced = force and trigger == "pin"
+            return await self._deploy_now(
+                state, changed, trigger=trigger, actor=actor, force=forced
+            )
         return ActionResult(state=state, changed=changed, deployments=(), outlooks=())
 
-    async def deploy(self, name: str, tag: str | None, *, actor: str) -> ActionResult:
-        """Deploy ``tag`` to every target now, whatever the pin and the policy say; without a
-        tag, what the pin or the policy wants now, even with ``auto_deploy`` off."""
+    async def preview_change(self, name: str, changes: Mapping[str, Any]) -> ActionResult:
+        """What ``change(name, changes)`` would change and deploy now, changing nothing: the
+        same checks, and the outlook the deploy it calls for would be planned from."""
+        if "policy" in changes:
+            parse_policy(changes["policy"])
+        pin = changes.get("pinned_tag")
+        if pin:
+            await self._known_tag(name, pin)
+        state = await self._repositories.get_repository(name)
+        rules = state.rules
+        changed = {
+            key: (old, new) for key, new in changes.items() if (old := getattr(rules, key)) != new
+        }
+        after = dataclasses.replace(state, rules=dataclasses.replace(rules, **changes))
+        trigger = _trigger(pin, changed)
+        outlooks = await self._planner.outlook(after, requested=True) if trigger else []
+        return ActionResult(
+            state=after, changed=changed, deployments=(), outlooks=tuple(outlooks), trigger=trigger
+        )
+
+    async def preview_deploy(self, name: str, tag: str | None) -> ActionResult:
+        """What ``deploy(name, tag)`` would deploy now, deploying nothing."""
         if tag is not None:
             await self._known_tag(name, tag)
         state = await self._repositories.get_repository(name)
-        return await self._deploy_now(state, {}, trigger="manual", actor=actor, tag=tag)
+        outlooks = await self._planner.outlook(state, tag=tag, requested=True)
+        return ActionResult(
+            state=state, changed={}, deployments=(), outlooks=tuple(outlooks), trigger="manual"
+        )
+
+    async def deploy(
+        self, name: str, tag: str | None, *, actor: str, force: bool = False
+    ) -> ActionResult:
+        """Deploy ``tag`` to every target now, whatever the pin and the policy say; without a
+        tag, what the pin or the policy wants now, even with ``auto_deploy`` off (``force``:
+        past the windows)."""
+        if tag is not None:
+            await self._known_tag(name, tag)
+        state = await self._repositories.get_repository(name)
+        return await self._deploy_now(
+            state, {}, trigger="manual", actor=actor, tag=tag, force=force
+        )
 
     async def outlook(self, name: str) -> list[Outlook]:
         return await self._planner.outlook(await self._repositories.get_repository(name))
@@ -93,8 +141,14 @@ class RepositoryActions:
         """The pin, or the newest eligible tag when there is none ("" when nothing is)."""
         if state.rules.pinned_tag:
             return state.rules.pinned_tag
+        return await self.newest_eligible(state, tags)
+
+    async def newest_eligible(self, state: RepositoryState, tags: Mapping[str, str]) -> str:
+        """The newest of ``tags`` the policy and filters allow, whatever the pin ("" when
+        none is)."""
         running = await self._deployments.last_deployed_tag(state.rules.name)
-        return newest_tag(rules_of(state), running_tag=running, tags=tags) or ""
+        unpinned = dataclasses.replace(state, rules=dataclasses.replace(state.rules, pinned_tag=""))
+        return newest_tag(rules_of(unpinned), running_tag=running, tags=tags) or ""
 
     async def _deploy_now(
         self,
@@ -104,28 +158,42 @@ class RepositoryActions:
         trigger: str,
         actor: str,
         tag: str | None = None,
+        force: bool = False,
     ) -> ActionResult:
         plans, outlooks = await self._planner.plan_repository(state, trigger=trigger, tag=tag)
-        ids = await self._decisions.plan(plans)
-        log.info(
-            "repository_deploy_requested",
-            repository=state.rules.name,
-            trigger=trigger,
-            actor=actor,
-            deployments=ids,
-        )
+        plans = await self._release.gate(plans, forced_by=actor if force else None)
+        ids = await self._decisions.plan(plans, now=self._release.clock.now())
+        name = state.rules.name
+        if force:
+            what = {"trigger": trigger, "tag": tag or state.rules.pinned_tag, "deployments": ids}
+            await self._repositories.audit(name, actor=actor, field="force", old=None, new=what)
+        log.info("repository_deploy_requested", repository=name, trigger=trigger, actor=actor,
+                 deployments=ids, force=force)  # fmt: skip
+        found = await self._deployments.list_deployments(limit=len(ids) or 1, ids=ids)
+        verdicts = await self._release.verdicts(found)
         return ActionResult(
             state=state,
             changed=changed,
             deployments=tuple(ids),
             outlooks=tuple(outlooks),
             trigger=trigger,
+            waiting={d.target.key: verdicts[d.id].words for d in found if d.id in verdicts},
         )
 
     async def _known_tag(self, name: str, tag: str) -> None:
         state = await self._repositories.get_repository(name)
         if tag not in await self._events.repository_tags(state.rules.image):
             raise UnknownTag(f"tag {tag!r} of {name} is not in the registry (as far as it told)")
+
+
+def _trigger(pin: str | None, changed: Mapping[str, tuple[Any, Any]]) -> str | None:
+    """The deploy a change calls for: a pin (``pin``), a reset (pin ``""``), or switching
+    ``auto_deploy`` on; None when it calls for none."""
+    if pin is not None:
+        return "reset" if pin == "" else "pin"
+    if changed.get("auto_deploy", (None, False))[1] is True:
+        return "auto_deploy_on"
+    return None
 
 
 def sorted_tags(tags: Mapping[str, str] | list[str]) -> list[str]:
@@ -151,10 +219,15 @@ def describe(result: ActionResult, *, deployers: Sequence[str]) -> str:
         return "; ".join([*parts, f"nothing deployed: {no_targets(result.state, deployers)}"])
     moving = [o for o in result.outlooks if o.deploy and o.image is not None]
     staying = [o for o in result.outlooks if not o.deploy]
-    if moving:
+    going = [o for o in moving if o.target.key not in result.waiting]
+    held = [o for o in moving if o.target.key in result.waiting]
+    if going:
         parts.append(
-            "deploying " + ", ".join(f"{o.image.tag} to {o.target.key}" for o in moving if o.image)
+            "deploying " + ", ".join(f"{o.image.tag} to {o.target.key}" for o in going if o.image)
         )
+    for o in held:
+        tag = o.image.tag if o.image else "?"
+        parts.append(f"{tag} to {o.target.key} waits for: {result.waiting[o.target.key]}")
     if staying:
         lead = "not to" if moving else "nothing deployed:"
         parts.append(f"{lead} " + "; ".join(f"{o.target.key}: {o.reason}" for o in staying))
@@ -170,3 +243,41 @@ def no_targets(state: RepositoryState, deployers: Sequence[str]) -> str:
         else "no deployer is on to find a labelled workload (see `regdeploy status`)"
     )
     return f"{state.rules.name} has no targets: its configuration lists none, and {found_by}"
+
+
+def foresee(result: ActionResult) -> list[str]:
+    """What an action previewed (``preview_change``, ``preview_deploy``) will do, in sentences:
+    "web and api will move from 1.4.0 to 1.4.1", then each target that stays, and why."""
+    moving: dict[tuple[str, str], list[str]] = {}
+    staying: list[str] = []
+    for o in result.outlooks:
+        if o.deploy and o.image is not None:
+            moving.setdefault(_versions(o.running, o.image), []).append(o.target.name)
+        else:
+            staying.append(f"{o.target.name} stays as it is: {o.reason}")
+    lines = [
+        f"{_and(names)} will move from {before} to {after}"
+        for (before, after), names in moving.items()
+    ]
+    if result.trigger is not None and not result.outlooks:
+        lines.append("no target will move: the repository has no targets")
+    return lines + staying
+
+
+def _versions(before: ImageRef | None, after: ImageRef) -> tuple[str, str]:
+    """The two images for people: their tags, with short digests where the tags are the same."""
+    if before is None:
+        return "nothing", _short(after, digest=False)
+    same = before.tag == after.tag
+    return _short(before, digest=same), _short(after, digest=same)
+
+
+def _short(image: ImageRef, *, digest: bool) -> str:
+    shown = (image.digest or "")[:19]
+    if not image.tag:
+        return shown
+    return f"{image.tag}@{shown}" if digest and shown else image.tag
+
+
+def _and(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

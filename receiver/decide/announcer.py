@@ -4,6 +4,9 @@ A deployment names the notifiers routed to it when it was planned (its repositor
 and its workload's own ``regdeploy.notify``). Each notifier's ``level`` filters: ``failures``
 hears only failures, rollbacks and conflicts; ``all`` hears every outcome. ``started: true``
 adds a notice when a deploy starts. Superseded intents never ran and are not announced.
+
+Release control tells the ``all`` notifiers when a deploy starts to wait (what for, with a link
+to its page in the console), when it is released, and when it is rejected or expires.
 """
 
 from __future__ import annotations
@@ -22,16 +25,41 @@ _ANNOUNCED = frozenset(
         DeploymentStatus.ROLLED_BACK,
         DeploymentStatus.CONFLICT,
         DeploymentStatus.DRY_RUN,
+        DeploymentStatus.REJECTED,
+        DeploymentStatus.EXPIRED,
     }
 )
+_ENDED_WAITING = frozenset({DeploymentStatus.REJECTED, DeploymentStatus.EXPIRED})
 _FAILURES = frozenset(
     {DeploymentStatus.FAILED, DeploymentStatus.ROLLED_BACK, DeploymentStatus.CONFLICT}
 )
 
 
 class Announcer:
-    def __init__(self, notifiers: tuple[NotifierConfig, ...]) -> None:
+    def __init__(self, notifiers: tuple[NotifierConfig, ...], *, base_url: str = "") -> None:
         self._notifiers = {n.name: n for n in notifiers}
+        self._base_url = base_url.rstrip("/")
+
+    def link(self, deployment: Deployment) -> str:
+        """The deployment's page in the console."""
+        return f"{self._base_url}/deployments/{deployment.id}"
+
+    def waiting(self, deployment: Deployment, words: str) -> list[OutboxEntry]:
+        """A deploy started to wait for ``words``."""
+        return self._release(deployment, Kind.WAITING, "waiting", words)
+
+    def released(self, deployment: Deployment, words: str) -> list[OutboxEntry]:
+        return self._release(deployment, Kind.RELEASED, "released", words)
+
+    def _release(
+        self, deployment: Deployment, kind: Kind, outcome: str, words: str
+    ) -> list[OutboxEntry]:
+        notice = _notice(deployment, kind, outcome, words, None, link=self.link(deployment))
+        return [
+            OutboxEntry(notifier=n.name, group_key=group_key(deployment), notice=notice)
+            for n in self._routed(deployment)
+            if n.level is Level.ALL
+        ]
 
     def outcome(
         self,
@@ -45,7 +73,8 @@ class Announcer:
             return []
         started = deployment.started_at
         duration = (finished - started).total_seconds() if started else None
-        notice = _notice(deployment, Kind.OUTCOME, status.value, message, duration)
+        link = self.link(deployment) if status in _ENDED_WAITING else None
+        notice = _notice(deployment, Kind.OUTCOME, status.value, message, duration, link=link)
         return [
             OutboxEntry(notifier=n.name, group_key=group_key(deployment), notice=notice)
             for n in self._routed(deployment)
@@ -72,7 +101,13 @@ def group_key(deployment: Deployment) -> str:
 
 
 def _notice(
-    deployment: Deployment, kind: Kind, outcome: str, message: str, duration: float | None
+    deployment: Deployment,
+    kind: Kind,
+    outcome: str,
+    message: str,
+    duration: float | None,
+    *,
+    link: str | None = None,
 ) -> Notice:
     return Notice(
         deployment_id=deployment.id,
@@ -87,4 +122,5 @@ def _notice(
         reason=deployment.reason,
         message=message,
         duration_seconds=round(duration, 1) if duration is not None else None,
+        link=link,
     )

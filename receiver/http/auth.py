@@ -2,12 +2,15 @@
 
 ``/ping``, ``/healthz`` and ``/api/v1/openapi.json`` are open; ``/metrics`` is open unless
 ``metrics.token`` is set (``receiver.http.metrics``); webhooks check their source's own secret
-(``receiver.http.webhooks``); everything else needs ``Authorization: Bearer TOKEN`` with an API
-token, and a write-scoped one for anything but reading.
+(``receiver.http.webhooks``); the console's pages (routes named ``console.*``) check their
+session (``receiver.console.sessions``); everything else needs ``Authorization: Bearer TOKEN``
+with an API token, and a write-scoped one for anything but reading; an approve-scoped token may
+also approve or reject a waiting deploy.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -15,12 +18,15 @@ from aiohttp import web
 
 from handlers.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.config.server import ApiToken, Scope
+from receiver.http.errors import CONSOLE
 from receiver.http.keys import CONFIG
 
 log = structlog.get_logger("regdeploy.api")
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _OPEN = frozenset({"/ping", "/healthz", "/api/v1/openapi.json", "/metrics"})
+# What an approve-scoped token may do besides reading.
+_VOTES = re.compile(r"^/api/v1/deployments/[^/]+/(approve|reject)$")
 AUTHENTICATED_AS = web.RequestKey("authenticated_as", ApiToken)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -49,21 +55,39 @@ def find_token(tokens: tuple[ApiToken, ...], offered: str) -> ApiToken | None:
 @web.middleware
 async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route but the open ones needs an API token; writing needs a write-scoped one."""
-    if request.path in _OPEN or request.path.startswith("/webhooks/"):
+    if request.path in _OPEN or request.path.startswith("/webhooks/") or _console(request):
         return await handler(request)
     offered = bearer_token(request.headers.get("Authorization"))
     token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
     if token is None:
         log.warning("api_request", path=request.path, status=401, reason="bad_token")
         raise NotAuthenticated("missing or wrong API token")
-    if request.method not in _READ_METHODS and token.scope is not Scope.WRITE:
+    if not _may(token, request):
         log.warning("api_request", path=request.path, status=403, token=token.name)
+        if token.scope is Scope.APPROVE:
+            raise NotAllowed("this token may only read, approve and reject")
         raise NotAllowed("this token may only read")
-    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
-        # PostgreSQL cannot store or compare it: the store would answer a 500.
-        raise InvalidRequest("the path or query contains a NUL character")
+    refuse_nul(request)
     request[AUTHENTICATED_AS] = token
     return await handler(request)
+
+
+def _may(token: ApiToken, request: web.Request) -> bool:
+    """Reading, anything with a write token, and votes with an approve token."""
+    if request.method in _READ_METHODS or token.scope is Scope.WRITE:
+        return True
+    return token.scope is Scope.APPROVE and bool(_VOTES.match(request.path))
+
+
+def refuse_nul(request: web.Request) -> None:
+    """Refuse a NUL character in the path or the query: PostgreSQL cannot store or compare it
+    (the store would answer a 500)."""
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+        raise InvalidRequest("the path or query contains a NUL character")
+
+
+def _console(request: web.Request) -> bool:
+    return (request.match_info.route.name or "").startswith(CONSOLE)
 
 
 def token_name(request: web.Request) -> str:

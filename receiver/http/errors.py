@@ -13,10 +13,14 @@ InvalidRequest, PolicyError,               400
 NotAuthenticated                           401     ``WWW-Authenticate: Bearer``
 NotAllowed                                 403
 NotFound                                   404
+Conflict (NotWaiting)                      409
 BodyTooLarge                               413
 DatabaseUnavailable, DeployerUnavailable   503     ``Retry-After``
 StoreError, anything unexpected            500
 =========================================  ======  =====================================
+
+The console's pages (routes named ``console.*``) get the same statuses as HTML pages: the
+console registers the page that renders them (``ERROR_PAGE``); the table stays here.
 
 One exception to the table: on the registrywatcher-compatible routes (``/repos``, ``/tags/...``)
 an unknown repository is a 400, because registrywatcher answers 400 and scripts written for it
@@ -29,12 +33,14 @@ refused does not get to upload the rest of its body first.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import structlog
 from aiohttp import web
 
 from handlers.errors import (
     BodyTooLarge,
+    Conflict,
     DatabaseUnavailable,
     DeployerUnavailable,
     InvalidReference,
@@ -55,6 +61,17 @@ log = structlog.get_logger("regdeploy.http")
 RETRY_AFTER_SECONDS = 5
 #: Prefix of the names of the registrywatcher-compatible routes.
 REGISTRYWATCHER = "registrywatcher."
+#: Prefix of the names of the console's routes: HTML pages, whose errors are pages too.
+CONSOLE = "console."
+
+
+class ErrorPage(Protocol):
+    """Renders an error of a console route as an HTML page with ``status``."""
+
+    def __call__(self, request: web.Request, status: int, message: str) -> web.Response: ...
+
+
+ERROR_PAGE = web.AppKey("error_page", ErrorPage)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -67,6 +84,7 @@ _ANSWERS: tuple[tuple[type[RegdeployError], int, str | None], ...] = (
     (NotAuthenticated, 401, None),
     (NotAllowed, 403, None),
     (NotFound, 404, None),
+    (Conflict, 409, None),
     (BodyTooLarge, 413, None),
     (DatabaseUnavailable, 503, "database unavailable, retry later"),
     (DeployerUnavailable, 503, None),
@@ -76,21 +94,23 @@ _ANSWERS: tuple[tuple[type[RegdeployError], int, str | None], ...] = (
 
 @web.middleware
 async def error_answers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error of every route, unknown paths included, as a JSON answer."""
+    """Every error of every route, unknown paths included, as a JSON answer (a page on the
+    console's routes)."""
     try:
         return await handler(request)
     except RegdeployError as exc:
         status, message = answer_for(request, exc)
-        response = _answer(status, message, exc.field if isinstance(exc, RequestError) else None)
+        field = exc.field if isinstance(exc, RequestError) else None
+        response = _answer(request, status, message, field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # a redirect is not an error
-        response = _answer(exc.status, _http_message(request, exc))
+        response = _answer(request, exc.status, _http_message(request, exc))
         if allow := exc.headers.get("Allow"):
             response.headers["Allow"] = allow
     except Exception:  # a bug: say so without details, keep the details in the log
         log.exception("request_crashed", method=request.method, path=request.path)
-        response = _answer(500, "internal error")
+        response = _answer(request, 500, "internal error")
     if not request.content.at_eof():
         response.force_close()
     return response
@@ -109,9 +129,15 @@ def answer_for(request: web.Request, exc: RegdeployError) -> tuple[int, str]:
     return 500, "internal error"
 
 
-def _answer(status: int, message: str, field: str | None = None) -> web.Response:
-    body = {"message": message} if field is None else {"message": message, "field": field}
-    response = web.json_response(body, status=status)
+def _answer(
+    request: web.Request, status: int, message: str, field: str | None = None
+) -> web.Response:
+    page = request.app.get(ERROR_PAGE)
+    if page is not None and _route_name(request).startswith(CONSOLE):
+        response = page(request, status, message)
+    else:
+        body = {"message": message} if field is None else {"message": message, "field": field}
+        response = web.json_response(body, status=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="regdeploy"'
     elif status == 503:

@@ -1,14 +1,16 @@
 """``GET /api/v1/repos/{name}/explain``: why each target of a watched repository gets what it
 gets, for every tag the repository has (``?target=`` narrows it to one target, by key or name).
 
-The planner answers with the decisions the worker would make; nothing is stored.
+The planner answers with the decisions the worker would make; nothing is stored. Release
+control adds the freezes that hold the repository, each target's release rules and the deploy
+that waits for it, with what it waits for (the same words as everywhere).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.http.keys import ACTIONS, DEPLOYERS
+from receiver.http.keys import ACTIONS, DEPLOYERS, RELEASE
 from receiver.http.repositories import NAME
 from receiver.http.shapes import explanation_json
 
@@ -18,7 +20,11 @@ async def explain(request: web.Request) -> web.Response:
         request.match_info["name"], target=request.query.get("target") or None
     )
     deployers = request.app[DEPLOYERS].kinds()
-    return web.json_response(explanation_json(state, catalog, explanations, deployers=deployers))
+    targets = [e.outlook.target for e in explanations]
+    release = await request.app[RELEASE].explain(state.rules.name, targets)
+    return web.json_response(
+        explanation_json(state, catalog, explanations, deployers=deployers, release=release)
+    )
 
 
 def routes() -> list[web.RouteDef]:

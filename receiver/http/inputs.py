@@ -96,5 +96,5 @@ def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def _describe(expected: type | tuple[type, ...]) -> str:
-    names = {bool: "a boolean", str: "a string", int: "a whole number"}
+    names = {bool: "a boolean", str: "a string", int: "a whole number", type(None): "null"}
     return " or ".join(names.get(t, t.__name__) for t in _as_tuple(expected))

@@ -13,7 +13,7 @@ from aiohttp import web
 from handlers.errors import NotAuthenticated, StoreError
 from receiver.config.loading import Config
 from receiver.http.auth import Handler, bearer_token
-from receiver.http.errors import error_answers
+from receiver.http.errors import CONSOLE, error_answers
 from receiver.http.keys import CONFIG, METRICS, STORE
 from receiver.metrics import UNKNOWN_SOURCE, Metrics
 from receiver.store import Store
@@ -46,15 +46,17 @@ async def count_answers(request: web.Request, handler: Handler) -> web.StreamRes
     """
     response = await handler(request)
     request.app[METRICS].answered(
-        surface=_surface(request.path), source=_webhook_source(request), status=response.status
+        surface=_surface(request), source=_webhook_source(request), status=response.status
     )
     return response
 
 
-def _surface(path: str) -> str:
-    if path.startswith("/webhooks/"):
+def _surface(request: web.Request) -> str:
+    if request.path.startswith("/webhooks/"):
         return "webhook"
-    return "metrics" if path == PATH else "api"
+    if (request.match_info.route.name or "").startswith(CONSOLE):
+        return "console"
+    return "metrics" if request.path == PATH else "api"
 
 
 def _webhook_source(request: web.Request) -> str | None:

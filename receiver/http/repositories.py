@@ -15,7 +15,8 @@ from receiver.http.shapes import audit_json, outlook_json, repository_json, resu
 
 NAME = "{name:.+}"
 CHANGE_FIELDS: dict[str, type | tuple[type, ...]] = {"pinned_tag": str, "auto_deploy": bool}
-_PATCH_FIELDS: dict[str, type | tuple[type, ...]] = {**CHANGE_FIELDS, "policy": str}
+# ``force``: a pin's deploy goes past the deploy windows (audited).
+_PATCH_FIELDS: dict[str, type | tuple[type, ...]] = {**CHANGE_FIELDS, "policy": str, "force": bool}
 
 
 async def list_repositories(request: web.Request) -> web.Response:
@@ -32,17 +33,21 @@ async def get_repository(request: web.Request) -> web.Response:
 
 async def change_repository(request: web.Request) -> web.Response:
     changes = await json_object(request, fields=_PATCH_FIELDS)
+    force = changes.pop("force", False)
     result = await request.app[ACTIONS].change(
-        request.match_info["name"], changes, actor=token_name(request)
+        request.match_info["name"], changes, actor=token_name(request), force=force
     )
     return web.json_response(result_json(result, deployers=request.app[DEPLOYERS].kinds()))
 
 
 async def deploy(request: web.Request) -> web.Response:
     """Deploy ``tag`` now; without one (an empty object, or no body), what the pin or the
-    policy wants now. The answer's ``message`` says why a target gets nothing."""
+    policy wants now; ``force``: past the deploy windows (audited). The answer's ``message``
+    says why a target gets nothing, or what its deploy waits for."""
     body = (
-        await json_object(request, fields={"tag": str}, required=0) if request.body_exists else {}
+        await json_object(request, fields={"tag": str, "force": bool}, required=0)
+        if request.body_exists
+        else {}
     )
     if "tag" in body and not body["tag"]:
         raise InvalidRequest(
@@ -50,7 +55,10 @@ async def deploy(request: web.Request) -> web.Response:
             field="tag",
         )
     result = await request.app[ACTIONS].deploy(
-        request.match_info["name"], body.get("tag"), actor=token_name(request)
+        request.match_info["name"],
+        body.get("tag"),
+        actor=token_name(request),
+        force=body.get("force", False),
     )
     return web.json_response(
         result_json(result, deployers=request.app[DEPLOYERS].kinds()), status=202

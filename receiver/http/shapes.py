@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
+from handlers.release import Freeze, Verdict, Vote, Wait
 from receiver.background.inventory import Entry, ListingState
 from receiver.background.reconciler import LEASE_ROUNDS
 from receiver.config.loading import Config
 from receiver.config.server import Source
 from receiver.decide.actions import ActionResult, describe, no_targets, sorted_tags
 from receiver.decide.planner import Explanation, Outlook, TagDecision
+from receiver.decide.release import FreezeResult, RepositoryRelease, TargetRelease, VoteResult
 from receiver.store.records import (
     Attempt,
     AuditEntry,
@@ -121,7 +123,11 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def deployment_json(d: Deployment) -> dict[str, Any]:
+def deployment_json(
+    d: Deployment, *, verdict: Verdict | None = None, votes: Sequence[Vote] = ()
+) -> dict[str, Any]:
+    """A deployment; ``verdict``: what it waits for now (when it waits), ``votes``: the votes
+    cast on it (when it needs approvals)."""
     return {
         "id": d.id,
         "target": d.target.as_json(),
@@ -140,6 +146,66 @@ def deployment_json(d: Deployment) -> dict[str, Any]:
         "created_at": iso(d.created_at),
         "updated_at": iso(d.updated_at),
         "finished_at": iso(d.finished_at),
+        **release_json(d, verdict, votes),
+    }
+
+
+def release_json(d: Deployment, verdict: Verdict | None, votes: Sequence[Vote]) -> dict[str, Any]:
+    """A deployment's release control: what it waits for (in words), its rules, its votes."""
+    approvals = (
+        {"required": d.release.approvals, "votes": [vote_json(v) for v in votes]}
+        if d.release.approvals
+        else None
+    )
+    return {
+        "wait": verdict.words if verdict and verdict.waits else None,
+        "waits": [wait_json(w) for w in verdict.waits] if verdict else [],
+        "release_rules": d.release.describe(),
+        "approvals": approvals,
+        "forced_by": d.forced_by,
+    }
+
+
+def wait_json(wait: Wait) -> dict[str, Any]:
+    return {"kind": wait.kind.value, "words": wait.words, "until": iso(wait.until)}
+
+
+def vote_json(vote: Vote) -> dict[str, Any]:
+    return {
+        "actor": vote.actor,
+        "vote": "approve" if vote.approve else "reject",
+        "comment": vote.comment,
+        "at": iso(vote.at),
+    }
+
+
+def freeze_json(freeze: Freeze) -> dict[str, Any]:
+    return {
+        "repository": freeze.repository,
+        "reason": freeze.reason,
+        "actor": freeze.actor,
+        "since": iso(freeze.since),
+        "words": freeze.describe(),
+    }
+
+
+def freezes_json(result: FreezeResult) -> dict[str, Any]:
+    return {
+        "freezes": [freeze_json(f) for f in result.freezes],
+        "released": list(result.released),
+        "message": result.message,
+    }
+
+
+def vote_result_json(result: VoteResult) -> dict[str, Any]:
+    verdict = result.verdict
+    return {
+        "deployment": result.deployment.id,
+        "status": result.status.value,
+        "counted": result.counted,
+        "outcome": verdict.outcome.value,
+        "waits": [wait_json(w) for w in verdict.waits],
+        "message": result.message,
     }
 
 
@@ -182,9 +248,11 @@ def explanation_json(
     explanations: Sequence[Explanation],
     *,
     deployers: Sequence[str],
+    release: RepositoryRelease,
 ) -> dict[str, Any]:
-    """``/explain``: the repository's rules and tags (newest first), and for each target what
-    it would get now and what a push of each tag would do, and why."""
+    """``/explain``: the repository's rules and tags (newest first), the freezes that hold it,
+    and for each target what it would get now, what a push of each tag would do, and why, its
+    release rules and the deploy that waits for it (with what it waits for)."""
     order = {tag: i for i, tag in enumerate(sorted_tags([t.tag for t in catalog]))}
     tags = sorted(catalog, key=lambda t: order[t.tag])
     repo = state.rules
@@ -195,6 +263,7 @@ def explanation_json(
         "auto_deploy": repo.auto_deploy,
         "policy": repo.policy,
         "tags": [{"tag": t.tag, "digest": t.digest, "pushed_at": iso(t.pushed_at)} for t in tags],
+        "freezes": [freeze_json(f) for f in release.freezes],
         "targets": [
             {
                 **outlook_json(e.outlook),
@@ -203,10 +272,23 @@ def explanation_json(
                 "pushes": [
                     push_decision_json(p) for p in sorted(e.pushes, key=lambda p: order[p.tag.tag])
                 ],
+                **target_release_json(release.targets.get(e.outlook.target.key)),
             }
             for e in explanations
         ],
         "message": None if explanations else no_targets(state, deployers),
+    }
+
+
+def target_release_json(found: TargetRelease | None) -> dict[str, Any]:
+    if found is None:
+        return {"release_rules": [], "waiting": None}
+    waiting = found.waiting
+    return {
+        "release_rules": list(found.rules),
+        "waiting": deployment_json(waiting, verdict=found.verdict, votes=found.votes)
+        if waiting
+        else None,
     }
 
 
@@ -228,21 +310,32 @@ def queue_json(queue: Backlog, running: Sequence[Deployment]) -> dict[str, Any]:
         "oldest_pending_age_seconds": round(queue.oldest_pending_seconds, 1) if oldest else None,
         "planned_deploys": queue.planned_deploys,
         "running_deploys": queue.running_deploys,
+        "waiting_deploys": queue.waiting_deploys,
         "running": [deployment_json(d) for d in running],
     }
 
 
 def reconciler_json(lease: LeaseState | None, *, interval: float) -> dict[str, Any]:
-    """The reconciler: how often it runs and, from its lease (taken for ``LEASE_ROUNDS``
-    intervals at the start of each round), who ran the last round and when."""
-    last = lease.expires_at - timedelta(seconds=interval * LEASE_ROUNDS) if lease else None
+    """The reconciler: how often it runs, who ran the last round and when."""
+    last, following = reconciler_rounds(lease, interval=interval)
     return {
         "enabled": interval > 0,
         "interval_seconds": interval,
         "holder": lease.holder if lease else None,
         "last_round_at": iso(last),
-        "next_round_at": iso(last + timedelta(seconds=interval) if last else None),
+        "next_round_at": iso(following),
     }
+
+
+def reconciler_rounds(
+    lease: LeaseState | None, *, interval: float
+) -> tuple[datetime | None, datetime | None]:
+    """When the reconciler's last round started and when the next one is due, from its lease
+    (taken for ``LEASE_ROUNDS`` intervals at the start of each round); None, None before any."""
+    if lease is None:
+        return None, None
+    last = lease.expires_at - timedelta(seconds=interval * LEASE_ROUNDS)
+    return last, last + timedelta(seconds=interval)
 
 
 def deployer_health_json(listing: ListingState) -> dict[str, Any]:

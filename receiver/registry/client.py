@@ -138,6 +138,17 @@ class RegistryClient:
                 return digest
         return "sha256:" + hashlib.sha256(answer.body).hexdigest()
 
+    async def unreachable(self, registry: str) -> str | None:
+        """Why ``registry``'s API does not answer, or None when it does (``/v2/`` answers,
+        200 or a 401 that asks for credentials)."""
+        try:
+            answer = await self._exchange("GET", registry, self._url(registry, "/v2/"), {})
+        except RegistryError as exc:
+            return str(exc)
+        if answer.status in (200, 401):
+            return None
+        return f"registry {registry}: /v2/ answered {answer.status}"
+
     async def _send(
         self, method: str, registry: str, url: URL, repository: str, accept: str = ""
     ) -> _Answer:

@@ -10,7 +10,9 @@ regdeploy receives the groups it needs:
 - ``deployments``: the deploy queue: intents, their attempts and outcomes;
 - ``notices``: the outbox of notices;
 - ``leases``: work only one process at a time may do;
-- ``backlog``: what waits now (for the metrics and ``/api/v1/status``).
+- ``releases``: release control: waiting deploys, their votes, freezes;
+- ``backlog``: what waits now (for the metrics and ``/api/v1/status``);
+- ``sessions``: the console's signed-in browsers.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.leases import LeaseQueries
 from receiver.store.notices import NoticeQueries
+from receiver.store.releases import ReleaseQueries
 from receiver.store.repositories import RepositoryQueries
+from receiver.store.sessions import SessionQueries
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +44,8 @@ class Store:
     notices: NoticeQueries
     leases: LeaseQueries
     backlog: BacklogQueries
+    releases: ReleaseQueries
+    sessions: SessionQueries
 
     @classmethod
     async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
@@ -54,6 +60,8 @@ class Store:
             notices=NoticeQueries(db),
             leases=LeaseQueries(db),
             backlog=BacklogQueries(db),
+            releases=ReleaseQueries(db),
+            sessions=SessionQueries(db),
         )
 
     async def migrate(self) -> int:

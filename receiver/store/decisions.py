@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from handlers.references import ImageName
+from handlers.release import Candidate, Outcome, Verdict, judge
 from receiver.store.connector import Connector, Transaction, as_json
 from receiver.store.events import stored_event
 from receiver.store.records import DeploymentStatus, EventStatus, Plan, StoredEvent
+from receiver.store.releases import Gate, read_gate
 
 #: The most events of one repository decided together.
 MAX_BATCH = 500
@@ -40,10 +42,13 @@ class DecisionQueries:
         self._db = db
 
     @asynccontextmanager
-    async def claim_events(self, *, limit: int = MAX_BATCH) -> AsyncIterator[EventBatch | None]:
+    async def claim_events(
+        self, *, limit: int = MAX_BATCH, now: datetime | None = None
+    ) -> AsyncIterator[EventBatch | None]:
         """Hold the pending events of the repository whose oldest pending event is due; the
-        caller decides them; plans and outcomes commit together. If the caller raises, nothing
-        is stored and the events stay pending."""
+        caller decides them; plans and outcomes commit together (decided at ``now``, by the
+        caller's clock). If the caller raises, nothing is stored and the events stay
+        pending."""
         async with self._db.transaction() as tx:
             head = await tx.one("claim_event")
             if head is None:
@@ -58,12 +63,13 @@ class DecisionQueries:
             rest = await tx.all("claim_repository_events", params)
             batch = EventBatch(events=[stored_event(row) for row in (head, *rest)])
             yield batch
-            await _finish(tx, batch)
+            await _finish(tx, batch, now=now)
 
-    async def plan(self, plans: Sequence[Plan]) -> list[int]:
-        """Store decisions made outside an event (API, catch-up); ids of the intents."""
+    async def plan(self, plans: Sequence[Plan], *, now: datetime | None = None) -> list[int]:
+        """Store decisions made outside an event (API, catch-up) at ``now``; ids of the intents
+        (planned, or waiting)."""
         async with self._db.transaction() as tx:
-            return await insert_plans(tx, plans)
+            return await insert_plans(tx, plans, now=now)
 
     async def defer_events(
         self, ids: Collection[int], *, reason: str, seconds: float, final: bool
@@ -87,8 +93,8 @@ class DecisionQueries:
         return row["due"] if row is not None else None
 
 
-async def _finish(tx: Transaction, batch: EventBatch) -> None:
-    await insert_plans(tx, batch.plans)
+async def _finish(tx: Transaction, batch: EventBatch, *, now: datetime | None) -> None:
+    await insert_plans(tx, batch.plans, now=now)
     outcomes = [
         (
             event.id,
@@ -107,12 +113,28 @@ async def _finish(tx: Transaction, batch: EventBatch) -> None:
     )
 
 
-async def insert_plans(tx: Transaction, plans: Sequence[Plan]) -> list[int]:
-    """Store ``plans`` inside ``tx``; the ids of the intents to deploy. A newer intent for a
-    target supersedes its older queued ones (of another digest)."""
+async def insert_plans(
+    tx: Transaction, plans: Sequence[Plan], *, now: datetime | None = None
+) -> list[int]:
+    """Store ``plans`` inside ``tx``; the ids of the intents to deploy, planned or waiting.
+
+    Release control judges each intent at ``now`` (default: the time now): one that must wait
+    (a window, a cooldown, approvals, a freeze...) is stored ``waiting``. A newer intent for a
+    target supersedes its older queued ones of another digest, waiting ones included; an intent
+    for what already waits joins that one (its votes stay).
+    """
+    moment = now or datetime.now(UTC)
+    deploys = [plan for plan in plans if plan.deploy]
+    for key in sorted({plan.target.key for plan in deploys}):
+        await tx.execute("lock_target", {"target_key": key})
+    settling = {plan.image.name for plan in deploys if plan.release.settle}
+    gate = await read_gate(tx, settling) if deploys else Gate()
     ids: list[int] = []
     for plan in plans:
-        new_id = await _insert_plan(tx, plan)
+        if plan.deploy:
+            new_id = await _insert_intent(tx, plan, _judged(plan, gate, moment), moment)
+        else:
+            new_id = await _insert(tx, plan, _status(plan), moment)
         if new_id is not None and plan.deploy:
             ids.append(new_id)
     if ids:
@@ -120,7 +142,35 @@ async def insert_plans(tx: Transaction, plans: Sequence[Plan]) -> list[int]:
     return ids
 
 
-async def _insert_plan(tx: Transaction, plan: Plan) -> int | None:
+async def _insert_intent(
+    tx: Transaction, plan: Plan, verdict: Verdict, now: datetime
+) -> int | None:
+    image = plan.image
+    waits = verdict.outcome is not Outcome.RELEASE
+    queued = await tx.one("queued_intent", {"target_key": plan.target.key, "digest": image.digest})
+    if waits and queued is not None:
+        if queued["status"] == DeploymentStatus.WAITING and plan.forced_by:
+            params = {"id": queued["id"], "forced_by": plan.forced_by, "now": now}
+            await tx.execute("force_waiting", params)
+        return int(queued["id"]) if queued["status"] == DeploymentStatus.WAITING else None
+    superseding = {
+        "target_key": plan.target.key,
+        "digest": image.digest,
+        "message": f"superseded by {image.tag}@{image.digest}",
+        "replace_waiting": not waits,
+    }
+    await tx.execute("supersede_queued", superseding)
+    status = DeploymentStatus.WAITING if waits else DeploymentStatus.PLANNED
+    return await _insert(tx, plan, status, now, verdict if waits else None)
+
+
+async def _insert(
+    tx: Transaction,
+    plan: Plan,
+    status: DeploymentStatus,
+    now: datetime,
+    verdict: Verdict | None = None,
+) -> int | None:
     image = plan.image
     params = {
         "target_key": plan.target.key,
@@ -134,15 +184,30 @@ async def _insert_plan(tx: Transaction, plan: Plan) -> int | None:
         "reason": plan.reason,
         "trigger": plan.trigger,
         "event_id": plan.event_id,
-        "status": _status(plan),
-        "message": plan.message,
+        "status": status.value,
+        "message": f"waits for: {verdict.words}" if verdict else plan.message,
         "notify": list(plan.notify),
+        "release": as_json(plan.release.as_json()) if plan.deploy else None,
+        "decided_at": now,
+        "pushed_at": plan.pushed_at,
+        "forced_by": plan.forced_by,
+        "wait_kinds": list(verdict.kinds) if verdict else [],
+        "due_at": verdict.due if verdict else None,
     }
-    if plan.deploy:
-        message = f"superseded by {image.tag}@{image.digest}"
-        await tx.execute("supersede_planned", {**params, "message": message})
     row = await tx.one("insert_deployment", params)
     return None if row is None else int(row["id"])
+
+
+def _judged(plan: Plan, gate: Gate, now: datetime) -> Verdict:
+    candidate = Candidate(
+        rules=plan.release,
+        repository=plan.repository_name,
+        decided_at=now,
+        pushed_at=plan.pushed_at,
+        last_push_at=gate.last_pushes.get(plan.image.name),
+        forced=plan.forced_by is not None,
+    )
+    return judge(candidate, freezes=gate.freezes, now=now)
 
 
 def _status(plan: Plan) -> DeploymentStatus:

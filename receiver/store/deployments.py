@@ -13,6 +13,7 @@ from datetime import datetime
 from deployers.base import Target
 from handlers.errors import StoreConflict, UnknownDeployment
 from handlers.references import ImageName, ImageRef
+from handlers.release import ReleaseRules
 from receiver.store.connector import Connector, Row
 from receiver.store.notices import OutboxEntry, insert_notices
 from receiver.store.records import (
@@ -110,7 +111,7 @@ class DeploymentQueries:
 
     async def find_deployment(self, deployment_id: int) -> Deployment | None:
         row = await self._db.one("get_deployment", {"id": deployment_id})
-        return _deployment(row) if row is not None else None
+        return deployment_of(row) if row is not None else None
 
     async def list_deployments(
         self,
@@ -119,14 +120,16 @@ class DeploymentQueries:
         repository_name: str | None = None,
         target_key: str | None = None,
         status: str | None = None,
+        ids: Sequence[int] | None = None,
     ) -> list[Deployment]:
         params = {
             "limit": limit,
             "repository_name": repository_name,
             "target_key": target_key,
             "status": status,
+            "ids": list(ids) if ids is not None else None,
         }
-        return [_deployment(row) for row in await self._db.all("list_deployments", params)]
+        return [deployment_of(row) for row in await self._db.all("list_deployments", params)]
 
     async def list_attempts(self, deployment_id: int) -> list[Attempt]:
         return [
@@ -143,8 +146,18 @@ class DeploymentQueries:
         row = await self._db.one("next_due")
         return row["due"] if row is not None else None
 
+    async def failed_since(self, since: datetime, *, limit: int) -> list[Deployment]:
+        """Deploys that failed, were rolled back or met a conflict since ``since``."""
+        rows = await self._db.all("failed_deployments_since", {"since": since, "limit": limit})
+        return [deployment_of(row) for row in rows]
 
-def _deployment(row: Row) -> Deployment:
+    async def last_per_target(self) -> dict[str, Deployment]:
+        """Each target's newest deployment or skip, by target key."""
+        rows = await self._db.all("last_deployment_per_target")
+        return {d.target.key: d for d in map(deployment_of, rows)}
+
+
+def deployment_of(row: Row) -> Deployment:
     name = ImageName(registry=row["registry"], repository=row["repository"])
     return Deployment(
         id=row["id"],
@@ -164,4 +177,11 @@ def _deployment(row: Row) -> Deployment:
         finished_at=row["finished_at"],
         notify=tuple(row["notify"]),
         started_at=row["started_at"],
+        release=ReleaseRules.from_json(row["release"]),
+        decided_at=row["decided_at"],
+        pushed_at=row["pushed_at"],
+        forced_by=row["forced_by"],
+        wait_kinds=tuple(row["wait_kinds"]),
+        due_at=row["due_at"],
+        announced=row["announced"],
     )

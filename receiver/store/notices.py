@@ -86,6 +86,11 @@ class NoticeQueries:
         row = await self._db.one("next_notice_due", {"group_seconds": group_seconds})
         return row["due"] if row is not None else None
 
+    async def failed_since(self, since: datetime, *, limit: int) -> list[StoredNotice]:
+        """Notices given up on that were written since ``since``, newest first."""
+        rows = await self._db.all("failed_notices_since", {"since": since, "limit": limit})
+        return [StoredNotice(**row) for row in rows]
+
 
 async def insert_notices(tx: Transaction, entries: Sequence[OutboxEntry]) -> None:
     """Queue ``entries`` inside ``tx`` (the transaction that records what they report)."""

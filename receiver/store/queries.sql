@@ -258,21 +258,44 @@ RETURNING e.id;
 -- name: next_event_due
 SELECT min(not_before) AS due FROM events WHERE status = 'pending';
 
--- name: supersede_planned
--- A newer intent for a target supersedes the older queued ones (of another digest).
-UPDATE deployments
-   SET status = 'superseded', message = %(message)s, updated_at = now(), finished_at = now()
- WHERE target_key = %(target_key)s AND status = 'planned' AND digest <> %(digest)s;
-
 -- name: insert_deployment
 INSERT INTO deployments (target_key, target, repository_name, registry, repository, tag, digest,
                          previous_image, reason, trigger, event_id, status, message, notify,
-                         finished_at)
+                         finished_at, release, decided_at, pushed_at, forced_by, wait_kinds,
+                         due_at)
 VALUES (%(target_key)s, %(target)s, %(repository_name)s, %(registry)s, %(repository)s, %(tag)s,
         %(digest)s, %(previous_image)s, %(reason)s, %(trigger)s, %(event_id)s, %(status)s,
-        %(message)s, %(notify)s, CASE WHEN %(status)s <> 'planned' THEN now() END)
+        %(message)s, %(notify)s,
+        CASE WHEN %(status)s NOT IN ('planned', 'waiting') THEN now() END,
+        %(release)s, %(decided_at)s, %(pushed_at)s, %(forced_by)s, %(wait_kinds)s, %(due_at)s)
 ON CONFLICT (target_key, digest) WHERE status = 'planned' DO NOTHING
 RETURNING id;
+
+-- name: lock_target
+-- Decisions about one target are stored one at a time (what supersedes what is then clear).
+SELECT pg_advisory_xact_lock(hashtext('regdeploy.target:' || %(target_key)s));
+
+-- name: queued_intent
+-- The queued (planned or waiting) intent of a target for a digest, if any.
+SELECT id, status FROM deployments
+ WHERE target_key = %(target_key)s AND digest = %(digest)s AND status IN ('planned', 'waiting')
+ ORDER BY id DESC
+ LIMIT 1;
+
+-- name: supersede_queued
+-- A newer decision for a target supersedes its older queued intents of another digest, and
+-- (``replace_waiting``: the newer one needs no wait) a waiting one of the same digest.
+UPDATE deployments
+   SET status = 'superseded', message = %(message)s, updated_at = now(), finished_at = now(),
+       due_at = NULL, wait_kinds = '{}'
+ WHERE target_key = %(target_key)s
+   AND ((status = 'planned' AND digest <> %(digest)s)
+        OR (status = 'waiting' AND (digest <> %(digest)s OR %(replace_waiting)s)));
+
+-- name: force_waiting
+-- A forced decision for what already waits: it is judged again at once, past the windows.
+UPDATE deployments SET forced_by = %(forced_by)s, due_at = %(now)s, updated_at = now()
+ WHERE id = %(id)s AND status = 'waiting';
 
 -- name: notify_deployments
 SELECT pg_notify('regdeploy_deployments', '');
@@ -317,8 +340,10 @@ UPDATE deployments
 RETURNING id;
 
 -- name: has_newer_planned
+-- A newer decision for the target, queued or waiting: a failed attempt is then not retried.
 SELECT EXISTS (SELECT 1 FROM deployments
-                WHERE target_key = %(target_key)s AND status = 'planned' AND id > %(id)s) AS newer;
+                WHERE target_key = %(target_key)s AND status IN ('planned', 'waiting')
+                  AND id > %(id)s) AS newer;
 
 -- name: requeue_deployment
 UPDATE deployments
@@ -357,18 +382,21 @@ UPDATE deploy_attempts
 -- name: get_deployment
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
-       finished_at, notify, started_at
+       finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
+       due_at, announced
   FROM deployments
  WHERE id = %(id)s;
 
 -- name: list_deployments
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
-       finished_at, notify, started_at
+       finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
+       due_at, announced
   FROM deployments
  WHERE (%(repository_name)s::text IS NULL OR repository_name = %(repository_name)s)
    AND (%(target_key)s::text IS NULL OR target_key = %(target_key)s)
    AND (%(status)s::text IS NULL OR status = %(status)s)
+   AND (%(ids)s::bigint[] IS NULL OR id = ANY (%(ids)s::bigint[]))
  ORDER BY id DESC
  LIMIT %(limit)s;
 
@@ -468,4 +496,164 @@ SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
        (SELECT count(*) FROM deployments WHERE status = 'running') AS running_deploys,
        (SELECT count(*) FROM notices WHERE status = 'pending') AS pending_notices,
        (SELECT count(*) FROM notices WHERE status = 'failed') AS failed_notices,
+       (SELECT count(*) FROM deployments WHERE status = 'waiting') AS waiting_deploys,
+       (SELECT coalesce(jsonb_object_agg(kind, n), '{}')
+          FROM (SELECT kind, count(*) AS n
+                  FROM deployments, unnest(wait_kinds) AS kind
+                 WHERE status = 'waiting'
+                 GROUP BY kind) AS k) AS waiting_reasons,
        now() AS now;
+
+-- name: failed_deployments_since
+-- Deploys that ended badly since a moment, newest first (the console's overview).
+SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
+       due_at, announced
+  FROM deployments
+ WHERE status IN ('failed', 'rolled_back', 'conflict') AND finished_at >= %(since)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: last_deployment_per_target
+-- Each target's newest deployment or skip.
+SELECT DISTINCT ON (target_key)
+       id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
+       trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
+       finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
+       due_at, announced
+  FROM deployments
+ ORDER BY target_key, id DESC;
+
+-- name: failed_notices_since
+SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_at, sent_at
+  FROM notices
+ WHERE status = 'failed' AND created_at >= %(since)s
+ ORDER BY id DESC
+ LIMIT %(limit)s;
+
+-- name: create_console_session
+INSERT INTO console_sessions (id_hash, token_name, scope, csrf_token, expires_at)
+VALUES (%(id_hash)s, %(token_name)s, %(scope)s, %(csrf_token)s,
+        now() + make_interval(secs => %(seconds)s))
+RETURNING id_hash, token_name, scope, csrf_token, flash, expires_at;
+
+-- name: find_console_session
+SELECT id_hash, token_name, scope, csrf_token, flash, expires_at
+  FROM console_sessions
+ WHERE id_hash = %(id_hash)s AND expires_at > now();
+
+-- name: delete_console_session
+DELETE FROM console_sessions WHERE id_hash = %(id_hash)s;
+
+-- name: purge_console_sessions
+DELETE FROM console_sessions WHERE expires_at <= now();
+
+-- name: set_console_flash
+UPDATE console_sessions SET flash = %(flash)s WHERE id_hash = %(id_hash)s;
+
+-- name: record_console_submission
+-- A form is acted on once: a second submission of the same form token inserts nothing.
+INSERT INTO console_submissions (id_hash, form_token)
+VALUES (%(id_hash)s, %(form_token)s)
+ON CONFLICT DO NOTHING
+RETURNING form_token;
+
+-- Release control ------------------------------------------------------------------------------
+
+-- name: freeze_gate_shared
+-- Held by every transaction that stores decisions while it reads the freezes, so that a freeze
+-- (which takes it exclusively) holds every decision committed after it.
+SELECT pg_advisory_xact_lock_shared(hashtext('regdeploy.freeze'));
+
+-- name: freeze_gate
+SELECT pg_advisory_xact_lock(hashtext('regdeploy.freeze'));
+
+-- name: list_freezes
+SELECT scope, reason, actor, since FROM freezes ORDER BY scope;
+
+-- name: upsert_freeze
+INSERT INTO freezes (scope, reason, actor, since)
+VALUES (%(scope)s, %(reason)s, %(actor)s, %(since)s)
+ON CONFLICT (scope) DO UPDATE
+   SET reason = EXCLUDED.reason, actor = EXCLUDED.actor, since = EXCLUDED.since
+RETURNING scope, reason, actor, since;
+
+-- name: delete_freeze
+DELETE FROM freezes WHERE scope = %(scope)s RETURNING scope, reason, actor, since;
+
+-- name: thaw_waiting
+-- Waits a freeze held: judged again at once (at ``now``, by regdeploy's clock).
+UPDATE deployments SET due_at = %(now)s, updated_at = now()
+ WHERE status = 'waiting' AND 'freeze' = ANY (wait_kinds)
+   AND (%(scope)s = '' OR repository_name = %(scope)s)
+RETURNING id;
+
+-- name: last_pushes
+-- The newest push of each repository, by the registry's time of the push.
+SELECT registry, repository, max(occurred_at) AS last
+  FROM events
+ WHERE action = 'push'
+   AND (registry, repository) IN (SELECT * FROM unnest(%(registries)s::text[],
+                                                       %(repositories)s::text[]))
+ GROUP BY registry, repository;
+
+-- name: claim_waiting
+-- Waiting deploys due to be judged again (at ``now``, regdeploy's clock), or whose waiting was
+-- not announced yet; held until the verdicts are recorded, so that one process judges each.
+SELECT id FROM deployments
+ WHERE status = 'waiting' AND (due_at <= %(now)s OR NOT announced)
+ ORDER BY due_at NULLS FIRST, id
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED;
+
+-- name: lock_deployment
+SELECT id, status FROM deployments WHERE id = %(id)s FOR UPDATE;
+
+-- name: release_waiting
+-- Waiting -> planned, unless the same image is already queued for the target.
+UPDATE deployments d
+   SET status = 'planned', message = %(message)s, not_before = now(), due_at = NULL,
+       wait_kinds = '{}', announced = true, updated_at = now()
+ WHERE d.id = %(id)s AND d.status = 'waiting'
+   AND NOT EXISTS (SELECT 1 FROM deployments p
+                    WHERE p.target_key = d.target_key AND p.status = 'planned'
+                      AND p.digest = d.digest)
+RETURNING d.id;
+
+-- name: keep_waiting
+UPDATE deployments
+   SET wait_kinds = %(wait_kinds)s, due_at = %(due_at)s, message = %(message)s,
+       announced = true, updated_at = now()
+ WHERE id = %(id)s AND status = 'waiting';
+
+-- name: end_waiting
+UPDATE deployments
+   SET status = %(status)s, message = %(message)s, due_at = NULL, wait_kinds = '{}',
+       announced = true, updated_at = now(), finished_at = now()
+ WHERE id = %(id)s AND status = 'waiting'
+RETURNING id;
+
+-- name: vote_approve
+-- The same token twice counts once.
+INSERT INTO deployment_votes (deployment_id, actor, approve, comment, voted_at)
+VALUES (%(id)s, %(actor)s, true, %(comment)s, %(at)s)
+ON CONFLICT (deployment_id, actor) DO NOTHING
+RETURNING actor;
+
+-- name: vote_reject
+INSERT INTO deployment_votes (deployment_id, actor, approve, comment, voted_at)
+VALUES (%(id)s, %(actor)s, false, %(comment)s, %(at)s)
+ON CONFLICT (deployment_id, actor) DO UPDATE
+   SET approve = false, comment = EXCLUDED.comment, voted_at = EXCLUDED.voted_at
+RETURNING actor;
+
+-- name: list_votes
+SELECT deployment_id, actor, approve, comment, voted_at
+  FROM deployment_votes
+ WHERE deployment_id = ANY (%(ids)s::bigint[])
+ ORDER BY voted_at, actor;
+
+-- name: next_release_due
+SELECT min(due_at) AS due, coalesce(bool_or(NOT announced), false) AS unannounced
+  FROM deployments WHERE status = 'waiting';

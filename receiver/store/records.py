@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from deployers.base import Target
 from handlers.events import Event
 from handlers.references import ImageRef
+from handlers.release import ReleaseRules
 from receiver.config.repositories import WatchedRepository
 
 
@@ -80,6 +82,10 @@ class DeploymentStatus(enum.StrEnum):
     DRY_RUN = "dry_run"
     SKIPPED = "skipped"
     ADOPTED = "adopted"
+    # Release control: decided, but held back by a window, a cooldown, approvals, a freeze...
+    WAITING = "waiting"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +100,9 @@ class Backlog:
     pending_notices: int
     failed_notices: int
     now: datetime
+    waiting_deploys: int = 0
+    # Waiting deploys by what they wait for (one waiting for two things counts under both).
+    waiting_reasons: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def oldest_pending_seconds(self) -> float:
@@ -140,6 +149,11 @@ class Plan:
     previous_image: str | None = None
     event_id: int | None = None
     notify: tuple[str, ...] = ()
+    # Release control: what an intent waits for (windows, cooldown, ...), when its image was
+    # pushed, and who forced it past the windows.
+    release: ReleaseRules = field(default_factory=ReleaseRules)
+    pushed_at: datetime | None = None
+    forced_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,6 +175,16 @@ class Deployment:
     finished_at: datetime | None
     notify: tuple[str, ...] = ()
     started_at: datetime | None = None
+    # Release control: the rules it was decided with, when (by regdeploy's clock), when its
+    # image was pushed, who forced it past the windows; while waiting, what for (the kinds of
+    # wait when last judged), when to judge it again, and whether its waiting was announced.
+    release: ReleaseRules = field(default_factory=ReleaseRules)
+    decided_at: datetime | None = None
+    pushed_at: datetime | None = None
+    forced_by: str | None = None
+    wait_kinds: tuple[str, ...] = ()
+    due_at: datetime | None = None
+    announced: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,3 +218,17 @@ class LeaseState:
     holder: str
     expires_at: datetime
     now: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleSession:
+    """A browser signed in to the console: the API token's name and scope, never the token;
+    ``id_hash`` is the SHA-256 of the id its cookie holds; ``flash`` a message for its next
+    page."""
+
+    id_hash: str
+    token_name: str
+    scope: str
+    csrf_token: str
+    flash: str | None
+    expires_at: datetime

@@ -61,6 +61,14 @@ class RepositoryQueries:
                 await tx.execute("insert_audit", {"name": name, "actor": actor, **audit})
         return await self.get_repository(name), changed
 
+    async def audit(self, name: str, *, actor: str, field: str, old: object, new: object) -> None:
+        """Record a change made through the API that is not one of CHANGEABLE (a forced
+        deploy)."""
+        params = {"old_value": as_json(old), "new_value": as_json(new)}
+        await self._db.execute(
+            "insert_audit", {"name": name, "actor": actor, "field": field, **params}
+        )
+
     async def list_audit(self, name: str, *, limit: int = 100) -> list[AuditEntry]:
         rows = await self._db.all("list_audit", {"name": name, "limit": limit})
         return [AuditEntry(**row) for row in rows]

@@ -80,7 +80,7 @@ def test_check_config_lists_every_problem_of_a_bad_file(tmp_path: Path) -> None:
             "sources[0].token: missing",
             "sources[1].name: 'registry' is used by an earlier source",
             "sources[1].format: expected one of distribution, harbor",
-            "api.tokens[0].scope: expected read or write, got 'admin'",
+            "api.tokens[0].scope: expected read, approve or write, got 'admin'",
         ]
     )
 

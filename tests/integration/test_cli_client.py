@@ -41,6 +41,11 @@ CLIENT_COMMANDS = [
     "deployments",
     "events",
     "status",
+    "approve",
+    "reject",
+    "freeze",
+    "unfreeze",
+    "freezes",
 ]
 LABELLED = Target(kind="recording", name="cache")
 
@@ -131,7 +136,8 @@ def test_version_everywhere(command: str | None, capsys: pytest.CaptureFixture[s
 def test_every_client_command_takes_url_token_and_json() -> None:
     parser = build_parser()
     needs = {"pin": ["r", "t"], "unpin": ["r"], "auto-deploy": ["r", "on"]}
-    needs |= {"deploy": ["r"], "explain": ["r"]}
+    needs |= {"deploy": ["r"], "explain": ["r"], "approve": ["1"], "reject": ["1"]}
+    needs |= {"freeze": ["--reason", "x"]}
     for command in CLIENT_COMMANDS:
         args = parser.parse_args(
             [command, *needs.get(command, []), "--url", "http://h:1", "--token", "t", "--json"]

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from receiver.app import init_app
+from receiver.http.errors import CONSOLE
 from receiver.http.openapi import load_document
 from tests.support.settings import make_config
 
@@ -30,11 +31,15 @@ def documented() -> set[tuple[str, str]]:
 
 
 def routed() -> set[tuple[str, str]]:
+    """The app's routes but the console's: those answer HTML pages to browsers, not the API
+    (``receiver.console``; tests/integration/test_console.py tests them)."""
     app = init_app(make_config("postgresql://nobody@127.0.0.1/unused"))
     return {
         (route.method, route.resource.canonical)
         for route in app.router.routes()
-        if route.resource is not None and route.method not in _IMPLICIT
+        if route.resource is not None
+        and route.method not in _IMPLICIT
+        and not (route.name or "").startswith(CONSOLE)
     }
 
 

@@ -32,6 +32,7 @@ KEYS = {
     "dry_run",
     "worker",
     "queue",
+    "freezes",
     "reconciler",
 }
 
@@ -104,6 +105,7 @@ async def test_a_healthy_service_says_ok_and_what_waits(
     assert 0 <= queue["oldest_pending_age_seconds"] < 60
     assert datetime.fromisoformat(queue["oldest_pending_at"]) <= datetime.now(UTC)
     assert queue["running"] == []
+    assert (queue["waiting_deploys"], answer["freezes"]) == (0, [])
     assert answer["reconciler"] == {
         "enabled": False,
         "interval_seconds": 0,

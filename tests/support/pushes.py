@@ -35,10 +35,14 @@ def repository(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def push_body(tag: str, n: int, repository_path: str = NAME) -> bytes:
+#: When a test's pushes happened, unless it says.
+PUSHED_AT = "2026-11-22T10:00:00.000000Z"
+
+
+def push_body(tag: str, n: int, repository_path: str = NAME, *, at: str = PUSHED_AT) -> bytes:
     event = {
         "id": str(uuid.uuid4()),
-        "timestamp": "2026-11-22T10:00:00.000000Z",
+        "timestamp": at,
         "action": "push",
         "target": {
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -51,11 +55,14 @@ def push_body(tag: str, n: int, repository_path: str = NAME) -> bytes:
     return json.dumps({"events": [event]}).encode()
 
 
-async def push(client: Client, tag: str, n: int, repository_path: str = NAME) -> None:
-    """Notify the app of a push of ``tag`` (digest ``n``); it must accept the event."""
+async def push(
+    client: Client, tag: str, n: int, repository_path: str = NAME, *, at: str = PUSHED_AT
+) -> None:
+    """Notify the app of a push of ``tag`` (digest ``n``, pushed ``at``, ISO 8601); it must
+    accept the event."""
     response = await client.post(
         "/webhooks/registry",
-        data=push_body(tag, n, repository_path),
+        data=push_body(tag, n, repository_path, at=at),
         headers={"Authorization": f"Bearer {REGISTRY_TOKEN}"},
     )
     assert response.status == 202

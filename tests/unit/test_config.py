@@ -336,7 +336,11 @@ def with_change(path: str, value: object) -> dict[str, Any]:
         ("api.tokens", [], "api.tokens: expected a list of at least one token"),
         ("api.users", [], "api.users: unknown key"),
         ("api.tokens.0.token", ..., "api.tokens[0].token: missing"),
-        ("api.tokens.0.scope", "admin", "api.tokens[0].scope: expected read or write, got 'admin'"),
+        (
+            "api.tokens.0.scope",
+            "admin",
+            "api.tokens[0].scope: expected read, approve or write, got 'admin'",
+        ),
         ("api.tokens.0.role", "x", "api.tokens[0].role: unknown key"),
         ("kubernetes", {}, "kubernetes: unknown key"),
         ("deployers", [], "deployers: expected a mapping"),
@@ -390,7 +394,7 @@ def test_every_problem_is_reported_at_once() -> None:
         "sources[1].format: expected one of distribution, harbor",
         "sources[1].token: missing",
         "sources[2]: expected a mapping",
-        "api.tokens[0].scope: expected read or write, got 'root'",
+        "api.tokens[0].scope: expected read, approve or write, got 'root'",
         "deployers: expected a mapping",
         "kubernetes: unknown key",
     ]

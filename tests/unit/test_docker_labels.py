@@ -38,6 +38,26 @@ def test_the_opt_in_label(value: str | None, enabled: bool) -> None:
     assert Labels.read(labels, SETTINGS).enabled is enabled
 
 
+def test_release_control_labels_are_read_into_the_target() -> None:
+    labels = Labels.read(
+        {
+            "regdeploy.enable": "true",
+            "regdeploy.window": " mon-fri 22:00-23:30 Europe/Berlin ",
+            "regdeploy.approvals": "2",
+            "regdeploy.settle": "",
+            "regdeploy.other": "x",
+        },
+        SETTINGS,
+    )
+
+    target = labels.target("container", "web")
+    assert dict(target.release) == {
+        "window": "mon-fri 22:00-23:30 Europe/Berlin",
+        "approvals": "2",
+    }
+    assert Target.from_json(target.as_json()) == target
+
+
 def test_policy_and_notify_are_read_and_trimmed() -> None:
     labels = Labels.read(
         {

@@ -1,0 +1,219 @@
+"""Who is signed in to the console, and the checks every page and form goes through.
+
+Signing in trades an API token for a session: the browser gets a random session id in a cookie
+(``HttpOnly``, ``SameSite=Strict``, ``Secure`` under https, expiring with the session), and the
+database keeps the id's SHA-256 with the token's name and scope, never the token. A session ends
+when it expires, when its owner signs out, or when the configuration no longer has a token of
+that name and scope.
+
+Every POST carries the session's CSRF token (the ``csrf`` form field, or the ``X-CSRF-Token``
+header): without it, or with another, the answer is 403 and nothing changes. The sign-in form,
+sent before there is a session, carries a token that must match a cookie set with the form
+(a double-submit token). What a session may change goes by its token's scope, as in the API:
+a read-scoped session gets 403 for anything that changes something, an approve-scoped one for
+anything but approving and rejecting a waiting deploy.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+import structlog
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from handlers.errors import InvalidRequest, NotAllowed, NotAuthenticated
+from receiver.config.server import Scope
+from receiver.console.render import SESSION
+from receiver.http.auth import find_token, refuse_nul
+from receiver.http.keys import CONFIG, STORE
+from receiver.store.records import ConsoleSession
+
+log = structlog.get_logger("regdeploy.console")
+
+SESSION_COOKIE = "regdeploy_session"
+SIGNIN_COOKIE = "regdeploy_signin"
+#: How long a session lasts after signing in.
+SESSION_SECONDS = 8 * 3600
+#: How long the sign-in form's token lasts.
+SIGNIN_SECONDS = 3600
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+FORM = web.RequestKey("console_form", MultiDictProxy)
+#: Who may do what, by the scope of the session's token.
+READERS = frozenset(Scope)
+APPROVERS = frozenset({Scope.APPROVE, Scope.WRITE})
+WRITERS = frozenset({Scope.WRITE})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def session_hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+async def sign_in(request: web.Request, offered: str) -> tuple[ConsoleSession, str]:
+    """A new session for the API token ``offered``, and the id for its cookie."""
+    token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
+    if token is None:
+        log.warning("console_signin_refused", reason="bad_token")
+        raise NotAuthenticated("that is not an API token of this regdeploy")
+    session_id = secrets.token_urlsafe(32)
+    session = await request.app[STORE].sessions.create_session(
+        id_hash=session_hash(session_id),
+        token_name=token.name,
+        scope=token.scope.value,
+        csrf_token=secrets.token_urlsafe(32),
+        seconds=SESSION_SECONDS,
+    )
+    log.info("console_signed_in", token=token.name, scope=token.scope.value)
+    return session, session_id
+
+
+def set_cookie(
+    response: web.StreamResponse, request: web.Request, name: str, value: str, *, seconds: int
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=seconds,
+        path="/",
+        httponly=True,
+        secure=request.secure,
+        samesite="Strict",
+    )
+
+
+async def current_session(request: web.Request) -> ConsoleSession | None:
+    """The session the request's cookie names, if it is still good."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    sessions = request.app[STORE].sessions
+    session = await sessions.find_session(session_hash(session_id))
+    if session is None:
+        return None
+    configured = {(t.name, t.scope.value) for t in request.app[CONFIG].api_tokens}
+    if (session.token_name, session.scope) not in configured:
+        await sessions.end_session(session.id_hash)
+        log.info("console_session_ended", token=session.token_name, reason="token_gone")
+        return None
+    return session
+
+
+def page(*, scopes: frozenset[Scope] = READERS) -> Callable[[Handler], Handler]:
+    """A page to read: without a session, go and sign in first; only for a session of one of
+    ``scopes`` (a confirmation page: those that may make the change)."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            refuse_nul(request)
+            session = await current_session(request)
+            if session is None:
+                raise web.HTTPSeeOther(signin_location(request))
+            if not may(session, scopes):
+                raise NotAllowed(refusal(session))
+            request[SESSION] = session
+            response = await handler(request)
+            if session.flash is not None:  # shown on this page
+                await request.app[STORE].sessions.set_flash(session.id_hash, None)
+            return response
+
+        return checked
+
+    return decorate
+
+
+def change(*, scopes: frozenset[Scope] = WRITERS) -> Callable[[Handler], Handler]:
+    """A form that changes something: a session, its CSRF token, and a scope of ``scopes``,
+    checked in that order, before anything is done."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            refuse_nul(request)
+            session = await current_session(request)
+            if session is None:
+                raise NotAuthenticated("sign in first: this session ended or never began")
+            form = await request.post()
+            offered = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+            if not isinstance(offered, str) or not _same(offered, session.csrf_token):
+                log.warning("console_csrf_refused", path=request.path, token=session.token_name)
+                raise NotAllowed("this form's CSRF token is missing or wrong: reload the page")
+            if not may(session, scopes):
+                log.warning("console_write_refused", path=request.path, token=session.token_name)
+                raise NotAllowed(refusal(session))
+            request[SESSION] = session
+            request[FORM] = form
+            return await handler(request)
+
+        return checked
+
+    return decorate
+
+
+def may(session: ConsoleSession, scopes: frozenset[Scope]) -> bool:
+    """Whether ``session``'s token has one of ``scopes``."""
+    return session.scope in {s.value for s in scopes}
+
+
+def refusal(session: ConsoleSession) -> str:
+    """Why ``session`` may not do what it asked, by what its scope allows."""
+    if session.scope == Scope.APPROVE.value:
+        return "this token may only read, approve and reject"
+    return "this token may only read"
+
+
+def form_text(request: web.Request, name: str) -> str:
+    """The text of form field ``name`` ("" when absent); a NUL character is refused
+    (PostgreSQL cannot store it)."""
+    value = request[FORM].get(name, "")
+    if not isinstance(value, str):
+        raise InvalidRequest(f"field {name!r} must be text", field=name)
+    if "\x00" in value:
+        raise InvalidRequest(f"field {name!r} contains a NUL character", field=name)
+    return value
+
+
+async def first_time(request: web.Request) -> bool:
+    """Whether this form is sent for the first time, by its one-time token (the ``once``
+    field); the second time, the session's next page says that nothing more was done."""
+    once = form_text(request, "once")
+    if not once:
+        raise InvalidRequest("the form has no one-time token: confirm from its page", field="once")
+    session, sessions = request[SESSION], request.app[STORE].sessions
+    if await sessions.first_submission(session.id_hash, once):
+        return True
+    await sessions.set_flash(session.id_hash, "That form was sent already: nothing more done.")
+    return False
+
+
+def check_signin_token(request: web.Request, offered: object) -> None:
+    """The sign-in form's token must match its cookie (a form posted from elsewhere has
+    neither)."""
+    expected = request.cookies.get(SIGNIN_COOKIE, "")
+    if not (isinstance(offered, str) and expected and _same(offered, expected)):
+        log.warning("console_csrf_refused", path=request.path, token=None)
+        raise NotAllowed("the sign-in form's token is missing or wrong: reload the page")
+
+
+def signin_location(request: web.Request) -> str:
+    """``/signin``, asked to come back to this page afterwards."""
+    return f"/signin?next={quote(request.path_qs, safe='')}"
+
+
+def safe_next(location: str | None) -> str:
+    """``location`` if it is a path of this site (not ``//elsewhere``), else ``/``."""
+    if location and location.startswith("/") and not location.startswith(("//", "/\\")):
+        return location
+    return "/"
+
+
+def _same(offered: str, expected: str) -> bool:
+    return hmac.compare_digest(offered.encode(), expected.encode())

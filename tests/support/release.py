@@ -1,0 +1,100 @@
+"""The app with release control under a clock the test moves: team/app watched with one
+recording target ``web`` running 1.0.0, tokens that may approve, and its loops driven round by
+round."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from deployers.base import Deployers
+from receiver.app import init_app
+from tests.support.api import Client, ClientFactory, deployments
+from tests.support.clock import ManualClock
+from tests.support.pushes import REGISTRY, WEB, ref, repository
+from tests.support.recording import RecordingDeployer
+from tests.support.rounds import Rounds, work_rounds, worker_of
+from tests.support.settings import API_TOKEN, READ_TOKEN, make_config
+
+ALICE_TOKEN = "alice-approve-token-0001"
+BOB_TOKEN = "bob-approve-token-0002"
+#: Wednesday 2 December 2026, 19:48 in Berlin: the evening window opens at 22:00 (21:00 UTC).
+WEDNESDAY = datetime(2026, 12, 2, 18, 48, tzinfo=UTC)
+EVENINGS = [{"days": "mon-fri", "from": "22:00", "to": "23:30", "timezone": "Europe/Berlin"}]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Released:
+    """One app under test: its client, its recording deployer, the clock it judges by."""
+
+    client: Client
+    deployer: RecordingDeployer
+    clock: ManualClock
+
+    @property
+    def worker(self) -> Rounds:
+        return worker_of(self.client.app)
+
+    async def rounds(self, count: int = 1) -> None:
+        """``count`` rounds of deciding, releasing and launching; then the deploys end."""
+        await work_rounds(self.worker, count)
+
+    async def only(self) -> dict[str, Any]:
+        """The one deployment that is not superseded."""
+        [found] = [d for d in await deployments(self.client) if d["status"] != "superseded"]
+        return found
+
+    async def post(self, path: str, body: object = None, *, token: str = API_TOKEN) -> Any:
+        response = await self.client.post(path, json=body, headers=auth(token))
+        return response.status, await response.json()
+
+    async def get(self, path: str, *, token: str = READ_TOKEN) -> Any:
+        response = await self.client.get(path, headers=auth(token))
+        assert response.status == 200, await response.text()
+        return await response.json()
+
+
+Start = Callable[..., Awaitable[Released]]
+
+
+def starter(aiohttp_client: ClientFactory, db_uri: str) -> Start:
+    """Starts the app on ``db_uri`` with team/app's release ``rules`` (``windows``,
+    ``approvals``, ...); several apps may share the database, the deployer and the clock."""
+
+    async def start(
+        *,
+        clock: ManualClock | None = None,
+        deployer: RecordingDeployer | None = None,
+        repositories: list[dict[str, Any]] | None = None,
+        **rules: Any,
+    ) -> Released:
+        if deployer is None:
+            deployer = RecordingDeployer()
+            deployer.run(WEB, ref("1.0.0", 1))
+        clock = clock or ManualClock(WEDNESDAY)
+        config = make_config(
+            db_uri,
+            registry=REGISTRY,
+            confirm_digests=False,  # registry.test names no running registry
+            repositories=repositories or [repository(notify=["ops"], **rules)],
+            api={"tokens": TOKENS},
+            notifiers=[{"name": "ops", "type": "slack", "url": "http://127.0.0.1:9/hook"}],
+        )
+        app = init_app(config, deployers=Deployers([deployer]), clock=clock)
+        return Released(client=await aiohttp_client(app), deployer=deployer, clock=clock)
+
+    return start
+
+
+TOKENS = [
+    {"name": "admin", "token": API_TOKEN, "scope": "write"},
+    {"name": "viewer", "token": READ_TOKEN, "scope": "read"},
+    {"name": "alice", "token": ALICE_TOKEN, "scope": "approve"},
+    {"name": "bob", "token": BOB_TOKEN, "scope": "approve"},
+]
