@@ -292,6 +292,9 @@ async def test_deployments_follow_shows_each_change_until_ctrl_c(start: Start) -
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # A shell without job control starts background jobs with SIGINT ignored, and Python
+        # then leaves it ignored: give the command Ctrl-C as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stdout is not None
     try:
@@ -305,7 +308,12 @@ async def test_deployments_follow_shows_each_change_until_ctrl_c(start: Start) -
         assert set(seen) <= {"planned", "running", "succeeded"}
     finally:
         process.send_signal(signal.SIGINT)
-        code = await asyncio.wait_for(process.wait(), 20)
+        try:
+            code = await asyncio.wait_for(process.wait(), 20)
+        finally:
+            if process.returncode is None:  # it ignored Ctrl-C: leave nothing running
+                process.kill()
+                await process.wait()
     assert code == 0
     assert process.stderr is not None
     assert await process.stderr.read() == b""

@@ -32,6 +32,8 @@ from tests.support.settings import API_TOKEN, HARBOR_TOKEN, REGISTRY_TOKEN
 ROOT = Path(__file__).resolve().parents[2]
 # What a member must not inherit from the test's environment.
 _NOT_INHERITED = ("DATABASE_URL", "NOMAD_", "REGDEPLOY_")
+# What a worker process logs once it decides events and starts deploys.
+WORKER_LOOPS = {"decider_started", "launcher_started"}
 
 
 def cluster_config(
@@ -179,7 +181,8 @@ class Cluster:
 
 async def _is_ready(session: aiohttp.ClientSession, member: Member) -> bool:
     if member.command != "serve":
-        return any(line.get("event") == "worker_started" for line in member.log(current=True))
+        started = {line.get("event") for line in member.log(current=True)}
+        return started >= WORKER_LOOPS
     try:
         async with session.get(f"{member.base}/ping", timeout=aiohttp.ClientTimeout(2)) as res:
             return res.status == 200
