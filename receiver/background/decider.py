@@ -80,12 +80,16 @@ class Decider(PolledLoop):
         return await self._decisions.next_event_due()
 
     async def decide_due(self) -> int:
-        """Decide every event that is due; how many batches that took."""
-        await self._settle_unused()
+        """Decide every event that is due; how many batches that took. Events that move no
+        workload are settled in bulk before each batch: under a steady stream of pushes the
+        batches never end, and those events would otherwise be claimed one repository at a
+        time, ahead of the pushes that do move something."""
         batches = 0
-        while await self._decide_next():
+        while True:
+            await self._settle_unused()
+            if not await self._decide_next():
+                return batches
             batches += 1
-        return batches
 
     async def _settle_unused(self) -> None:
         try:

@@ -99,6 +99,35 @@ async def test_pushes_no_workload_uses_are_settled_in_bulk_and_opted_in_ones_dec
     assert (tool["target_key"], tool["status"]) == (LABELLED.key, "planned")
 
 
+async def test_pushes_nothing_uses_that_arrive_meanwhile_are_settled_not_claimed(
+    idle: tuple[Client, CountingDeployer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a steady stream the batches never run out: what arrives while one is decided is
+    settled in bulk before the next, not claimed one repository at a time ahead of the
+    pushes that move something."""
+    client, _ = idle
+    await push(client, "1.1.0", 2)
+    await push(client, "stable", 400, "other/tool")
+    planner = client.app[SERVICES].planner
+    plan_events = planner.plan_events
+    streamed = iter(range(5))
+
+    async def planning_while_pushes_arrive(events: Any) -> Any:
+        for i in streamed:  # during the first batch only
+            await push(client, "1.0.0", 500 + i, f"nobody/app-{i}")
+        return await plan_events(events)
+
+    monkeypatch.setattr(planner, "plan_events", planning_while_pushes_arrive)
+    worker = worker_of(client.app)
+
+    assert await worker.decider.decide_due() == 2  # team/app and other/tool, nothing else
+    response = await client.get("/api/v1/events?limit=100", headers=api_headers())
+    events = (await response.json())["events"]
+    assert {e["status"] for e in events} == {"done"}
+    unused = [e for e in events if e["repository"].startswith("nobody/")]
+    assert [e["reason"].startswith("no watched repository") for e in unused] == [True] * 5
+
+
 async def test_the_inventory_shows_what_runs_where_and_follows_changes(
     idle: tuple[Client, CountingDeployer],
 ) -> None:
