@@ -1,10 +1,12 @@
 """Writing notifications: events, the tag catalog and rejections, with group commit.
 
-Webhook requests that arrive together are written together: while one write is in flight, the
-notifications that arrive queue up and go in the next one, so a busy registry's stream costs one
-round trip (and one WAL flush) per group instead of one per request, and a lone request is
-written at once, held back by nothing. Each request is answered only after the write that holds
-it committed.
+Webhook requests that arrive together are written together: while ``WRITERS`` writes are in
+flight, the notifications that arrive queue up and go in the next one, so a busy registry's
+stream costs one round trip per group instead of one per request, and a lone request is written
+at once, held back by nothing. Each request is answered only after the write that holds it
+committed. More than one write is in flight because most of a write's time is the wait for its
+WAL flush, and PostgreSQL flushes the commits that wait together with one write to disk: with a
+single writer the next group waited for that flush too.
 
 A group of pushes without rejections is one statement (insert the events, upsert the catalog,
 wake the workers); a group with deletes or rejections is one transaction of the statements each
@@ -30,6 +32,8 @@ from receiver.store.records import IngestResult, Rejection
 
 #: The most notifications one write takes.
 MAX_GROUP = 256
+#: The most writes in flight at once (each holds a pooled connection while it runs).
+WRITERS = 3
 _COLUMNS = (
     "source",
     "event_id",
@@ -58,18 +62,27 @@ Outcome = IngestResult | BaseException
 
 
 class GroupCommit:
-    """Writes the notifications submitted while the previous write was in flight as one."""
+    """Writes the notifications submitted while earlier writes were in flight as one, with at
+    most ``writers`` writes in flight."""
 
-    def __init__(self, write: Callable[[list[Notification]], Awaitable[list[Outcome]]]) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[Notification]], Awaitable[list[Outcome]]],
+        *,
+        writers: int = WRITERS,
+    ) -> None:
         self._write = write
+        self._writers = writers
         self._queue: list[tuple[Notification, asyncio.Future[IngestResult]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, notification: Notification) -> IngestResult:
         future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._queue.append((notification, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
+        if len(self._running) < self._writers:
+            writer = asyncio.create_task(self._drain())
+            self._running.add(writer)
+            writer.add_done_callback(self._running.discard)
         # The write goes on even if this request is given up: it was submitted, it commits.
         return await asyncio.shield(future)
 
