@@ -219,10 +219,15 @@ class Inventory:
     async def _list(self, deployer: Deployer, listing: _Listing) -> None:
         try:
             async with asyncio.timeout(LISTING_SECONDS):
-                workloads = await deployer.workloads()
+                targets = list(await self._configured(deployer.kind))
+                # Asked together: a listing is as slow as its slowest answer, not their sum.
+                workloads, running = await asyncio.gather(
+                    deployer.workloads(),
+                    asyncio.gather(*(deployer.current(t, name) for t, name in targets)),
+                )
                 configured = {
-                    (target.key, name): (target, await deployer.current(target, name))
-                    for target, name in await self._configured(deployer.kind)
+                    (target.key, name): (target, now)
+                    for (target, name), now in zip(targets, running, strict=True)
                 }
         except TimeoutError:
             self._failed(deployer.kind, listing, f"no answer within {LISTING_SECONDS:g} s")
