@@ -65,9 +65,7 @@ class Launcher(PolledLoop):
         """Release the waits that fell due, take over stalled deploys, then start every due one
         this process has room for."""
         if self._release is not None:
-            released = await self._release.release_due()
-            if released:
-                log.info("deploys_released", deployments=released)
+            await _release_due(self._release)
         stall = self._config.stall_timeout_seconds
         recovered = await self._deployments.recover_stalled(stall_seconds=stall)
         if recovered:
@@ -94,3 +92,15 @@ class Launcher(PolledLoop):
         self._running.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("deploy_task_failed", error=repr(task.exception()))
+
+
+async def _release_due(release: ReleaseControl) -> None:
+    """Release the waits that fell due; a failure there is logged and holds back no deploy that
+    is already due."""
+    try:
+        released = await release.release_due()
+    except Exception:  # one waiting deploy that cannot be judged must not stop the launcher
+        log.exception("deploys_release_failed")
+        return
+    if released:
+        log.info("deploys_released", deployments=released)

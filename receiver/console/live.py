@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import structlog
 from aiohttp import web
 
-from handlers.errors import NotAuthenticated, NotFound, StoreError
+from handlers.errors import NotAuthenticated, NotFound, RegdeployError, StoreError
 from receiver.console.render import SESSION
 from receiver.console.sessions import current_session
 from receiver.http.auth import refuse_nul
@@ -99,6 +99,7 @@ def stream_handler(
         if session is None:
             raise NotAuthenticated("sign in first: this session ended or never began")
         request[SESSION] = session
+        await fragment(request)  # a bad query is a clean 400 or 404, before the stream begins
         feed = request.app[FEED]
         feed.start(request.app[STORE])
         response = web.StreamResponse(
@@ -135,6 +136,9 @@ async def _send_changes(
         except StoreError as exc:  # the database went away: say nothing new until it is back
             log.warning("console_stream_failed", part=name, error=str(exc))
             html = last
+        except RegdeployError as exc:  # what it showed is gone (a deployment removed): end
+            log.info("console_stream_ended", part=name, reason=str(exc))
+            return
         if html is not None and html != last:
             await response.write(message(name, html))
             last, sent_at = html, now

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
@@ -45,10 +46,15 @@ SIGNIN_SECONDS = 3600
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 FORM = web.RequestKey("console_form", MultiDictProxy)
+# What a posted form field holds, as aiohttp reads it.
+Posted = str | bytes | bytearray | web.FileField
 #: Who may do what, by the scope of the session's token.
 READERS = frozenset(Scope)
 APPROVERS = frozenset({Scope.APPROVE, Scope.WRITE})
 WRITERS = frozenset({Scope.WRITE})
+# A path of this site to come back to after signing in: "/", then printable ASCII, not "//"
+# or "/\\" (which a browser reads as another site).
+_LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -84,7 +90,9 @@ def set_cookie(
         max_age=seconds,
         path="/",
         httponly=True,
-        secure=request.secure,
+        # Behind a proxy that ends TLS, the request reaches regdeploy over http: the public URL
+        # says whether people use https.
+        secure=request.secure or request.app[CONFIG].server.base_url.startswith("https://"),
         samesite="Strict",
     )
 
@@ -141,7 +149,7 @@ def change(*, scopes: frozenset[Scope] = WRITERS) -> Callable[[Handler], Handler
             session = await current_session(request)
             if session is None:
                 raise NotAuthenticated("sign in first: this session ended or never began")
-            form = await request.post()
+            form = await read_form(request)
             offered = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
             if not isinstance(offered, str) or not _same(offered, session.csrf_token):
                 log.warning("console_csrf_refused", path=request.path, token=session.token_name)
@@ -203,14 +211,27 @@ def check_signin_token(request: web.Request, offered: object) -> None:
         raise NotAllowed("the sign-in form's token is missing or wrong: reload the page")
 
 
+async def read_form(request: web.Request) -> MultiDictProxy[Posted]:
+    """The posted form, or a 400 when it cannot be read (a charset Python does not know, bytes
+    that are not text in it, a multipart body aiohttp refuses)."""
+    try:
+        return await request.post()
+    except LookupError:
+        raise InvalidRequest(f"unknown charset {request.charset!r}") from None
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise InvalidRequest(f"the form cannot be read: {exc}") from None
+
+
 def signin_location(request: web.Request) -> str:
     """``/signin``, asked to come back to this page afterwards."""
     return f"/signin?next={quote(request.path_qs, safe='')}"
 
 
 def safe_next(location: str | None) -> str:
-    """``location`` if it is a path of this site (not ``//elsewhere``), else ``/``."""
-    if location and location.startswith("/") and not location.startswith(("//", "/\\")):
+    """``location`` if it is a path of this site, else ``/``: printable ASCII only (a browser
+    drops a tab or a newline, and ``/<TAB>/elsewhere`` would become ``//elsewhere``), and not
+    ``//elsewhere`` or ``/\\elsewhere``."""
+    if location and _LOCAL_PATH.fullmatch(location):
         return location
     return "/"
 

@@ -17,6 +17,7 @@ from receiver.console.sessions import (
     change,
     check_signin_token,
     current_session,
+    read_form,
     safe_next,
     set_cookie,
     sign_in,
@@ -50,7 +51,7 @@ def signin_page(request: web.Request, *, message: str | None, status: int = 200)
 
 async def signin(request: web.Request) -> web.Response:
     refuse_nul(request)
-    form = await request.post()
+    form = await read_form(request)
     check_signin_token(request, form.get("csrf"))
     offered, next_page = form.get("token", ""), form.get("next", "")
     if not isinstance(offered, str) or not isinstance(next_page, str):

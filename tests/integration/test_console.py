@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,37 @@ async def test_the_live_stream_sends_parts_of_pages(console: Client) -> None:
         first = await stream.content.readuntil(b"\n\n")
     assert first.startswith(b"event: deployments\ndata: ")
     assert b"No deployment matches these filters" in first
+
+
+async def test_a_form_that_cannot_be_read_is_a_400(console: Client) -> None:
+    csrf = await sign_in(console)
+    bodies = [
+        ("application/x-www-form-urlencoded; charset=nope", b"token=x"),
+        ("application/x-www-form-urlencoded", b"token=%ff\xff"),
+        ("multipart/form-data; boundary=b", b"--b\r\n\r\nnameless\r\n--b--\r\n"),
+    ]
+    for content_type, body in bodies:
+        for path in ("/signin", CONFIRM):
+            answer = await console.post(
+                path, data=body, headers={"Content-Type": content_type, "X-CSRF-Token": csrf}
+            )
+            assert answer.status == 400, (path, content_type, await answer.text())
+
+
+async def test_a_live_part_with_a_bad_query_is_refused_before_it_streams(console: Client) -> None:
+    await sign_in(console)
+    answer = await console.get("/live/deployments?outcome=bogus")
+    assert answer.status == 400 and answer.content_type == "text/html"
+
+
+async def test_cookies_are_secure_behind_an_https_proxy(
+    aiohttp_client: ClientFactory, console_config: Config
+) -> None:
+    """TLS ends at the proxy, so requests arrive over http: the public URL says https."""
+    server = replace(console_config.server, public_url="https://regdeploy.example")
+    client = await aiohttp_client(init_app(replace(console_config, server=server)))
+    form = await client.get("/signin")
+    assert "Secure" in cookie_header(form, "regdeploy_signin")
 
 
 async def test_the_session_cookie_is_secure_under_https(

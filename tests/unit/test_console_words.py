@@ -133,6 +133,10 @@ def test_times_and_images_for_people() -> None:
         ("//evil.example/", "/"),
         ("/\\evil.example/", "/"),
         ("https://evil.example/", "/"),
+        ("/\t/evil.example/", "/"),  # a browser drops the tab: //evil.example
+        ("/\n/evil.example/", "/"),
+        ("/\x01", "/"),  # not a header value
+        ("/r\u00e9pertoire", "/"),
         ("", "/"),
         (None, "/"),
     ],
