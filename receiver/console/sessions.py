@@ -29,7 +29,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from handlers.errors import InvalidRequest, NotAllowed, NotAuthenticated
-from receiver.config.server import Scope
+from receiver.config.server import ApiToken, Scope
 from receiver.console.render import SESSION
 from receiver.http.auth import find_token, refuse_nul
 from receiver.http.keys import CONFIG, STORE
@@ -59,8 +59,11 @@ _LOCAL_PATH = re.compile(r"/(?![/\\])[\x21-\x7e]*")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def session_hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
+def session_hash(session_id: str, token: ApiToken) -> str:
+    """What the database keeps of a session's id: bound to the secret of the token it was
+    opened with, so that a session ends when that token's secret changes (a leaked token
+    rotated under the same name) and the id alone names no row."""
+    return hmac.new(token.token.value.encode(), session_id.encode(), hashlib.sha256).hexdigest()
 
 
 async def sign_in(request: web.Request, offered: str) -> tuple[ConsoleSession, str]:
@@ -71,7 +74,7 @@ async def sign_in(request: web.Request, offered: str) -> tuple[ConsoleSession, s
         raise NotAuthenticated("that is not an API token of this regdeploy")
     session_id = secrets.token_urlsafe(32)
     session = await request.app[STORE].sessions.create_session(
-        id_hash=session_hash(session_id),
+        id_hash=session_hash(session_id, token),
         token_name=token.name,
         scope=token.scope.value,
         csrf_token=secrets.token_urlsafe(32),
@@ -103,7 +106,8 @@ async def current_session(request: web.Request) -> ConsoleSession | None:
     if not session_id:
         return None
     sessions = request.app[STORE].sessions
-    session = await sessions.find_session(session_hash(session_id))
+    tokens = request.app[CONFIG].api_tokens
+    session = await sessions.find_session([session_hash(session_id, t) for t in tokens])
     if session is None:
         return None
     configured = {(t.name, t.scope.value) for t in request.app[CONFIG].api_tokens}

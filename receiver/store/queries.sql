@@ -539,9 +539,12 @@ VALUES (%(id_hash)s, %(token_name)s, %(scope)s, %(csrf_token)s,
 RETURNING id_hash, token_name, scope, csrf_token, flash, expires_at;
 
 -- name: find_console_session
+-- One of the hashes the cookie's id makes with each configured token (see the console's
+-- sessions): none matches once the token it was opened with changed.
 SELECT id_hash, token_name, scope, csrf_token, flash, expires_at
   FROM console_sessions
- WHERE id_hash = %(id_hash)s AND expires_at > now();
+ WHERE id_hash = ANY(%(id_hashes)s::text[]) AND expires_at > now()
+ LIMIT 1;
 
 -- name: delete_console_session
 DELETE FROM console_sessions WHERE id_hash = %(id_hash)s;

@@ -28,9 +28,9 @@ class SessionQueries:
         assert row is not None  # INSERT ... RETURNING
         return ConsoleSession(**row)
 
-    async def find_session(self, id_hash: str) -> ConsoleSession | None:
-        """The unexpired session of ``id_hash``, if there is one."""
-        row = await self._db.one("find_console_session", {"id_hash": id_hash})
+    async def find_session(self, id_hashes: list[str]) -> ConsoleSession | None:
+        """The unexpired session of one of ``id_hashes``, if there is one."""
+        row = await self._db.one("find_console_session", {"id_hashes": id_hashes})
         return ConsoleSession(**row) if row is not None else None
 
     async def end_session(self, id_hash: str) -> None:

@@ -16,6 +16,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from deployers.base import Deployers
+from handlers.secret import Secret
 from receiver.app import init_app
 from receiver.config.loading import Config
 from receiver.console import SECURITY_HEADERS
@@ -96,6 +97,25 @@ async def test_a_session_keeps_the_token_name_never_the_token(
         assert API_TOKEN not in await (await console.get(path)).text()
     captured = capsys.readouterr()
     assert API_TOKEN not in captured.out + captured.err
+
+
+async def test_a_session_ends_when_its_tokens_secret_is_rotated(
+    console: Client, aiohttp_client: ClientFactory, console_config: Config
+) -> None:
+    """A leaked token replaced under the same name: what was signed in with it is signed out."""
+    await sign_in(console)
+    (session,) = [c for c in console.session.cookie_jar if c.key == "regdeploy_session"]
+    cookies = {"Cookie": f"regdeploy_session={session.value}"}
+    rotated = tuple(
+        replace(t, token=Secret("a-new-secret-for-admin-0123")) if t.name == "admin" else t
+        for t in console_config.api_tokens
+    )
+    same = await aiohttp_client(init_app(console_config))
+    after = await aiohttp_client(init_app(replace(console_config, api_tokens=rotated)))
+
+    assert (await same.get("/repositories", headers=cookies, allow_redirects=False)).status == 200
+    page = await after.get("/repositories", headers=cookies, allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"].startswith("/signin")
 
 
 async def test_a_wrong_token_gets_the_signin_page_again_with_why(console: Client) -> None:
