@@ -197,9 +197,10 @@ ALTER TABLE events ADD COLUMN IF NOT EXISTS recorded_by text;
 INSERT INTO schema_version (version) VALUES (1), (2), (3), (4), (5) ON CONFLICT (version) DO NOTHING;
 
 -- 6: the console's sessions. A browser that signed in with an API token holds a random session id
--- in a cookie; the database keeps only its SHA-256, the token's name and scope (never the token),
--- the session's CSRF token and when it expires. A confirmed change is recorded once per form
--- (console_submissions), so that a form sent twice changes nothing the second time.
+-- in a cookie; the database keeps only its HMAC under the token's secret, the token's name and
+-- scope (never the token), the session's CSRF token and when it expires. A confirmed change is
+-- recorded once per form (console_submissions), so that a form sent twice changes nothing the
+-- second time.
 CREATE TABLE IF NOT EXISTS console_sessions (
     id_hash     text        PRIMARY KEY,
     token_name  text        NOT NULL,

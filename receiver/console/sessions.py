@@ -2,9 +2,9 @@
 
 Signing in trades an API token for a session: the browser gets a random session id in a cookie
 (``HttpOnly``, ``SameSite=Strict``, ``Secure`` under https, expiring with the session), and the
-database keeps the id's SHA-256 with the token's name and scope, never the token. A session ends
-when it expires, when its owner signs out, or when the configuration no longer has a token of
-that name and scope.
+database keeps the id's HMAC under the token's secret with the token's name and scope, never the
+token. A session ends when it expires, when its owner signs out, or when the configuration no
+longer has that token (name, scope and secret).
 
 Every POST carries the session's CSRF token (the ``csrf`` form field, or the ``X-CSRF-Token``
 header): without it, or with another, the answer is 403 and nothing changes. The sign-in form,
