@@ -4,6 +4,7 @@ in bulk, and the inventory of what runs where that decisions read instead of the
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -11,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from deployers.base import Deployers, Target
 from handlers.references import ImageName
 from receiver.app import init_app
+from receiver.decide.release import ReleaseControl
 from receiver.http.keys import SERVICES
 from tests.support.api import ClientFactory, deployments
 from tests.support.pushes import NAME, REGISTRY, WEB, push, ref, repository
@@ -151,3 +153,20 @@ async def test_the_inventory_shows_what_runs_where_and_follows_changes(
     [skip] = await deployments(client)
     assert skip["reason"] == "1.0.5 is lower than running 1.0.7"
     assert skip["repository"] == NAME
+
+
+async def test_a_wait_that_cannot_be_judged_holds_back_no_due_deploy(
+    idle: tuple[Client, CountingDeployer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, deployer = idle
+    await push(client, "1.1.0", 2)
+    worker = worker_of(client.app)
+    await worker.decider.decide_due()
+
+    async def cannot_judge(self: ReleaseControl) -> list[int]:
+        raise ZoneInfoNotFoundError("No time zone found with key Mars/Olympus")
+
+    monkeypatch.setattr(ReleaseControl, "release_due", cannot_judge)
+    await work_rounds(worker, 1)
+
+    assert deployer.deployed(WEB) == [ref("1.1.0", 2)]
