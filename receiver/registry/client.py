@@ -22,6 +22,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import re
 import ssl
 import time
@@ -234,11 +235,21 @@ class RegistryClient:
                 return await self._exchange(method, host, url.with_scheme("http"), headers)
             raise RegistryError(f"registry {host}: TLS failed: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise RegistryUnavailable(f"registry {host} unreachable: {reason}") from exc
+            raise RegistryUnavailable(f"registry {host} unreachable: {_why(exc)}") from exc
         except aiohttp.ClientError as exc:
             # ClientResponseError carries the request headers: do not chain it.
             raise RegistryError(f"registry {host}: {type(exc).__name__}") from None
+
+
+def _why(exc: BaseException) -> str:
+    """Why a connection failed, in words: aiohttp's own text for a refused connection names
+    its TLS context object (``ssl:<ssl.SSLContext object at 0x…>``)."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        error = exc.os_error
+        # asyncio words a refused connection "Connect call failed (address)": the errno says it.
+        words = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
+        return f"cannot connect to {exc.host}:{exc.port}: {words or error}"
+    return str(exc) or type(exc).__name__
 
 
 def _loopback(registry: str) -> bool:

@@ -195,8 +195,11 @@ async def test_unreadable_ca_file_is_a_config_error(session: aiohttp.ClientSessi
 async def test_closed_port_is_unavailable(session: aiohttp.ClientSession, insecure: bool) -> None:
     host = f"127.0.0.1:{free_port()}"
     client = RegistryClient(session, auth={host: RegistryAuth(insecure=insecure)})
-    with pytest.raises(RegistryUnavailable, match=f"registry {host} unreachable"):
+    with pytest.raises(RegistryUnavailable) as refused:
         await client.tags(host, "team/app")
+    assert str(refused.value) == (
+        f"registry {host} unreachable: cannot connect to {host}: Connection refused"
+    )  # in words, without the repr of a TLS context
     with pytest.raises(RegistryUnavailable):
         await client.digest(host, "team/app", "v1")
 
