@@ -56,6 +56,12 @@ DEPLOYMENT_KEYS = {
     "created_at",
     "updated_at",
     "finished_at",
+    # release control: what it waits for, its rules, its votes, who forced it past its window
+    "wait",
+    "waits",
+    "release_rules",
+    "approvals",
+    "forced_by",
 }
 
 
@@ -372,7 +378,8 @@ async def test_policy_is_not_a_field_of_the_registrywatcher_route(start: Start) 
     [
         ({"tag": ""}, "tag"),
         ({"tag": 1}, "tag"),
-        ({"tag": "1.0.0", "force": True}, "force"),
+        ({"tag": "1.0.0", "forced": True}, "forced"),
+        ({"tag": "1.0.0", "force": "yes"}, "force"),
         ({"tag": "9.9.9"}, "9.9.9"),
     ],
 )
@@ -610,6 +617,11 @@ async def test_v1_deploy_plans_the_tag_for_every_target(start: Start) -> None:
         "created_at": "",
         "updated_at": "",
         "finished_at": None,
+        "wait": None,  # no release control on this repository: nothing to wait for
+        "waits": [],
+        "release_rules": [],
+        "approvals": None,
+        "forced_by": None,
     }
 
 

@@ -143,7 +143,8 @@ def test_document_format_is_pinned() -> None:
     body = document([notice(from_image="team/app:1.4.0", duration_seconds=None)])
     assert body == (
         b'{"notices":[{"deployment_id":7,"digest":"' + DIGEST.encode() + b'",'
-        b'"duration_seconds":null,"from_image":"team/app:1.4.0","kind":"outcome","message":"",'
+        b'"duration_seconds":null,"from_image":"team/app:1.4.0","kind":"outcome","link":null,'
+        b'"message":"",'
         b'"outcome":"succeeded","reason":"semver minor update","repository":"team/app",'
         b'"tag":"1.4.1","target":"web","to_image":"team/app@' + DIGEST.encode() + b'"}],'
         b'"type":"regdeploy.deploys"}'
