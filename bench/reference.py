@@ -16,8 +16,8 @@ import hmac
 from aiohttp import web
 
 from bench import pushes
-from handlers.errors import PayloadError
 from handlers.formats import parser_for
+from receiver.errors import PayloadError
 
 MAX_BODY_BYTES = 1024 * 1024
 _EXPECTED = f"Bearer {pushes.SOURCE_TOKEN}".encode()

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from handlers.references import Aliases, ImageName, ImageRef
-from handlers.release import LABEL_PREFIX, RELEASE_KEYS
+from receiver.decide.rules.release import LABEL_PREFIX, RELEASE_KEYS
 
 
 # An image no workload runs: asking which opted-in workloads run it asks the orchestrator the
@@ -106,7 +106,7 @@ class Workload:
         return None
 
 
-class Outcome(enum.StrEnum):
+class DeployOutcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
@@ -117,13 +117,13 @@ class Outcome(enum.StrEnum):
 class DeployResult:
     """How one deploy went; ``message`` carries the orchestrator's own words on failure."""
 
-    outcome: Outcome
+    outcome: DeployOutcome
     message: str = ""
     retryable: bool = True
 
     @classmethod
     def failed(cls, message: str, *, retry: bool) -> DeployResult:
-        return cls(outcome=Outcome.FAILED, message=message, retryable=retry)
+        return cls(outcome=DeployOutcome.FAILED, message=message, retryable=retry)
 
 
 def tls_verify(ca_file: Path | None, verify: bool) -> bool | str:

@@ -29,7 +29,7 @@ from typing import Any
 import docker.errors
 import structlog
 
-from deployers.base import DeployResult, Outcome, Running, Target, Workload
+from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
 from deployers.container_spec import replacement
 from deployers.docker_engine import (
     EngineDeployer,
@@ -127,7 +127,7 @@ class ContainerDeployer(EngineDeployer):
                 f"container {target.name} runs no image of {image.name}", retry=False
             )
         if running.digest == image.digest:
-            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
+            return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"already runs {image}")
         if (old.get("HostConfig") or {}).get("AutoRemove"):
             return DeployResult.failed(
                 f"container {target.name} is removed when it stops (--rm): it cannot be "
@@ -169,7 +169,7 @@ class ContainerDeployer(EngineDeployer):
             await self._roll_back(name, old_id, new_id, start=was_running)
             log.warning("container_rolled_back", container=name, image=reference, reason=reason)
             return DeployResult(
-                outcome=Outcome.ROLLED_BACK,
+                outcome=DeployOutcome.ROLLED_BACK,
                 message=f"{reference} did not come up, the old container runs again: {reason}",
                 retryable=False,
             )
@@ -177,7 +177,7 @@ class ContainerDeployer(EngineDeployer):
         if self.engine.settings.containers.remove_old_image and old_image is not None:
             await self._remove_image(old_image["Id"])
         log.info("container_swapped", container=name, image=reference)
-        return DeployResult(outcome=Outcome.SUCCEEDED, message=f"{name} runs {reference}")
+        return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"{name} runs {reference}")
 
     async def _wait_healthy(self, container_id: str, started: int) -> None:
         settings = self.engine.settings.containers

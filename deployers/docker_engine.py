@@ -23,8 +23,8 @@ import docker.tls
 import requests
 
 from deployers.base import Target, name_list, release_labels, tls_verify
-from handlers.errors import InvalidReference
 from handlers.references import Aliases, ImageName, ImageRef, parse_reference
+from receiver.errors import InvalidReference
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 T = TypeVar("T")

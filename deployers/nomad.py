@@ -28,8 +28,8 @@ import requests
 import structlog
 
 from deployers.base import (
+    DeployOutcome,
     DeployResult,
-    Outcome,
     Running,
     Target,
     Workload,
@@ -37,7 +37,6 @@ from deployers.base import (
     release_labels,
     tls_verify,
 )
-from handlers.errors import InvalidReference
 from handlers.references import (
     Aliases,
     ImageName,
@@ -45,6 +44,7 @@ from handlers.references import (
     as_written,
     parse_reference,
 )
+from receiver.errors import InvalidReference
 
 log = structlog.get_logger("regdeploy.nomad")
 
@@ -180,7 +180,7 @@ class NomadDeployer:
                 f"no Docker task of job {target.name} in scope runs {image.name}", retry=False
             )
         if all(t.image.digest == image.digest for t in tasks):
-            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
+            return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"already runs {image}")
         updated = _with_image(job, tasks, image)
         payload: dict[str, Any] = {
             "Job": updated,
@@ -194,7 +194,7 @@ class NomadDeployer:
             )
         except nomad_errors.BaseNomadException as exc:
             if _CONFLICT in _reason(exc):
-                return DeployResult(outcome=Outcome.CONFLICT, message=_reason(exc))
+                return DeployResult(outcome=DeployOutcome.CONFLICT, message=_reason(exc))
             raise
         log.info(
             "nomad_job_registered",
@@ -222,10 +222,10 @@ class NomadDeployer:
                 status = deployment.get("Status")
                 description = deployment.get("StatusDescription") or status or ""
                 if status == "successful":
-                    return DeployResult(outcome=Outcome.SUCCEEDED, message=description)
+                    return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=description)
                 if status in ("failed", "cancelled"):
                     rolled = "rolling back" in description.lower()
-                    outcome = Outcome.ROLLED_BACK if rolled else Outcome.FAILED
+                    outcome = DeployOutcome.ROLLED_BACK if rolled else DeployOutcome.FAILED
                     return DeployResult(outcome=outcome, message=description, retryable=False)
             await asyncio.sleep(self.settings.poll_seconds)
         return DeployResult.failed(
@@ -236,7 +236,7 @@ class NomadDeployer:
 
     async def _follow_evaluation(self, target: Target, eval_id: str | None) -> DeployResult:
         if not eval_id:
-            return DeployResult(outcome=Outcome.SUCCEEDED, message="registered")
+            return DeployResult(outcome=DeployOutcome.SUCCEEDED, message="registered")
         # python-nomad sends no namespace for evaluations: a token scoped to another namespace
         # would be refused, so name it here.
         params = {"namespace": self._namespace(target)}
@@ -249,7 +249,7 @@ class NomadDeployer:
             status = evaluation.get("Status")
             if status == "complete":
                 return DeployResult(
-                    outcome=Outcome.SUCCEEDED, message=f"evaluation {eval_id} complete"
+                    outcome=DeployOutcome.SUCCEEDED, message=f"evaluation {eval_id} complete"
                 )
             if status in ("failed", "canceled", "cancelled"):
                 reason = evaluation.get("StatusDescription") or status

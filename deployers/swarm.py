@@ -20,7 +20,7 @@ from typing import Any
 import docker.errors
 import structlog
 
-from deployers.base import DeployResult, Outcome, Running, Target, Workload
+from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
 from deployers.docker_engine import (
     EngineDeployer,
     Labels,
@@ -111,7 +111,7 @@ class SwarmDeployer(EngineDeployer):
                 f"service {target.name} runs no image of {image.name}", retry=False
             )
         if running.digest == image.digest:
-            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"already runs {image}")
+            return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"already runs {image}")
         wanted = as_written(running, image)
         before = (service.get("UpdateStatus") or {}).get("StartedAt")
         updated = copy.deepcopy(spec)
@@ -133,7 +133,7 @@ class SwarmDeployer(EngineDeployer):
             )
         except docker.errors.APIError as exc:
             if _OUT_OF_SEQUENCE in engine_message(exc):
-                return DeployResult(outcome=Outcome.CONFLICT, message=engine_message(exc))
+                return DeployResult(outcome=DeployOutcome.CONFLICT, message=engine_message(exc))
             raise
         log.info(
             "swarm_service_updated",
@@ -156,11 +156,13 @@ class SwarmDeployer(EngineDeployer):
             if not status or status.get("StartedAt") == before:
                 # Swarm starts no rolling update when there is no task to replace.
                 if not await self._has_tasks(service["ID"]):
-                    return DeployResult(outcome=Outcome.SUCCEEDED, message="no task to update")
+                    return DeployResult(
+                        outcome=DeployOutcome.SUCCEEDED, message="no task to update"
+                    )
                 continue
             state, message = status.get("State"), status.get("Message") or ""
             if state == "completed":
-                return DeployResult(outcome=Outcome.SUCCEEDED, message=message)
+                return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=message)
             if state in _FAILED_STATES:
                 return DeployResult.failed(f"{_FAILED_STATES[state]}: {message}", retry=False)
         return DeployResult.failed(

@@ -18,11 +18,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from handlers.errors import PayloadError
 from handlers.events import MANIFEST_MEDIA_TYPES, Action, Event, Parsed
 from handlers.payload import (
-    Outcome,
     Problem,
+    RecordOutcome,
     child,
     collect,
     load_object,
@@ -31,6 +30,7 @@ from handlers.payload import (
     url_host,
 )
 from handlers.references import is_tag
+from receiver.errors import PayloadError
 
 ENVELOPE_V1 = "application/vnd.docker.distribution.events.v1+json"
 ENVELOPE_V2 = "application/vnd.docker.distribution.events.v2+json"
@@ -97,7 +97,7 @@ def _read(raw: Mapping[str, object]) -> _Record:
     )
 
 
-def _outcome(raw: object, *, where: str, source: str, registry: str | None) -> Outcome:
+def _outcome(raw: object, *, where: str, source: str, registry: str | None) -> RecordOutcome:
     if not isinstance(raw, dict):
         return Problem(f"{where}: not a JSON object")
     record = _read(raw)

@@ -11,14 +11,14 @@ from types import MappingProxyType
 from typing import Protocol
 
 from handlers import distribution, harbor
-from handlers.errors import UnknownFormat
 from handlers.events import Parsed
+from receiver.errors import UnknownFormat
 
 
 class Parser(Protocol):
     """Turns one authenticated notification body into events.
 
-    Raises ``handlers.errors.PayloadError`` when the body cannot be used at all; records of a
+    Raises ``receiver.errors.PayloadError`` when the body cannot be used at all; records of a
     relevant kind that cannot be used are reported in ``Parsed.problems`` instead.
     """
 

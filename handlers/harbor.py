@@ -29,11 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from handlers.errors import PayloadError
 from handlers.events import Action, Event, Parsed
 from handlers.payload import (
-    Outcome,
     Problem,
+    RecordOutcome,
     child,
     collect,
     content_type,
@@ -41,6 +40,7 @@ from handlers.payload import (
     parse_rfc3339,
     text,
 )
+from receiver.errors import PayloadError
 
 CLOUDEVENTS = "application/cloudevents+json"
 
@@ -162,7 +162,7 @@ def _outcome(
     *,
     source: str,
     registry: str | None,
-) -> Outcome:
+) -> RecordOutcome:
     where = f"resources[{index}]"
     if resource is None:
         return Problem(f"{where}: not a JSON object")

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from handlers.errors import PayloadError
 from handlers.events import Event, Parsed, event_problem
+from receiver.errors import PayloadError
 
 _RFC3339 = re.compile(
     r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]+))?"
@@ -33,10 +33,10 @@ class Problem:
 
 
 # What one record became: an event, a problem, or None when it is not deploy-relevant.
-Outcome = Event | Problem | None
+RecordOutcome = Event | Problem | None
 
 
-def collect(outcomes: Iterable[Outcome]) -> Parsed:
+def collect(outcomes: Iterable[RecordOutcome]) -> Parsed:
     """Sort the outcomes of a body's records into a ``Parsed``; an event that names something
     no registry could serve (``event_problem``) is a problem, not an event."""
     events: list[Event] = []

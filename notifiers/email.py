@@ -26,10 +26,10 @@ from pathlib import Path
 
 import structlog
 
-from handlers.errors import NoticeFailed
 from handlers.references import short_digest
-from handlers.secret import Secret
 from notifiers.base import Notice
+from receiver.config.secret import Secret
+from receiver.errors import NoticeFailed
 
 log = structlog.get_logger("regdeploy.notifiers.email")
 

@@ -38,9 +38,9 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from handlers.errors import NoticeFailed
-from handlers.secret import Secret
 from notifiers.base import Notice
+from receiver.config.secret import Secret
+from receiver.errors import NoticeFailed
 
 __all__ = ["EXCERPT_CHARS", "MAX_RETRY_AFTER", "post_bytes", "post_json", "retry_after_seconds"]
 
@@ -144,7 +144,7 @@ def retry_after_seconds(value: str | None, *, now: float | None = None) -> float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Answer:
+class _ServiceAnswer:
     status: int
     retry_after: str | None
     excerpt: str
@@ -158,7 +158,7 @@ async def _exchange(
     headers: CIMultiDict[str],
     timeout: float,  # noqa: ASYNC109 (see post_json)
     what: str,
-) -> _Answer | NoticeFailed:
+) -> _ServiceAnswer | NoticeFailed:
     """The service's answer, or why there was none (returned, not raised: see ``post_bytes``)."""
     target = _parse_url(url)
     if target is None:
@@ -173,9 +173,9 @@ async def _exchange(
             raise_for_status=False,
         ) as res:
             if res.status < 300:
-                return _Answer(status=res.status, retry_after=None, excerpt="")
+                return _ServiceAnswer(status=res.status, retry_after=None, excerpt="")
             excerpt = await _excerpt(res, url)
-            return _Answer(
+            return _ServiceAnswer(
                 status=res.status, retry_after=res.headers.get("Retry-After"), excerpt=excerpt
             )
     except TimeoutError:
@@ -186,7 +186,7 @@ async def _exchange(
         return NoticeFailed(f"{what}: no answer ({_reason(exc)})")
 
 
-def _judge(answer: _Answer, what: str) -> NoticeFailed | None:
+def _judge(answer: _ServiceAnswer, what: str) -> NoticeFailed | None:
     status, excerpt = answer.status, answer.excerpt
     said = f": {excerpt}" if excerpt else ""
     if status < 300:

@@ -36,9 +36,9 @@ from typing import Any
 
 import aiohttp
 
-from handlers.secret import Secret
 from notifiers.base import Notice
 from notifiers.http import post_bytes
+from receiver.config.secret import Secret
 
 DOCUMENT_TYPE = "regdeploy.deploys"
 DELIVERY_HEADER = "X-Regdeploy-Delivery"

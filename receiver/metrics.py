@@ -17,8 +17,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from handlers.errors import DeployerUnavailable, RegistryError
-from handlers.release import WaitKind
+from receiver.decide.rules.release import WaitKind
+from receiver.errors import DeployerUnavailable, RegistryError
 from receiver.store.records import Backlog, Plan
 
 #: The source label of a notification posted to a source that is not configured.

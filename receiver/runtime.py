@@ -23,7 +23,6 @@ from deployers.containers import ContainerDeployer
 from deployers.docker_engine import Engine
 from deployers.nomad import NomadDeployer
 from deployers.swarm import SwarmDeployer
-from handlers.errors import DatabaseUnavailable
 from notifiers.base import Notifier
 from notifiers.email import EmailNotifier
 from notifiers.slack import SlackNotifier
@@ -44,6 +43,7 @@ from receiver.decide.actions import RepositoryActions
 from receiver.decide.announcer import Announcer
 from receiver.decide.planner import Planner
 from receiver.decide.release import ReleaseControl
+from receiver.errors import DatabaseUnavailable
 from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.registry.confirm import DigestConfirmation

@@ -25,13 +25,13 @@ from datetime import datetime
 
 import structlog
 
-from handlers.errors import DeployerUnavailable, RegistryUnavailable, StoreError
 from handlers.events import event_problem
 from receiver.background.inventory import Inventory
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.server import WorkerConfig
 from receiver.decide.planner import Planner, unplanned
 from receiver.decide.release import ReleaseControl
+from receiver.errors import DeployerUnavailable, RegistryUnavailable, StoreError
 from receiver.metrics import Metrics
 from receiver.store.connector import Listener
 from receiver.store.decisions import DecisionQueries, EventBatch

@@ -14,13 +14,13 @@ from typing import Protocol
 
 import structlog
 
-from deployers.base import Deployers, DeployResult, Outcome
-from handlers.errors import RegistryError, RegistryUnavailable
+from deployers.base import Deployers, DeployOutcome, DeployResult
 from handlers.references import ImageRef
 from receiver.background.inventory import Inventory
 from receiver.background.loop import backoff
 from receiver.config.server import WorkerConfig
 from receiver.decide.announcer import Announcer
+from receiver.errors import RegistryError, RegistryUnavailable
 from receiver.metrics import Metrics
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.notices import NoticeQueries
@@ -37,17 +37,17 @@ class Confirmation(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Verdict:
+class DispatchResult:
     status: DeploymentStatus
     message: str
     retry: bool = False
 
 
 _STATUS = {
-    Outcome.SUCCEEDED: DeploymentStatus.SUCCEEDED,
-    Outcome.FAILED: DeploymentStatus.FAILED,
-    Outcome.ROLLED_BACK: DeploymentStatus.ROLLED_BACK,
-    Outcome.CONFLICT: DeploymentStatus.CONFLICT,
+    DeployOutcome.SUCCEEDED: DeploymentStatus.SUCCEEDED,
+    DeployOutcome.FAILED: DeploymentStatus.FAILED,
+    DeployOutcome.ROLLED_BACK: DeploymentStatus.ROLLED_BACK,
+    DeployOutcome.CONFLICT: DeploymentStatus.CONFLICT,
 }
 
 
@@ -126,24 +126,24 @@ class Dispatcher:
         )
         return stored
 
-    async def _attempt(self, deployment: Deployment) -> Verdict:
+    async def _attempt(self, deployment: Deployment) -> DispatchResult:
         target, image = deployment.target, deployment.image
         deployer = self._deployers.get(target.kind)
         if deployer is None:
-            return Verdict(
+            return DispatchResult(
                 status=DeploymentStatus.FAILED, message=f"no deployer for kind {target.kind!r}"
             )
         unconfirmed = await self._confirm(deployment)
         if unconfirmed is not None:
             return unconfirmed
         if self._dry_run:
-            return Verdict(
+            return DispatchResult(
                 status=DeploymentStatus.DRY_RUN, message=f"dry run: would deploy {image}"
             )
         try:
             running = await deployer.current(target, image.name)
             if running is not None and running.image.digest == image.digest:
-                return Verdict(
+                return DispatchResult(
                     status=DeploymentStatus.SUCCEEDED,
                     message=f"already runs {image}: nothing to do",
                 )
@@ -153,25 +153,29 @@ class Dispatcher:
         except TimeoutError:
             self._metrics.orchestrator_error(target.kind)
             seconds = self._config.deploy_timeout_seconds
-            result = DeployResult(outcome=Outcome.FAILED, message=f"no answer within {seconds} s")
+            result = DeployResult(
+                outcome=DeployOutcome.FAILED, message=f"no answer within {seconds} s"
+            )
         except Exception as exc:  # a deployer's failure is recorded, never the worker's end
             log.exception("deployer_error", target=target.key)
             self._metrics.orchestrator_error(target.kind)
-            result = DeployResult(outcome=Outcome.FAILED, message=f"{type(exc).__name__}: {exc}")
+            result = DeployResult(
+                outcome=DeployOutcome.FAILED, message=f"{type(exc).__name__}: {exc}"
+            )
         return self._verdict(result, deployment)
 
-    def _verdict(self, result: DeployResult, deployment: Deployment) -> Verdict:
+    def _verdict(self, result: DeployResult, deployment: Deployment) -> DispatchResult:
         status = _STATUS[result.outcome]
         # A conflict (someone changed the target meanwhile) is retried like a failure: the next
         # attempt reads the target again and finds out whether it still needs the image.
         retry = (
-            result.outcome in (Outcome.FAILED, Outcome.CONFLICT)
+            result.outcome in (DeployOutcome.FAILED, DeployOutcome.CONFLICT)
             and result.retryable
             and deployment.attempts < self._config.max_attempts
         )
-        return Verdict(status=status, message=result.message, retry=retry)
+        return DispatchResult(status=status, message=result.message, retry=retry)
 
-    async def _confirm(self, deployment: Deployment) -> Verdict | None:
+    async def _confirm(self, deployment: Deployment) -> DispatchResult | None:
         """None when the registry confirms the image; otherwise what to record instead of a
         deploy. A refusal is final; a registry that cannot answer now is asked again later
         (however many attempts that takes); one that refuses to answer, up to the attempts."""
@@ -181,7 +185,7 @@ class Dispatcher:
         except RegistryUnavailable as exc:
             log.warning("digest_unconfirmed", image=str(image), error=str(exc))
             self._metrics.registry_error("confirm")
-            return Verdict(
+            return DispatchResult(
                 status=DeploymentStatus.FAILED,
                 message=f"not confirmed by the registry yet: {exc}",
                 retry=True,
@@ -189,14 +193,14 @@ class Dispatcher:
         except RegistryError as exc:
             log.warning("digest_unconfirmed", image=str(image), error=str(exc))
             self._metrics.registry_error("confirm")
-            return Verdict(
+            return DispatchResult(
                 status=DeploymentStatus.FAILED,
                 message=f"the registry did not confirm the digest: {exc}",
                 retry=deployment.attempts < self._config.max_attempts,
             )
         if refusal is not None:
             log.warning("deploy_refused", image=str(image), reason=refusal)
-            return Verdict(status=DeploymentStatus.SKIPPED, message=refusal)
+            return DispatchResult(status=DeploymentStatus.SKIPPED, message=refusal)
         return None
 
     def _retry_at(self, deployment: Deployment) -> datetime:

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 import structlog
 
 from deployers.base import Deployer, Deployers, Running, Target, Workload
-from handlers.errors import DeployerUnavailable, RegdeployError
 from handlers.references import Aliases, ImageName
 from receiver.background.loop import backoff
+from receiver.errors import DeployerUnavailable, RegdeployError
 from receiver.store.repositories import RepositoryQueries
 
 log = structlog.get_logger("regdeploy.inventory")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from handlers.errors import StoreError
+from receiver.errors import StoreError
 from receiver.store.connector import Listener
 
 

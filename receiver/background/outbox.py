@@ -15,10 +15,10 @@ from datetime import datetime
 
 import structlog
 
-from handlers.errors import NoticeFailed
 from notifiers.base import Notifier
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.notifiers import OutboxConfig
+from receiver.errors import NoticeFailed
 from receiver.store.connector import Listener
 from receiver.store.notices import ClaimedNotice, NoticeBatch, NoticeQueries
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import structlog
 
-from handlers.errors import RegistryError
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import ImageName
 from receiver.background.loop import PolledLoop
+from receiver.errors import RegistryError
 from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
 from receiver.store.events import EventQueries

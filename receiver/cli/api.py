@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from handlers.errors import ApiCallFailed, ServiceUnreachable
 from handlers.references import is_loopback
+from receiver.errors import ApiCallFailed, ServiceUnreachable
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_VARIABLE = "REGDEPLOY_URL"

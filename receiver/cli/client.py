@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from handlers.errors import ApiCallFailed, ServiceUnreachable
 from receiver.cli import views
 from receiver.cli.api import (
     DEFAULT_URL,
@@ -31,6 +30,7 @@ from receiver.cli.api import (
     read_token,
     repository_path,
 )
+from receiver.errors import ApiCallFailed, ServiceUnreachable
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 UNREACHABLE = 3

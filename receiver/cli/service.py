@@ -23,13 +23,13 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from handlers.errors import ConfigError, DatabaseUnavailable, NoticeFailed, RegdeployError
 from notifiers.base import sample_notice
 from receiver import logs
 from receiver.app import init_app
 from receiver.config import loading as configuration
 from receiver.config.loading import CONFIG_FILES, CONFIG_VARIABLE, Config
 from receiver.config.notifiers import NotifierConfig
+from receiver.errors import ConfigError, DatabaseUnavailable, NoticeFailed, RegdeployError
 from receiver.http.metrics import metrics_app
 from receiver.metrics import Metrics
 from receiver.runtime import build_deployers, build_notifier, running_services

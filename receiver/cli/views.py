@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from handlers.errors import InvalidReference
 from handlers.references import parse_reference, short_digest
+from receiver.errors import InvalidReference
 
 #: Tags shown per repository in ``regdeploy repos``.
 TAGS_SHOWN = 3

@@ -15,7 +15,6 @@ import yaml
 
 from deployers.docker_engine import DockerSettings
 from deployers.nomad import NomadSettings
-from handlers.errors import ConfigError
 from handlers.references import Aliases
 from receiver.config.docker import LOCAL_SOCKET, read_docker
 from receiver.config.interpolation import Interpolation, interpolate
@@ -44,6 +43,7 @@ from receiver.config.server import (
     read_sources,
     read_worker,
 )
+from receiver.errors import ConfigError
 
 #: The variable naming the configuration file, and the files looked for without it.
 CONFIG_VARIABLE = "REGDEPLOY_CONFIG"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from handlers.secret import Secret
 from notifiers.base import Level
 from receiver.config.reader import Reader, at
+from receiver.config.secret import Secret
 
 TYPES = ("slack", "teams", "email", "webhook")
 _COMMON = {"name", "type", "level", "started"}

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from handlers.secret import Secret
+from receiver.config.secret import Secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployers.docker_engine import RegistryLogin
-from handlers.secret import Secret
 from receiver.config.reader import Reader
+from receiver.config.secret import Secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,12 +12,12 @@ from datetime import timedelta
 from types import MappingProxyType
 
 from deployers.base import Target
-from handlers.errors import InvalidReference, PolicyError, ReleaseRuleError
-from handlers.policy import parse_filter, parse_policy
 from handlers.references import ImageName, parse_name
-from handlers.release import ReleaseRules, parse_count, parse_duration
-from handlers.windows import read_window
 from receiver.config.reader import Reader, at
+from receiver.decide.rules.policy import parse_filter, parse_policy
+from receiver.decide.rules.release import ReleaseRules, parse_count, parse_duration
+from receiver.decide.rules.windows import read_window
+from receiver.errors import InvalidReference, PolicyError, ReleaseRuleError
 
 #: What holds a repository's deploys back (release control): every key optional.
 RELEASE_CONFIG_KEYS = ("windows", "min_age", "settle", "approvals", "approval_deadline")

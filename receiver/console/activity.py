@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.errors import UnknownDeployment
 from receiver.console.render import render, render_fragment
 from receiver.console.sessions import page
+from receiver.errors import UnknownDeployment
 from receiver.http.inputs import query_choice
 from receiver.http.keys import CONFIG, METRICS, RELEASE, STORE
 from receiver.store.records import DeploymentStatus, EventStatus

@@ -19,9 +19,9 @@ from collections.abc import Awaitable, Callable, Mapping
 import structlog
 from aiohttp import web
 
-from handlers.errors import NotAuthenticated, NotFound, RegdeployError, StoreError
 from receiver.console.render import SESSION
 from receiver.console.sessions import current_session
+from receiver.errors import NotAuthenticated, NotFound, RegdeployError, StoreError
 from receiver.http.auth import refuse_nul
 from receiver.http.keys import STORE
 from receiver.store import Store

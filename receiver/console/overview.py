@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.errors import StoreError
 from receiver.console.render import render, render_fragment
 from receiver.console.sessions import page
+from receiver.errors import StoreError
 from receiver.http.keys import CONFIG, REGISTRIES, STORE
 from receiver.http.shapes import reconciler_rounds
 from receiver.http.status import Status, current_status

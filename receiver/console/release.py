@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from handlers.errors import InvalidRequest, UnknownDeployment
 from receiver.console.render import SESSION, render, repository_path
 from receiver.console.sessions import APPROVERS, WRITERS, change, first_time, form_text, page
 from receiver.console.signin import see
+from receiver.errors import InvalidRequest, UnknownDeployment
 from receiver.http.inputs import whole_number
 from receiver.http.keys import RELEASE, STORE
 from receiver.store.records import DeploymentStatus

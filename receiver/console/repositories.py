@@ -21,12 +21,12 @@ import structlog
 from aiohttp import web
 from yarl import URL
 
-from handlers.errors import DeployerUnavailable, InvalidRequest
 from receiver.console.render import SESSION, render, repository_path
 from receiver.console.sessions import WRITERS, change, first_time, form_text, page
 from receiver.console.signin import see
 from receiver.decide.actions import ActionResult, describe, foresee, sorted_tags
 from receiver.decide.planner import Outlook
+from receiver.errors import DeployerUnavailable, InvalidRequest
 from receiver.http.keys import ACTIONS, DEPLOYERS, PLANNER, RELEASE, STORE
 from receiver.store.records import AuditEntry, CatalogTag, RepositoryState
 

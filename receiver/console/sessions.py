@@ -28,9 +28,9 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from handlers.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.config.server import ApiToken, Scope
 from receiver.console.render import SESSION
+from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.http.auth import find_token, refuse_nul
 from receiver.http.keys import CONFIG, STORE
 from receiver.store.records import ConsoleSession

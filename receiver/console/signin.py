@@ -6,7 +6,6 @@ import secrets
 
 from aiohttp import web
 
-from handlers.errors import InvalidRequest
 from receiver.console.render import SESSION, render
 from receiver.console.sessions import (
     READERS,
@@ -22,6 +21,7 @@ from receiver.console.sessions import (
     set_cookie,
     sign_in,
 )
+from receiver.errors import InvalidRequest
 from receiver.http.auth import refuse_nul
 from receiver.http.keys import STORE
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import structlog
 
-from handlers.decision import newest_tag
-from handlers.errors import UnknownTag
-from handlers.policy import parse_policy
 from handlers.references import ImageRef
-from handlers.versions import parse_version
 from receiver.decide.planner import Explanation, Outlook, Planner, rules_of
 from receiver.decide.release import ReleaseControl
+from receiver.decide.rules.decision import newest_tag
+from receiver.decide.rules.policy import parse_policy
+from receiver.decide.rules.versions import parse_version
+from receiver.errors import UnknownTag
 from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries

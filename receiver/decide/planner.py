@@ -2,8 +2,8 @@
 
 The planner reads what each target runs (from the inventory of what runs where, kept current
 from the orchestrators: ``receiver.background.inventory``) and the repository's catalog,
-and asks ``handlers.decision`` what to do. It stores nothing itself: the caller commits the plans
-(with the event they answer, or on their own).
+and asks the rules (``receiver.decide.rules.decision``) what to do. It stores nothing itself:
+the caller commits the plans (with the event they answer, or on their own).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Protocol
 import structlog
 
 from deployers.base import Deployers, Running, Target
-from handlers.decision import Decision, Rules, decide_push, desired_image
-from handlers.errors import UnknownTarget
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import Aliases, ImageName, ImageRef
+from receiver.decide.rules.decision import Decision, Rules, decide_push, desired_image
+from receiver.errors import UnknownTarget
 from receiver.store.events import EventQueries
 from receiver.store.records import CatalogTag, Plan, RepositoryState, StoredEvent
 from receiver.store.repositories import RepositoryQueries

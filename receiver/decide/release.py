@@ -8,7 +8,7 @@ workload's own labels or job meta (``regdeploy.window`` ...); the store judges i
 recorded (``receiver.store.decisions``), so that one that must wait is stored ``waiting``. What
 waits is judged again when it falls due (``release_due``, run by the launcher in every process:
 each waiting deploy is held by one process at a time), when a vote is cast and when a freeze is
-lifted; judging is ``handlers.release.judge``, at the time of the injected clock.
+lifted; judging is ``receiver.decide.rules.release.judge``, at the time of the injected clock.
 
 Console and API call the same functions: ``approve``, ``reject``, ``freeze``, ``unfreeze``,
 ``freezes``, and ``verdicts`` for the words of each wait; the console's confirmation of a vote
@@ -26,10 +26,18 @@ from typing import Protocol
 import structlog
 
 from deployers.base import Target
-from handlers.errors import NotWaiting, ReleaseRuleError
-from handlers.release import Freeze, Outcome, ReleaseRules, Verdict, Vote, judge, overridden
 from receiver.clock import Clock
 from receiver.decide.announcer import Announcer
+from receiver.decide.rules.release import (
+    Freeze,
+    ReleaseOutcome,
+    ReleaseRules,
+    ReleaseVerdict,
+    Vote,
+    judge_release,
+    overridden,
+)
+from receiver.errors import NotWaiting, ReleaseRuleError
 from receiver.metrics import Metrics
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
@@ -56,7 +64,7 @@ class VoteResult:
 
     deployment: Deployment
     counted: bool
-    verdict: Verdict
+    verdict: ReleaseVerdict
     status: DeploymentStatus
     message: str
 
@@ -66,7 +74,7 @@ class VotePreview:
     """What a vote would do, changing nothing: whether it would count, and the verdict after."""
 
     counted: bool
-    verdict: Verdict
+    verdict: ReleaseVerdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,7 +94,7 @@ class TargetRelease:
 
     rules: tuple[str, ...]
     waiting: Deployment | None = None
-    verdict: Verdict | None = None
+    verdict: ReleaseVerdict | None = None
     votes: tuple[Vote, ...] = ()
 
 
@@ -182,7 +190,7 @@ class ReleaseControl:
                 fresh = [item for item in batch.items if item.deployment.id not in seen]
                 for item in fresh:
                     seen.add(item.deployment.id)
-                    verdict = judge(item.candidate(), freezes=batch.gate.freezes, now=now)
+                    verdict = judge_release(item.candidate(), freezes=batch.gate.freezes, now=now)
                     if await self._settle(batch, item, verdict) is DeploymentStatus.PLANNED:
                         released.append(item.deployment.id)
             if len(batch.items) < BATCH or not fresh:
@@ -196,10 +204,12 @@ class ReleaseControl:
             return wall
         return None if due is None else wall + (due - self.clock.now())
 
-    async def _settle(self, batch: WaitBatch, item: Waiting, verdict: Verdict) -> DeploymentStatus:
+    async def _settle(
+        self, batch: WaitBatch, item: Waiting, verdict: ReleaseVerdict
+    ) -> DeploymentStatus:
         """Record ``verdict`` on ``item`` with its notices; the status it has now."""
         d = item.deployment
-        if verdict.outcome is Outcome.RELEASE:
+        if verdict.outcome is ReleaseOutcome.RELEASE:
             words = "released" + (
                 f" (waited for: {', '.join(d.wait_kinds)})" if d.wait_kinds else ""
             )
@@ -208,7 +218,7 @@ class ReleaseControl:
             await batch.announce(self._announcer.released(d, words))
             self._ended(d, "released", words)
             return DeploymentStatus.PLANNED
-        if verdict.outcome is not Outcome.WAIT:
+        if verdict.outcome is not ReleaseOutcome.WAIT:
             status = DeploymentStatus(verdict.outcome.value)
             if await batch.end(item, status, verdict.words):
                 ended = dataclasses.replace(d, status=status)
@@ -252,7 +262,7 @@ class ReleaseControl:
             counted, voted = await batch.vote(
                 item, actor=actor, approve=approve, comment=comment, at=now
             )
-            verdict = judge(voted.candidate(), freezes=batch.gate.freezes, now=now)
+            verdict = judge_release(voted.candidate(), freezes=batch.gate.freezes, now=now)
             status = await self._settle(batch, voted, verdict)
         if counted:
             self._metrics.voted(approve=approve)
@@ -318,7 +328,7 @@ class ReleaseControl:
 
     # -- showing -----------------------------------------------------------------------------
 
-    async def verdicts(self, deployments: Sequence[Deployment]) -> dict[int, Verdict]:
+    async def verdicts(self, deployments: Sequence[Deployment]) -> dict[int, ReleaseVerdict]:
         """What each waiting deploy of ``deployments`` waits for, now."""
         waiting = [d for d in deployments if d.status is DeploymentStatus.WAITING]
         if not waiting:
@@ -358,10 +368,10 @@ class ReleaseControl:
         return await self._releases.votes([d.id for d in deployments if d.release.approvals])
 
 
-def _judged(d: Deployment, votes: tuple[Vote, ...], gate: Gate, now: datetime) -> Verdict:
+def _judged(d: Deployment, votes: tuple[Vote, ...], gate: Gate, now: datetime) -> ReleaseVerdict:
     """What ``d`` waits for at ``now``, with ``votes`` cast, against ``gate``."""
     waiting = Waiting(deployment=d, votes=votes, last_push_at=gate.last_pushes.get(d.image.name))
-    return judge(waiting.candidate(), freezes=gate.freezes, now=now)
+    return judge_release(waiting.candidate(), freezes=gate.freezes, now=now)
 
 
 def _votable(d: Deployment, *, approve: bool) -> None:
@@ -373,7 +383,7 @@ def _votable(d: Deployment, *, approve: bool) -> None:
 
 
 def _vote_words(
-    d: Deployment, *, actor: str, approve: bool, counted: bool, verdict: Verdict
+    d: Deployment, *, actor: str, approve: bool, counted: bool, verdict: ReleaseVerdict
 ) -> str:
     """``deployment 7 (team/app 1.2.0 to container:web): approved by admin; waits for: 1 of 2
     approvals (admin)``."""
@@ -383,10 +393,10 @@ def _vote_words(
     done = ("approved by " if approve else "rejected by ") + actor
     if not counted:
         done = f"{actor} had {'approved' if approve else 'rejected'} it already"
-    if verdict.outcome is Outcome.RELEASE:
+    if verdict.outcome is ReleaseOutcome.RELEASE:
         return f"{what}: {done}; released: it deploys now"
-    if verdict.outcome is Outcome.WAIT:
+    if verdict.outcome is ReleaseOutcome.WAIT:
         return f"{what}: {done}; waits for: {verdict.words}"
-    if verdict.outcome is Outcome.REJECTED and counted:
+    if verdict.outcome is ReleaseOutcome.REJECTED and counted:
         return f"{what}: {verdict.words}"
     return f"{what}: {done}; {verdict.words}"

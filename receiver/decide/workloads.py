@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from handlers.errors import DeployerUnavailable
 from handlers.references import Aliases, ImageName
 from receiver.background.inventory import Entry
 from receiver.decide.planner import Affected, Planner
+from receiver.errors import DeployerUnavailable
 from receiver.store.records import Deployment, RepositoryState
 
 

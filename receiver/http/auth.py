@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from handlers.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.config.server import ApiToken, Scope
+from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.http.errors import CONSOLE
 from receiver.http.keys import CONFIG
 

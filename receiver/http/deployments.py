@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from handlers.errors import UnknownDeployment
+from receiver.errors import UnknownDeployment
 from receiver.http.auth import token_name
 from receiver.http.inputs import json_object, query_choice, query_limit, whole_number
 from receiver.http.keys import RELEASE, STORE

@@ -1,6 +1,6 @@
 """The one place where errors become HTTP answers.
 
-Routes raise the project's exceptions (``handlers.errors``); this middleware answers each with
+Routes raise the project's exceptions (``receiver.errors``); this middleware answers each with
 its status and a JSON body ``{"message": ..., "field"?: ...}``. aiohttp's own errors (an unknown
 path or method, a body over ``client_max_size``) get the same JSON shape, and so does a bug: a
 500 that names nothing but the fact, with the traceback in the log.
@@ -38,7 +38,7 @@ from typing import Protocol
 import structlog
 from aiohttp import web
 
-from handlers.errors import (
+from receiver.errors import (
     BodyTooLarge,
     Conflict,
     DatabaseUnavailable,

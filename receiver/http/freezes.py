@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from handlers.errors import InvalidRequest
+from receiver.errors import InvalidRequest
 from receiver.http.auth import token_name
 from receiver.http.inputs import json_object
 from receiver.http.keys import RELEASE

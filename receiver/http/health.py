@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from handlers.errors import StoreError
+from receiver.errors import StoreError
 from receiver.http.keys import STORE
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from handlers.errors import InvalidRequest
+from receiver.errors import InvalidRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from handlers.errors import NotAuthenticated, StoreError
 from receiver.config.loading import Config
+from receiver.errors import NotAuthenticated, StoreError
 from receiver.http.auth import Handler, bearer_token
 from receiver.http.errors import CONSOLE, error_answers
 from receiver.http.keys import CONFIG, METRICS, STORE

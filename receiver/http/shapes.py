@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from handlers.release import Freeze, Verdict, Vote, Wait
 from receiver.background.inventory import Entry, ListingState
 from receiver.background.reconciler import LEASE_ROUNDS
 from receiver.config.loading import Config
@@ -15,6 +14,7 @@ from receiver.config.server import Source
 from receiver.decide.actions import ActionResult, describe, no_targets, sorted_tags
 from receiver.decide.planner import Explanation, Outlook, TagDecision
 from receiver.decide.release import FreezeResult, RepositoryRelease, TargetRelease, VoteResult
+from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote, Wait
 from receiver.store.records import (
     Attempt,
     AuditEntry,
@@ -124,7 +124,7 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
 
 
 def deployment_json(
-    d: Deployment, *, verdict: Verdict | None = None, votes: Sequence[Vote] = ()
+    d: Deployment, *, verdict: ReleaseVerdict | None = None, votes: Sequence[Vote] = ()
 ) -> dict[str, Any]:
     """A deployment; ``verdict``: what it waits for now (when it waits), ``votes``: the votes
     cast on it (when it needs approvals)."""
@@ -150,7 +150,9 @@ def deployment_json(
     }
 
 
-def release_json(d: Deployment, verdict: Verdict | None, votes: Sequence[Vote]) -> dict[str, Any]:
+def release_json(
+    d: Deployment, verdict: ReleaseVerdict | None, votes: Sequence[Vote]
+) -> dict[str, Any]:
     """A deployment's release control: what it waits for (in words), its rules, its votes."""
     approvals = (
         {"required": d.release.approvals, "votes": [vote_json(v) for v in votes]}

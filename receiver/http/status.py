@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from handlers.errors import StoreError
-from handlers.release import Freeze
 from receiver import version
 from receiver.background.inventory import ListingState
 from receiver.background.reconciler import LEASE
+from receiver.decide.rules.release import Freeze
+from receiver.errors import StoreError
 from receiver.http.keys import CONFIG, SERVICES, STORE
 from receiver.http.shapes import (
     deployer_health_json,

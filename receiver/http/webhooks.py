@@ -14,7 +14,10 @@ from dataclasses import dataclass, replace
 import structlog
 from aiohttp import web
 
-from handlers.errors import (
+from handlers.events import Parsed
+from handlers.formats import parser_for
+from receiver.config.server import Source
+from receiver.errors import (
     BodyTooLarge,
     DatabaseUnavailable,
     NotAuthenticated,
@@ -22,9 +25,6 @@ from handlers.errors import (
     StoreError,
     UnknownSource,
 )
-from handlers.events import Parsed
-from handlers.formats import parser_for
-from receiver.config.server import Source
 from receiver.http.auth import bearer_token
 from receiver.http.keys import CONFIG, METRICS, SERVICES, STORE
 from receiver.store.records import IngestResult, Rejection

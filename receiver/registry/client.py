@@ -10,7 +10,7 @@ A 401 challenge is answered once: Basic with the configured credentials, Bearer 
 the realm (cached per registry and scope until just before it expires). No message shows a
 secret.
 
-Errors (defined in ``handlers.errors``)::
+Errors (defined in ``receiver.errors``)::
 
     RegistryError              the registry refused or failed a request (``status`` if HTTP)
     └── RegistryUnavailable    unreachable, timed out, or 429/502/503/504: retry later
@@ -36,10 +36,10 @@ import aiohttp
 from multidict import CIMultiDictProxy, MultiDictProxy
 from yarl import URL
 
-from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
 from handlers.events import MANIFEST_TYPES
 from handlers.references import is_digest, is_loopback, is_registry, is_repository, is_tag
-from handlers.secret import Secret
+from receiver.config.secret import Secret
+from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
 
 PAGE_SIZE: Final = 1000
 MAX_PAGES: Final = 100
@@ -71,7 +71,7 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Answer:
+class _RegistryAnswer:
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
@@ -152,7 +152,7 @@ class RegistryClient:
 
     async def _send(
         self, method: str, registry: str, url: URL, repository: str, accept: str = ""
-    ) -> _Answer:
+    ) -> _RegistryAnswer:
         """One request, answering a 401 challenge once (a 401 after that is the answer)."""
         scope = f"repository:{repository}:pull"
         headers = {"Accept": accept} if accept else {}
@@ -175,7 +175,9 @@ class RegistryClient:
         pair = f"{entry.username}:{entry.password.reveal()}".encode()
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
-    async def _answer_challenge(self, registry: str, answer: _Answer, scope: str) -> dict[str, str]:
+    async def _answer_challenge(
+        self, registry: str, answer: _RegistryAnswer, scope: str
+    ) -> dict[str, str]:
         for header in answer.headers.getall("WWW-Authenticate", []):
             scheme, params = parse_challenge(header)
             if scheme == "bearer":
@@ -217,7 +219,9 @@ class RegistryClient:
         """Whether ``registry`` is reached over plain http."""
         return registry in self._insecure or registry in self._plain_http
 
-    async def _exchange(self, method: str, host: str, url: URL, headers: dict[str, str]) -> _Answer:
+    async def _exchange(
+        self, method: str, host: str, url: URL, headers: dict[str, str]
+    ) -> _RegistryAnswer:
         """Ask registry ``host``; a URL on another configured host (a realm) uses its TLS."""
         tls = self._tls.get(url.host_port_subcomponent or "", self._tls.get(host, self._verified))
         try:
@@ -225,7 +229,9 @@ class RegistryClient:
                 method, url, headers=headers, ssl=tls, timeout=self._timeout, raise_for_status=False
             ) as res:
                 body = b"" if method == "HEAD" else await _read_body(res, host)
-                return _Answer(status=res.status, headers=res.headers, body=body, links=res.links)
+                return _RegistryAnswer(
+                    status=res.status, headers=res.headers, body=body, links=res.links
+                )
         except aiohttp.ClientConnectorCertificateError as exc:
             raise RegistryError(f"registry {host}: TLS failed: {exc}") from exc
         except aiohttp.ClientSSLError as exc:
@@ -292,7 +298,7 @@ async def _read_body(resp: aiohttp.ClientResponse, registry: str) -> bytes:
     return bytes(body)
 
 
-def _expect_ok(answer: _Answer, what: str) -> None:
+def _expect_ok(answer: _RegistryAnswer, what: str) -> None:
     if answer.status in (401, 403):
         raise RegistryError(f"{what}: access denied (HTTP {answer.status})", status=answer.status)
     if not 200 <= answer.status < 300:

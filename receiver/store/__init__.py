@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.errors import StoreError
+from receiver.errors import StoreError
 from receiver.store.backlog import BacklogQueries
 from receiver.store.connector import Connector, Listener, Transaction, schema_sql
 from receiver.store.decisions import DecisionQueries

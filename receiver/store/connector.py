@@ -24,7 +24,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from handlers.errors import ConcurrentChange, DatabaseUnavailable, StoreConflict, StoreError
+from receiver.errors import ConcurrentChange, DatabaseUnavailable, StoreConflict, StoreError
 
 _HERE = Path(__file__).parent
 _BLOCK = re.compile(r"^-- name: (\w+)\n(.*?)(?=^-- name: |\Z)", re.S | re.M)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from handlers.references import ImageName
-from handlers.release import Candidate, Outcome, Verdict, judge
+from receiver.decide.rules.release import Candidate, ReleaseOutcome, ReleaseVerdict, judge_release
 from receiver.store.connector import Connector, Transaction, as_json
 from receiver.store.events import stored_event
 from receiver.store.records import DeploymentStatus, EventStatus, Plan, StoredEvent
@@ -143,10 +143,10 @@ async def insert_plans(
 
 
 async def _insert_intent(
-    tx: Transaction, plan: Plan, verdict: Verdict, now: datetime
+    tx: Transaction, plan: Plan, verdict: ReleaseVerdict, now: datetime
 ) -> int | None:
     image = plan.image
-    waits = verdict.outcome is not Outcome.RELEASE
+    waits = verdict.outcome is not ReleaseOutcome.RELEASE
     queued = await tx.one("queued_intent", {"target_key": plan.target.key, "digest": image.digest})
     if waits and queued is not None:
         if queued["status"] == DeploymentStatus.WAITING and plan.forced_by:
@@ -169,7 +169,7 @@ async def _insert(
     plan: Plan,
     status: DeploymentStatus,
     now: datetime,
-    verdict: Verdict | None = None,
+    verdict: ReleaseVerdict | None = None,
 ) -> int | None:
     image = plan.image
     params = {
@@ -198,7 +198,7 @@ async def _insert(
     return None if row is None else int(row["id"])
 
 
-def _judged(plan: Plan, gate: Gate, now: datetime) -> Verdict:
+def _judged(plan: Plan, gate: Gate, now: datetime) -> ReleaseVerdict:
     candidate = Candidate(
         rules=plan.release,
         repository=plan.repository_name,
@@ -207,7 +207,7 @@ def _judged(plan: Plan, gate: Gate, now: datetime) -> Verdict:
         last_push_at=gate.last_pushes.get(plan.image.name),
         forced=plan.forced_by is not None,
     )
-    return judge(candidate, freezes=gate.freezes, now=now)
+    return judge_release(candidate, freezes=gate.freezes, now=now)
 
 
 def _status(plan: Plan) -> DeploymentStatus:

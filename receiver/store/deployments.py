@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from deployers.base import Target
-from handlers.errors import StoreConflict, UnknownDeployment
 from handlers.references import ImageName, ImageRef
-from handlers.release import ReleaseRules
+from receiver.decide.rules.release import ReleaseRules
+from receiver.errors import StoreConflict, UnknownDeployment
 from receiver.store.connector import Connector, Row
 from receiver.store.notices import OutboxEntry, insert_notices
 from receiver.store.records import (

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from handlers.errors import DatabaseUnavailable
 from receiver.config.server import DatabaseConfig
+from receiver.errors import DatabaseUnavailable
 
 # The embedded server runs PostgreSQL's own tools, which refuse to run as root; the wheel then
 # runs them as this system user, which it creates.

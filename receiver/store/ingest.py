@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers.errors import DatabaseUnavailable, StoreError
 from handlers.events import Action, Event
+from receiver.errors import DatabaseUnavailable, StoreError
 from receiver.store.connector import Connector, Transaction, as_bytes, retrying
 from receiver.store.leases import Lease, check_held
 from receiver.store.records import IngestResult, Rejection
@@ -58,7 +58,7 @@ class Notification:
     recorded_by: str | None = None
 
 
-Outcome = IngestResult | BaseException
+WriteOutcome = IngestResult | BaseException
 
 
 class GroupCommit:
@@ -67,7 +67,7 @@ class GroupCommit:
 
     def __init__(
         self,
-        write: Callable[[list[Notification]], Awaitable[list[Outcome]]],
+        write: Callable[[list[Notification]], Awaitable[list[WriteOutcome]]],
         *,
         writers: int = WRITERS,
     ) -> None:
@@ -102,7 +102,7 @@ class GroupCommit:
                     future.set_result(outcome)
 
 
-async def write_group(db: Connector, group: list[Notification]) -> list[Outcome]:
+async def write_group(db: Connector, group: list[Notification]) -> list[WriteOutcome]:
     """Store ``group`` as one write; when the database refuses it, each one on its own."""
     try:
         if all(_plain_pushes(n) for n in group):
@@ -114,7 +114,7 @@ async def write_group(db: Connector, group: list[Notification]) -> list[Outcome]
     except StoreError:
         if len(group) == 1:
             raise
-    outcomes: list[Outcome] = []
+    outcomes: list[WriteOutcome] = []
     for notification in group:
         try:
             outcomes += await write_group(db, [notification])
@@ -142,7 +142,7 @@ def _plain_pushes(notification: Notification) -> bool:
     )
 
 
-async def _pushes(db: Connector, group: list[Notification]) -> list[Outcome]:
+async def _pushes(db: Connector, group: list[Notification]) -> list[WriteOutcome]:
     """Pushes only: one statement inserts the events, moves their tags and wakes the workers."""
     carried = [(event, n.recorded_by) for n in group for event in n.events]
     if not carried:

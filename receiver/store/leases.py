@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.errors import LeaseLost
+from receiver.errors import LeaseLost
 from receiver.store.connector import Connector, Transaction
 from receiver.store.records import LeaseState
 

@@ -10,8 +10,8 @@ from datetime import datetime
 from deployers.base import Target
 from handlers.events import Event
 from handlers.references import ImageRef
-from handlers.release import ReleaseRules
 from receiver.config.repositories import WatchedRepository
+from receiver.decide.rules.release import ReleaseRules
 
 
 class EventStatus(enum.StrEnum):

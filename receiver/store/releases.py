@@ -1,7 +1,7 @@
 """Release control in the database: waiting deploys, their votes, and freezes.
 
 A waiting deploy is a deployments row with status ``waiting``, kept with the rules it was decided
-with, what it waited for when last judged (``wait_kinds``) and when to judge it again
+with, what it waited for when last judged (``wait_kinds``) and when to judge_release it again
 (``due_at``, by regdeploy's clock, given as a parameter). Each is judged by one process at a
 time: the release loop claims due rows ``FOR UPDATE SKIP LOCKED``, an approval or a rejection
 locks its row ``FOR UPDATE``, and every change of state is made only from ``waiting``; so a
@@ -18,9 +18,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from handlers.errors import UnknownDeployment
 from handlers.references import ImageName
-from handlers.release import Candidate, Freeze, Verdict, Vote
+from receiver.decide.rules.release import Candidate, Freeze, ReleaseVerdict, Vote
+from receiver.errors import UnknownDeployment
 from receiver.store.connector import Connector, Executor, Row, Transaction, as_json
 from receiver.store.deployments import deployment_of
 from receiver.store.notices import OutboxEntry, insert_notices
@@ -90,7 +90,7 @@ class WaitBatch:
         await self.end(item, DeploymentStatus.SUPERSEDED, "the same image is queued already")
         return False
 
-    async def keep(self, item: Waiting, verdict: Verdict) -> None:
+    async def keep(self, item: Waiting, verdict: ReleaseVerdict) -> None:
         params = {
             "id": item.deployment.id,
             "wait_kinds": list(verdict.kinds),

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deployers.base import Target
-from handlers.errors import UnknownRepository
 from handlers.references import ImageName
 from receiver.config.repositories import WatchedRepository
+from receiver.errors import UnknownRepository
 from receiver.store.connector import Connector, Row, as_json
 from receiver.store.records import AuditEntry, RepositoryState
 

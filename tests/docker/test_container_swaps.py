@@ -17,7 +17,7 @@ from typing import Any
 import docker
 import pytest
 
-from deployers.base import DeployResult, Outcome
+from deployers.base import DeployOutcome, DeployResult
 from deployers.containers import ASIDE_SUFFIX, ContainerDeployer
 from deployers.docker_engine import Engine
 from handlers.references import ImageRef
@@ -49,7 +49,7 @@ EXITS = ["/bin/sh", "-c", "echo boom >&2; exit 3"]
 def assert_rolled_back(
     client: docker.DockerClient, result: DeployResult, old_id: str, *phrases: str
 ) -> None:
-    assert result.outcome is Outcome.ROLLED_BACK, result.message
+    assert result.outcome is DeployOutcome.ROLLED_BACK, result.message
     assert not result.retryable
     for phrase in phrases:
         assert phrase in result.message
@@ -109,7 +109,7 @@ async def test_a_passing_healthcheck_ends_the_wait_before_the_grace_period(
     with container_deployer(docker_engine, grace_seconds=60) as patient:
         result = await patient.deploy(target(), repo.ref("1.1.0", healthy))
 
-    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert result.outcome is DeployOutcome.SUCCEEDED, result.message
     assert time.monotonic() - started < 15
     new = client.api.inspect_container("web")
     assert new["Config"]["Image"] == repo.text("1.1.0", healthy)
@@ -248,7 +248,7 @@ async def test_the_next_deploy_repairs_a_swap_cut_short(
         assert await discovered(restarted, repo.name) == [target()]
         result = await restarted.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert result.outcome is DeployOutcome.SUCCEEDED, result.message
     renames = [args for name, args in recorded.calls if name == "rename"]
     assert renames[:2] == [(old_id, "web"), (old_id, "web" + ASIDE_SUFFIX)]
     assert names(client) == ["web"]
@@ -290,7 +290,7 @@ async def test_a_container_removed_on_stop_is_refused(
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert not result.retryable
     assert "--rm" in result.message
     assert names(client) == ["web"]
@@ -310,7 +310,7 @@ async def test_an_image_the_registry_lacks_fails_and_leaves_the_container(
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", absent))
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert result.retryable
     assert "could not pull" in result.message
     assert names(client) == ["web"]
@@ -329,7 +329,7 @@ async def test_a_restarted_container_the_engine_cannot_rename_running_is_stopped
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert result.outcome is DeployOutcome.SUCCEEDED, result.message
     assert client.api.inspect_container("web")["Config"]["Image"] == repo.text("1.1.0", second)
     assert names(client) == ["web"]
 
@@ -342,7 +342,7 @@ async def test_a_stopped_container_rolled_back_stays_stopped(
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", broken))
 
-    assert result.outcome is Outcome.ROLLED_BACK, result.message
+    assert result.outcome is DeployOutcome.ROLLED_BACK, result.message
     back = client.api.inspect_container("web")
     assert back["Id"] == old_id
     assert back["State"]["Running"] is False

@@ -16,7 +16,7 @@ import docker.errors
 import docker.types
 import pytest
 
-from deployers.base import Outcome, Target
+from deployers.base import DeployOutcome, Target
 from deployers.containers import ContainerDeployer
 from handlers.references import Aliases, ImageName
 from tests.support.components import free_port
@@ -105,7 +105,7 @@ async def test_deploying_the_running_digest_changes_nothing(
 
     result = await deployer.deploy(target(), repo.ref("1.0.0", first))
 
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is DeployOutcome.SUCCEEDED
     assert "already runs" in result.message
     assert names(client) == ["web"]
     assert client.api.inspect_container("web")["Id"] == before
@@ -153,7 +153,7 @@ async def test_a_deploy_keeps_the_configuration(
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert result.outcome is DeployOutcome.SUCCEEDED, result.message
     new = client.api.inspect_container("web")
     assert new["Id"] != old_id
     assert new["State"]["Running"]
@@ -204,7 +204,7 @@ async def test_a_container_naming_a_registry_alias_keeps_that_spelling(
         assert (str(running.name), running.tag, running.digest) == (written, "1.0.0", first)
         result = await deployer.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert result.outcome is DeployOutcome.SUCCEEDED, result.message
     assert client.api.inspect_container("web")["Config"]["Image"] == f"{written}:1.1.0@{second}"
 
 
@@ -221,7 +221,7 @@ async def test_an_anonymous_mount_keeps_its_data(
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert result.outcome is DeployOutcome.SUCCEEDED, result.message
     assert client.api.inspect_container("web")["Mounts"][0]["Name"] == old_volume
     assert execute(client, "web", "/bin/busybox", "cat", "/data/marker") == "kept"
 
@@ -238,7 +238,7 @@ async def test_the_old_image_is_removed_unless_another_container_uses_it(
     with container_deployer(docker_engine, remove_old_image=True) as tidy:
         result = await tidy.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.SUCCEEDED, result.message
+    assert result.outcome is DeployOutcome.SUCCEEDED, result.message
     assert client.api.inspect_container("web")["Config"]["Image"] == repo.text("1.1.0", second)
     if shared:
         assert client.api.inspect_image(old_image)["Id"] == old_image

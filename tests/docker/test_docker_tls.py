@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from deployers.base import Outcome, Target
+from deployers.base import DeployOutcome, Target
 from deployers.docker_engine import DockerSettings, Engine
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, parse_name, parse_reference
@@ -70,7 +70,7 @@ async def test_without_a_client_certificate_the_engine_refuses(
     settings = DockerSettings(host=docker_engine.tls_host, ca_file=docker_engine.certs / "ca.pem")
     with deployer(settings) as swarm:
         result = await swarm.deploy(WEB, NEW)
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert result.retryable
     assert result.message.startswith("the Docker engine did not answer")
 
@@ -88,5 +88,5 @@ async def test_an_engine_certificate_from_another_ca_is_refused(
     )
     with deployer(settings) as swarm:
         result = await swarm.deploy(WEB, NEW)
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert "certificate verify failed" in result.message

@@ -20,7 +20,7 @@ import docker
 import docker.types
 import pytest
 
-from deployers.base import DeployResult, Outcome, Target
+from deployers.base import DeployOutcome, DeployResult, Target
 from deployers.docker_engine import DockerSettings, Engine, RegistryLogin, SwarmSettings
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, ImageName, ImageRef
@@ -203,14 +203,14 @@ async def test_a_change_made_between_read_and_update_is_a_conflict_and_is_kept(
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", second))
 
-    assert result.outcome is Outcome.CONFLICT
+    assert result.outcome is DeployOutcome.CONFLICT
     assert "update out of sequence" in result.message
     assert inspect(client)["Spec"]["Labels"] == changed
     assert service_image(client) == repo.text("1.0.0", first)
 
     again = await deployer.deploy(target(), repo.ref("1.1.0", second))
 
-    assert again.outcome is Outcome.SUCCEEDED, again
+    assert again.outcome is DeployOutcome.SUCCEEDED, again
     assert inspect(client)["Spec"]["Labels"] == changed
     assert service_image(client) == repo.text("1.1.0", second)
     container = await running_container(client, repo.text("1.1.0", second))
@@ -226,7 +226,7 @@ async def test_deploying_the_digest_the_spec_has_changes_nothing(
 
     result = await deployer.deploy(target(), repo.ref("1.0.0", digest))
 
-    assert result.outcome is Outcome.SUCCEEDED
+    assert result.outcome is DeployOutcome.SUCCEEDED
     assert result.message.startswith("already runs")
     assert inspect(client)["Version"]["Index"] == version
 
@@ -247,7 +247,7 @@ async def test_a_service_scaled_to_zero_is_updated_at_once(
 
     assert service_image(client) == repo.text("1.1.0", second)
     assert inspect(client).get("UpdateStatus") is None
-    assert result.outcome is Outcome.SUCCEEDED, result
+    assert result.outcome is DeployOutcome.SUCCEEDED, result
     assert result.message == "no task to update"
 
 
@@ -261,7 +261,7 @@ async def test_an_update_swarm_pauses_fails_for_good(
 
     result = await deployer.deploy(target(), repo.ref("1.1.0", bad))
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert result.retryable is False
     assert result.message.startswith("Swarm paused the update"), result.message
     assert inspect(client)["UpdateStatus"]["State"] == "paused"
@@ -297,7 +297,7 @@ async def test_configured_registry_credentials_reach_the_node(
     finally:
         deployer.close()
 
-    assert result.outcome is Outcome.SUCCEEDED, result
+    assert result.outcome is DeployOutcome.SUCCEEDED, result
     assert service_image(client) == image
     container = await running_container(client, image)
     assert "VERSION=1.1.0" in container["Config"]["Env"]
@@ -323,7 +323,7 @@ async def test_without_credentials_the_node_cannot_pull(
     finally:
         deployer.close()
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert result.retryable is False
     assert result.message.startswith("Swarm paused the update"), result.message
     errors = [t["Status"].get("Err") or "" for t in client.api.tasks(filters={"service": "web"})]
@@ -335,7 +335,7 @@ async def test_a_missing_service_fails_for_good(
 ) -> None:
     result = await deployer.deploy(target("missing"), repo.ref("1.0.0", "sha256:" + "f" * 64))
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert result.retryable is False
     assert "no Swarm service" in result.message
 
@@ -343,7 +343,7 @@ async def test_a_missing_service_fails_for_good(
     make_service(client, other.text("1.0.0"), "other", labels=ENABLED, replicas=0)
     result = await deployer.deploy(target("other"), repo.ref("1.0.0", "sha256:" + "f" * 64))
 
-    assert result.outcome is Outcome.FAILED
+    assert result.outcome is DeployOutcome.FAILED
     assert result.retryable is False
     assert result.message == f"service other runs no image of {repo.name}"
 
@@ -367,7 +367,7 @@ async def test_the_service_keeps_its_own_registry_spelling(
     finally:
         deployer.close()
 
-    assert result.outcome is Outcome.SUCCEEDED, result
+    assert result.outcome is DeployOutcome.SUCCEEDED, result
     assert service_image(client) == f"{repo.registry.host}/{repo.path}:1.1.0@{second}"
     container = await running_container(client, repo.text("1.1.0", second))
     assert "VERSION=1.1.0" in container["Config"]["Env"]

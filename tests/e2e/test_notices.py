@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
-from deployers.base import Deployers, DeployResult, Outcome, Target
+from deployers.base import Deployers, DeployOutcome, DeployResult, Target
 from receiver.app import init_app
 from receiver.config.loading import Config
 from tests.support.api import Client, settle
@@ -119,7 +119,8 @@ async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
 
                 deployer.scripted.append(
                     DeployResult(
-                        outcome=Outcome.ROLLED_BACK, message="the new container exited at once"
+                        outcome=DeployOutcome.ROLLED_BACK,
+                        message="the new container exited at once",
                     )
                 )
                 build_image(layout, tag="1.2.0", env={"V": "3"})

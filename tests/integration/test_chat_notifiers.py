@@ -18,8 +18,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from handlers.errors import NoticeFailed
-from handlers.secret import Secret
 from notifiers import slack, teams
 from notifiers.base import Notice, Notifier
 from notifiers.http import (
@@ -31,6 +29,8 @@ from notifiers.http import (
 )
 from notifiers.slack import SlackNotifier
 from notifiers.teams import TeamsNotifier
+from receiver.config.secret import Secret
+from receiver.errors import NoticeFailed
 from tests.support.chat_capture import SLACK_PATH, TEAMS_PATH, ChatCapture
 from tests.support.fixture_files import FIXTURES
 from tests.support.notices import make_notice

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from handlers.errors import ConfigError
 from receiver.config import loading as configuration
+from receiver.errors import ConfigError
 from tests.support.components import free_port, require_binary
 
 ROOT = Path(__file__).resolve().parents[2]

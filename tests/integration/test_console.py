@@ -16,9 +16,9 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
 
 from deployers.base import Deployers
-from handlers.secret import Secret
 from receiver.app import init_app
 from receiver.config.loading import Config
+from receiver.config.secret import Secret
 from receiver.console import SECURITY_HEADERS
 from tests.support.api import ClientFactory
 from tests.support.components import free_port

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, DeployResult, Outcome, Target, Workload
+from deployers.base import Deployers, DeployOutcome, DeployResult, Target, Workload
 from handlers.references import parse_name
 from receiver.app import init_app
 from receiver.http.keys import STORE
@@ -163,7 +163,7 @@ async def test_a_running_deploy_shows_in_the_metrics_while_it_runs(start: Start)
 
 
 async def test_failures_are_retried_with_backoff_until_they_succeed(start: Start) -> None:
-    failing = DeployResult(outcome=Outcome.FAILED, message="engine said no")
+    failing = DeployResult(outcome=DeployOutcome.FAILED, message="engine said no")
     client, _ = await start(RecordingDeployer(scripted=[failing, failing]))
     await push(client, "1.1.0", 2)
     [deployment] = await settle(client)
@@ -181,7 +181,7 @@ async def test_failures_are_retried_with_backoff_until_they_succeed(start: Start
 
 
 async def test_failures_stop_after_the_configured_attempts(start: Start) -> None:
-    failing = DeployResult(outcome=Outcome.FAILED, message="engine said no")
+    failing = DeployResult(outcome=DeployOutcome.FAILED, message="engine said no")
     client, deployer = await start(
         RecordingDeployer(scripted=[failing] * 5), worker={"max_attempts": 2}
     )
@@ -195,7 +195,7 @@ async def test_failures_stop_after_the_configured_attempts(start: Start) -> None
 
 
 async def test_rolled_back_is_recorded_and_not_retried(start: Start) -> None:
-    rolled = DeployResult(outcome=Outcome.ROLLED_BACK, message="new task exited at once")
+    rolled = DeployResult(outcome=DeployOutcome.ROLLED_BACK, message="new task exited at once")
     client, deployer = await start(RecordingDeployer(scripted=[rolled]))
     await push(client, "1.1.0", 2)
     [deployment] = await settle(client)

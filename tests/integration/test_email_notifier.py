@@ -16,10 +16,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from handlers.errors import NoticeFailed
-from handlers.secret import Secret
 from notifiers.base import Notice
 from notifiers.email import EmailNotifier
+from receiver.config.secret import Secret
+from receiver.errors import NoticeFailed
 from tests.support.components import free_port
 from tests.support.notices import make_notice
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import psycopg2
 import pytest
 
-from handlers.errors import DatabaseUnavailable, LeaseLost
 from handlers.events import Action, Event
+from receiver.errors import DatabaseUnavailable, LeaseLost
 from receiver.store import Store
 from receiver.store.leases import Lease, check_held
 

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from deployers.base import Target
-from handlers.errors import NoticeFailed
 from handlers.events import Action, Event
 from handlers.references import parse_reference
-from handlers.secret import Secret
 from notifiers.base import Level, Notice
 from receiver.app import init_app
 from receiver.background.outbox import Outbox
 from receiver.config.notifiers import NotifierConfig, OutboxConfig
+from receiver.config.secret import Secret
 from receiver.decide.announcer import Announcer
+from receiver.errors import NoticeFailed
 from receiver.store import Store
 from receiver.store.records import DeploymentStatus, Plan
 from tests.support.api import ClientFactory

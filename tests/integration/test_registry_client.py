@@ -19,8 +19,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from handlers.errors import ConfigError, RegistryError, RegistryUnavailable
-from handlers.secret import Secret
+from receiver.config.secret import Secret
+from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
 from receiver.registry.client import RegistryAuth, RegistryClient, parse_challenge
 from tests.support.components import free_port
 from tests.support.oci import build_image, build_index

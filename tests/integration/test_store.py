@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import pytest
 
-from handlers.errors import DatabaseUnavailable, StoreError
 from handlers.events import Action, Event
+from receiver.errors import DatabaseUnavailable, StoreError
 from receiver.store import SCHEMA_VERSION, Store
 from receiver.store.records import EventStatus, Rejection
 from tests.support.postgres import admin_sql, database_uri

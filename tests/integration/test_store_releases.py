@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from handlers.references import parse_reference
-from handlers.release import Outcome, ReleaseRules, Verdict
+from receiver.decide.rules.release import ReleaseOutcome, ReleaseRules, ReleaseVerdict
 from receiver.store import Store
 from receiver.store.records import DeploymentStatus, Plan
 from tests.support.pushes import NAME, WEB, ref
@@ -55,7 +55,7 @@ async def test_what_is_decided_while_frozen_waits_and_unfreezing_makes_it_due(
     assert await status_of(store, newer) is DeploymentStatus.WAITING
 
     async with store.releases.claim_due(now=NOW) as batch:  # announced, kept waiting
-        verdict = Verdict(outcome=Outcome.WAIT, waits=())
+        verdict = ReleaseVerdict(outcome=ReleaseOutcome.WAIT, waits=())
         await batch.keep(batch.items[0], verdict)
     stored = await store.deployments.get_deployment(newer)
     assert (stored.wait_kinds, stored.due_at, stored.announced) == ((), None, True)

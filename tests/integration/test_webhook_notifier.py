@@ -17,8 +17,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from handlers.errors import NoticeFailed
-from handlers.secret import Secret
 from notifiers.base import Notice
 from notifiers.webhook import (
     DELIVERY_HEADER,
@@ -29,6 +27,8 @@ from notifiers.webhook import (
     sign,
     verify,
 )
+from receiver.config.secret import Secret
+from receiver.errors import NoticeFailed
 from tests.support.components import free_port
 from tests.support.notices import make_notice
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from handlers.secret import Secret
+from receiver.config.secret import Secret
 
 Mode = Literal["slack", "teams"]
 

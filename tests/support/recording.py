@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from deployers.base import DeployResult, Outcome, Running, Target, Workload
+from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
 from handlers.references import ImageName, ImageRef, parse_reference
 
 
@@ -77,7 +77,7 @@ class RecordingDeployer:
                 return self.scripted.pop(0)
             self.running[target.key] = image
             self._save()
-            return DeployResult(outcome=Outcome.SUCCEEDED, message=f"now on {image}")
+            return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"now on {image}")
         finally:
             self.active[target.key] -= 1
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from deployers.base import Target
 from handlers.references import parse_reference
-from handlers.secret import Secret
 from notifiers.base import Kind, Level
 from notifiers.email import render_text, subject
 from notifiers.slack import render
 from receiver.config.notifiers import NotifierConfig
+from receiver.config.secret import Secret
 from receiver.decide.announcer import Announcer
 from receiver.store.records import Deployment, DeploymentStatus
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.errors import ApiCallFailed
 from receiver.cli.api import Api, read_token, repository_path
+from receiver.errors import ApiCallFailed
 
 
 def test_the_token_option_wins_over_everything(tmp_path: Path) -> None:

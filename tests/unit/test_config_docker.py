@@ -19,9 +19,9 @@ from deployers.docker_engine import (
     RegistryLogin,
     SwarmSettings,
 )
-from handlers.errors import ConfigError
 from receiver.config import loading as configuration
 from receiver.config.reader import Switch
+from receiver.errors import ConfigError
 
 BASE: dict[str, Any] = {
     "sources": [{"name": "registry", "format": "distribution", "token": "t0123456789"}],

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from handlers.errors import ConfigError
 from receiver.config import loading as configuration
 from receiver.config.server import Scope
+from receiver.errors import ConfigError
 
 
 def config_with(repository: dict[str, Any], **top: Any) -> dict[str, Any]:

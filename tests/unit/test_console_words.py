@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deployers.base import Target
-from handlers.errors import InvalidRequest
 from handlers.references import ImageName, ImageRef
 from receiver.config.repositories import WatchedRepository
 from receiver.console.live import message
@@ -17,6 +16,7 @@ from receiver.console.repositories import requested_change
 from receiver.console.sessions import safe_next
 from receiver.decide.actions import ActionResult, foresee
 from receiver.decide.planner import Outlook
+from receiver.errors import InvalidRequest
 from receiver.store.records import RepositoryState
 
 NAME = ImageName(registry="localhost:5000", repository="team/app")

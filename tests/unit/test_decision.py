@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.decision import Decision, Rules, decide_push, desired_image, newest_tag
-from handlers.errors import PolicyError
-from handlers.policy import TagFilter, parse_filter
 from handlers.references import ImageName, ImageRef
-from handlers.versions import parse_version
+from receiver.decide.rules.decision import Decision, Rules, decide_push, desired_image, newest_tag
+from receiver.decide.rules.policy import TagFilter, parse_filter
+from receiver.decide.rules.versions import parse_version
+from receiver.errors import PolicyError
 
 NAME = ImageName(registry="registry.internal:5000", repository="team/app")
 OLD = "sha256:" + "a" * 64

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-import handlers.errors as errors
-from handlers.errors import RegdeployError
+import receiver.errors as errors
+from receiver.errors import RegdeployError
 
 
 def _subclasses(root: type[BaseException]) -> list[type[BaseException]]:
@@ -33,7 +33,7 @@ def test_every_error_is_defined_in_errors_and_drawn_under_its_parent(
     cls: type[BaseException],
 ) -> None:
     drawn = _drawn()
-    assert cls.__module__ == "handlers.errors", f"{cls.__name__} is defined elsewhere"
+    assert cls.__module__ == "receiver.errors", f"{cls.__name__} is defined elsewhere"
     assert cls.__name__ in drawn, f"{cls.__name__} is missing from the tree"
     parent = cls.__mro__[1]
     assert drawn[cls.__name__] == drawn[parent.__name__] + 1, (cls.__name__, parent.__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from handlers import distribution, formats, harbor
-from handlers.errors import PayloadError, UnknownFormat
 from handlers.events import Parsed
+from receiver.errors import PayloadError, UnknownFormat
 from tests.support.fixture_files import FIXTURES, load_recorded
 
 # One deploy-relevant example per format: adding a format without one fails below.

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from handlers.errors import StoreError
 from handlers.events import Action, Event
-from receiver.store.ingest import GroupCommit, Notification, Outcome
+from receiver.errors import StoreError
+from receiver.store.ingest import GroupCommit, Notification, WriteOutcome
 from receiver.store.records import IngestResult
 
 
@@ -40,7 +40,7 @@ class Writes:
         self.most_in_flight = 0
         self.release = asyncio.Event()
 
-    async def write(self, group: list[Notification]) -> list[Outcome]:
+    async def write(self, group: list[Notification]) -> list[WriteOutcome]:
         self.groups.append([n.events[0].event_id for n in group])
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -87,7 +87,7 @@ async def test_what_arrives_while_writes_are_in_flight_goes_in_one_write() -> No
 async def test_a_failed_write_fails_only_the_requests_it_held() -> None:
     calls = 0
 
-    async def write(group: list[Notification]) -> list[Outcome]:
+    async def write(group: list[Notification]) -> list[WriteOutcome]:
         nonlocal calls
         calls += 1
         if calls == 1:

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers import harbor
-from handlers.errors import PayloadError
 from handlers.events import Action, Parsed
+from receiver.errors import PayloadError
 from tests.support.fixture_files import FIXTURES, load_recorded
 
 HARBOR = FIXTURES / "harbor"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from deployers.base import Target
-from handlers.errors import DeployerUnavailable, RegistryUnavailable, StoreError
 from handlers.references import parse_reference
+from receiver.errors import DeployerUnavailable, RegistryUnavailable, StoreError
 from receiver.metrics import UNKNOWN_SOURCE, Metrics
 from receiver.store.records import Backlog, Plan
 from tests.support.metrics import Samples, count, parse, value

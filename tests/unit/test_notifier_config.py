@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from handlers.errors import ConfigError
 from notifiers.base import Level
 from receiver.config import loading as configuration
+from receiver.errors import ConfigError
 
 BASE: dict[str, Any] = {
     "sources": [{"name": "registry", "format": "distribution", "token": "t0123456789"}],

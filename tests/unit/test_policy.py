@@ -6,19 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.errors import PolicyError, RegdeployError
-from handlers.policy import (
+from receiver.decide.rules.policy import (
     Policy,
     PolicyKind,
+    PolicyVerdict,
     TagFilter,
-    Verdict,
-    judge,
+    judge_tag,
     newest_eligible,
     parse_filter,
     parse_policy,
     should_update,
 )
-from handlers.versions import compare_tags, parse_version
+from receiver.decide.rules.versions import compare_tags, parse_version
+from receiver.errors import PolicyError, RegdeployError
 
 # (policy, current, candidate, match_prerelease, expected)
 SHOULD_UPDATE = [
@@ -173,7 +173,7 @@ def test_should_update(case: tuple[str, str, str, bool, bool]) -> None:
 @pytest.mark.parametrize("case", SHOULD_UPDATE, ids=_case_id)
 def test_a_parsed_policy_decides_the_same(case: tuple[str, str, str, bool, bool]) -> None:
     policy, current, candidate, match_prerelease, expected = case
-    verdict = judge(parse_policy(policy), current, candidate, match_prerelease=match_prerelease)
+    verdict = judge_tag(parse_policy(policy), current, candidate, match_prerelease=match_prerelease)
     assert verdict.update is expected
     assert verdict.reason
 
@@ -254,9 +254,9 @@ REASONS = [
 def test_judge_says_why(
     policy: str, current: str, candidate: str, match_prerelease: bool, update: bool, reason: str
 ) -> None:
-    assert judge(policy, current, candidate, match_prerelease=match_prerelease) == Verdict(
-        update=update, reason=reason
-    )
+    assert judge_tag(
+        policy, current, candidate, match_prerelease=match_prerelease
+    ) == PolicyVerdict(update=update, reason=reason)
 
 
 # --- versions ----------------------------------------------------------------------------------
@@ -694,7 +694,7 @@ def test_compare_tags_is_an_order_where_it_orders(a: str, b: str, c: str) -> Non
     candidate=st.one_of(tags, run_tags),
 )
 def test_glob_and_regexp_never_move_backwards(policy: str, current: str, candidate: str) -> None:
-    verdict = judge(policy, current, candidate)
+    verdict = judge_tag(policy, current, candidate)
     if verdict.update and current != "latest":
         assert compare_tags(candidate, current) == 1, verdict.reason
 
@@ -705,5 +705,5 @@ def test_glob_and_regexp_never_move_backwards(policy: str, current: str, candida
 def test_a_tag_of_thousands_of_digits_is_simply_not_a_version(policy: str) -> None:
     poison = "1.0." + "7" * 5000
     assert parse_version(poison) is None
-    assert not judge(policy, "1.0.0", poison).update
+    assert not judge_tag(policy, "1.0.0", poison).update
     assert newest_eligible(policy, "1.0.0", [poison, "1.0.0"]) == "1.0.0"

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.errors import InvalidReference, RegdeployError
 from handlers.references import (
     DOCKER_HUB,
     Aliases,
@@ -16,6 +15,7 @@ from handlers.references import (
     parse_reference,
     split_registry,
 )
+from receiver.errors import InvalidReference, RegdeployError
 
 SHA = "sha256:" + "0123456789abcdef" * 4
 SHA_B = "sha256:" + "fedcba9876543210" * 4

@@ -7,21 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from handlers.errors import ReleaseRuleError
-from handlers.release import (
+from receiver.decide.rules.release import (
     Candidate,
     Freeze,
-    Outcome,
+    ReleaseOutcome,
     ReleaseRules,
     Vote,
     WaitKind,
-    judge,
+    judge_release,
     overridden,
     parse_count,
     parse_duration,
     span,
 )
-from handlers.windows import parse_window_text
+from receiver.decide.rules.windows import parse_window_text
+from receiver.errors import ReleaseRuleError
 
 # Wednesday 2 December 2026, 19:48 in Berlin.
 NOW = datetime(2026, 12, 2, 18, 48, tzinfo=UTC)
@@ -39,8 +39,12 @@ def approve(*actors: str) -> tuple[Vote, ...]:
 
 
 def test_nothing_to_wait_for_releases_at_once() -> None:
-    verdict = judge(candidate(ReleaseRules()), freezes=[], now=NOW)
-    assert (verdict.outcome, verdict.waits, verdict.words) == (Outcome.RELEASE, (), "released")
+    verdict = judge_release(candidate(ReleaseRules()), freezes=[], now=NOW)
+    assert (verdict.outcome, verdict.waits, verdict.words) == (
+        ReleaseOutcome.RELEASE,
+        (),
+        "released",
+    )
 
 
 @pytest.mark.parametrize(
@@ -97,8 +101,8 @@ def test_each_wait_in_words(
     words: str,
     until: datetime | None,
 ) -> None:
-    verdict = judge(candidate(rules, **fields), freezes=[], now=NOW)
-    assert verdict.outcome is Outcome.WAIT
+    verdict = judge_release(candidate(rules, **fields), freezes=[], now=NOW)
+    assert verdict.outcome is ReleaseOutcome.WAIT
     [wait] = verdict.waits
     assert (wait.kind, wait.words, wait.until) == (kind, words, until)
 
@@ -107,18 +111,21 @@ def test_a_freeze_holds_its_repository_and_a_global_one_everything() -> None:
     mine = Freeze(repository="team/app", reason="incident 42", actor="ops", since=NOW)
     other = Freeze(repository="team/other", reason="no", actor="ops", since=NOW)
     everything = Freeze(repository=None, reason="release day", actor="lead", since=NOW)
-    verdict = judge(candidate(ReleaseRules()), freezes=[mine, other, everything], now=NOW)
+    verdict = judge_release(candidate(ReleaseRules()), freezes=[mine, other, everything], now=NOW)
     assert verdict.words == (
         "frozen by ops: incident 42; frozen by lead (every repository): release day"
     )
     assert verdict.due is None  # only unfreezing ends it
-    assert judge(candidate(ReleaseRules()), freezes=[other], now=NOW).outcome is Outcome.RELEASE
+    assert (
+        judge_release(candidate(ReleaseRules()), freezes=[other], now=NOW).outcome
+        is ReleaseOutcome.RELEASE
+    )
 
 
 def test_every_wait_is_listed_and_the_first_to_end_is_due() -> None:
     rules = ReleaseRules(windows=EVENINGS, min_age=10 * MIN, approvals=2)
     freeze = Freeze(repository="team/app", reason="incident 42", actor="ops", since=NOW)
-    verdict = judge(
+    verdict = judge_release(
         candidate(rules, pushed_at=NOW - 4 * MIN, votes=approve("admin")), freezes=[freeze], now=NOW
     )
     assert verdict.kinds == ("freeze", "window", "cooldown", "approval")
@@ -131,43 +138,51 @@ def test_every_wait_is_listed_and_the_first_to_end_is_due() -> None:
 
 def test_force_opens_the_windows_and_nothing_else() -> None:
     rules = ReleaseRules(windows=EVENINGS, approvals=1)
-    verdict = judge(candidate(rules, forced=True), freezes=[], now=NOW)
+    verdict = judge_release(candidate(rules, forced=True), freezes=[], now=NOW)
     assert verdict.kinds == ("approval",)
-    forced = judge(candidate(ReleaseRules(windows=EVENINGS), forced=True), freezes=[], now=NOW)
-    assert forced.outcome is Outcome.RELEASE
+    forced = judge_release(
+        candidate(ReleaseRules(windows=EVENINGS), forced=True), freezes=[], now=NOW
+    )
+    assert forced.outcome is ReleaseOutcome.RELEASE
 
 
 def test_approvals_count_each_token_once_and_a_rejection_ends_it() -> None:
     rules = ReleaseRules(approvals=2)
-    assert judge(candidate(rules, votes=approve("admin", "bob")), freezes=[], now=NOW).outcome is (
-        Outcome.RELEASE
-    )
+    assert judge_release(
+        candidate(rules, votes=approve("admin", "bob")), freezes=[], now=NOW
+    ).outcome is (ReleaseOutcome.RELEASE)
     rejected = (*approve("admin"), Vote(actor="bob", approve=False, at=NOW, comment="breaks login"))
-    verdict = judge(candidate(rules, votes=rejected), freezes=[], now=NOW)
-    assert (verdict.outcome, verdict.words) == (Outcome.REJECTED, "rejected by bob: breaks login")
+    verdict = judge_release(candidate(rules, votes=rejected), freezes=[], now=NOW)
+    assert (verdict.outcome, verdict.words) == (
+        ReleaseOutcome.REJECTED,
+        "rejected by bob: breaks login",
+    )
 
 
 def test_missing_approvals_expire_at_the_deadline() -> None:
     rules = ReleaseRules(approvals=2, approval_deadline=timedelta(hours=24))
     decided = NOW - timedelta(hours=24)
-    verdict = judge(
+    verdict = judge_release(
         candidate(rules, decided_at=decided, votes=approve("admin")), freezes=[], now=NOW
     )
     assert (verdict.outcome, verdict.words) == (
-        Outcome.EXPIRED,
+        ReleaseOutcome.EXPIRED,
         "expired: 1 of 2 approvals (admin) within 24 h",
     )
-    waiting = judge(candidate(rules, decided_at=decided + MIN), freezes=[], now=NOW)
-    assert (waiting.outcome, waiting.due) == (Outcome.WAIT, NOW + MIN)
+    waiting = judge_release(candidate(rules, decided_at=decided + MIN), freezes=[], now=NOW)
+    assert (waiting.outcome, waiting.due) == (ReleaseOutcome.WAIT, NOW + MIN)
     approved = candidate(rules, decided_at=decided, votes=approve("admin", "bob"))
-    assert judge(approved, freezes=[], now=NOW).outcome is Outcome.RELEASE
+    assert judge_release(approved, freezes=[], now=NOW).outcome is ReleaseOutcome.RELEASE
 
 
 def test_settle_counts_from_the_newest_push_of_the_repository() -> None:
     rules = ReleaseRules(settle=timedelta(seconds=30))
     burst = candidate(rules, pushed_at=NOW - MIN, last_push_at=NOW - timedelta(seconds=29))
-    assert judge(burst, freezes=[], now=NOW).outcome is Outcome.WAIT
-    assert judge(burst, freezes=[], now=NOW + timedelta(seconds=1)).outcome is Outcome.RELEASE
+    assert judge_release(burst, freezes=[], now=NOW).outcome is ReleaseOutcome.WAIT
+    assert (
+        judge_release(burst, freezes=[], now=NOW + timedelta(seconds=1)).outcome
+        is ReleaseOutcome.RELEASE
+    )
 
 
 @pytest.mark.parametrize(

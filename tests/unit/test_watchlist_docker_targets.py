@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from deployers.base import Target
-from handlers.errors import ConfigError
 from receiver.config import loading as configuration
+from receiver.errors import ConfigError
 
 BASE: dict[str, Any] = {
     "sources": [{"name": "registry", "format": "distribution", "token": "t0123456789"}],

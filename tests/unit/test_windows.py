@@ -8,8 +8,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from handlers.errors import ReleaseRuleError
-from handlers.windows import (
+from receiver.decide.rules.windows import (
     Window,
     days_text,
     next_opening,
@@ -19,6 +18,7 @@ from handlers.windows import (
     parse_window_text,
     read_window,
 )
+from receiver.errors import ReleaseRuleError
 
 
 def utc(text: str) -> datetime:

@@ -13,15 +13,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from handlers.policy import (
+from handlers.references import ImageName, ImageRef, short_digest
+from receiver.decide.rules.policy import (
     PolicyKind,
     TagFilter,
-    judge,
+    judge_tag,
     newest_eligible,
     parse_filter,
     parse_policy,
 )
-from handlers.references import ImageName, ImageRef, short_digest
 
 # Policies whose eligible tags do not depend on the running version.
 _UNRANGED = frozenset({PolicyKind.ALL, PolicyKind.FORCE})
@@ -105,7 +105,7 @@ def decide_push(
     for tag_filter in rules.filters:
         if not tag_filter.allows(tag):
             return Decision(deploy=False, reason=tag_filter.describe(tag))
-    verdict = judge(rules.policy, running.tag, tag, match_prerelease=rules.match_prerelease)
+    verdict = judge_tag(rules.policy, running.tag, tag, match_prerelease=rules.match_prerelease)
     return Decision(deploy=verdict.update, reason=verdict.reason)
 
 

@@ -1,7 +1,7 @@
 """Release control: whether a decided deploy goes now or waits, until when, and why, in words
 (pure, no I/O: the caller reads the state and passes the time).
 
-A deploy waits while any of these holds (``judge``):
+A deploy waits while any of these holds (``judge_release``):
 
 - a **freeze** of its repository, or of everything, is on (until someone lifts it);
 - it is outside every deploy **window** of its rules (until the next opening; ``force`` skips
@@ -28,8 +28,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from handlers.errors import ReleaseRuleError
-from handlers.windows import Window, next_opening, open_now, parse_window_text, read_window
+from receiver.decide.rules.windows import (
+    Window,
+    next_opening,
+    open_now,
+    parse_window_text,
+    read_window,
+)
+from receiver.errors import ReleaseRuleError
 
 #: The label (job meta) keys a workload overrides its repository's rules with, after ``regdeploy.``.
 RELEASE_KEYS = ("window", "min_age", "settle", "approvals", "approval_deadline")
@@ -208,7 +214,7 @@ class Wait:
     until: datetime | None = None
 
 
-class Outcome(enum.StrEnum):
+class ReleaseOutcome(enum.StrEnum):
     RELEASE = "release"
     WAIT = "wait"
     REJECTED = "rejected"
@@ -216,10 +222,10 @@ class Outcome(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Verdict:
-    """What release control says of a deploy now; ``due``: when to judge it again."""
+class ReleaseVerdict:
+    """What release control says of a deploy now; ``due``: when to judge_release it again."""
 
-    outcome: Outcome
+    outcome: ReleaseOutcome
     waits: tuple[Wait, ...] = ()
     ended: str = ""
     due: datetime | None = None
@@ -236,16 +242,22 @@ class Verdict:
         return tuple(w.kind.value for w in self.waits)
 
 
-def judge(candidate: Candidate, *, freezes: Sequence[Freeze], now: datetime) -> Verdict:
+def judge_release(
+    candidate: Candidate, *, freezes: Sequence[Freeze], now: datetime
+) -> ReleaseVerdict:
     """Whether ``candidate`` goes now, waits (for what, and until when), or has ended."""
     if (no := next((v for v in candidate.votes if not v.approve), None)) is not None:
         said = f": {no.comment}" if no.comment else ""
-        return Verdict(outcome=Outcome.REJECTED, ended=f"rejected by {no.actor}{said}")
+        return ReleaseVerdict(
+            outcome=ReleaseOutcome.REJECTED, ended=f"rejected by {no.actor}{said}"
+        )
     deadline = candidate.deadline
     if deadline is not None and now >= deadline and not _approved(candidate):
         rules = candidate.rules
         within = f" within {span(rules.approval_deadline)}" if rules.approval_deadline else ""
-        return Verdict(outcome=Outcome.EXPIRED, ended=f"expired: {_tally(candidate)}{within}")
+        return ReleaseVerdict(
+            outcome=ReleaseOutcome.EXPIRED, ended=f"expired: {_tally(candidate)}{within}"
+        )
     found = (
         *(_frozen(f) for f in freezes if f.holds(candidate.repository)),
         _window(candidate, now),
@@ -255,11 +267,11 @@ def judge(candidate: Candidate, *, freezes: Sequence[Freeze], now: datetime) -> 
     )
     waits = tuple(w for w in found if w is not None)
     if not waits:
-        return Verdict(outcome=Outcome.RELEASE)
+        return ReleaseVerdict(outcome=ReleaseOutcome.RELEASE)
     times = [w.until for w in waits if w.until is not None]
     if deadline is not None:
         times.append(deadline)
-    return Verdict(outcome=Outcome.WAIT, waits=waits, due=min(times, default=None))
+    return ReleaseVerdict(outcome=ReleaseOutcome.WAIT, waits=waits, due=min(times, default=None))
 
 
 def _frozen(freeze: Freeze) -> Wait:

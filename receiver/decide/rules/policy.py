@@ -1,10 +1,10 @@
 """Update policies: whether a workload running one tag should move to another (pure, no I/O).
 
-``judge`` decides one push and says why, for the audit log; ``parse_filter`` builds tag filters
+``judge_tag`` decides one push and says why, for the audit log; ``parse_filter`` builds tag filters
 (``{"semver": ">=1.2 <2"}``, ``{"regex": "!-debug$"}``); ``newest_eligible`` picks the tag to
 catch up to when auto-deploy is switched back on or a lost notification is reconciled.
 
-What makes a tag a version, and how tags are ordered, is ``handlers.versions``.
+What makes a tag a version, and how tags are ordered, is ``receiver.decide.rules.versions``.
 
 Glob and regexp policies move forward only: a matching tag must be newer than the running one
 (``compare_tags``: as versions, else in natural order), and one that cannot be ordered against
@@ -21,14 +21,14 @@ from dataclasses import dataclass
 
 import semver
 
-from handlers.errors import PolicyError
-from handlers.versions import (
+from receiver.decide.rules.versions import (
     compare_tags,
     natural_key,
     parse_version,
     prerelease_label,
     read_version,
 )
+from receiver.errors import PolicyError
 
 LATEST = "latest"
 
@@ -59,7 +59,7 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Verdict:
+class PolicyVerdict:
     update: bool
     reason: str
 
@@ -85,13 +85,13 @@ def parse_policy(text: str) -> Policy:
 def should_update(
     policy: str | Policy, current: str, candidate: str, *, match_prerelease: bool = True
 ) -> bool:
-    """Whether a workload running ``current`` moves to ``candidate``; see ``judge``."""
-    return judge(policy, current, candidate, match_prerelease=match_prerelease).update
+    """Whether a workload running ``current`` moves to ``candidate``; see ``judge_tag``."""
+    return judge_tag(policy, current, candidate, match_prerelease=match_prerelease).update
 
 
-def judge(
+def judge_tag(
     policy: str | Policy, current: str, candidate: str, *, match_prerelease: bool = True
-) -> Verdict:
+) -> PolicyVerdict:
     """Decide whether a workload running ``current`` moves to ``candidate``, and say why.
 
     ``match_prerelease`` keeps major/minor/patch workloads on their pre-release track (a release
@@ -106,33 +106,37 @@ def judge(
     return _judge_version(rule.kind, current, candidate, match_prerelease=match_prerelease)
 
 
-def _judge_force(current: str, candidate: str) -> Verdict:
+def _judge_force(current: str, candidate: str) -> PolicyVerdict:
     if candidate == current:
-        return Verdict(update=True, reason=f"tag {candidate} is the running tag (policy force)")
-    return Verdict(update=False, reason=f"force follows only tag {current}")
+        return PolicyVerdict(
+            update=True, reason=f"tag {candidate} is the running tag (policy force)"
+        )
+    return PolicyVerdict(update=False, reason=f"force follows only tag {current}")
 
 
-def _judge_pattern(rule: Policy, current: str, candidate: str) -> Verdict:
+def _judge_pattern(rule: Policy, current: str, candidate: str) -> PolicyVerdict:
     """A matching tag moves a workload forward only: a glob or regexp says which tags are
     candidates, not that an older one may replace a newer one."""
     pattern = f"{rule.kind} {rule.pattern!r}"
     if not _matches(rule, candidate):
-        return Verdict(update=False, reason=f"tag {candidate} does not match {pattern}")
+        return PolicyVerdict(update=False, reason=f"tag {candidate} does not match {pattern}")
     if current == LATEST:
-        return Verdict(update=True, reason=f"running latest: tag {candidate} matches {pattern}")
+        return PolicyVerdict(
+            update=True, reason=f"running latest: tag {candidate} matches {pattern}"
+        )
     order = compare_tags(candidate, current)
     if order is None:
-        return Verdict(
+        return PolicyVerdict(
             update=False,
             reason=f"tag {candidate} matches {pattern} but cannot be ordered against "
             f"running {current}",
         )
     if order <= 0:
-        return Verdict(
+        return PolicyVerdict(
             update=False,
             reason=f"tag {candidate} matches {pattern} but is not newer than running {current}",
         )
-    return Verdict(
+    return PolicyVerdict(
         update=True, reason=f"tag {candidate} matches {pattern} and is newer than running {current}"
     )
 
@@ -145,13 +149,13 @@ def _matches(rule: Policy, tag: str) -> bool:
 
 def _judge_version(
     kind: PolicyKind, current: str, candidate: str, *, match_prerelease: bool
-) -> Verdict:
+) -> PolicyVerdict:
     if current == LATEST:
-        return Verdict(update=True, reason="running latest: any new image updates")
+        return PolicyVerdict(update=True, reason="running latest: any new image updates")
     problem = _version_problem(kind, current, candidate, match_prerelease=match_prerelease)
     if problem:
-        return Verdict(update=False, reason=problem)
-    return Verdict(update=True, reason=f"{candidate} is newer than running {current}")
+        return PolicyVerdict(update=False, reason=problem)
+    return PolicyVerdict(update=True, reason=f"{candidate} is newer than running {current}")
 
 
 def _version_problem(
