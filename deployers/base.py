@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Protocol
 
 from handlers.references import Aliases, ImageName, ImageRef
 from receiver.decide.rules.release import LABEL_PREFIX, RELEASE_KEYS
@@ -54,30 +54,6 @@ class Target:
         """Stable identity: one running deploy per key at a time."""
         extra = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
         return f"{self.kind}:{self.name}" + (f"[{extra}]" if extra else "")
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "options": dict(self.options),
-            "policy": self.policy,
-            "notify": list(self.notify),
-            "release": dict(self.release),
-        }
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> Target:
-        options = raw.get("options") or {}
-        return cls(
-            kind=str(raw["kind"]),
-            name=str(raw["name"]),
-            options=MappingProxyType({str(k): str(v) for k, v in options.items()}),
-            policy=raw.get("policy") or None,
-            notify=tuple(str(n) for n in raw.get("notify") or ()),
-            release=MappingProxyType(
-                {str(k): str(v) for k, v in (raw.get("release") or {}).items()}
-            ),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

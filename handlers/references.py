@@ -93,6 +93,15 @@ def short_digest(digest: str | None) -> str:
     return f"{algorithm}:{value[:12]}"
 
 
+def short_image(image: ImageRef) -> str:
+    """What an image is, for people: ``tag@sha256:0123456789ab``, or the tag or the short
+    digest alone when it has only one."""
+    digest = short_digest(image.digest) if image.digest else ""
+    if image.tag and digest:
+        return f"{image.tag}@{digest}"
+    return image.tag or digest or str(image)
+
+
 def split_registry(text: str) -> tuple[str, str]:
     """``(registry, repository)`` of a reference without tag or digest."""
     first, slash, rest = text.partition("/")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -28,21 +28,9 @@ from receiver.http import (
 )
 from receiver.http.auth import api_auth
 from receiver.http.errors import error_answers
-from receiver.http.keys import (
-    ACTIONS,
-    CLOCK,
-    CONFIG,
-    DEPLOYERS,
-    METRICS,
-    PLANNER,
-    REGISTRIES,
-    RELEASE,
-    SERVICES,
-    STORE,
-)
 from receiver.http.metrics import count_answers
 from receiver.metrics import Metrics
-from receiver.runtime import build_deployers, running_services
+from receiver.runtime import SERVICES, build_deployers, running_services
 
 # ``explain`` comes before ``repositories``, whose ``/api/v1/repos/{name}`` would take
 # ``/api/v1/repos/team/app/explain`` for a repository named ``team/app/explain``.
@@ -68,36 +56,37 @@ def init_app(
     config: Config, *, deployers: Deployers | None = None, clock: Clock | None = None
 ) -> web.Application:
     """The service; ``deployers`` replaces the ones built from the configuration, ``clock``
-    the machine's clock that release control judges time by (tests)."""
+    the machine's clock (tests). Its one piece of state, ``SERVICES``, is set as it starts."""
     # The webhook route enforces its own, smaller cap while streaming; this bounds the rest.
     app = web.Application(
         middlewares=[count_answers, error_answers, api_auth],
         client_max_size=config.server.max_body_bytes,
     )
-    app[CONFIG] = config
-    app[METRICS] = Metrics()
-    app[DEPLOYERS] = deployers if deployers is not None else build_deployers(config)
-    app[CLOCK] = clock if clock is not None else SystemClock()
     for module in ROUTES:
         app.add_routes(module.routes())
     setup_console(app)
-    app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(
+        _services(
+            config,
+            deployers=deployers if deployers is not None else build_deployers(config),
+            clock=clock if clock is not None else SystemClock(),
+        )
+    )
     return app
 
 
-async def _services(app: web.Application) -> AsyncIterator[None]:
-    config = app[CONFIG]
-    async with running_services(
-        config,
-        deployers=app[DEPLOYERS],
-        with_worker=config.worker.enabled,
-        metrics=app[METRICS],
-        clock=app[CLOCK],
-    ) as services:
-        app[SERVICES] = services
-        app[STORE] = services.store
-        app[PLANNER] = services.planner
-        app[REGISTRIES] = services.registries
-        app[ACTIONS] = services.actions
-        app[RELEASE] = services.release
-        yield
+def _services(
+    config: Config, *, deployers: Deployers, clock: Clock
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def running(app: web.Application) -> AsyncIterator[None]:
+        async with running_services(
+            config,
+            deployers=deployers,
+            with_worker=config.worker.enabled,
+            metrics=Metrics(),
+            clock=clock,
+        ) as services:
+            app[SERVICES] = services
+            yield
+
+    return running

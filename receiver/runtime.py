@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import structlog
+from aiohttp import web
 
 from deployers.base import Deployer, Deployers
 from deployers.containers import ContainerDeployer
@@ -41,8 +42,9 @@ from receiver.config.notifiers import NotifierConfig
 from receiver.config.repositories import WatchedRepository
 from receiver.decide.actions import RepositoryActions
 from receiver.decide.announcer import Announcer
+from receiver.decide.desk import ReleaseDesk
+from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner
-from receiver.decide.release import ReleaseControl
 from receiver.errors import DatabaseUnavailable
 from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
@@ -50,6 +52,7 @@ from receiver.registry.confirm import DigestConfirmation
 from receiver.registry.credentials import registry_auth
 from receiver.store import Store
 from receiver.store.embedded import resolve_dsn
+from receiver.views.reads import ReadModel
 
 log = structlog.get_logger("regdeploy.runtime")
 
@@ -59,6 +62,9 @@ STOP_SECONDS = 30.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
+    """Everything a running regdeploy holds; the web app keeps it under ``SERVICES``."""
+
+    config: Config
     store: Store
     inventory: Inventory
     planner: Planner
@@ -69,9 +75,17 @@ class Services:
     metrics: Metrics
     # Names this process in claims, attempts and leases.
     worker_id: str
-    # Release control (windows, approvals, freezes), and the clock it judges time by.
-    release: ReleaseControl
+    # Release control: the gate deciding and launching apply, the desk people act at.
+    gate: ReleaseGate
+    desk: ReleaseDesk
+    # What the API, the console and the CLI show.
+    views: ReadModel
+    # The time every loop, retry, due time and release rule reads.
     clock: Clock
+
+
+#: The one key of the web app's state: the running services.
+SERVICES = web.AppKey("services", Services)
 
 
 def build_deployers(config: Config) -> Deployers:
@@ -151,7 +165,7 @@ async def running_services(
             services = _services(
                 config, store, session, deployers=deployers, metrics=metrics, clock=clock
             )
-            async with _background(services, config, enabled=with_worker):
+            async with _background(services, enabled=with_worker):
                 yield services
     finally:
         deployers.close()
@@ -180,8 +194,9 @@ def _services(
         inventory=inventory,
         aliases=config.aliases,
     )
-    release = build_release(store, config, inventory, clock or SystemClock(), metrics)
+    gate = build_gate(store, config, inventory, clock or SystemClock(), metrics)
     return Services(
+        config=config,
         store=store,
         inventory=inventory,
         planner=planner,
@@ -191,26 +206,30 @@ def _services(
             deployments=store.deployments,
             decisions=store.decisions,
             planner=planner,
-            release=release,
+            gate=gate,
         ),
         registries=RegistryClient(session, auth=registry_auth(config)),
         deployers=deployers,
         notifiers=build_notifiers(config, session),
         metrics=metrics,
         worker_id=worker_id(),
-        release=release,
-        clock=release.clock,
+        gate=gate,
+        desk=ReleaseDesk(
+            releases=store.releases, repositories=store.repositories, gate=gate, metrics=metrics
+        ),
+        views=ReadModel(
+            store=store, gate=gate, inventory=inventory, planner=planner, aliases=config.aliases
+        ),
+        clock=gate.clock,
     )
 
 
-def build_release(
+def build_gate(
     store: Store, config: Config, inventory: Inventory, clock: Clock, metrics: Metrics
-) -> ReleaseControl:
-    """Release control: the configured repositories' rules, judged by ``clock``."""
-    return ReleaseControl(
+) -> ReleaseGate:
+    """Release control's gate: the configured repositories' rules, judged by ``clock``."""
+    return ReleaseGate(
         releases=store.releases,
-        deployments=store.deployments,
-        repositories=store.repositories,
         events=store.events,
         rules={repo.name: repo.release for repo in config.repositories},
         labels=inventory,
@@ -226,11 +245,11 @@ def announcer(config: Config) -> Announcer:
 
 
 @contextlib.asynccontextmanager
-async def _background(services: Services, config: Config, *, enabled: bool) -> AsyncIterator[None]:
+async def _background(services: Services, *, enabled: bool) -> AsyncIterator[None]:
     if not enabled:
         yield
         return
-    loops = _loops(services, config)
+    loops = _loops(services)
     stopping = asyncio.Event()
     tasks = [asyncio.create_task(loop.run()) for loop in loops]
     tasks.append(asyncio.create_task(services.inventory.run(stopping)))
@@ -247,35 +266,35 @@ async def _background(services: Services, config: Config, *, enabled: bool) -> A
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _loops(services: Services, config: Config) -> list[PolledLoop]:
+def _loops(services: Services) -> list[PolledLoop]:
     """The decider, the launcher, the outbox and (unless turned off) the reconciler."""
     loops: list[PolledLoop] = [
-        build_decider(services, config),
-        build_launcher(services, config),
-        build_outbox(services, config),
+        build_decider(services),
+        build_launcher(services),
+        build_outbox(services),
     ]
-    if config.reconcile_interval_seconds > 0:
-        loops.append(build_reconciler(services, config))
+    if services.config.reconcile_interval_seconds > 0:
+        loops.append(build_reconciler(services))
     return loops
 
 
-def build_decider(services: Services, config: Config) -> Decider:
+def build_decider(services: Services) -> Decider:
     """The loop that decides stored events (tests drive its rounds)."""
     store = services.store
     return Decider(
         decisions=store.decisions,
         planner=services.planner,
         inventory=services.inventory,
-        config=config.worker,
+        config=services.config.worker,
         listen=lambda: store.listener("events"),
         metrics=services.metrics,
-        release=services.release,
+        gate=services.gate,
     )
 
 
-def build_launcher(services: Services, config: Config) -> Launcher:
+def build_launcher(services: Services) -> Launcher:
     """The loop that starts due deploys (tests drive its rounds)."""
-    store = services.store
+    store, config = services.store, services.config
     dispatcher = Dispatcher(
         deployments=store.deployments,
         notices=store.notices,
@@ -293,27 +312,27 @@ def build_launcher(services: Services, config: Config) -> Launcher:
         dispatcher=dispatcher,
         config=config.worker,
         listen=lambda: store.listener("deployments"),
-        release=services.release,
+        gate=services.gate,
     )
 
 
-def build_outbox(services: Services, config: Config) -> Outbox:
+def build_outbox(services: Services) -> Outbox:
     return Outbox(
         notices=services.store.notices,
         notifiers=services.notifiers,
-        config=config.outbox,
+        config=services.config.outbox,
         listen=lambda: services.store.listener("notices"),
     )
 
 
-def build_reconciler(services: Services, config: Config) -> Reconciler:
+def build_reconciler(services: Services) -> Reconciler:
     store = services.store
     return Reconciler(
         repositories=store.repositories,
         events=store.events,
         leases=store.leases,
         registries=services.registries,
-        interval_seconds=config.reconcile_interval_seconds,
+        interval_seconds=services.config.reconcile_interval_seconds,
         holder=services.worker_id,
         metrics=services.metrics,
     )

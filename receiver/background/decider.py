@@ -29,11 +29,11 @@ from handlers.events import event_problem
 from receiver.background.inventory import Inventory
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.server import WorkerConfig
+from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner, unplanned
-from receiver.decide.release import ReleaseControl
 from receiver.errors import DeployerUnavailable, RegistryUnavailable, StoreError
 from receiver.metrics import Metrics
-from receiver.store.connector import Listener
+from receiver.store import Listener
 from receiver.store.decisions import DecisionQueries, EventBatch
 from receiver.store.records import EventStatus, StoredEvent
 
@@ -62,11 +62,11 @@ class Decider(PolledLoop):
         config: WorkerConfig,
         listen: Callable[[], Listener] | None,
         metrics: Metrics,
-        release: ReleaseControl | None = None,
+        gate: ReleaseGate,
     ) -> None:
         super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
         self._metrics = metrics
-        self._release = release
+        self._gate = gate
         self._decisions = decisions
         self._planner = planner
         self._inventory = inventory
@@ -103,8 +103,7 @@ class Decider(PolledLoop):
         """Decide the next repository's due events; False when none is due."""
         claimed: list[StoredEvent] = []
         try:
-            now = self._release.clock.now() if self._release is not None else None
-            async with self._decisions.claim_events(now=now) as batch:
+            async with self._decisions.claim_events() as batch:
                 if batch is None:
                     return False
                 claimed = batch.events
@@ -127,16 +126,16 @@ class Decider(PolledLoop):
             else:
                 valid.append(stored)
         plans = await self._planner.plan_events(valid)
-        if self._release is not None:  # the rules each intent waits by (windows, approvals...)
-            pushed = {e.id: e.event.occurred_at for e in valid}
-            plans = await self._release.gate(plans, pushed=pushed)
-        batch.plans.extend(plans)
-        self._metrics.decided(batch.plans)
-        planned = {plan.event_id for plan in batch.plans}
+        # The rules each intent waits by (windows, approvals...), judged as it is recorded.
+        pushed = {e.id: e.event.occurred_at for e in valid}
+        plans = await self._gate.attach(plans, pushed=pushed)
+        await self._gate.record(batch.recorder, plans)
+        self._metrics.decided(plans)
+        planned = {plan.event_id for plan in plans}
         for stored in valid:
             if stored.id not in planned:
                 batch.notes[stored.id] = unplanned(stored.event)
-        for plan in batch.plans:
+        for plan in plans:
             log.info(
                 "deploy_planned" if plan.deploy else "deploy_skipped",
                 event_id=plan.event_id,

@@ -4,7 +4,7 @@ Deployments run concurrently, at most ``MAX_CONCURRENT_DEPLOYS`` per process and
 (the database enforces it across processes). The launcher wakes on ``LISTEN/NOTIFY`` for new
 intents and finished deploys, so a decided deploy starts at once, whatever the decider has left
 to do; it also takes over the deploys whose worker stopped sending heartbeats, and first
-releases the waiting deploys that fell due (release control: ``receiver.decide.release``).
+releases the waiting deploys that fell due (release control: ``receiver.decide.gate``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import structlog
 from receiver.background.dispatcher import Dispatcher
 from receiver.background.loop import PolledLoop
 from receiver.config.server import WorkerConfig
-from receiver.decide.release import ReleaseControl
-from receiver.store.connector import Listener
+from receiver.decide.gate import ReleaseGate
+from receiver.store import Listener
 from receiver.store.deployments import DeploymentQueries
 
 log = structlog.get_logger("regdeploy.launcher")
@@ -38,10 +38,10 @@ class Launcher(PolledLoop):
         dispatcher: Dispatcher,
         config: WorkerConfig,
         listen: Callable[[], Listener] | None,
-        release: ReleaseControl | None = None,
+        gate: ReleaseGate,
     ) -> None:
         super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
-        self._release = release
+        self._gate = gate
         self._deployments = deployments
         self._dispatcher = dispatcher
         self._config = config
@@ -53,9 +53,7 @@ class Launcher(PolledLoop):
     async def next_due(self) -> datetime | None:
         """Sooner than the next poll when a planned retry or a waiting deploy falls due."""
         due = await self._deployments.next_due()
-        if self._release is None:
-            return due
-        waits = await self._release.next_due()
+        waits = await self._gate.next_due()
         return min((t for t in (due, waits) if t is not None), default=None)
 
     async def finish(self) -> None:
@@ -64,8 +62,7 @@ class Launcher(PolledLoop):
     async def launch_due(self) -> None:
         """Release the waits that fell due, take over stalled deploys, then start every due one
         this process has room for."""
-        if self._release is not None:
-            await _release_due(self._release)
+        await _release_due(self._gate)
         stall = self._config.stall_timeout_seconds
         recovered = await self._deployments.recover_stalled(stall_seconds=stall)
         if recovered:
@@ -94,11 +91,11 @@ class Launcher(PolledLoop):
             log.error("deploy_task_failed", error=repr(task.exception()))
 
 
-async def _release_due(release: ReleaseControl) -> None:
+async def _release_due(gate: ReleaseGate) -> None:
     """Release the waits that fell due; a failure there is logged and holds back no deploy that
     is already due."""
     try:
-        released = await release.release_due()
+        released = await gate.release_due()
     except Exception:  # one waiting deploy that cannot be judged must not stop the launcher
         log.exception("deploys_release_failed")
         return

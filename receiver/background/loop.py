@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import structlog
 
 from receiver.errors import StoreError
-from receiver.store.connector import Listener
+from receiver.store import Listener
 
 
 def backoff(attempts: int, *, base: float, cap: float) -> float:

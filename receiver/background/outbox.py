@@ -19,7 +19,7 @@ from notifiers.base import Notifier
 from receiver.background.loop import PolledLoop, backoff
 from receiver.config.notifiers import OutboxConfig
 from receiver.errors import NoticeFailed
-from receiver.store.connector import Listener
+from receiver.store import Listener
 from receiver.store.notices import ClaimedNotice, NoticeBatch, NoticeQueries
 
 log = structlog.get_logger("regdeploy.outbox")

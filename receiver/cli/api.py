@@ -72,7 +72,7 @@ class Api:
             raise ServiceUnreachable(_unreachable(self.url, exc)) from None
 
 
-def repository_path(name: str, suffix: str = "") -> str:
+def repository_api_path(name: str, suffix: str = "") -> str:
     """``/api/v1/repos/NAME[/suffix]``; the name's slashes stay, as the API expects them."""
     path = f"/api/v1/repos/{urllib.parse.quote(name, safe='/')}"
     return f"{path}/{suffix}" if suffix else path

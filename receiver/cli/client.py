@@ -28,9 +28,10 @@ from receiver.cli.api import (
     URL_VARIABLE,
     Api,
     read_token,
-    repository_path,
+    repository_api_path,
 )
 from receiver.errors import ApiCallFailed, ServiceUnreachable
+from receiver.views.answers import DeploymentJson
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 UNREACHABLE = 3
@@ -189,14 +190,19 @@ def _print(what: Any, *, as_json: bool) -> None:
 def _repos(api: Api, _: argparse.Namespace) -> Shown:
     """The watched repositories, each with its known tags (newest first) from ``/repos``."""
     answer = api.get("/api/v1/repos")
-    tags = api.get("/repos")
-    for repo in answer["repositories"]:
-        repo["tags"] = tags.get(repo["name"], {}).get("tags", [])
-    return Shown(data=answer, text=views.repositories(answer))
+    listed = api.get("/repos")
+    tags = {
+        repo["name"]: listed.get(repo["name"], {}).get("tags", [])
+        for repo in answer["repositories"]
+    }
+    data = {
+        "repositories": [{**repo, "tags": tags[repo["name"]]} for repo in answer["repositories"]]
+    }
+    return Shown(data=data, text=views.repositories(answer, tags=tags))
 
 
 def _change(api: Api, name: str, changes: dict[str, Any]) -> Shown:
-    answer = api.call("PATCH", repository_path(name), changes)
+    answer = api.call("PATCH", repository_api_path(name), changes)
     return Shown(data=answer, text=views.action(answer))
 
 
@@ -218,12 +224,12 @@ def _auto(api: Api, args: argparse.Namespace) -> Shown:
 
 def _deploy(api: Api, args: argparse.Namespace) -> Shown:
     body = {**({"tag": args.tag} if args.tag else {}), **_forced(args)}
-    answer = api.call("POST", repository_path(args.repo, "deploy"), body)
+    answer = api.call("POST", repository_api_path(args.repo, "deploy"), body)
     return Shown(data=answer, text=views.action(answer))
 
 
 def _explain(api: Api, args: argparse.Namespace) -> Shown:
-    answer = api.get(repository_path(args.repo, "explain"), {"target": args.target})
+    answer = api.get(repository_api_path(args.repo, "explain"), {"target": args.target})
     return Shown(data=answer, text=views.explanation(answer))
 
 
@@ -295,11 +301,11 @@ def _follow(api: Api, args: argparse.Namespace) -> int:
         return 0
 
 
-def _state(deployment: dict[str, Any]) -> tuple[str, str | None]:
+def _state(deployment: DeploymentJson) -> tuple[str, str | None]:
     return deployment["status"], deployment["message"]
 
 
-def _print_line(deployment: dict[str, Any], *, as_json: bool) -> None:
+def _print_line(deployment: DeploymentJson, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(deployment), flush=True)
     else:

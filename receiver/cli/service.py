@@ -170,7 +170,7 @@ async def _work_until_stopped(config: Config, *, metrics_at: tuple[str, int | No
         host, port = metrics_at
         runner = None
         if port is not None:
-            runner = web.AppRunner(metrics_app(config, metrics=metrics, store=services.store))
+            runner = web.AppRunner(metrics_app(services))
             await runner.setup()
             await web.TCPSite(runner, host, port).start()
         structlog.get_logger("regdeploy").info("worker_process_started", metrics_port=port)

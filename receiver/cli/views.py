@@ -7,12 +7,28 @@ algorithm and first 12 hex digits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from handlers.references import parse_reference, short_digest
+from handlers.references import parse_reference, short_digest, short_image
 from receiver.errors import InvalidReference
+from receiver.views.answers import (
+    ActionResultJson,
+    DeploymentJson,
+    DeploymentListJson,
+    EventListJson,
+    ExplainTargetJson,
+    ExplanationJson,
+    FreezeAnswerJson,
+    FreezeJson,
+    OutlookJson,
+    QueueJson,
+    ReconcilerJson,
+    RepositoryListJson,
+    StatusJson,
+    TargetJson,
+    VoteResultJson,
+)
 
 #: Tags shown per repository in ``regdeploy repos``.
 TAGS_SHOWN = 3
@@ -33,39 +49,37 @@ def table(headers: Sequence[str] | None, rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def when(moment: str | None) -> str:
+def time_text(moment: str | None) -> str:
     """An ISO 8601 time from the API as ``2026-12-01 11:06:41`` (UTC), or ``-``."""
     if not moment:
         return "-"
     return datetime.fromisoformat(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def image_text(image: str | None) -> str:
+def reference_text(image: str | None) -> str:
     """``registry/repo:tag@sha256:…`` as ``tag@sha256:0123456789ab``, or ``-``."""
     if not image:
         return "-"
     try:
-        ref = parse_reference(image)
+        return short_image(parse_reference(image))
     except InvalidReference:
         return image
-    if ref.digest is None:
-        return ref.tag or image
-    return f"{ref.tag}@{short_digest(ref.digest)}" if ref.tag else short_digest(ref.digest)
 
 
-def target_text(target: dict[str, Any]) -> str:
+def target_text(target: TargetJson) -> str:
     """``kind:name`` and its options, as the API's ``target_key``."""
     options = target.get("options") or {}
     extra = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
     return f"{target['kind']}:{target['name']}" + (f"[{extra}]" if extra else "")
 
 
-def repositories(answer: dict[str, Any]) -> str:
+def repositories(answer: RepositoryListJson, *, tags: Mapping[str, Sequence[str]]) -> str:
+    """The watched repositories, each with its known ``tags`` (by name, newest first)."""
     rows = []
     for repo in answer["repositories"]:
-        tags = repo.get("tags") or []
-        shown = ", ".join(tags[:TAGS_SHOWN]) + (
-            f" (+{len(tags) - TAGS_SHOWN})" if len(tags) > TAGS_SHOWN else ""
+        known = tags.get(repo["name"], ())
+        shown = ", ".join(known[:TAGS_SHOWN]) + (
+            f" (+{len(known) - TAGS_SHOWN})" if len(known) > TAGS_SHOWN else ""
         )
         targets = ", ".join(target_text(t) for t in repo["targets"]) or "(labelled)"
         rows.append(
@@ -85,7 +99,7 @@ def repositories(answer: dict[str, Any]) -> str:
     return table(headers, rows)
 
 
-def action(answer: dict[str, Any]) -> str:
+def action(answer: ActionResultJson) -> str:
     """What a pin, unpin, auto-deploy switch or deploy did, and each target's outlook."""
     lines = [answer["message"]]
     if answer["targets"]:
@@ -101,12 +115,12 @@ def action(answer: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def outlooks(targets: Sequence[dict[str, Any]]) -> str:
+def outlooks(targets: Sequence[OutlookJson]) -> str:
     rows = [
         [
             target_text(t["target"]),
-            image_text(t["running"]),
-            image_text(t["image"]),
+            reference_text(t["running"]),
+            reference_text(t["image"]),
             "yes" if t["deploy"] else "no",
             t["reason"],
         ]
@@ -115,7 +129,7 @@ def outlooks(targets: Sequence[dict[str, Any]]) -> str:
     return table(["TARGET", "RUNNING", "WANTS", "DEPLOY", "REASON"], rows)
 
 
-def explanation(answer: dict[str, Any]) -> str:
+def explanation(answer: ExplanationJson) -> str:
     pin = f"pinned to {answer['pinned_tag']}" if answer["pinned_tag"] else "not pinned"
     auto = "on" if answer["auto_deploy"] else "off"
     tags = ", ".join(t["tag"] for t in answer["tags"]) or "none known yet"
@@ -124,7 +138,7 @@ def explanation(answer: dict[str, Any]) -> str:
         f"auto_deploy {auto}, {pin}",
         f"tags, newest first: {tags}",
     ]
-    lines += [f.get("words", "") for f in answer.get("freezes") or ()]
+    lines += [f["words"] for f in answer["freezes"]]
     if answer["message"]:
         lines += ["", answer["message"]]
     for target in answer["targets"]:
@@ -132,18 +146,18 @@ def explanation(answer: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _target_explanation(target: dict[str, Any]) -> list[str]:
+def _target_explanation(target: ExplainTargetJson) -> list[str]:
     found = "configured" if target["configured"] else "opted in by label"
-    running = image_text(target["running"]) if target["running"] else "nothing regdeploy knows"
-    now = f"{image_text(target['image'])}, " if target["image"] else ""
+    running = reference_text(target["running"]) if target["running"] else "nothing regdeploy knows"
+    now = f"{reference_text(target['image'])}, " if target["image"] else ""
     verdict = "deploy" if target["deploy"] else "stay"
     lines = [
         f"{target['target_key']} ({found}) runs {running}",
         f"  now: {verdict} ({now}{target['reason']})",
     ]
-    if rules := target.get("release_rules"):
+    if rules := target["release_rules"]:
         lines.append(f"  release: {'; '.join(rules)}")
-    if waiting := target.get("waiting"):
+    if waiting := target["waiting"]:
         lines.append(f"  waiting: {waiting_line(waiting)}")
     if target["pushes"]:
         rows = [
@@ -160,45 +174,45 @@ def _target_explanation(target: dict[str, Any]) -> list[str]:
     return lines
 
 
-def waiting_line(d: dict[str, Any]) -> str:
+def waiting_line(d: DeploymentJson) -> str:
     """``deployment 7 (1.2.0@sha256:0123456789ab) waits for: 1 of 2 approvals (admin)``."""
     image = f"{d['tag']}@{short_digest(d['digest'])}"
     return f"deployment {d['id']} ({image}) waits for: {d['wait'] or 'its next judgement'}"
 
 
-def vote(answer: dict[str, Any]) -> str:
+def vote(answer: VoteResultJson) -> str:
     """What an approval or a rejection did."""
-    return str(answer["message"])
+    return answer["message"]
 
 
-def freezing(answer: dict[str, Any]) -> str:
+def freezing(answer: FreezeAnswerJson) -> str:
     """What a freeze or an unfreeze did, and the freezes on now."""
     return f"{answer['message']}\n\n{freezes(answer['freezes'])}"
 
 
-def freezes(found: Sequence[dict[str, Any]]) -> str:
+def freezes(found: Sequence[FreezeJson]) -> str:
     if not found:
         return "nothing is frozen"
     rows = [
-        [f["repository"] or "(every repository)", f["actor"], when(f["since"]), f["reason"]]
+        [f["repository"] or "(every repository)", f["actor"], time_text(f["since"]), f["reason"]]
         for f in found
     ]
     return table(["FROZEN", "BY", "SINCE", "REASON"], rows)
 
 
-def deployments(answer: dict[str, Any]) -> str:
+def deployments(answer: DeploymentListJson) -> str:
     if not answer["deployments"]:
         return "no deployments yet"
     headers = ["ID", "CREATED", "TARGET", "REPOSITORY", "IMAGE", "STATUS", "TRIGGER", "REASON"]
     return table(headers, [deployment_row(d) for d in answer["deployments"]])
 
 
-def deployment_row(d: dict[str, Any]) -> list[str]:
-    said = f"waits for: {d['wait']}" if d.get("wait") else d["message"]
+def deployment_row(d: DeploymentJson) -> list[str]:
+    said = f"waits for: {d['wait']}" if d["wait"] else d["message"]
     why = d["reason"] + (f" ({said})" if said else "")
     return [
         str(d["id"]),
-        when(d["created_at"]),
+        time_text(d["created_at"]),
         d["target_key"],
         d["repository"] or "-",
         f"{d['tag']}@{short_digest(d['digest'])}",
@@ -208,18 +222,18 @@ def deployment_row(d: dict[str, Any]) -> list[str]:
     ]
 
 
-def deployment_line(d: dict[str, Any]) -> str:
+def deployment_line(d: DeploymentJson) -> str:
     """One deployment on one line, for ``--follow``."""
     return "  ".join(deployment_row(d))
 
 
-def events(answer: dict[str, Any]) -> str:
+def events(answer: EventListJson) -> str:
     if not answer["events"]:
         return "no events yet"
     rows = [
         [
             str(e["id"]),
-            when(e["received_at"]),
+            time_text(e["received_at"]),
             e["source"],
             e["action"],
             f"{e['registry']}/{e['repository']}",
@@ -233,14 +247,14 @@ def events(answer: dict[str, Any]) -> str:
     return table(headers, rows)
 
 
-def status(answer: dict[str, Any], *, url: str) -> str:
+def status(answer: StatusJson, *, url: str) -> str:
     db = answer["database"]
     where = "embedded" if db["embedded"] else "external"
     rows = [
         ["database", f"up ({where})" if db["reachable"] else f"DOWN ({where}): {db['message']}"],
         *_deployer_rows(answer),
         ["queue", _queue_text(answer["queue"])],
-        *[["frozen", f["words"]] for f in answer.get("freezes") or ()],
+        *[["frozen", f["words"]] for f in answer["freezes"]],
         ["worker", "on" if answer["worker"]["enabled"] else "off (another process decides)"],
         ["reconciler", _reconciler_text(answer["reconciler"])],
     ]
@@ -250,7 +264,7 @@ def status(answer: dict[str, Any], *, url: str) -> str:
     return head + "\n" + table(None, rows)
 
 
-def _deployer_rows(answer: dict[str, Any]) -> list[list[str]]:
+def _deployer_rows(answer: StatusJson) -> list[list[str]]:
     reach = [
         f"{h['kind']}: " + ("reachable" if h["reachable"] else f"UNREACHABLE ({h['message']})")
         for h in answer["deployers"]
@@ -262,26 +276,26 @@ def _deployer_rows(answer: dict[str, Any]) -> list[list[str]]:
     return [["deployers" if i == 0 else "", line] for i, line in enumerate(lines)]
 
 
-def _queue_text(queue: dict[str, Any] | None) -> str:
+def _queue_text(queue: QueueJson | None) -> str:
     if queue is None:
         return "unknown (the database does not answer)"
     pending = f"{queue['pending_events']} events pending"
     if queue["oldest_pending_age_seconds"] is not None:
         pending += f" (oldest {queue['oldest_pending_age_seconds']:g} s)"
-    waiting = f", {queue['waiting_deploys']} waiting" if queue.get("waiting_deploys") else ""
+    waiting = f", {queue['waiting_deploys']} waiting" if queue["waiting_deploys"] else ""
     return (
         f"{pending}; {queue['planned_deploys']} deploys planned, {queue['running_deploys']} running"
         + waiting
     )
 
 
-def _reconciler_text(reconciler: dict[str, Any]) -> str:
+def _reconciler_text(reconciler: ReconcilerJson) -> str:
     if not reconciler["enabled"]:
         return "off"
     every = f"every {reconciler['interval_seconds']:g} s"
     if reconciler["last_round_at"] is None:
         return f"{every}; no round yet"
     return (
-        f"{every}; last round {when(reconciler['last_round_at'])} by {reconciler['holder']}, "
-        f"next {when(reconciler['next_round_at'])}"
+        f"{every}; last round {time_text(reconciler['last_round_at'])} by {reconciler['holder']}, "
+        f"next {time_text(reconciler['next_round_at'])}"
     )

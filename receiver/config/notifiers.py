@@ -54,26 +54,6 @@ class NotifierConfig:
     secret: Secret | None = None
     smtp: SmtpConfig | None = None
 
-    def masked(self) -> dict[str, object]:
-        """What the API may show: no URL, token or password, only that they are set."""
-        shown: dict[str, object] = {
-            "name": self.name,
-            "type": self.type,
-            "level": self.level.value,
-            "started": self.started,
-        }
-        if self.url is not None:
-            shown["url"] = self.url.masked()
-        if self.smtp is not None:
-            shown |= {
-                "host": self.smtp.host,
-                "port": self.smtp.port,
-                "security": self.smtp.security,
-                "from": self.smtp.sender,
-                "to": list(self.smtp.recipients),
-            }
-        return shown
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboxConfig:

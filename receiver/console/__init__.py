@@ -17,7 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.console import activity, insight, live, overview, release, repositories, signin
-from receiver.console.render import HERE, STATIC, render, setup_templates
+from receiver.console.render import HERE, STATIC, render_page, setup_templates
 from receiver.http.errors import CONSOLE, ERROR_PAGE
 
 # img-src allows data: for the arrows Pico draws in select boxes (images, never scripts).
@@ -83,7 +83,7 @@ def error_page(request: web.Request, status: int, message: str) -> web.Response:
     if status == 401:
         return signin.signin_page(request, message=message, status=401)
     context = {"title": f"{status} {_REASONS.get(status, 'Error')}", "message": message}
-    return render(request, "error.html", context, status=status)
+    return render_page(request, "error.html", context, status=status)
 
 
 _REASONS = {

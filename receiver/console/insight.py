@@ -9,37 +9,27 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.console.render import render
+from receiver.console.render import render_page
 from receiver.console.sessions import page
 from receiver.decide.actions import no_targets, sorted_tags
-from receiver.decide.workloads import workload_lines
-from receiver.http.keys import ACTIONS, CONFIG, DEPLOYERS, PLANNER, RELEASE, SERVICES, STORE
+from receiver.runtime import SERVICES
 
 
 @page()
 async def workloads(request: web.Request) -> web.Response:
-    inventory = request.app[SERVICES].inventory
-    await inventory.fresh()
-    store = request.app[STORE]
-    lines = await workload_lines(
-        inventory.entries(),
-        planner=request.app[PLANNER],
-        repositories=await store.repositories.list_repositories(),
-        aliases=request.app[CONFIG].aliases,
-        last=await store.deployments.last_per_target(),
-    )
+    services = request.app[SERVICES]
     context = {
         "title": "Workloads",
-        "lines": lines,
-        "listings": inventory.states(),
-        "deployers": request.app[DEPLOYERS].kinds(),
+        "lines": await services.views.workloads(),
+        "listings": services.views.listings(),
+        "deployers": services.deployers.kinds(),
     }
-    return render(request, "workloads.html", context)
+    return render_page(request, "workloads.html", context)
 
 
 @page()
 async def explain(request: web.Request) -> web.Response:
-    states = await request.app[STORE].repositories.list_repositories()
+    states = await request.app[SERVICES].store.repositories.list_repositories()
     names = [s.rules.name for s in states]
     name = request.query.get("repository") or (names[0] if len(names) == 1 else "")
     target = request.query.get("target") or None
@@ -51,11 +41,11 @@ async def explain(request: web.Request) -> web.Response:
     }
     if name:
         context["explained"] = await _explained(request, name, target)
-    return render(request, "explain.html", context)
+    return render_page(request, "explain.html", context)
 
 
 async def _explained(request: web.Request, name: str, target: str | None) -> dict[str, Any]:
-    actions = request.app[ACTIONS]
+    actions = request.app[SERVICES].actions
     state, catalog, explanations = await actions.explain(name, target=target)
     every = explanations if target is None else (await actions.explain(name))[2]
     order = {tag: i for i, tag in enumerate(sorted_tags([t.tag for t in catalog]))}
@@ -68,6 +58,6 @@ async def _explained(request: web.Request, name: str, target: str | None) -> dic
             (e, sorted(e.pushes, key=lambda p: order[p.tag.tag])) for e in explanations
         ],
         "targets": [e.outlook.target for e in every],
-        "release": await request.app[RELEASE].explain(state.rules.name, targets),
-        "no_targets": None if every else no_targets(state, request.app[DEPLOYERS].kinds()),
+        "release": await request.app[SERVICES].views.release_of(state.rules.name, targets),
+        "no_targets": None if every else no_targets(state, request.app[SERVICES].deployers.kinds()),
     }

@@ -23,7 +23,7 @@ from receiver.console.render import SESSION
 from receiver.console.sessions import current_session
 from receiver.errors import NotAuthenticated, NotFound, RegdeployError, StoreError
 from receiver.http.auth import refuse_nul
-from receiver.http.keys import STORE
+from receiver.runtime import SERVICES
 from receiver.store import Store
 
 log = structlog.get_logger("regdeploy.console")
@@ -101,7 +101,7 @@ def stream_handler(
         request[SESSION] = session
         await fragment(request)  # a bad query is a clean 400 or 404, before the stream begins
         feed = request.app[FEED]
-        feed.start(request.app[STORE])
+        feed.start(request.app[SERVICES].store)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )

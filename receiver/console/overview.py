@@ -6,18 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from receiver.console.render import render, render_fragment
+from receiver.console.render import render_fragment, render_page
 from receiver.console.sessions import page
 from receiver.errors import StoreError
-from receiver.http.keys import CONFIG, REGISTRIES, STORE
-from receiver.http.shapes import reconciler_rounds
-from receiver.http.status import Status, current_status
+from receiver.runtime import SERVICES
 from receiver.store.records import Deployment, EventStatus, StoredNotice
+from receiver.views.reads import Status, reconciler_rounds
 
 #: How far back failed deploys and notices are shown.
 RECENT = timedelta(hours=24)
@@ -47,7 +46,7 @@ class Registry:
 @page()
 async def overview(request: web.Request) -> web.Response:
     context = await live_context(request)
-    return render(request, "overview.html", {"title": "Overview", **context})
+    return render_page(request, "overview.html", {"title": "Overview", **context})
 
 
 async def live_part(request: web.Request) -> str:
@@ -56,13 +55,14 @@ async def live_part(request: web.Request) -> str:
 
 async def live_context(request: web.Request) -> dict[str, Any]:
     """Everything of the overview but the registries, which are asked once per page."""
-    config = request.app[CONFIG]
-    status = await current_status(request.app)
+    services = request.app[SERVICES]
+    config = services.config
+    status = await services.views.status()
     failed: list[Deployment] = []
     notices: list[StoredNotice] = []
     failed_events = 0
     if status.database_error is None:
-        store, since = request.app[STORE], datetime.now(UTC) - RECENT
+        store, since = services.store, services.clock.now() - RECENT
         try:
             failed = await store.deployments.failed_since(since, limit=RECENT_LISTED)
             notices = await store.notices.failed_since(since, limit=RECENT_LISTED)
@@ -154,13 +154,13 @@ REGISTRY_CHECKS = web.AppKey("console_registry_checks", RegistryChecks)
 async def _registries(app: web.Application) -> list[Registry]:
     """Every registry of a watched repository or of the configuration, and whether its API
     answers now."""
-    hosts = sorted({r.host for r in app[CONFIG].registries})
+    hosts = sorted({r.host for r in app[SERVICES].config.registries})
     try:
-        states = await app[STORE].repositories.list_repositories()
+        states = await app[SERVICES].store.repositories.list_repositories()
         hosts = sorted({*hosts, *(s.rules.image.registry for s in states)})
     except StoreError:
         pass
-    client = app[REGISTRIES]
+    client = app[SERVICES].registries
 
     async def ask(host: str) -> Registry:
         try:

@@ -4,8 +4,8 @@
 
 As every change of the console, each goes through a confirmation page (a GET: it changes
 nothing) that says what will happen, from what release control itself answers
-(``ReleaseControl.preview_vote``, the waits of the deploys a freeze would hold); confirming
-posts it once (a one-time form token). The changes are the API's own (``ReleaseControl``),
+(``ReleaseDesk.preview_vote``, the waits of the deploys a freeze would hold); confirming
+posts it once (a one-time form token). The changes are the API's own (``ReleaseDesk``),
 recorded with the name of the token the session was opened with: a vote by a token that may
 approve (``approve`` or ``write`` scope), a freeze by a write-scoped one.
 """
@@ -19,12 +19,12 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from receiver.console.render import SESSION, render, repository_path
+from receiver.console.render import SESSION, render_page, repository_page
 from receiver.console.sessions import APPROVERS, WRITERS, change, first_time, form_text, page
 from receiver.console.signin import see
-from receiver.errors import InvalidRequest, UnknownDeployment
-from receiver.http.inputs import whole_number
-from receiver.http.keys import RELEASE, STORE
+from receiver.errors import InvalidRequest
+from receiver.http.inputs import deployment_id
+from receiver.runtime import SERVICES
 from receiver.store.records import DeploymentStatus
 
 log = structlog.get_logger("regdeploy.console")
@@ -34,7 +34,6 @@ FREEZES = ("freeze", "unfreeze")
 _FREEZE_FIELDS = ("action", "repository", "reason")
 #: The waiting deploys a freeze's confirmation lists at most.
 LISTED = 100
-_MAX_ID = 2**63 - 1  # bigint
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,76 +61,77 @@ class FreezeRequest:
 @page(scopes=APPROVERS)
 async def vote_form(request: web.Request) -> web.Response:
     approve = approving(request.query.get("action", ""))
-    deployment = await request.app[STORE].deployments.get_deployment(deployment_id(request))
-    release = request.app[RELEASE]
+    services = request.app[SERVICES]
+    view = await services.views.deployment(deployment_id(request.match_info["id"]))
+    deployment = view.deployment
     actor = request[SESSION].token_name
-    preview = await release.preview_vote(deployment, actor=actor, approve=approve)
+    preview = await services.desk.preview_vote(deployment, actor=actor, approve=approve)
     context = {
         "title": f"{'Approve' if approve else 'Reject'} deployment {deployment.id}",
         "deployment": deployment,
         "action": VOTES[0] if approve else VOTES[1],
         "preview": preview,
-        "verdict": (await release.verdicts([deployment])).get(deployment.id),
+        "verdict": view.verdict,
         "once": secrets.token_urlsafe(16),
     }
-    return render(request, "vote.html", context)
+    return render_page(request, "vote.html", context)
 
 
 @change(scopes=APPROVERS)
 async def vote(request: web.Request) -> web.Response:
-    number = deployment_id(request)
+    number = deployment_id(request.match_info["id"])
     approve = approving(form_text(request, "action"))
     comment = form_text(request, "comment").strip()
     back = f"/deployments/{number}"
     if not await first_time(request):
         return see(back)
-    session, release = request[SESSION], request.app[RELEASE]
-    cast = release.approve if approve else release.reject
+    session, desk = request[SESSION], request.app[SERVICES].desk
+    cast = desk.approve if approve else desk.reject
     result = await cast(number, actor=session.token_name, comment=comment)
     log.info("console_vote", deployment=number, approve=approve, counted=result.counted,
              token=session.token_name)  # fmt: skip
-    await request.app[STORE].sessions.set_flash(session.id_hash, result.message)
+    await request.app[SERVICES].store.sessions.set_flash(session.id_hash, result.message)
     return see(back)
 
 
 @page(scopes=WRITERS)
 async def freeze_form(request: web.Request) -> web.Response:
     requested = requested_freeze(request.query)
-    store, release = request.app[STORE], request.app[RELEASE]
+    services = request.app[SERVICES]
+    store = services.store
     if requested.repository is not None:
         await store.repositories.get_repository(requested.repository)  # 404 if not watched
     waiting = await store.deployments.list_deployments(
         limit=LISTED, repository_name=requested.repository, status=DeploymentStatus.WAITING.value
     )
-    freezes = [f for f in await release.freezes() if f.holds(requested.repository)]
+    freezes = await services.views.freezes(requested.repository)
     context = {
         "title": requested.title(),
         "requested": requested,
         "freezes": freezes,
         "frozen": any(f.repository == requested.repository for f in freezes),
-        "waiting": waiting,
-        "verdicts": await release.verdicts(waiting),
+        "waiting": await services.views.deployments(waiting),
         "once": secrets.token_urlsafe(16),
     }
-    return render(request, "freeze.html", context)
+    return render_page(request, "freeze.html", context)
 
 
 @change(scopes=WRITERS)
 async def freeze(request: web.Request) -> web.Response:
     requested = requested_freeze({k: form_text(request, k) for k in _FREEZE_FIELDS})
-    back = repository_path(requested.repository) if requested.repository else "/"
+    back = repository_page(requested.repository) if requested.repository else "/"
     if not await first_time(request):
         return see(back)
-    session, release = request[SESSION], request.app[RELEASE]
+    session, desk = request[SESSION], request.app[SERVICES].desk
     if requested.freeze:
-        result = await release.freeze(
+        result = await desk.freeze(
             requested.repository, reason=requested.reason, actor=session.token_name
         )
     else:
-        result = await release.unfreeze(requested.repository, actor=session.token_name)
+        result = await desk.unfreeze(requested.repository, actor=session.token_name)
     log.info("console_freeze", repository=requested.repository, freeze=requested.freeze,
              token=session.token_name)  # fmt: skip
-    await request.app[STORE].sessions.set_flash(session.id_hash, result.message)
+    await request.app[SERVICES].store.sessions.set_flash(session.id_hash, result.message)
     return see(back)
 
 
@@ -140,14 +140,6 @@ def approving(action: str) -> bool:
     if action not in VOTES:
         raise InvalidRequest(f"action must be one of {', '.join(VOTES)}", field="action")
     return action == VOTES[0]
-
-
-def deployment_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    number = whole_number(raw, at_most=_MAX_ID)
-    if number is None:
-        raise UnknownDeployment(f"no deployment {raw[:40]}")
-    return number
 
 
 def requested_freeze(values: Mapping[str, str]) -> FreezeRequest:

@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from handlers.references import ImageRef
+from handlers.references import ImageRef, short_digest, short_image
 from receiver.config.server import Scope
 from receiver.store.records import ConsoleSession
 
@@ -47,7 +47,7 @@ def setup_templates(app: web.Application) -> None:
     )
 
 
-def render(
+def render_page(
     request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200
 ) -> web.Response:
     """``template`` as a whole page, with what every page shows."""
@@ -110,24 +110,19 @@ def _span(seconds: float) -> str:
     return f"{int(seconds)} s"
 
 
-def repository_path(name: str) -> str:
+def repository_page(name: str) -> str:
     """The page of watched repository ``name`` (which may contain ``/``)."""
     return "/repositories/" + quote(name, safe="/")
 
 
-def short_digest(digest: str | None) -> str:
-    """``sha256:`` and the first 12 hex digits."""
-    return (digest or "")[:19]
-
-
 def image_text(image: ImageRef | None) -> str:
     """``tag@sha256:abcdef012345``: what a workload runs, for people."""
-    if image is None:
-        return "nothing"
-    digest = short_digest(image.digest)
-    if image.tag and digest:
-        return f"{image.tag}@{digest}"
-    return image.tag or digest or str(image)
+    return "nothing" if image is None else short_image(image)
+
+
+def digest_text(digest: str | None) -> str:
+    """``sha256:`` and the first 12 hex digits, or nothing."""
+    return short_digest(digest) if digest else ""
 
 
 FILTERS: dict[str, Callable[..., str]] = {
@@ -135,6 +130,6 @@ FILTERS: dict[str, Callable[..., str]] = {
     "ago": ago,
     "duration": duration,
     "image": image_text,
-    "digest": short_digest,
-    "repository_path": repository_path,
+    "digest": digest_text,
+    "repository_page": repository_page,
 }

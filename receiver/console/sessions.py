@@ -32,7 +32,7 @@ from receiver.config.server import ApiToken, Scope
 from receiver.console.render import SESSION
 from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.http.auth import find_token, refuse_nul
-from receiver.http.keys import CONFIG, STORE
+from receiver.runtime import SERVICES
 from receiver.store.records import ConsoleSession
 
 log = structlog.get_logger("regdeploy.console")
@@ -68,12 +68,12 @@ def session_hash(session_id: str, token: ApiToken) -> str:
 
 async def sign_in(request: web.Request, offered: str) -> tuple[ConsoleSession, str]:
     """A new session for the API token ``offered``, and the id for its cookie."""
-    token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
+    token = find_token(request.app[SERVICES].config.api_tokens, offered) if offered else None
     if token is None:
         log.warning("console_signin_refused", reason="bad_token")
         raise NotAuthenticated("that is not an API token of this regdeploy")
     session_id = secrets.token_urlsafe(32)
-    session = await request.app[STORE].sessions.create_session(
+    session = await request.app[SERVICES].store.sessions.create_session(
         id_hash=session_hash(session_id, token),
         token_name=token.name,
         scope=token.scope.value,
@@ -95,7 +95,8 @@ def set_cookie(
         httponly=True,
         # Behind a proxy that ends TLS, the request reaches regdeploy over http: the public URL
         # says whether people use https.
-        secure=request.secure or request.app[CONFIG].server.base_url.startswith("https://"),
+        secure=request.secure
+        or request.app[SERVICES].config.server.base_url.startswith("https://"),
         samesite="Strict",
     )
 
@@ -105,12 +106,12 @@ async def current_session(request: web.Request) -> ConsoleSession | None:
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id:
         return None
-    sessions = request.app[STORE].sessions
-    tokens = request.app[CONFIG].api_tokens
+    sessions = request.app[SERVICES].store.sessions
+    tokens = request.app[SERVICES].config.api_tokens
     session = await sessions.find_session([session_hash(session_id, t) for t in tokens])
     if session is None:
         return None
-    configured = {(t.name, t.scope.value) for t in request.app[CONFIG].api_tokens}
+    configured = {(t.name, t.scope.value) for t in request.app[SERVICES].config.api_tokens}
     if (session.token_name, session.scope) not in configured:
         await sessions.end_session(session.id_hash)
         log.info("console_session_ended", token=session.token_name, reason="token_gone")
@@ -134,7 +135,7 @@ def page(*, scopes: frozenset[Scope] = READERS) -> Callable[[Handler], Handler]:
             request[SESSION] = session
             response = await handler(request)
             if session.flash is not None:  # shown on this page
-                await request.app[STORE].sessions.set_flash(session.id_hash, None)
+                await request.app[SERVICES].store.sessions.set_flash(session.id_hash, None)
             return response
 
         return checked
@@ -199,7 +200,7 @@ async def first_time(request: web.Request) -> bool:
     once = form_text(request, "once")
     if not once:
         raise InvalidRequest("the form has no one-time token: confirm from its page", field="once")
-    session, sessions = request[SESSION], request.app[STORE].sessions
+    session, sessions = request[SESSION], request.app[SERVICES].store.sessions
     if await sessions.first_submission(session.id_hash, once):
         return True
     await sessions.set_flash(session.id_hash, "That form was sent already: nothing more done.")

@@ -6,7 +6,7 @@ import secrets
 
 from aiohttp import web
 
-from receiver.console.render import SESSION, render
+from receiver.console.render import SESSION, render_page
 from receiver.console.sessions import (
     READERS,
     SESSION_COOKIE,
@@ -23,7 +23,7 @@ from receiver.console.sessions import (
 )
 from receiver.errors import InvalidRequest
 from receiver.http.auth import refuse_nul
-from receiver.http.keys import STORE
+from receiver.runtime import SERVICES
 
 
 async def signin_form(request: web.Request) -> web.Response:
@@ -44,7 +44,7 @@ def signin_page(request: web.Request, *, message: str | None, status: int = 200)
         "next": safe_next(request.query.get("next")),
         "hours": SESSION_SECONDS // 3600,
     }
-    response = render(request, "signin.html", context, status=status)
+    response = render_page(request, "signin.html", context, status=status)
     set_cookie(response, request, SIGNIN_COOKIE, token, seconds=SIGNIN_SECONDS)
     return response
 
@@ -65,7 +65,7 @@ async def signin(request: web.Request) -> web.Response:
 
 @change(scopes=READERS)
 async def signout(request: web.Request) -> web.Response:
-    await request.app[STORE].sessions.end_session(request[SESSION].id_hash)
+    await request.app[SERVICES].store.sessions.end_session(request[SESSION].id_hash)
     response = see("/signin")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

@@ -3,7 +3,7 @@
 Setting a pin deploys that tag now, whatever runs; a reset goes back to following the newest
 eligible tag and deploys it; switching ``auto_deploy`` back on deploys the newest eligible image
 that arrived while it was off. Every change is audited by the store. Each deploy goes through
-release control (windows, cooldown, approvals, freezes: ``receiver.decide.release``); ``force``
+release control (windows, cooldown, approvals, freezes: ``receiver.decide.gate``); ``force``
 takes a pin's or a manual deploy past the windows, audited as ``force``.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import structlog
 
-from handlers.references import ImageRef
+from handlers.references import ImageRef, short_digest
+from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Explanation, Outlook, Planner, rules_of
-from receiver.decide.release import ReleaseControl
 from receiver.decide.rules.decision import newest_tag
 from receiver.decide.rules.policy import parse_policy
 from receiver.decide.rules.versions import parse_version
@@ -56,14 +56,14 @@ class RepositoryActions:
         deployments: DeploymentQueries,
         decisions: DecisionQueries,
         planner: Planner,
-        release: ReleaseControl,
+        gate: ReleaseGate,
     ) -> None:
         self._repositories = repositories
         self._events = events
         self._deployments = deployments
         self._decisions = decisions
         self._planner = planner
-        self._release = release
+        self._gate = gate
 
     async def change(
         self, name: str, changes: Mapping[str, Any], *, actor: str, force: bool = False
@@ -161,8 +161,9 @@ class RepositoryActions:
         force: bool = False,
     ) -> ActionResult:
         plans, outlooks = await self._planner.plan_repository(state, trigger=trigger, tag=tag)
-        plans = await self._release.gate(plans, forced_by=actor if force else None)
-        ids = await self._decisions.plan(plans, now=self._release.clock.now())
+        plans = await self._gate.attach(plans, forced_by=actor if force else None)
+        async with self._decisions.recording() as recorder:
+            ids = await self._gate.record(recorder, plans)
         name = state.rules.name
         if force:
             what = {"trigger": trigger, "tag": tag or state.rules.pinned_tag, "deployments": ids}
@@ -170,7 +171,7 @@ class RepositoryActions:
         log.info("repository_deploy_requested", repository=name, trigger=trigger, actor=actor,
                  deployments=ids, force=force)  # fmt: skip
         found = await self._deployments.list_deployments(limit=len(ids) or 1, ids=ids)
-        verdicts = await self._release.verdicts(found)
+        verdicts = await self._gate.verdicts(found)
         return ActionResult(
             state=state,
             changed=changed,
@@ -273,7 +274,7 @@ def _versions(before: ImageRef | None, after: ImageRef) -> tuple[str, str]:
 
 
 def _short(image: ImageRef, *, digest: bool) -> str:
-    shown = (image.digest or "")[:19]
+    shown = short_digest(image.digest) if image.digest else ""
     if not image.tag:
         return shown
     return f"{image.tag}@{shown}" if digest and shown else image.tag

@@ -19,7 +19,7 @@ from aiohttp import web
 from receiver.config.server import ApiToken, Scope
 from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.http.errors import CONSOLE
-from receiver.http.keys import CONFIG
+from receiver.runtime import SERVICES
 
 log = structlog.get_logger("regdeploy.api")
 
@@ -58,7 +58,7 @@ async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.path in _OPEN or request.path.startswith("/webhooks/") or _console(request):
         return await handler(request)
     offered = bearer_token(request.headers.get("Authorization"))
-    token = find_token(request.app[CONFIG].api_tokens, offered) if offered else None
+    token = find_token(request.app[SERVICES].config.api_tokens, offered) if offered else None
     if token is None:
         log.warning("api_request", path=request.path, status=401, reason="bad_token")
         raise NotAuthenticated("missing or wrong API token")

@@ -54,6 +54,7 @@ from receiver.errors import (
     StoreError,
     UnknownRepository,
 )
+from receiver.views.answers import ErrorJson
 
 log = structlog.get_logger("regdeploy.http")
 
@@ -136,7 +137,9 @@ def _answer(
     if page is not None and _route_name(request).startswith(CONSOLE):
         response = page(request, status, message)
     else:
-        body = {"message": message} if field is None else {"message": message, "field": field}
+        body: ErrorJson = {"message": message}
+        if field is not None:
+            body["field"] = field
         response = web.json_response(body, status=status)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="regdeploy"'

@@ -6,15 +6,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.http.inputs import query_choice, query_limit
-from receiver.http.keys import STORE
-from receiver.http.shapes import catalog_json, event_json, rejection_json
+from receiver.runtime import SERVICES
 from receiver.store.records import EventStatus
+from receiver.views.shapes import catalog_json, event_json, rejection_json
 
 _STATUSES = tuple(s.value for s in EventStatus)
 
 
 async def list_events(request: web.Request) -> web.Response:
-    events = await request.app[STORE].events.list_events(
+    events = await request.app[SERVICES].store.events.list_events(
         limit=query_limit(request),
         repository=request.query.get("repository") or None,
         source=request.query.get("source") or None,
@@ -24,12 +24,14 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def catalog(request: web.Request) -> web.Response:
-    tags = await request.app[STORE].events.list_tags()
+    tags = await request.app[SERVICES].store.events.list_tags()
     return web.json_response({"repositories": catalog_json(tags)})
 
 
 async def list_rejections(request: web.Request) -> web.Response:
-    rejections = await request.app[STORE].events.list_rejections(limit=query_limit(request))
+    rejections = await request.app[SERVICES].store.events.list_rejections(
+        limit=query_limit(request)
+    )
     return web.json_response({"rejections": [rejection_json(r) for r in rejections]})
 
 

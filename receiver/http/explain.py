@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.http.keys import ACTIONS, DEPLOYERS, RELEASE
 from receiver.http.repositories import NAME
-from receiver.http.shapes import explanation_json
+from receiver.runtime import SERVICES
+from receiver.views.shapes import explanation_json
 
 
 async def explain(request: web.Request) -> web.Response:
-    state, catalog, explanations = await request.app[ACTIONS].explain(
+    services = request.app[SERVICES]
+    state, catalog, explanations = await services.actions.explain(
         request.match_info["name"], target=request.query.get("target") or None
     )
-    deployers = request.app[DEPLOYERS].kinds()
+    deployers = services.deployers.kinds()
     targets = [e.outlook.target for e in explanations]
-    release = await request.app[RELEASE].explain(state.rules.name, targets)
+    release = await services.views.release_of(state.rules.name, targets)
     return web.json_response(
         explanation_json(state, catalog, explanations, deployers=deployers, release=release)
     )

@@ -9,15 +9,15 @@ from aiohttp import web
 from receiver.errors import InvalidRequest
 from receiver.http.auth import token_name
 from receiver.http.inputs import json_object
-from receiver.http.keys import RELEASE
-from receiver.http.shapes import freeze_json, freezes_json
+from receiver.runtime import SERVICES
+from receiver.views.shapes import freeze_answer_json, freeze_json
 
 _FREEZE: dict[str, type | tuple[type, ...]] = {"repository": (str, type(None)), "reason": str}
 _UNFREEZE: dict[str, type | tuple[type, ...]] = {"repository": (str, type(None))}
 
 
 async def list_freezes(request: web.Request) -> web.Response:
-    freezes = await request.app[RELEASE].freezes()
+    freezes = await request.app[SERVICES].views.freezes()
     return web.json_response({"freezes": [freeze_json(f) for f in freezes]})
 
 
@@ -30,19 +30,19 @@ async def freeze(request: web.Request) -> web.Response:
         raise InvalidRequest(
             "field 'reason' must say why (it is shown with every wait)", field="reason"
         )
-    result = await request.app[RELEASE].freeze(
+    result = await request.app[SERVICES].desk.freeze(
         body.get("repository") or None, reason=reason, actor=token_name(request)
     )
-    return web.json_response(freezes_json(result))
+    return web.json_response(freeze_answer_json(result))
 
 
 async def unfreeze(request: web.Request) -> web.Response:
     """``{"repository"?: "team/app"}`` (or no body: the freeze of every repository)."""
     body = await json_object(request, fields=_UNFREEZE, required=0) if request.body_exists else {}
-    result = await request.app[RELEASE].unfreeze(
+    result = await request.app[SERVICES].desk.unfreeze(
         body.get("repository") or None, actor=token_name(request)
     )
-    return web.json_response(freezes_json(result))
+    return web.json_response(freeze_answer_json(result))
 
 
 def routes() -> list[web.RouteDef]:

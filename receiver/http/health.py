@@ -5,19 +5,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.errors import StoreError
-from receiver.http.keys import STORE
+from receiver.runtime import SERVICES
+from receiver.views.answers import HealthJson, MessageJson
 
 
 async def ping(_: web.Request) -> web.Response:
-    return web.json_response({"message": "pong"})
+    pong: MessageJson = {"message": "pong"}
+    return web.json_response(pong)
 
 
 async def healthz(request: web.Request) -> web.Response:
     try:
-        await request.app[STORE].ping()
+        await request.app[SERVICES].store.ping()
     except StoreError:
-        return web.json_response({"status": "unavailable", "database": "down"}, status=503)
-    return web.json_response({"status": "ok", "database": "up"})
+        down: HealthJson = {"status": "unavailable", "database": "down"}
+        return web.json_response(down, status=503)
+    up: HealthJson = {"status": "ok", "database": "up"}
+    return web.json_response(up)
 
 
 def routes() -> list[web.RouteDef]:

@@ -1,5 +1,5 @@
-"""Reading what a request carries: JSON bodies and query parameters, with a clear 400 naming the
-field for every way they can be wrong."""
+"""Reading what a request carries: JSON bodies, query parameters and ids in a path, with a clear
+400 naming the field for every way they can be wrong (404 for an id that names nothing)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.errors import InvalidRequest
+from receiver.errors import InvalidRequest, UnknownDeployment
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+_MAX_ID = 2**63 - 1  # a bigint, as deployment ids are
 
 
 async def json_object(
@@ -62,6 +63,15 @@ def whole_number(raw: str, *, at_most: int) -> int | None:
         return None
     number = int(digits)
     return number if number <= at_most else None
+
+
+def deployment_id(raw: str) -> int:
+    """The deployment a path or a form names (the API's and the console's alike);
+    ``UnknownDeployment`` (404) when it names none: not a whole number, or beyond a bigint."""
+    number = whole_number(raw, at_most=_MAX_ID)
+    if number is None:
+        raise UnknownDeployment(f"no deployment {raw[:40]}")
+    return number
 
 
 def query_limit(request: web.Request) -> int:

@@ -10,31 +10,28 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.config.loading import Config
 from receiver.errors import NotAuthenticated, StoreError
 from receiver.http.auth import Handler, bearer_token
 from receiver.http.errors import CONSOLE, error_answers
-from receiver.http.keys import CONFIG, METRICS, STORE
-from receiver.metrics import UNKNOWN_SOURCE, Metrics
-from receiver.store import Store
+from receiver.metrics import UNKNOWN_SOURCE
+from receiver.runtime import SERVICES, Services
 
 PATH = "/metrics"
 _WEBHOOK = "/webhooks/{source}"
 
 
 async def metrics(request: web.Request) -> web.Response:
-    token = request.app[CONFIG].metrics.token
+    services = request.app[SERVICES]
+    token = services.config.metrics.token
     if token is not None and not token.matches(
         bearer_token(request.headers.get("Authorization")) or ""
     ):
         raise NotAuthenticated("missing or wrong metrics token")
     try:
-        backlog = await request.app[STORE].backlog.snapshot()
+        backlog = await services.store.backlog.snapshot()
     except StoreError:
         backlog = None
-    body, content_type = request.app[METRICS].render(
-        backlog, accept=request.headers.get("Accept", "")
-    )
+    body, content_type = services.metrics.render(backlog, accept=request.headers.get("Accept", ""))
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
@@ -45,7 +42,7 @@ async def count_answers(request: web.Request, handler: Handler) -> web.StreamRes
     Outside the error middleware, so that it sees the status every error was answered with.
     """
     response = await handler(request)
-    request.app[METRICS].answered(
+    request.app[SERVICES].metrics.answered(
         surface=_surface(request), source=_webhook_source(request), status=response.status
     )
     return response
@@ -66,18 +63,16 @@ def _webhook_source(request: web.Request) -> str | None:
     if resource is None or resource.canonical != _WEBHOOK:
         return None
     name = request.match_info.get("source", "")
-    return name if request.app[CONFIG].source(name) is not None else UNKNOWN_SOURCE
+    return name if request.app[SERVICES].config.source(name) is not None else UNKNOWN_SOURCE
 
 
 def routes() -> list[web.RouteDef]:
     return [web.get(PATH, metrics)]
 
 
-def metrics_app(config: Config, *, metrics: Metrics, store: Store) -> web.Application:
+def metrics_app(services: Services) -> web.Application:
     """An app that serves ``/metrics`` alone, for a process that serves no API."""
     app = web.Application(middlewares=[count_answers, error_answers])
-    app[CONFIG] = config
-    app[METRICS] = metrics
-    app[STORE] = store
+    app[SERVICES] = services
     app.add_routes(routes())
     return app

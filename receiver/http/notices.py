@@ -6,21 +6,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.http.inputs import query_choice, query_limit
-from receiver.http.keys import CONFIG, STORE
-from receiver.http.shapes import notice_json
+from receiver.runtime import SERVICES
+from receiver.views.shapes import notice_json, notifier_json
 
 _STATUSES = ("pending", "sent", "failed")
 
 
 async def list_notifiers(request: web.Request) -> web.Response:
     """The configured notifiers; URLs, tokens and passwords only as masked hints."""
-    notifiers = [n.masked() for n in request.app[CONFIG].notifiers]
+    notifiers = [notifier_json(n) for n in request.app[SERVICES].config.notifiers]
     return web.json_response({"notifiers": notifiers})
 
 
 async def list_notices(request: web.Request) -> web.Response:
     status = query_choice(request, "status", _STATUSES)
-    notices = await request.app[STORE].notices.list_notices(
+    notices = await request.app[SERVICES].store.notices.list_notices(
         limit=query_limit(request), status=status
     )
     return web.json_response({"notices": [notice_json(n) for n in notices]})

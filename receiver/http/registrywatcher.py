@@ -7,21 +7,21 @@ error map answers an unknown repository with registrywatcher's 400.
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from receiver.decide.actions import ActionResult, sorted_tags
 from receiver.http.auth import token_name
 from receiver.http.errors import REGISTRYWATCHER
 from receiver.http.inputs import json_object
-from receiver.http.keys import ACTIONS, STORE
 from receiver.http.repositories import CHANGE_FIELDS, NAME
+from receiver.runtime import SERVICES
+from receiver.views.answers import MessageJson, RegistrywatcherRepoJson, RegistrywatcherTagJson
 
 
 async def list_repos(request: web.Request) -> web.Response:
-    actions, store = request.app[ACTIONS], request.app[STORE]
-    answer: dict[str, Any] = {}
+    services = request.app[SERVICES]
+    actions, store = services.actions, services.store
+    answer: dict[str, RegistrywatcherRepoJson] = {}
     for state in await store.repositories.list_repositories():
         tags = await store.events.repository_tags(state.rules.image)
         answer[state.rules.name] = {
@@ -34,21 +34,25 @@ async def list_repos(request: web.Request) -> web.Response:
 
 
 async def get_tag(request: web.Request) -> web.Response:
-    state = await request.app[STORE].repositories.get_repository(request.match_info["name"])
-    return web.json_response({"repo_tag": state.rules.pinned_tag})
+    state = await request.app[SERVICES].store.repositories.get_repository(
+        request.match_info["name"]
+    )
+    pin: RegistrywatcherTagJson = {"repo_tag": state.rules.pinned_tag}
+    return web.json_response(pin)
 
 
 async def set_tag(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     changes = await json_object(request, fields=CHANGE_FIELDS)
-    result = await request.app[ACTIONS].change(name, changes, actor=token_name(request))
-    return web.json_response({"message": _message(name, result)})
+    result = await request.app[SERVICES].actions.change(name, changes, actor=token_name(request))
+    return web.json_response(_message(name, result))
 
 
 async def reset_tag(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    result = await request.app[ACTIONS].change(name, {"pinned_tag": ""}, actor=token_name(request))
-    return web.json_response({"message": _message(name, result)})
+    actions = request.app[SERVICES].actions
+    result = await actions.change(name, {"pinned_tag": ""}, actor=token_name(request))
+    return web.json_response(_message(name, result))
 
 
 def routes() -> list[web.RouteDef]:
@@ -60,9 +64,9 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def _message(name: str, result: ActionResult) -> str:
+def _message(name: str, result: ActionResult) -> MessageJson:
     changes = ", ".join(f"{k} {o!r} -> {n!r}" for k, (o, n) in result.changed.items())
     parts = [f"{name}: {changes or 'nothing changed'}"]
     if result.deployments:
         parts.append(f"deploying to {len(result.deployments)} target(s)")
-    return "; ".join(parts)
+    return {"message": "; ".join(parts)}

@@ -10,8 +10,9 @@ from aiohttp import web
 from receiver.errors import InvalidRequest
 from receiver.http.auth import token_name
 from receiver.http.inputs import json_object
-from receiver.http.keys import ACTIONS, DEPLOYERS, STORE
-from receiver.http.shapes import audit_json, outlook_json, repository_json, result_json
+from receiver.runtime import SERVICES
+from receiver.views.answers import PlanJson, RepositoryWithAuditJson
+from receiver.views.shapes import audit_json, outlook_json, repository_json, result_json
 
 NAME = "{name:.+}"
 CHANGE_FIELDS: dict[str, type | tuple[type, ...]] = {"pinned_tag": str, "auto_deploy": bool}
@@ -20,24 +21,29 @@ _PATCH_FIELDS: dict[str, type | tuple[type, ...]] = {**CHANGE_FIELDS, "policy": 
 
 
 async def list_repositories(request: web.Request) -> web.Response:
-    states = await request.app[STORE].repositories.list_repositories()
+    states = await request.app[SERVICES].store.repositories.list_repositories()
     return web.json_response({"repositories": [repository_json(s) for s in states]})
 
 
 async def get_repository(request: web.Request) -> web.Response:
-    repositories = request.app[STORE].repositories
+    repositories = request.app[SERVICES].store.repositories
     state = await repositories.get_repository(request.match_info["name"])
     audit = await repositories.list_audit(state.rules.name, limit=50)
-    return web.json_response({**repository_json(state), "audit": [audit_json(a) for a in audit]})
+    shown: RepositoryWithAuditJson = {
+        **repository_json(state),
+        "audit": [audit_json(a) for a in audit],
+    }
+    return web.json_response(shown)
 
 
 async def change_repository(request: web.Request) -> web.Response:
     changes = await json_object(request, fields=_PATCH_FIELDS)
     force = changes.pop("force", False)
-    result = await request.app[ACTIONS].change(
+    services = request.app[SERVICES]
+    result = await services.actions.change(
         request.match_info["name"], changes, actor=token_name(request), force=force
     )
-    return web.json_response(result_json(result, deployers=request.app[DEPLOYERS].kinds()))
+    return web.json_response(result_json(result, deployers=services.deployers.kinds()))
 
 
 async def deploy(request: web.Request) -> web.Response:
@@ -54,21 +60,21 @@ async def deploy(request: web.Request) -> web.Response:
             "field 'tag' must not be empty (leave it out to deploy what the rules want)",
             field="tag",
         )
-    result = await request.app[ACTIONS].deploy(
+    services = request.app[SERVICES]
+    result = await services.actions.deploy(
         request.match_info["name"],
         body.get("tag"),
         actor=token_name(request),
         force=body.get("force", False),
     )
-    return web.json_response(
-        result_json(result, deployers=request.app[DEPLOYERS].kinds()), status=202
-    )
+    return web.json_response(result_json(result, deployers=services.deployers.kinds()), status=202)
 
 
 async def plan(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    outlooks = await request.app[ACTIONS].outlook(name)
-    return web.json_response({"repository": name, "targets": [outlook_json(o) for o in outlooks]})
+    outlooks = await request.app[SERVICES].actions.outlook(name)
+    planned: PlanJson = {"repository": name, "targets": [outlook_json(o) for o in outlooks]}
+    return web.json_response(planned)
 
 
 def routes() -> list[web.RouteDef]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.http.keys import CONFIG
-from receiver.http.shapes import source_json
+from receiver.runtime import SERVICES
+from receiver.views.shapes import source_json
 
 
 async def list_sources(request: web.Request) -> web.Response:
-    config = request.app[CONFIG]
+    config = request.app[SERVICES].config
     return web.json_response({"sources": [source_json(s, config) for s in config.sources]})
 
 

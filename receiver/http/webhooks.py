@@ -9,7 +9,7 @@ registry retries a non-2xx answer forever and every later notification waits beh
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import structlog
 from aiohttp import web
@@ -26,8 +26,9 @@ from receiver.errors import (
     UnknownSource,
 )
 from receiver.http.auth import bearer_token
-from receiver.http.keys import CONFIG, METRICS, SERVICES, STORE
+from receiver.runtime import SERVICES
 from receiver.store.records import IngestResult, Rejection
+from receiver.views.answers import WebhookSummaryJson
 
 log = structlog.get_logger("regdeploy.webhooks")
 
@@ -39,7 +40,7 @@ class Summary:
     ignored: int = 0
     rejected: int = 0
 
-    def as_json(self) -> dict[str, int]:
+    def as_json(self) -> WebhookSummaryJson:
         return {
             "accepted": self.accepted,
             "duplicate": self.duplicate,
@@ -77,7 +78,8 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
 async def receive(request: web.Request) -> web.Response:
     started = time.monotonic()
     name = request.match_info["source"]
-    source = request.app[CONFIG].source(name)
+    services = request.app[SERVICES]
+    source = services.config.source(name)
     bound = log.bind(source=name)
     if source is None:
         bound.info("webhook_received", status=404, reason="unknown_source")
@@ -85,7 +87,7 @@ async def receive(request: web.Request) -> web.Response:
     if not authorized(source, request.headers.get("Authorization")):
         bound.warning("webhook_received", status=401, reason="bad_token")
         raise NotAuthenticated("missing or wrong token")
-    limit = request.app[CONFIG].server.max_body_bytes
+    limit = services.config.server.max_body_bytes
     try:
         body = await read_capped(request, limit)
     except BodyTooLarge:
@@ -96,7 +98,7 @@ async def receive(request: web.Request) -> web.Response:
     except DatabaseUnavailable:
         bound.error("webhook_received", status=503, reason="database_unavailable", bytes=len(body))
         raise
-    request.app[METRICS].received(name, summary.as_json())
+    services.metrics.received(name, asdict(summary))
     bound.info(
         "webhook_received",
         status=202,
@@ -108,7 +110,8 @@ async def receive(request: web.Request) -> web.Response:
 
 
 async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
-    events_store = request.app[STORE].events
+    services = request.app[SERVICES]
+    events_store = services.store.events
     content_type = _readable(request.headers.get("Content-Type"))
     try:
         parsed = parser_for(source.format)(
@@ -117,7 +120,7 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     except PayloadError as exc:
         await events_store.record_rejection(_rejection(source, str(exc), content_type, body))
         return Summary(rejected=1)
-    aliases = request.app[CONFIG].aliases
+    aliases = services.config.aliases
     events = [replace(e, registry=aliases.canonical(e.registry)) for e in parsed.events]
     rejection = (
         _rejection(source, "; ".join(parsed.problems), content_type, body)
@@ -126,7 +129,7 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     )
     try:
         result = await events_store.record_notification(
-            events=events, rejection=rejection, recorded_by=request.app[SERVICES].worker_id
+            events=events, rejection=rejection, recorded_by=services.worker_id
         )
     except DatabaseUnavailable:
         raise

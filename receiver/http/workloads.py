@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.http.keys import SERVICES
-from receiver.http.shapes import entry_json, listing_json
+from receiver.runtime import SERVICES
+from receiver.views.shapes import listing_json, workload_json
 
 
 async def list_workloads(request: web.Request) -> web.Response:
@@ -15,7 +15,7 @@ async def list_workloads(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "deployers": [listing_json(state) for state in inventory.states()],
-            "workloads": [entry_json(entry) for entry in inventory.entries()],
+            "workloads": [workload_json(entry) for entry in inventory.entries()],
         }
     )
 

@@ -18,10 +18,11 @@ regdeploy receives the groups it needs:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from receiver.errors import StoreError
 from receiver.store.backlog import BacklogQueries
-from receiver.store.connector import Connector, Listener, Transaction, schema_sql
+from receiver.store.connector import Connector, Transaction, schema_sql
 from receiver.store.decisions import DecisionQueries
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
@@ -32,6 +33,17 @@ from receiver.store.repositories import RepositoryQueries
 from receiver.store.sessions import SessionQueries
 
 SCHEMA_VERSION = 7
+
+
+class Listener(Protocol):
+    """Waits for news on a channel (``LISTEN/NOTIFY``): what the background loops wake on."""
+
+    async def wait(self, seconds: float) -> bool:
+        """True when news arrived within ``seconds``, False when the time passed (or the
+        connection failed: the caller polls anyway, so nothing is missed)."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -173,10 +173,10 @@ class Connector:
 
         return await retrying(attempt)
 
-    def listener(self, channel: str) -> Listener:
+    def listener(self, channel: str) -> PgListener:
         """A connection of its own that waits for news on ``channel``: ``events`` (new events
         to decide), ``deployments`` (intents to start, deploys that ended), ``notices``."""
-        return Listener(self._dsn, self._queries[f"listen_{channel}"])
+        return PgListener(self._dsn, self._queries[f"listen_{channel}"])
 
     @contextlib.asynccontextmanager
     async def _cursor(self) -> AsyncIterator[Any]:
@@ -234,8 +234,9 @@ def translated() -> Iterator[None]:
         raise StoreError(f"value not storable: {exc}") from exc
 
 
-class Listener:
-    """LISTEN on a dedicated connection, reconnecting after failures.
+class PgListener:
+    """LISTEN on a dedicated connection, reconnecting after failures: the store's
+    ``Listener``.
 
     ``wait(seconds)`` returns True when a notification arrived and False when the time
     passed (or the connection failed: the caller polls anyway, so nothing is missed).

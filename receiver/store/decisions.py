@@ -1,6 +1,11 @@
-"""Deciding stored events: claiming a repository's pending events together, recording the plans
-they give (intents to deploy and skips, with their reasons), and putting off or failing the
-events whose decision failed.
+"""Recording decisions: claiming a repository's pending events together, writing the plans the
+decider made of them (intents to deploy, skips, each with its release verdict), and putting off
+or failing the events whose decision failed.
+
+The store decides nothing here: the stage judges each plan (``receiver.decide.gate``) and hands
+over what to write. What it judges against is read inside the transaction that writes, after
+the targets are locked (``DecisionRecorder.release_state``), so that a freeze or another
+decision committed meanwhile is seen.
 
 Crash safety comes from the database: events are decided inside the transaction that holds their
 row locks, so a decider that dies leaves them pending; the events of one repository are decided
@@ -13,26 +18,81 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from handlers.references import ImageName
-from receiver.decide.rules.release import Candidate, ReleaseOutcome, ReleaseVerdict, judge_release
+from receiver.decide.rules.release import ReleaseOutcome, ReleaseVerdict
 from receiver.store.connector import Connector, Transaction, as_json
 from receiver.store.events import stored_event
-from receiver.store.records import DeploymentStatus, EventStatus, Plan, StoredEvent
-from receiver.store.releases import Gate, read_gate
+from receiver.store.records import (
+    DeploymentStatus,
+    EventStatus,
+    JudgedPlan,
+    Plan,
+    StoredEvent,
+    stored_target,
+)
+from receiver.store.releases import ReleaseState, read_release_state
 
 #: The most events of one repository decided together.
 MAX_BATCH = 500
 
 
+class DecisionRecorder:
+    """Decisions being recorded inside one transaction: first ``release_state`` (locks the
+    targets of the intents, then reads the freezes and last pushes they are judged against),
+    then ``write`` what was judged."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self._tx = tx
+        self._locked: frozenset[str] = frozenset()
+
+    async def release_state(self, plans: Sequence[Plan]) -> ReleaseState:
+        """Lock the targets of the intents among ``plans`` (in key order, as every writer
+        does) and read what release control judges them against."""
+        deploys = [plan for plan in plans if plan.deploy]
+        keys = sorted({plan.target.key for plan in deploys})
+        for key in keys:
+            await self._tx.execute("lock_target", {"target_key": key})
+        self._locked = self._locked | frozenset(keys)
+        if not deploys:
+            return ReleaseState()
+        settling = {plan.image.name for plan in deploys if plan.release.settle}
+        return await read_release_state(self._tx, settling)
+
+    async def write(self, judged: Sequence[JudgedPlan], *, now: datetime) -> list[int]:
+        """Store the plans decided at ``now`` with their verdicts; the ids of the intents to
+        deploy, planned or waiting.
+
+        An intent whose verdict is to wait is stored ``waiting``. A newer intent for a target
+        supersedes its older queued ones of another digest, waiting ones included; an intent
+        for what already waits joins that one (its votes stay).
+        """
+        unlocked = {j.plan.target.key for j in judged if j.plan.deploy} - self._locked
+        if unlocked:
+            raise RuntimeError(f"release_state() first: targets {sorted(unlocked)} not locked")
+        ids: list[int] = []
+        for item in judged:
+            plan = item.plan
+            if plan.deploy:
+                new_id = await _insert_intent(self._tx, item, now)
+                if new_id is not None:
+                    ids.append(new_id)
+            else:
+                await _insert(self._tx, plan, _skip_status(plan), now)
+        if ids:
+            await self._tx.execute("notify_deployments")
+        return ids
+
+
 @dataclass(slots=True)
 class EventBatch:
     """Pending events of one repository, oldest first, held until the batch's transaction
-    ends. The caller adds plans and, per event, why it failed or why it moved nothing."""
+    ends. The caller records the plans it made of them through ``recorder`` and says, per
+    event, why it failed (``failures``) or why it moved nothing (``notes``)."""
 
     events: list[StoredEvent]
-    plans: list[Plan] = field(default_factory=list)
+    recorder: DecisionRecorder
     failures: dict[int, str] = field(default_factory=dict)
     notes: dict[int, str] = field(default_factory=dict)
 
@@ -42,13 +102,10 @@ class DecisionQueries:
         self._db = db
 
     @asynccontextmanager
-    async def claim_events(
-        self, *, limit: int = MAX_BATCH, now: datetime | None = None
-    ) -> AsyncIterator[EventBatch | None]:
+    async def claim_events(self, *, limit: int = MAX_BATCH) -> AsyncIterator[EventBatch | None]:
         """Hold the pending events of the repository whose oldest pending event is due; the
-        caller decides them; plans and outcomes commit together (decided at ``now``, by the
-        caller's clock). If the caller raises, nothing is stored and the events stay
-        pending."""
+        caller decides them; plans and outcomes commit together. If the caller raises, nothing
+        is stored and the events stay pending."""
         async with self._db.transaction() as tx:
             head = await tx.one("claim_event")
             if head is None:
@@ -61,15 +118,16 @@ class DecisionQueries:
                 "limit": limit - 1,
             }
             rest = await tx.all("claim_repository_events", params)
-            batch = EventBatch(events=[stored_event(row) for row in (head, *rest)])
+            events = [stored_event(row) for row in (head, *rest)]
+            batch = EventBatch(events=events, recorder=DecisionRecorder(tx))
             yield batch
-            await _finish(tx, batch, now=now)
+            await _finish(tx, batch)
 
-    async def plan(self, plans: Sequence[Plan], *, now: datetime | None = None) -> list[int]:
-        """Store decisions made outside an event (API, catch-up) at ``now``; ids of the intents
-        (planned, or waiting)."""
+    @asynccontextmanager
+    async def recording(self) -> AsyncIterator[DecisionRecorder]:
+        """Record decisions made outside an event (API, catch-up); they commit together."""
         async with self._db.transaction() as tx:
-            return await insert_plans(tx, plans, now=now)
+            yield DecisionRecorder(tx)
 
     async def defer_events(
         self, ids: Collection[int], *, reason: str, seconds: float, final: bool
@@ -93,8 +151,7 @@ class DecisionQueries:
         return row["due"] if row is not None else None
 
 
-async def _finish(tx: Transaction, batch: EventBatch, *, now: datetime | None) -> None:
-    await insert_plans(tx, batch.plans, now=now)
+async def _finish(tx: Transaction, batch: EventBatch) -> None:
     outcomes = [
         (
             event.id,
@@ -113,40 +170,10 @@ async def _finish(tx: Transaction, batch: EventBatch, *, now: datetime | None) -
     )
 
 
-async def insert_plans(
-    tx: Transaction, plans: Sequence[Plan], *, now: datetime | None = None
-) -> list[int]:
-    """Store ``plans`` inside ``tx``; the ids of the intents to deploy, planned or waiting.
-
-    Release control judges each intent at ``now`` (default: the time now): one that must wait
-    (a window, a cooldown, approvals, a freeze...) is stored ``waiting``. A newer intent for a
-    target supersedes its older queued ones of another digest, waiting ones included; an intent
-    for what already waits joins that one (its votes stay).
-    """
-    moment = now or datetime.now(UTC)
-    deploys = [plan for plan in plans if plan.deploy]
-    for key in sorted({plan.target.key for plan in deploys}):
-        await tx.execute("lock_target", {"target_key": key})
-    settling = {plan.image.name for plan in deploys if plan.release.settle}
-    gate = await read_gate(tx, settling) if deploys else Gate()
-    ids: list[int] = []
-    for plan in plans:
-        if plan.deploy:
-            new_id = await _insert_intent(tx, plan, _judged(plan, gate, moment), moment)
-        else:
-            new_id = await _insert(tx, plan, _status(plan), moment)
-        if new_id is not None and plan.deploy:
-            ids.append(new_id)
-    if ids:
-        await tx.execute("notify_deployments")
-    return ids
-
-
-async def _insert_intent(
-    tx: Transaction, plan: Plan, verdict: ReleaseVerdict, now: datetime
-) -> int | None:
+async def _insert_intent(tx: Transaction, judged: JudgedPlan, now: datetime) -> int | None:
+    plan, verdict = judged.plan, judged.verdict
     image = plan.image
-    waits = verdict.outcome is not ReleaseOutcome.RELEASE
+    waits = verdict is not None and verdict.outcome is not ReleaseOutcome.RELEASE
     queued = await tx.one("queued_intent", {"target_key": plan.target.key, "digest": image.digest})
     if waits and queued is not None:
         if queued["status"] == DeploymentStatus.WAITING and plan.forced_by:
@@ -160,8 +187,9 @@ async def _insert_intent(
         "replace_waiting": not waits,
     }
     await tx.execute("supersede_queued", superseding)
-    status = DeploymentStatus.WAITING if waits else DeploymentStatus.PLANNED
-    return await _insert(tx, plan, status, now, verdict if waits else None)
+    if waits:
+        return await _insert(tx, plan, DeploymentStatus.WAITING, now, verdict)
+    return await _insert(tx, plan, DeploymentStatus.PLANNED, now)
 
 
 async def _insert(
@@ -174,7 +202,7 @@ async def _insert(
     image = plan.image
     params = {
         "target_key": plan.target.key,
-        "target": as_json(plan.target.as_json()),
+        "target": as_json(stored_target(plan.target)),
         "repository_name": plan.repository_name,
         "registry": image.name.registry,
         "repository": image.name.repository,
@@ -198,21 +226,7 @@ async def _insert(
     return None if row is None else int(row["id"])
 
 
-def _judged(plan: Plan, gate: Gate, now: datetime) -> ReleaseVerdict:
-    candidate = Candidate(
-        rules=plan.release,
-        repository=plan.repository_name,
-        decided_at=now,
-        pushed_at=plan.pushed_at,
-        last_push_at=gate.last_pushes.get(plan.image.name),
-        forced=plan.forced_by is not None,
-    )
-    return judge_release(candidate, freezes=gate.freezes, now=now)
-
-
-def _status(plan: Plan) -> DeploymentStatus:
-    if plan.deploy:
-        return DeploymentStatus.PLANNED
+def _skip_status(plan: Plan) -> DeploymentStatus:
     if plan.superseded:
         return DeploymentStatus.SUPERSEDED
     return DeploymentStatus.ADOPTED if plan.adopted else DeploymentStatus.SKIPPED

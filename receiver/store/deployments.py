@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from deployers.base import Target
 from handlers.references import ImageName, ImageRef
 from receiver.decide.rules.release import ReleaseRules
 from receiver.errors import StoreConflict, UnknownDeployment
@@ -20,6 +19,7 @@ from receiver.store.records import (
     Attempt,
     Deployment,
     DeploymentStatus,
+    restored_target,
 )
 
 
@@ -161,7 +161,7 @@ def deployment_of(row: Row) -> Deployment:
     name = ImageName(registry=row["registry"], repository=row["repository"])
     return Deployment(
         id=row["id"],
-        target=Target.from_json(row["target"]),
+        target=restored_target(row["target"]),
         repository_name=row["repository_name"],
         image=ImageRef(name=name, tag=row["tag"], digest=row["digest"]),
         previous_image=row["previous_image"],

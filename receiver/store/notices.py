@@ -71,7 +71,7 @@ class NoticeQueries:
                     id=row["id"],
                     notifier=row["notifier"],
                     group_key=row["group_key"],
-                    notice=notice_from_json(row["payload"]),
+                    notice=notice_from_payload(row["payload"]),
                     attempts=row["attempts"],
                 )
                 for row in rows
@@ -102,18 +102,18 @@ async def insert_notices(tx: Transaction, entries: Sequence[OutboxEntry]) -> Non
                 "deployment_id": entry.notice.deployment_id,
                 "kind": entry.notice.kind.value,
                 "group_key": entry.group_key,
-                "payload": as_json(notice_json(entry.notice)),
+                "payload": as_json(notice_payload(entry.notice)),
             },
         )
     if entries:
         await tx.execute("notify_notices")
 
 
-def notice_json(notice: Notice) -> dict[str, Any]:
+def notice_payload(notice: Notice) -> dict[str, Any]:
     raw = dataclasses.asdict(notice)
     raw["kind"] = notice.kind.value
     return raw
 
 
-def notice_from_json(raw: dict[str, Any]) -> Notice:
+def notice_from_payload(raw: dict[str, Any]) -> Notice:
     return Notice(**{**raw, "kind": Kind(raw["kind"])})

@@ -6,12 +6,14 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
+from typing import Any
 
 from deployers.base import Target
 from handlers.events import Event
 from handlers.references import ImageRef
 from receiver.config.repositories import WatchedRepository
-from receiver.decide.rules.release import ReleaseRules
+from receiver.decide.rules.release import ReleaseRules, ReleaseVerdict
 
 
 class EventStatus(enum.StrEnum):
@@ -157,6 +159,15 @@ class Plan:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JudgedPlan:
+    """A plan with what release control said of it now (``receiver.decide.gate``): for an
+    intent to deploy, go or wait (and for what); None for a skip, which nothing holds."""
+
+    plan: Plan
+    verdict: ReleaseVerdict | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Deployment:
     id: int
     target: Target
@@ -232,3 +243,28 @@ class ConsoleSession:
     csrf_token: str
     flash: str | None
     expires_at: datetime
+
+
+def stored_target(target: Target) -> dict[str, object]:
+    """``target`` as its jsonb column holds it (the API's shape is ``receiver.views``')."""
+    return {
+        "kind": target.kind,
+        "name": target.name,
+        "options": dict(target.options),
+        "policy": target.policy,
+        "notify": list(target.notify),
+        "release": dict(target.release),
+    }
+
+
+def restored_target(raw: Mapping[str, Any]) -> Target:
+    """The target a jsonb column holds (``stored_target``)."""
+    options = raw.get("options") or {}
+    return Target(
+        kind=str(raw["kind"]),
+        name=str(raw["name"]),
+        options=MappingProxyType({str(k): str(v) for k, v in options.items()}),
+        policy=raw.get("policy") or None,
+        notify=tuple(str(n) for n in raw.get("notify") or ()),
+        release=MappingProxyType({str(k): str(v) for k, v in (raw.get("release") or {}).items()}),
+    )

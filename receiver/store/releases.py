@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from handlers.references import ImageName
-from receiver.decide.rules.release import Candidate, Freeze, ReleaseVerdict, Vote
+from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote
 from receiver.errors import UnknownDeployment
 from receiver.store.connector import Connector, Executor, Row, Transaction, as_json
 from receiver.store.deployments import deployment_of
@@ -32,9 +32,9 @@ _AUDIT_EVERYTHING = "*"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Gate:
-    """What decisions are judged against besides their own rules: the freezes that are on,
-    and the newest push of each repository."""
+class ReleaseState:
+    """What release control judges a deploy against besides its own rules and votes: the
+    freezes that are on, and the newest push of each repository."""
 
     freezes: tuple[Freeze, ...] = ()
     last_pushes: dict[ImageName, datetime] = field(default_factory=dict)
@@ -49,36 +49,26 @@ class Waiting:
     votes: tuple[Vote, ...] = ()
     last_push_at: datetime | None = None
 
-    def candidate(self) -> Candidate:
-        d = self.deployment
-        return Candidate(
-            rules=d.release,
-            repository=d.repository_name,
-            decided_at=d.decided_at or d.created_at,
-            pushed_at=d.pushed_at,
-            last_push_at=self.last_push_at,
-            forced=d.forced_by is not None,
-            votes=self.votes,
-        )
 
-
-async def read_gate(tx: Executor, names: Collection[ImageName], *, locked: bool = True) -> Gate:
+async def read_release_state(
+    tx: Executor, names: Collection[ImageName], *, locked: bool = True
+) -> ReleaseState:
     """The freezes (``locked``: taking the freeze gate shared, held until ``tx`` ends; taken
     before any row lock, as a freeze takes it) and the last push of each repository of
     ``names``."""
     if locked:
         await tx.execute("freeze_gate_shared")
     freezes = tuple(_freeze(row) for row in await tx.all("list_freezes"))
-    return Gate(freezes=freezes, last_pushes=await _last_pushes(tx, names))
+    return ReleaseState(freezes=freezes, last_pushes=await _last_pushes(tx, names))
 
 
 class WaitBatch:
     """Waiting deploys held by this process until the batch's transaction ends."""
 
-    def __init__(self, tx: Transaction, items: list[Waiting], gate: Gate) -> None:
+    def __init__(self, tx: Transaction, items: list[Waiting], state: ReleaseState) -> None:
         self._tx = tx
         self.items = items
-        self.gate = gate
+        self.state = state
 
     async def release(self, item: Waiting, *, message: str) -> bool:
         """Waiting -> planned; False when the same image is queued for the target already
@@ -171,9 +161,9 @@ class ReleaseQueries:
     async def list_freezes(self) -> list[Freeze]:
         return [_freeze(row) for row in await self._db.all("list_freezes")]
 
-    async def gate(self, names: Collection[ImageName]) -> Gate:
+    async def state(self, names: Collection[ImageName]) -> ReleaseState:
         """The freezes and last pushes as they are now (for showing waits, not deciding)."""
-        return await read_gate(self._db, names, locked=False)
+        return await read_release_state(self._db, names, locked=False)
 
     async def votes(self, ids: Collection[int]) -> dict[int, tuple[Vote, ...]]:
         return await _votes(self._db, ids) if ids else {}
@@ -191,17 +181,17 @@ async def _batch(tx: Transaction, ids: list[int]) -> WaitBatch:
         if row is not None:
             deployments.append(deployment_of(row))
     names = {d.image.name for d in deployments}
-    gate = await read_gate(tx, names, locked=False) if deployments else Gate()
+    state = await read_release_state(tx, names, locked=False) if deployments else ReleaseState()
     votes = await _votes(tx, ids) if ids else {}
     items = [
         Waiting(
             deployment=d,
             votes=votes.get(d.id, ()),
-            last_push_at=gate.last_pushes.get(d.image.name),
+            last_push_at=state.last_pushes.get(d.image.name),
         )
         for d in deployments
     ]
-    return WaitBatch(tx, items, gate)
+    return WaitBatch(tx, items, state)
 
 
 async def _votes(db: Executor, ids: Collection[int]) -> dict[int, tuple[Vote, ...]]:

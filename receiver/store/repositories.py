@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from deployers.base import Target
 from handlers.references import ImageName
 from receiver.config.repositories import WatchedRepository
 from receiver.errors import UnknownRepository
 from receiver.store.connector import Connector, Row, as_json
-from receiver.store.records import AuditEntry, RepositoryState
+from receiver.store.records import AuditEntry, RepositoryState, restored_target, stored_target
 
 # The fields the API may change.
 CHANGEABLE = ("pinned_tag", "auto_deploy", "policy")
@@ -84,7 +83,7 @@ def _seed_params(repo: WatchedRepository) -> dict[str, Any]:
         "policy": repo.policy,
         "match_prerelease": repo.match_prerelease,
         "filters": as_json([dict(f) for f in repo.filters]),
-        "targets": as_json([t.as_json() for t in repo.targets]),
+        "targets": as_json([stored_target(t) for t in repo.targets]),
         "notify": as_json(list(repo.notify)),
     }
 
@@ -98,7 +97,7 @@ def _state(row: Row) -> RepositoryState:
         policy=row["policy"],
         match_prerelease=row["match_prerelease"],
         filters=tuple(row["filters"]),
-        targets=tuple(Target.from_json(t) for t in row["targets"]),
+        targets=tuple(restored_target(t) for t in row["targets"]),
         notify=tuple(row["notify"]),
     )
     return RepositoryState(

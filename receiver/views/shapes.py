@@ -1,19 +1,22 @@
-"""How records look in JSON answers: one function per record, shared by every route."""
+"""Records and views as JSON answers: one builder per shape of ``receiver.views.answers``,
+shared by every route (``deployment_json`` makes a ``DeploymentJson``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import groupby
 from typing import Any
 
+from deployers.base import Target
+from receiver import version
 from receiver.background.inventory import Entry, ListingState
-from receiver.background.reconciler import LEASE_ROUNDS
 from receiver.config.loading import Config
+from receiver.config.notifiers import NotifierConfig
 from receiver.config.server import Source
 from receiver.decide.actions import ActionResult, describe, no_targets, sorted_tags
+from receiver.decide.desk import FreezeResult, VoteResult
 from receiver.decide.planner import Explanation, Outlook, TagDecision
-from receiver.decide.release import FreezeResult, RepositoryRelease, TargetRelease, VoteResult
 from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote, Wait
 from receiver.store.records import (
     Attempt,
@@ -27,13 +30,57 @@ from receiver.store.records import (
     StoredNotice,
     StoredRejection,
 )
+from receiver.views.answers import (
+    ActionResultJson,
+    ApprovalsJson,
+    AttemptJson,
+    AuditJson,
+    CatalogRepositoryJson,
+    ChangeJson,
+    DeployerHealthJson,
+    DeploymentDetailJson,
+    DeploymentFieldsJson,
+    DeploymentJson,
+    EventJson,
+    ExplainTargetJson,
+    ExplanationJson,
+    FreezeAnswerJson,
+    FreezeJson,
+    ListingJson,
+    NoticeJson,
+    NotifierJson,
+    OutlookJson,
+    PushDecisionJson,
+    QueueJson,
+    ReconcilerJson,
+    RejectionJson,
+    RepositoryJson,
+    SourceJson,
+    StatusJson,
+    SwitchJson,
+    TargetJson,
+    VoteJson,
+    VoteResultJson,
+    WaitJson,
+    WorkloadJson,
+)
+from receiver.views.reads import DeploymentView, RepositoryRelease, Status, reconciler_rounds
 
 
-def event_json(stored: StoredEvent) -> dict[str, Any]:
+def event_json(stored: StoredEvent) -> EventJson:
+    event = stored.event
     return {
         "id": stored.id,
-        **stored.event.fields(),
-        "occurred_at": iso(stored.event.occurred_at),
+        "source": event.source,
+        "event_id": event.event_id,
+        "action": event.action.value,
+        "registry": event.registry,
+        "repository": event.repository,
+        "tag": event.tag,
+        "digest": event.digest,
+        "media_type": event.media_type,
+        "actor": event.actor,
+        "occurred_at": iso(event.occurred_at),
         "received_at": iso(stored.received_at),
         "status": stored.status.value,
         "attempts": stored.attempts,
@@ -41,7 +88,7 @@ def event_json(stored: StoredEvent) -> dict[str, Any]:
     }
 
 
-def catalog_json(tags: list[CatalogTag]) -> list[dict[str, Any]]:
+def catalog_json(tags: list[CatalogTag]) -> list[CatalogRepositoryJson]:
     """Tags grouped by repository; ``tags`` must be sorted by (registry, repository)."""
     return [
         {
@@ -61,7 +108,7 @@ def catalog_json(tags: list[CatalogTag]) -> list[dict[str, Any]]:
     ]
 
 
-def rejection_json(rejection: StoredRejection) -> dict[str, Any]:
+def rejection_json(rejection: StoredRejection) -> RejectionJson:
     return {
         "id": rejection.id,
         "source": rejection.source,
@@ -72,7 +119,7 @@ def rejection_json(rejection: StoredRejection) -> dict[str, Any]:
     }
 
 
-def source_json(source: Source, config: Config) -> dict[str, Any]:
+def source_json(source: Source, config: Config) -> SourceJson:
     registry = config.aliases.canonical(source.registry) if source.registry else None
     return {
         "name": source.name,
@@ -83,7 +130,24 @@ def source_json(source: Source, config: Config) -> dict[str, Any]:
     }
 
 
-def notice_json(n: StoredNotice) -> dict[str, Any]:
+def notifier_json(notifier: NotifierConfig) -> NotifierJson:
+    """A notifier as the API may show it: no URL, token or password, only masked hints."""
+    shown: NotifierJson = {
+        "name": notifier.name,
+        "type": notifier.type,
+        "level": notifier.level.value,
+        "started": notifier.started,
+    }
+    if notifier.url is not None:
+        shown["url"] = notifier.url.masked()
+    if notifier.smtp is not None:
+        smtp = notifier.smtp
+        shown["host"], shown["port"], shown["security"] = smtp.host, smtp.port, smtp.security
+        shown["from"], shown["to"] = smtp.sender, list(smtp.recipients)
+    return shown
+
+
+def notice_json(n: StoredNotice) -> NoticeJson:
     return {
         "id": n.id,
         "notifier": n.notifier,
@@ -93,11 +157,22 @@ def notice_json(n: StoredNotice) -> dict[str, Any]:
         "attempts": n.attempts,
         "last_error": n.last_error,
         "created_at": iso(n.created_at),
-        "sent_at": iso(n.sent_at),
+        "sent_at": optional_iso(n.sent_at),
     }
 
 
-def repository_json(state: RepositoryState) -> dict[str, Any]:
+def target_json(target: Target) -> TargetJson:
+    return {
+        "kind": target.kind,
+        "name": target.name,
+        "options": dict(target.options),
+        "policy": target.policy,
+        "notify": list(target.notify),
+        "release": dict(target.release),
+    }
+
+
+def repository_json(state: RepositoryState) -> RepositoryJson:
     repo = state.rules
     return {
         "name": repo.name,
@@ -107,13 +182,13 @@ def repository_json(state: RepositoryState) -> dict[str, Any]:
         "policy": repo.policy,
         "match_prerelease": repo.match_prerelease,
         "filters": [dict(f) for f in repo.filters],
-        "targets": [t.as_json() for t in repo.targets],
+        "targets": [target_json(t) for t in repo.targets],
         "changed_through_api": list(state.overrides),
         "updated_at": iso(state.updated_at),
     }
 
 
-def audit_json(entry: AuditEntry) -> dict[str, Any]:
+def audit_json(entry: AuditEntry) -> AuditJson:
     return {
         "actor": entry.actor,
         "field": entry.field,
@@ -123,14 +198,23 @@ def audit_json(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def deployment_json(
-    d: Deployment, *, verdict: ReleaseVerdict | None = None, votes: Sequence[Vote] = ()
-) -> dict[str, Any]:
-    """A deployment; ``verdict``: what it waits for now (when it waits), ``votes``: the votes
-    cast on it (when it needs approvals)."""
+def deployment_json(view: DeploymentView) -> DeploymentJson:
+    """A deployment, with what it waits for now (when it waits) and the votes cast on it."""
+    return {**deployment_fields_json(view), "attempts": view.deployment.attempts}
+
+
+def deployment_detail_json(
+    view: DeploymentView, attempts: Sequence[Attempt]
+) -> DeploymentDetailJson:
+    """A deployment with every attempt in full."""
+    return {**deployment_fields_json(view), "attempts": [attempt_json(a) for a in attempts]}
+
+
+def deployment_fields_json(view: DeploymentView) -> DeploymentFieldsJson:
+    d, verdict = view.deployment, view.verdict
     return {
         "id": d.id,
-        "target": d.target.as_json(),
+        "target": target_json(d.target),
         "target_key": d.target.key,
         "repository": d.repository_name,
         "image": str(d.image),
@@ -141,38 +225,29 @@ def deployment_json(
         "reason": d.reason,
         "trigger": d.trigger,
         "message": d.message,
-        "attempts": d.attempts,
         "event_id": d.event_id,
         "created_at": iso(d.created_at),
         "updated_at": iso(d.updated_at),
-        "finished_at": iso(d.finished_at),
-        **release_json(d, verdict, votes),
-    }
-
-
-def release_json(
-    d: Deployment, verdict: ReleaseVerdict | None, votes: Sequence[Vote]
-) -> dict[str, Any]:
-    """A deployment's release control: what it waits for (in words), its rules, its votes."""
-    approvals = (
-        {"required": d.release.approvals, "votes": [vote_json(v) for v in votes]}
-        if d.release.approvals
-        else None
-    )
-    return {
+        "finished_at": optional_iso(d.finished_at),
         "wait": verdict.words if verdict and verdict.waits else None,
         "waits": [wait_json(w) for w in verdict.waits] if verdict else [],
         "release_rules": d.release.describe(),
-        "approvals": approvals,
+        "approvals": _approvals_json(d, view.votes),
         "forced_by": d.forced_by,
     }
 
 
-def wait_json(wait: Wait) -> dict[str, Any]:
-    return {"kind": wait.kind.value, "words": wait.words, "until": iso(wait.until)}
+def _approvals_json(d: Deployment, votes: Sequence[Vote]) -> ApprovalsJson | None:
+    if not d.release.approvals:
+        return None
+    return {"required": d.release.approvals, "votes": [vote_json(v) for v in votes]}
 
 
-def vote_json(vote: Vote) -> dict[str, Any]:
+def wait_json(wait: Wait) -> WaitJson:
+    return {"kind": wait.kind.value, "words": wait.words, "until": optional_iso(wait.until)}
+
+
+def vote_json(vote: Vote) -> VoteJson:
     return {
         "actor": vote.actor,
         "vote": "approve" if vote.approve else "reject",
@@ -181,7 +256,7 @@ def vote_json(vote: Vote) -> dict[str, Any]:
     }
 
 
-def freeze_json(freeze: Freeze) -> dict[str, Any]:
+def freeze_json(freeze: Freeze) -> FreezeJson:
     return {
         "repository": freeze.repository,
         "reason": freeze.reason,
@@ -191,7 +266,7 @@ def freeze_json(freeze: Freeze) -> dict[str, Any]:
     }
 
 
-def freezes_json(result: FreezeResult) -> dict[str, Any]:
+def freeze_answer_json(result: FreezeResult) -> FreezeAnswerJson:
     return {
         "freezes": [freeze_json(f) for f in result.freezes],
         "released": list(result.released),
@@ -199,8 +274,8 @@ def freezes_json(result: FreezeResult) -> dict[str, Any]:
     }
 
 
-def vote_result_json(result: VoteResult) -> dict[str, Any]:
-    verdict = result.verdict
+def vote_result_json(result: VoteResult) -> VoteResultJson:
+    verdict: ReleaseVerdict = result.verdict
     return {
         "deployment": result.deployment.id,
         "status": result.status.value,
@@ -211,20 +286,20 @@ def vote_result_json(result: VoteResult) -> dict[str, Any]:
     }
 
 
-def attempt_json(a: Attempt) -> dict[str, Any]:
+def attempt_json(a: Attempt) -> AttemptJson:
     return {
         "attempt": a.attempt,
         "worker": a.worker,
         "outcome": a.outcome,
         "message": a.message,
         "started_at": iso(a.started_at),
-        "finished_at": iso(a.finished_at),
+        "finished_at": optional_iso(a.finished_at),
     }
 
 
-def outlook_json(o: Outlook) -> dict[str, Any]:
+def outlook_json(o: Outlook) -> OutlookJson:
     return {
-        "target": o.target.as_json(),
+        "target": target_json(o.target),
         "running": str(o.running) if o.running else None,
         "image": str(o.image) if o.image else None,
         "deploy": o.deploy,
@@ -232,7 +307,7 @@ def outlook_json(o: Outlook) -> dict[str, Any]:
     }
 
 
-def result_json(result: ActionResult, *, deployers: Sequence[str]) -> dict[str, Any]:
+def result_json(result: ActionResult, *, deployers: Sequence[str]) -> ActionResultJson:
     """What an action on a repository changed and started, and, in ``message``, why it
     deployed nothing to a target (``deployers``: the kinds on, named when it found none)."""
     return {
@@ -251,7 +326,7 @@ def explanation_json(
     *,
     deployers: Sequence[str],
     release: RepositoryRelease,
-) -> dict[str, Any]:
+) -> ExplanationJson:
     """``/explain``: the repository's rules and tags (newest first), the freezes that hold it,
     and for each target what it would get now, what a push of each tag would do, and why, its
     release rules and the deploy that waits for it (with what it waits for)."""
@@ -266,35 +341,29 @@ def explanation_json(
         "policy": repo.policy,
         "tags": [{"tag": t.tag, "digest": t.digest, "pushed_at": iso(t.pushed_at)} for t in tags],
         "freezes": [freeze_json(f) for f in release.freezes],
-        "targets": [
-            {
-                **outlook_json(e.outlook),
-                "target_key": e.outlook.target.key,
-                "configured": e.configured,
-                "pushes": [
-                    push_decision_json(p) for p in sorted(e.pushes, key=lambda p: order[p.tag.tag])
-                ],
-                **target_release_json(release.targets.get(e.outlook.target.key)),
-            }
-            for e in explanations
-        ],
+        "targets": [_explain_target_json(e, order, release) for e in explanations],
         "message": None if explanations else no_targets(state, deployers),
     }
 
 
-def target_release_json(found: TargetRelease | None) -> dict[str, Any]:
-    if found is None:
-        return {"release_rules": [], "waiting": None}
-    waiting = found.waiting
+def _explain_target_json(
+    explanation: Explanation, order: Mapping[str, int], release: RepositoryRelease
+) -> ExplainTargetJson:
+    target = explanation.outlook.target
+    found = release.targets.get(target.key)
+    waiting = found.waiting if found else None
+    pushes = sorted(explanation.pushes, key=lambda p: order[p.tag.tag])
     return {
-        "release_rules": list(found.rules),
-        "waiting": deployment_json(waiting, verdict=found.verdict, votes=found.votes)
-        if waiting
-        else None,
+        **outlook_json(explanation.outlook),
+        "target_key": target.key,
+        "configured": explanation.configured,
+        "pushes": [push_decision_json(p) for p in pushes],
+        "release_rules": list(found.rules) if found else [],
+        "waiting": deployment_json(waiting) if waiting else None,
     }
 
 
-def push_decision_json(pushed: TagDecision) -> dict[str, Any]:
+def push_decision_json(pushed: TagDecision) -> PushDecisionJson:
     return {
         "tag": pushed.tag.tag,
         "digest": pushed.tag.digest,
@@ -304,49 +373,58 @@ def push_decision_json(pushed: TagDecision) -> dict[str, Any]:
     }
 
 
-def queue_json(queue: Backlog, running: Sequence[Deployment]) -> dict[str, Any]:
+def status_json(found: Status, *, config: Config, running: Sequence[DeploymentView]) -> StatusJson:
+    """What a running regdeploy is doing (``running``: its running deploys, as views)."""
+    return {
+        "status": "ok" if found.ok else "degraded",
+        "version": version(),
+        "database": {
+            "embedded": config.database.url is None,
+            "reachable": found.database_error is None,
+            "message": found.database_error,
+        },
+        "deployers": [deployer_health_json(s) for s in found.listings],
+        "deployer_switches": switches_json(config),
+        "dry_run": config.dry_run,
+        "worker": {"enabled": config.worker.enabled},
+        "queue": queue_json(found.backlog, running) if found.backlog else None,
+        "freezes": [freeze_json(f) for f in found.freezes],
+        "reconciler": reconciler_json(found.lease, interval=config.reconcile_interval_seconds),
+    }
+
+
+def queue_json(queue: Backlog, running: Sequence[DeploymentView]) -> QueueJson:
     oldest = queue.oldest_pending_at
     return {
         "pending_events": queue.pending_events,
-        "oldest_pending_at": iso(oldest),
+        "oldest_pending_at": optional_iso(oldest),
         "oldest_pending_age_seconds": round(queue.oldest_pending_seconds, 1) if oldest else None,
         "planned_deploys": queue.planned_deploys,
         "running_deploys": queue.running_deploys,
         "waiting_deploys": queue.waiting_deploys,
-        "running": [deployment_json(d) for d in running],
+        "running": [deployment_json(view) for view in running],
     }
 
 
-def reconciler_json(lease: LeaseState | None, *, interval: float) -> dict[str, Any]:
+def reconciler_json(lease: LeaseState | None, *, interval: float) -> ReconcilerJson:
     """The reconciler: how often it runs, who ran the last round and when."""
     last, following = reconciler_rounds(lease, interval=interval)
     return {
         "enabled": interval > 0,
         "interval_seconds": interval,
         "holder": lease.holder if lease else None,
-        "last_round_at": iso(last),
-        "next_round_at": iso(following),
+        "last_round_at": optional_iso(last),
+        "next_round_at": optional_iso(following),
     }
 
 
-def reconciler_rounds(
-    lease: LeaseState | None, *, interval: float
-) -> tuple[datetime | None, datetime | None]:
-    """When the reconciler's last round started and when the next one is due, from its lease
-    (taken for ``LEASE_ROUNDS`` intervals at the start of each round); None, None before any."""
-    if lease is None:
-        return None, None
-    last = lease.expires_at - timedelta(seconds=interval * LEASE_ROUNDS)
-    return last, last + timedelta(seconds=interval)
-
-
-def deployer_health_json(listing: ListingState) -> dict[str, Any]:
+def deployer_health_json(listing: ListingState) -> DeployerHealthJson:
     """Whether a deployer's orchestrator answered the inventory's last listing."""
     reachable = listing.error is None and listing.listed_at is not None
     return {"kind": listing.kind, "reachable": reachable, "message": listing.error}
 
 
-def switches_json(config: Config) -> list[dict[str, Any]]:
+def switches_json(config: Config) -> list[SwitchJson]:
     """Each deployer family, whether it is on and why."""
     return [
         {"name": name, "on": switch.on, "why": switch.why}
@@ -354,27 +432,32 @@ def switches_json(config: Config) -> list[dict[str, Any]]:
     ]
 
 
-def changes_json(changed: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
+def changes_json(changed: Mapping[str, tuple[Any, Any]]) -> dict[str, ChangeJson]:
     return {k: {"old": old, "new": new} for k, (old, new) in changed.items()}
 
 
-def entry_json(entry: Entry) -> dict[str, Any]:
+def workload_json(entry: Entry) -> WorkloadJson:
     running = entry.running
     return {
-        "target": entry.target.as_json(),
+        "target": target_json(entry.target),
         "target_key": entry.target.key,
         "configured": entry.configured,
         "image": str(running.image) if running else None,
         "tag": running.image.tag if running else None,
         "digest": running.image.digest if running else None,
-        "since": iso(running.since) if running else None,
+        "since": optional_iso(running.since) if running else None,
     }
 
 
-def listing_json(state: ListingState) -> dict[str, Any]:
-    return {"kind": state.kind, "listed_at": iso(state.listed_at), "error": state.error}
+def listing_json(state: ListingState) -> ListingJson:
+    return {"kind": state.kind, "listed_at": optional_iso(state.listed_at), "error": state.error}
 
 
-def iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime) -> str:
+    """An ISO 8601 time."""
+    return moment.isoformat()
+
+
+def optional_iso(moment: datetime | None) -> str | None:
     """An ISO 8601 time, or None."""
     return moment.isoformat() if moment is not None else None

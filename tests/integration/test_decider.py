@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient
 from deployers.base import Deployers, Target
 from handlers.references import ImageName
 from receiver.app import init_app
-from receiver.decide.release import ReleaseControl
-from receiver.http.keys import SERVICES
+from receiver.decide.gate import ReleaseGate
+from receiver.runtime import SERVICES
 from tests.support.api import ClientFactory, deployments
 from tests.support.pushes import NAME, REGISTRY, WEB, push, ref, repository
 from tests.support.recording import RecordingDeployer
@@ -163,10 +163,10 @@ async def test_a_wait_that_cannot_be_judged_holds_back_no_due_deploy(
     worker = worker_of(client.app)
     await worker.decider.decide_due()
 
-    async def cannot_judge(self: ReleaseControl) -> list[int]:
+    async def cannot_judge(self: ReleaseGate) -> list[int]:
         raise ZoneInfoNotFoundError("No time zone found with key Mars/Olympus")
 
-    monkeypatch.setattr(ReleaseControl, "release_due", cannot_judge)
+    monkeypatch.setattr(ReleaseGate, "release_due", cannot_judge)
     await work_rounds(worker, 1)
 
     assert deployer.deployed(WEB) == [ref("1.1.0", 2)]

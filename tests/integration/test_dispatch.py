@@ -13,7 +13,7 @@ import pytest
 from deployers.base import Deployers, DeployOutcome, DeployResult, Target, Workload
 from handlers.references import parse_name
 from receiver.app import init_app
-from receiver.http.keys import STORE
+from receiver.runtime import SERVICES
 from tests.support.api import Client, ClientFactory, deployments, settle
 from tests.support.metrics import count, scrape, value
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
@@ -256,7 +256,7 @@ async def test_manual_deploy_of_a_tag(start: Start) -> None:
 
 async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> None:
     idle, deployer = await start(worker={"enabled": False})
-    store = idle.app[STORE]
+    store = idle.app[SERVICES].store
     await push(idle, "1.1.0", 2)
     assert await worker_of(idle.app).decider.decide_due() == 1
     # A worker claims the intent and dies: the claim stays `running`, its heartbeat stops.
@@ -282,7 +282,7 @@ async def decide_all(client: Client) -> None:
 
 async def claimed_by_a_dying_worker(client: Client) -> int:
     """A worker claims the due intent and dies with it running; the intent's id."""
-    dead = await client.app[STORE].deployments.claim_deployment(worker="dead-worker")
+    dead = await client.app[SERVICES].store.deployments.claim_deployment(worker="dead-worker")
     assert dead is not None
     return int(dead.id)
 

@@ -21,6 +21,7 @@ from receiver.errors import NoticeFailed
 from receiver.store import Store
 from receiver.store.records import DeploymentStatus, Plan
 from tests.support.api import ClientFactory
+from tests.support.decisions import record_plans
 from tests.support.settings import api_headers, make_config
 
 
@@ -79,7 +80,7 @@ async def finished(store: Store, status: DeploymentStatus, *, targets: int = 1) 
         )
         for i in range(targets)
     ]
-    ids = await store.decisions.plan(plans)
+    ids = await record_plans(store, plans)
     for _ in ids:
         deployment = await store.deployments.claim_deployment(worker="w")
         assert deployment is not None

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from deployers.base import Deployers, Target
 from handlers.events import Action, Event
 from receiver.app import init_app
-from receiver.http.keys import STORE
+from receiver.runtime import SERVICES
 from tests.support.api import ClientFactory
 from tests.support.postgres import admin_sql
 from tests.support.pushes import REGISTRY, digest, push
@@ -84,7 +84,7 @@ async def started(aiohttp_client: ClientFactory, db_uri: str) -> Client:
 async def test_poisoned_events_fail_with_their_reason_and_hold_nothing_back(
     started: Client,
 ) -> None:
-    store = started.app[STORE]
+    store = started.app[SERVICES].store
     poison = "1.0." + "7" * 5000
     await store.events.record_notification(events=[stored_push("team/app", poison)])
     await store.events.record_notification(events=[stored_push("team/crash", "1.0.0")])

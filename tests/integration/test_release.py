@@ -12,7 +12,7 @@ import pytest
 
 from deployers.base import Target
 from handlers.references import ImageName
-from receiver.http.keys import SERVICES
+from receiver.runtime import SERVICES
 from tests.support.api import ClientFactory, deployments
 from tests.support.clock import ManualClock
 from tests.support.metrics import count, scrape, value

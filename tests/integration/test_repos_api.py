@@ -10,6 +10,7 @@ import pytest
 
 from deployers.base import Deployers, Target
 from receiver.app import init_app
+from receiver.views.shapes import target_json
 from tests.support.api import Client, ClientFactory, settle
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
@@ -512,7 +513,7 @@ async def test_v1_lists_repositories_with_their_rules(start: Start) -> None:
         "policy": "patch",
         "match_prerelease": True,
         "filters": [],
-        "targets": [API.as_json()],
+        "targets": [target_json(API)],
         "changed_through_api": [],
         "updated_at": "",
     }
@@ -563,7 +564,7 @@ async def test_v1_patch_pin_and_auto_deploy(start: Start) -> None:
     [deployment_id] = body["deployments"]
     [target] = body["targets"]
     assert target == {
-        "target": WEB.as_json(),
+        "target": target_json(WEB),
         "running": ref("1.0.0", 1),
         "image": ref("1.1.0", 2),
         "deploy": True,
@@ -601,7 +602,7 @@ async def test_v1_deploy_plans_the_tag_for_every_target(start: Start) -> None:
     assert set(deployment) == DEPLOYMENT_KEYS | {"attempts"}
     assert deployment | {"created_at": "", "updated_at": ""} == {
         "id": deployment_id,
-        "target": WEB.as_json(),
+        "target": target_json(WEB),
         "target_key": WEB.key,
         "repository": NAME,
         "image": ref("2.0.0", 3),
@@ -720,7 +721,7 @@ async def test_v1_plan_explains_each_target(start: Start) -> None:
         "repository": DEEP,
         "targets": [
             {
-                "target": API.as_json(),
+                "target": target_json(API),
                 "running": f"{REGISTRY}/{DEEP}:1.0.0@sha256:{1:064x}",
                 "image": f"{REGISTRY}/{DEEP}:stable@sha256:{5:064x}",
                 "deploy": False,

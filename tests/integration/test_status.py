@@ -19,6 +19,7 @@ from receiver.background import inventory
 from receiver.store import Store
 from receiver.store.records import Plan
 from tests.support.api import Client, ClientFactory
+from tests.support.decisions import record_plans
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.settings import READ_TOKEN, api_headers, make_config
@@ -125,7 +126,7 @@ async def test_running_deploys_are_listed(
     plan = Plan(
         target=WEB, repository_name=NAME, image=image, deploy=True, reason="r", trigger="manual"
     )
-    await store.decisions.plan([plan])
+    await record_plans(store, [plan])
     claimed = await store.deployments.claim_deployment(worker="elsewhere")
     assert claimed is not None
 

@@ -10,6 +10,7 @@ from handlers.references import parse_reference
 from receiver.decide.rules.release import ReleaseOutcome, ReleaseRules, ReleaseVerdict
 from receiver.store import Store
 from receiver.store.records import DeploymentStatus, Plan
+from tests.support.decisions import record_plans
 from tests.support.pushes import NAME, WEB, ref
 
 NOW = datetime(2026, 12, 2, 18, 48, tzinfo=UTC)
@@ -32,7 +33,7 @@ async def status_of(store: Store, deployment_id: int) -> DeploymentStatus:
 
 
 async def test_a_waiting_deploy_is_held_by_one_claim_and_released_once(store: Store) -> None:
-    [waiting] = await store.decisions.plan([plan("1.1.0", 2, ReleaseRules(approvals=1))], now=NOW)
+    [waiting] = await record_plans(store, [plan("1.1.0", 2, ReleaseRules(approvals=1))], now=NOW)
     assert await status_of(store, waiting) is DeploymentStatus.WAITING
 
     async with store.releases.claim_due(now=NOW) as first:
@@ -49,8 +50,8 @@ async def test_what_is_decided_while_frozen_waits_and_unfreezing_makes_it_due(
     store: Store,
 ) -> None:
     await store.releases.freeze(NAME, reason="incident 42", actor="ops", at=NOW)
-    [older] = await store.decisions.plan([plan("1.1.0", 2, ReleaseRules())], now=NOW)
-    [newer] = await store.decisions.plan([plan("1.2.0", 3, ReleaseRules())], now=NOW)
+    [older] = await record_plans(store, [plan("1.1.0", 2, ReleaseRules())], now=NOW)
+    [newer] = await record_plans(store, [plan("1.2.0", 3, ReleaseRules())], now=NOW)
     assert await status_of(store, older) is DeploymentStatus.SUPERSEDED
     assert await status_of(store, newer) is DeploymentStatus.WAITING
 
@@ -69,9 +70,9 @@ async def test_what_is_decided_while_frozen_waits_and_unfreezing_makes_it_due(
 
 async def test_a_decision_for_what_already_waits_joins_it(store: Store) -> None:
     rules = ReleaseRules(approvals=2)
-    [first] = await store.decisions.plan([plan("1.1.0", 2, rules)], now=NOW)
-    [again] = await store.decisions.plan([plan("1.1.0", 2, rules)], now=NOW)
+    [first] = await record_plans(store, [plan("1.1.0", 2, rules)], now=NOW)
+    [again] = await record_plans(store, [plan("1.1.0", 2, rules)], now=NOW)
     assert again == first
-    [other] = await store.decisions.plan([plan("1.1.1", 4, rules)], now=NOW)
+    [other] = await record_plans(store, [plan("1.1.1", 4, rules)], now=NOW)
     assert await status_of(store, first) is DeploymentStatus.SUPERSEDED
     assert await status_of(store, other) is DeploymentStatus.WAITING

@@ -19,8 +19,7 @@ from receiver.background.decider import Decider
 from receiver.background.launcher import Launcher
 from receiver.background.outbox import Outbox
 from receiver.config.loading import Config
-from receiver.http.keys import CONFIG, SERVICES
-from receiver.runtime import build_decider, build_launcher, build_outbox
+from receiver.runtime import SERVICES, build_decider, build_launcher, build_outbox
 
 
 def without_loops(config: Config) -> Config:
@@ -46,8 +45,8 @@ class Rounds:
 
 def worker_of(app: web.Application) -> Rounds:
     """The decider and launcher of the started ``app``, as the service builds them."""
-    services, config = app[SERVICES], app[CONFIG]
-    return Rounds(build_decider(services, config), build_launcher(services, config))
+    services = app[SERVICES]
+    return Rounds(build_decider(services), build_launcher(services))
 
 
 async def work_rounds(worker: Rounds, rounds: int) -> None:
@@ -59,7 +58,7 @@ async def work_rounds(worker: Rounds, rounds: int) -> None:
 
 def outbox_of(app: web.Application) -> Outbox:
     """The outbox of the started ``app``, as the service builds it."""
-    return build_outbox(app[SERVICES], app[CONFIG])
+    return build_outbox(app[SERVICES])
 
 
 async def send_rounds(outbox: Outbox, rounds: int) -> int:

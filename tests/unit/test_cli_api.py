@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.cli.api import Api, read_token, repository_path
+from receiver.cli.api import Api, read_token, repository_api_path
 from receiver.errors import ApiCallFailed
 
 
@@ -43,8 +43,8 @@ def test_only_http_and_https_urls_are_taken(url: str) -> None:
 
 
 def test_repository_names_keep_their_slashes_in_the_path() -> None:
-    assert repository_path("group/sub app") == "/api/v1/repos/group/sub%20app"
-    assert repository_path("team/app", "explain") == "/api/v1/repos/team/app/explain"
+    assert repository_api_path("group/sub app") == "/api/v1/repos/group/sub%20app"
+    assert repository_api_path("team/app", "explain") == "/api/v1/repos/team/app/explain"
 
 
 def test_the_token_is_not_shown() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from receiver.cli import views
+from receiver.views.answers import RepositoryJson, TargetJson
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -32,7 +33,7 @@ def test_a_table_without_headers_or_rows() -> None:
     ],
 )
 def test_times_are_utc_to_the_second(moment: str | None, shown: str) -> None:
-    assert views.when(moment) == shown
+    assert views.time_text(moment) == shown
 
 
 @pytest.mark.parametrize(
@@ -46,34 +47,48 @@ def test_times_are_utc_to_the_second(moment: str | None, shown: str) -> None:
     ],
 )
 def test_images_are_their_tag_and_short_digest(image: str | None, shown: str) -> None:
-    assert views.image_text(image) == shown
+    assert views.reference_text(image) == shown
+
+
+def target(kind: str, name: str, **options: str) -> TargetJson:
+    return {
+        "kind": kind,
+        "name": name,
+        "options": options,
+        "policy": None,
+        "notify": [],
+        "release": {},
+    }
 
 
 def test_targets_show_as_their_key() -> None:
-    target = {"kind": "nomad", "name": "app", "options": {"namespace": "ops", "group": "web"}}
-    assert views.target_text(target) == "nomad:app[group=web,namespace=ops]"
-    assert views.target_text({"kind": "container", "name": "web", "options": {}}) == (
-        "container:web"
+    assert views.target_text(target("nomad", "app", namespace="ops", group="web")) == (
+        "nomad:app[group=web,namespace=ops]"
     )
+    assert views.target_text(target("container", "web")) == "container:web"
 
 
 def test_no_repositories_says_where_they_come_from() -> None:
-    assert views.repositories({"repositories": []}) == (
+    assert views.repositories({"repositories": []}, tags={}) == (
         "no watched repositories (add some under repositories: in the configuration)"
     )
 
 
 def test_a_repository_without_configured_targets_moves_labelled_workloads() -> None:
-    repo = {
+    repo: RepositoryJson = {
         "name": "team/app",
         "image": "localhost:5000/team/app",
         "pinned_tag": "",
         "auto_deploy": False,
         "policy": "minor",
+        "match_prerelease": True,
+        "filters": [],
         "targets": [],
-        "tags": ["1.3.0", "1.2.0", "1.1.0", "1.0.0"],
+        "changed_through_api": [],
+        "updated_at": "2026-12-01T11:06:41+00:00",
     }
-    [_, row] = views.repositories({"repositories": [repo]}).splitlines()
+    tags = {"team/app": ["1.3.0", "1.2.0", "1.1.0", "1.0.0"]}
+    [_, row] = views.repositories({"repositories": [repo]}, tags=tags).splitlines()
     assert row.split() == [
         "team/app",
         "localhost:5000/team/app",

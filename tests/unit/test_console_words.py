@@ -11,7 +11,7 @@ from deployers.base import Target
 from handlers.references import ImageName, ImageRef
 from receiver.config.repositories import WatchedRepository
 from receiver.console.live import message
-from receiver.console.render import ago, duration, image_text, repository_path
+from receiver.console.render import ago, duration, image_text, repository_page
 from receiver.console.repositories import requested_change
 from receiver.console.sessions import safe_next
 from receiver.decide.actions import ActionResult, foresee
@@ -123,7 +123,7 @@ def test_times_and_images_for_people() -> None:
     assert image_text(ref("1.4.0", 1)) == "1.4.0@sha256:111111111111"
     assert image_text(ImageRef(name=NAME, tag="1.4.0")) == "1.4.0"
     assert image_text(None) == "nothing"
-    assert repository_path("team/app x") == "/repositories/team/app%20x"
+    assert repository_page("team/app x") == "/repositories/team/app%20x"
 
 
 @pytest.mark.parametrize(

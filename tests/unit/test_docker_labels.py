@@ -7,6 +7,7 @@ import pytest
 from deployers.base import Target
 from deployers.docker_engine import DockerSettings, Labels, image_of
 from handlers.references import Aliases, ImageName, ImageRef, as_written, parse_reference
+from receiver.store.records import restored_target, stored_target
 
 SETTINGS = DockerSettings()
 SHA = "sha256:" + "0123456789abcdef" * 4
@@ -55,7 +56,7 @@ def test_release_control_labels_are_read_into_the_target() -> None:
         "window": "mon-fri 22:00-23:30 Europe/Berlin",
         "approvals": "2",
     }
-    assert Target.from_json(target.as_json()) == target
+    assert restored_target(stored_target(target)) == target
 
 
 def test_policy_and_notify_are_read_and_trimmed() -> None:

@@ -1,0 +1,195 @@
+"""The read model: what the API, the console and the CLI show, read and put together in one
+place, so that every surface says the same thing in the same words.
+
+- ``status``: is the database up, what each deployer answered, what waits, the freezes, the
+  reconciler's rounds (``/api/v1/status``, the console's overview, ``regdeploy status``);
+- ``deployments``: deploys with what each waiting one waits for now and its votes;
+- ``release_of``: a repository's release control for ``/explain``: the freezes that hold it,
+  each target's rules, the deploy that waits for it;
+- ``workloads``: what runs where and what governs it.
+
+Nothing here changes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from deployers.base import Target
+from handlers.references import Aliases
+from receiver.background.inventory import Inventory, ListingState
+from receiver.background.reconciler import LEASE, LEASE_ROUNDS
+from receiver.decide.gate import ReleaseGate
+from receiver.decide.planner import Planner
+from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote
+from receiver.errors import ReleaseRuleError, StoreError
+from receiver.store import Store
+from receiver.store.records import (
+    Backlog,
+    Deployment,
+    DeploymentStatus,
+    LeaseState,
+)
+from receiver.views.workloads import WorkloadLine, workload_lines
+
+#: The running deploys a status lists at most.
+RUNNING_LISTED = 50
+#: The waiting deploys of one repository an explanation reads at most.
+WAITING_READ = 1000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Status:
+    """What a running regdeploy is doing. ``database_error``: why the database did not answer
+    (None when it did; the queue, the running deploys, the lease and the freezes are then
+    known)."""
+
+    database_error: str | None
+    listings: tuple[ListingState, ...]
+    backlog: Backlog | None
+    running: tuple[Deployment, ...]
+    lease: LeaseState | None
+    freezes: tuple[Freeze, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.database_error is None and all(s.error is None for s in self.listings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentView:
+    """A deployment as people see it: ``verdict``: what it waits for now (when it waits);
+    ``votes``: the votes cast on it (when it needs approvals)."""
+
+    deployment: Deployment
+    verdict: ReleaseVerdict | None = None
+    votes: tuple[Vote, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetRelease:
+    """One target's release control: its rules in words (or why they cannot be read), and
+    the deploy that waits for it, if one does, with what it waits for and its votes."""
+
+    rules: tuple[str, ...]
+    waiting: DeploymentView | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepositoryRelease:
+    """A repository's release control (``/explain``): the freezes that hold it, and each
+    target's rules and waiting deploy, by target key."""
+
+    freezes: tuple[Freeze, ...]
+    targets: Mapping[str, TargetRelease]
+
+
+class ReadModel:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        gate: ReleaseGate,
+        inventory: Inventory,
+        planner: Planner,
+        aliases: Aliases,
+    ) -> None:
+        self._store = store
+        self._gate = gate
+        self._inventory = inventory
+        self._planner = planner
+        self._aliases = aliases
+
+    async def status(self) -> Status:
+        """The database, each deployer's last listing (listed again if stale), the queue and
+        the reconciler's lease."""
+        await self._inventory.fresh()
+        listings = tuple(self._inventory.states())
+        store = self._store
+        try:
+            backlog = await store.backlog.snapshot()
+            running = await store.deployments.list_deployments(
+                limit=RUNNING_LISTED, status=DeploymentStatus.RUNNING.value
+            )
+            lease = await store.leases.get_lease(LEASE)
+            freezes = await store.releases.list_freezes()
+        except StoreError as exc:
+            return Status(database_error=str(exc), listings=listings, backlog=None, running=(),
+                          lease=None, freezes=())  # fmt: skip
+        return Status(
+            database_error=None,
+            listings=listings,
+            backlog=backlog,
+            running=tuple(running),
+            lease=lease,
+            freezes=tuple(freezes),
+        )
+
+    async def deployments(self, deployments: Sequence[Deployment]) -> list[DeploymentView]:
+        """``deployments``, each waiting one with what it waits for now, and the votes of
+        those that need approvals."""
+        verdicts = await self._gate.verdicts(deployments)
+        asked = [d.id for d in deployments if d.release.approvals]
+        votes = await self._store.releases.votes(asked)
+        return [
+            DeploymentView(deployment=d, verdict=verdicts.get(d.id), votes=votes.get(d.id, ()))
+            for d in deployments
+        ]
+
+    async def deployment(self, deployment_id: int) -> DeploymentView:
+        """One deployment as people see it."""
+        [view] = await self.deployments(
+            [await self._store.deployments.get_deployment(deployment_id)]
+        )
+        return view
+
+    async def freezes(self, repository: str | None = None) -> list[Freeze]:
+        """The freezes on now; with ``repository``, those that hold it."""
+        found = await self._store.releases.list_freezes()
+        return found if repository is None else [f for f in found if f.holds(repository)]
+
+    async def release_of(self, repository: str, targets: Sequence[Target]) -> RepositoryRelease:
+        """Why deploys of ``repository`` to ``targets`` wait, or would: the freezes, each
+        target's rules, and its waiting deploy with what it waits for now."""
+        waiting = await self._store.deployments.list_deployments(
+            limit=WAITING_READ, repository_name=repository, status=DeploymentStatus.WAITING.value
+        )
+        by_target = {view.deployment.target.key: view for view in await self.deployments(waiting)}
+        found = {}
+        for target in targets:
+            try:
+                rules = tuple(self._gate.rules_for(repository, target).describe())
+            except ReleaseRuleError as exc:
+                rules = (f"not deployed: {exc}",)
+            found[target.key] = TargetRelease(rules=rules, waiting=by_target.get(target.key))
+        return RepositoryRelease(freezes=tuple(await self.freezes(repository)), targets=found)
+
+    async def workloads(self) -> list[WorkloadLine]:
+        """What runs where (listed again if stale), with what governs each workload and its
+        last deployment."""
+        await self._inventory.fresh()
+        store = self._store
+        return await workload_lines(
+            self._inventory.entries(),
+            planner=self._planner,
+            repositories=await store.repositories.list_repositories(),
+            aliases=self._aliases,
+            last=await store.deployments.last_per_target(),
+        )
+
+    def listings(self) -> list[ListingState]:
+        """Each deployer's last listing, as the inventory holds it."""
+        return list(self._inventory.states())
+
+
+def reconciler_rounds(
+    lease: LeaseState | None, *, interval: float
+) -> tuple[datetime | None, datetime | None]:
+    """When the reconciler's last round started and when the next one is due, from its lease
+    (taken for ``LEASE_ROUNDS`` intervals at the start of each round); None, None before any."""
+    if lease is None:
+        return None, None
+    last = lease.expires_at - timedelta(seconds=interval * LEASE_ROUNDS)
+    return last, last + timedelta(seconds=interval)
