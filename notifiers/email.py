@@ -28,8 +28,8 @@ import structlog
 
 from handlers.references import short_digest
 from notifiers.base import Notice
-from receiver.config.secret import Secret
 from receiver.errors import NoticeFailed
+from receiver.secret import Secret
 
 log = structlog.get_logger("regdeploy.notifiers.email")
 

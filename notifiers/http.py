@@ -39,8 +39,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from notifiers.base import Notice
-from receiver.config.secret import Secret
 from receiver.errors import NoticeFailed
+from receiver.secret import Secret
 
 __all__ = ["EXCERPT_CHARS", "MAX_RETRY_AFTER", "post_bytes", "post_json", "retry_after_seconds"]
 

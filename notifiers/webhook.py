@@ -38,7 +38,7 @@ import aiohttp
 
 from notifiers.base import Notice
 from notifiers.http import post_bytes
-from receiver.config.secret import Secret
+from receiver.secret import Secret
 
 DOCUMENT_TYPE = "regdeploy.deploys"
 DELIVERY_HEADER = "X-Regdeploy-Delivery"

@@ -152,6 +152,9 @@ async def running_services(
     metrics: Metrics,
     clock: Clock | None = None,
 ) -> AsyncIterator[Services]:
+    """Everything a running regdeploy holds, started (with the background loops when
+    ``with_worker``) and stopped; ``clock``: the time every loop reads (the machine's by
+    default)."""
     log.info("deployers_enabled", **deployers_log_fields(config, deployers))
     dsn = await asyncio.to_thread(resolve_dsn, config.database)
     store = await _connect(dsn, config)
@@ -163,7 +166,12 @@ async def running_services(
         log.info("database_ready", embedded=config.database.url is None, schema_version=version)
         async with aiohttp.ClientSession(trust_env=False) as session:
             services = _services(
-                config, store, session, deployers=deployers, metrics=metrics, clock=clock
+                config,
+                store,
+                session,
+                deployers=deployers,
+                metrics=metrics,
+                clock=clock or SystemClock(),
             )
             async with _background(services, enabled=with_worker):
                 yield services
@@ -179,22 +187,18 @@ def _services(
     *,
     deployers: Deployers,
     metrics: Metrics,
-    clock: Clock | None,
+    clock: Clock,
 ) -> Services:
     inventory = Inventory(
         deployers=deployers,
         repositories=store.repositories,
         aliases=config.aliases,
         refresh_seconds=config.worker.inventory_refresh_seconds,
+        clock=clock,
     )
-    planner = Planner(
-        repositories=store.repositories,
-        events=store.events,
-        deployers=deployers,
-        inventory=inventory,
-        aliases=config.aliases,
-    )
-    gate = build_gate(store, config, inventory, clock or SystemClock(), metrics)
+    planner = Planner(repositories=store.repositories, events=store.events,
+                      deployers=deployers, inventory=inventory, aliases=config.aliases)  # fmt: skip
+    gate = build_gate(store, config, inventory, clock, metrics)
     return Services(
         config=config,
         store=store,
@@ -220,7 +224,7 @@ def _services(
         views=ReadModel(
             store=store, gate=gate, inventory=inventory, planner=planner, aliases=config.aliases
         ),
-        clock=gate.clock,
+        clock=clock,
     )
 
 
@@ -289,6 +293,7 @@ def build_decider(services: Services) -> Decider:
         listen=lambda: store.listener("events"),
         metrics=services.metrics,
         gate=services.gate,
+        clock=services.clock,
     )
 
 
@@ -306,6 +311,7 @@ def build_launcher(services: Services) -> Launcher:
         dry_run=config.dry_run,
         announcer=announcer(config),
         metrics=services.metrics,
+        clock=services.clock,
     )
     return Launcher(
         deployments=store.deployments,
@@ -313,6 +319,7 @@ def build_launcher(services: Services) -> Launcher:
         config=config.worker,
         listen=lambda: store.listener("deployments"),
         gate=services.gate,
+        clock=services.clock,
     )
 
 
@@ -322,6 +329,7 @@ def build_outbox(services: Services) -> Outbox:
         notifiers=services.notifiers,
         config=services.config.outbox,
         listen=lambda: services.store.listener("notices"),
+        clock=services.clock,
     )
 
 
@@ -335,6 +343,7 @@ def build_reconciler(services: Services) -> Reconciler:
         interval_seconds=services.config.reconcile_interval_seconds,
         holder=services.worker_id,
         metrics=services.metrics,
+        clock=services.clock,
     )
 
 

@@ -28,6 +28,7 @@ import structlog
 from handlers.events import event_problem
 from receiver.background.inventory import Inventory
 from receiver.background.loop import PolledLoop, backoff
+from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner, unplanned
@@ -63,8 +64,9 @@ class Decider(PolledLoop):
         listen: Callable[[], Listener] | None,
         metrics: Metrics,
         gate: ReleaseGate,
+        clock: Clock,
     ) -> None:
-        super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
+        super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen, clock=clock)
         self._metrics = metrics
         self._gate = gate
         self._decisions = decisions
@@ -103,7 +105,7 @@ class Decider(PolledLoop):
         """Decide the next repository's due events; False when none is due."""
         claimed: list[StoredEvent] = []
         try:
-            async with self._decisions.claim_events() as batch:
+            async with self._decisions.claim_events(now=self._clock.now()) as batch:
                 if batch is None:
                     return False
                 claimed = batch.events
@@ -153,7 +155,11 @@ class Decider(PolledLoop):
         config = self._config
         seconds = backoff(attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds)
         statuses = await self._decisions.defer_events(
-            [event.id for event in events], reason=reason, seconds=seconds, final=final
+            [event.id for event in events],
+            reason=reason,
+            seconds=seconds,
+            final=final,
+            now=self._clock.now(),
         )
         fields = {"events": [e.id for e in events], "attempts": attempts, "reason": reason}
         if EventStatus.FAILED in statuses:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -18,6 +18,7 @@ from deployers.base import Deployers, DeployOutcome, DeployResult
 from handlers.references import ImageRef
 from receiver.background.inventory import Inventory
 from receiver.background.loop import backoff
+from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.announcer import Announcer
 from receiver.errors import RegistryError, RegistryUnavailable
@@ -65,6 +66,7 @@ class Dispatcher:
         dry_run: bool,
         announcer: Announcer,
         metrics: Metrics,
+        clock: Clock,
     ) -> None:
         self._deployments = deployments
         self._notices = notices
@@ -76,6 +78,7 @@ class Dispatcher:
         self._dry_run = dry_run
         self._announcer = announcer
         self._metrics = metrics
+        self._clock = clock
 
     @property
     def worker_id(self) -> str:
@@ -92,7 +95,7 @@ class Dispatcher:
         bound.info("deploy_started")
         if deployment.attempts == 1:
             await self._notices.enqueue_notices(self._announcer.started(deployment))
-        started = asyncio.get_running_loop().time()
+        started = self._clock.now()
         done = asyncio.Event()
         beat = asyncio.create_task(self._heartbeat(deployment.id, done))
         try:
@@ -109,10 +112,10 @@ class Dispatcher:
             message=verdict.message,
             retry_at=retry_at,
             announce=lambda status, message: self._announcer.outcome(
-                deployment, status, message, finished=datetime.now(UTC)
+                deployment, status, message, finished=self._clock.now()
             ),
         )
-        seconds = round(asyncio.get_running_loop().time() - started, 2)
+        seconds = round((self._clock.now() - started).total_seconds(), 2)
         self._metrics.deployed(
             kind=deployment.target.kind, outcome=verdict.status.value, seconds=seconds
         )
@@ -208,7 +211,7 @@ class Dispatcher:
         delay = backoff(
             deployment.attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds
         )
-        return datetime.now(UTC) + timedelta(seconds=delay)
+        return self._clock.now() + timedelta(seconds=delay)
 
     async def _heartbeat(self, deployment_id: int, done: asyncio.Event) -> None:
         interval = self._config.stall_timeout_seconds / 3

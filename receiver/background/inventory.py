@@ -19,13 +19,14 @@ import asyncio
 import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
 from deployers.base import Deployer, Deployers, Running, Target, Workload
 from handlers.references import Aliases, ImageName
 from receiver.background.loop import backoff
+from receiver.clock import Clock
 from receiver.errors import DeployerUnavailable, RegdeployError
 from receiver.store.repositories import RepositoryQueries
 
@@ -75,8 +76,10 @@ class Inventory:
         repositories: RepositoryQueries,
         aliases: Aliases,
         refresh_seconds: float,
+        clock: Clock,
     ) -> None:
         self._deployers = deployers
+        self._clock = clock
         self._repositories = repositories
         self._aliases = aliases
         self._refresh_seconds = refresh_seconds
@@ -169,7 +172,7 @@ class Inventory:
         ``refresh_seconds`` ago (a process whose inventory loop does not run still sees
         changes that way)."""
         async with self._lock:
-            now = datetime.now(UTC)
+            now = self._clock.now()
             for deployer in self._deployers:
                 listing = self._listings[deployer.kind]
                 old = listing.listed_at is None or (
@@ -236,7 +239,7 @@ class Inventory:
             self._failed(deployer.kind, listing, str(exc) or type(exc).__name__)
             return
         listing.workloads, listing.configured = workloads, configured
-        listing.error, listing.stale, listing.listed_at = None, False, datetime.now(UTC)
+        listing.error, listing.stale, listing.listed_at = None, False, self._clock.now()
 
     @staticmethod
     def _failed(kind: str, listing: _Listing, why: str) -> None:

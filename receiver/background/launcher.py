@@ -17,6 +17,7 @@ import structlog
 
 from receiver.background.dispatcher import Dispatcher
 from receiver.background.loop import PolledLoop
+from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.gate import ReleaseGate
 from receiver.store import Listener
@@ -39,8 +40,9 @@ class Launcher(PolledLoop):
         config: WorkerConfig,
         listen: Callable[[], Listener] | None,
         gate: ReleaseGate,
+        clock: Clock,
     ) -> None:
-        super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen)
+        super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen, clock=clock)
         self._gate = gate
         self._deployments = deployments
         self._dispatcher = dispatcher
@@ -68,7 +70,9 @@ class Launcher(PolledLoop):
         if recovered:
             log.warning("deploys_recovered", deployments=recovered)
         while len(self._running) < MAX_CONCURRENT_DEPLOYS:
-            deployment = await self._deployments.claim_deployment(worker=self._dispatcher.worker_id)
+            deployment = await self._deployments.claim_deployment(
+                worker=self._dispatcher.worker_id, now=self._clock.now()
+            )
             if deployment is None:
                 return
             task: asyncio.Task[object] = asyncio.create_task(self._dispatcher.run(deployment))

@@ -1,18 +1,20 @@
 """A background loop: rounds of work, woken by ``LISTEN/NOTIFY`` with a polling fallback.
 
-The worker, the outbox and the reconciler are polled loops. A round is never cancelled half-way
-(a claim's transaction is left cleanly): ``stop`` ends the wait between rounds, and ``run``
-returns after the round in progress.
+The decider, the launcher, the outbox and the reconciler are polled loops. A round is never
+cancelled half-way (a claim's transaction is left cleanly): ``stop`` ends the wait between
+rounds, and ``run`` returns after the round in progress. When work falls due is read from the
+injected clock, the one every loop, retry and due time reads.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
+from receiver.clock import Clock
 from receiver.errors import StoreError
 from receiver.store import Listener
 
@@ -27,14 +29,17 @@ class PolledLoop:
     """Subclasses say what a round does and when the next one is due.
 
     ``listen`` opens a listener whose notifications start the next round early; without one
-    the loop only polls.
+    the loop only polls. ``clock`` says what time it is.
     """
 
     #: Prefix of the loop's log events (``worker_round_failed``, ...).
     name = "loop"
 
-    def __init__(self, *, poll_seconds: float, listen: Callable[[], Listener] | None) -> None:
+    def __init__(
+        self, *, poll_seconds: float, listen: Callable[[], Listener] | None, clock: Clock
+    ) -> None:
         self._poll_seconds = poll_seconds
+        self._clock = clock
         self._listen = listen
         self._stopping = asyncio.Event()
         self._log = structlog.get_logger(f"regdeploy.{self.name}")
@@ -94,5 +99,5 @@ class PolledLoop:
             return self._poll_seconds
         if due is None:
             return self._poll_seconds
-        until = (due - datetime.now(UTC)).total_seconds()
+        until = (due - self._clock.now()).total_seconds()
         return max(0.05, min(self._poll_seconds, until))

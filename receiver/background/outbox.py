@@ -17,6 +17,7 @@ import structlog
 
 from notifiers.base import Notifier
 from receiver.background.loop import PolledLoop, backoff
+from receiver.clock import Clock
 from receiver.config.notifiers import OutboxConfig
 from receiver.errors import NoticeFailed
 from receiver.store import Listener
@@ -35,8 +36,9 @@ class Outbox(PolledLoop):
         notifiers: Mapping[str, Notifier],
         config: OutboxConfig,
         listen: Callable[[], Listener] | None,
+        clock: Clock,
     ) -> None:
-        super().__init__(poll_seconds=config.poll_seconds, listen=listen)
+        super().__init__(poll_seconds=config.poll_seconds, listen=listen, clock=clock)
         self._notices = notices
         self._notifiers = notifiers
         self._config = config
@@ -51,7 +53,10 @@ class Outbox(PolledLoop):
     async def send_due(self) -> int:
         """Send every due group once; the number of notices delivered."""
         delivered = 0
-        async with self._notices.claim_notices(group_seconds=self._config.group_seconds) as batch:
+        claiming = self._notices.claim_notices(
+            group_seconds=self._config.group_seconds, now=self._clock.now()
+        )
+        async with claiming as batch:
             groups: dict[tuple[str, str], list[ClaimedNotice]] = defaultdict(list)
             for claimed in batch.notices:
                 groups[(claimed.notifier, claimed.group_key)].append(claimed)

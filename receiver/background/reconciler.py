@@ -9,13 +9,14 @@ the same decisions as a notification. One process at a time does this, by a leas
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import ImageName
 from receiver.background.loop import PolledLoop
+from receiver.clock import Clock
 from receiver.errors import RegistryError
 from receiver.metrics import Metrics
 from receiver.registry.client import RegistryClient
@@ -45,8 +46,9 @@ class Reconciler(PolledLoop):
         interval_seconds: float,
         holder: str,
         metrics: Metrics,
+        clock: Clock,
     ) -> None:
-        super().__init__(poll_seconds=interval_seconds, listen=None)
+        super().__init__(poll_seconds=interval_seconds, listen=None, clock=clock)
         self._repositories = repositories
         self._events = events
         self._leases = leases
@@ -103,7 +105,7 @@ class Reconciler(PolledLoop):
     async def _reconcile(self, image: ImageName) -> int:
         catalog = await self._events.repository_tags(image)
         served = await self._served(image)
-        now = datetime.now(UTC)
+        now = self._clock.now()
         events = [
             _event(image, Action.PUSH, tag, digest, now)
             for tag, digest in sorted(served.items())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from notifiers.base import Level
 from receiver.config.reader import Reader, at
-from receiver.config.secret import Secret
+from receiver.secret import Secret
 
 TYPES = ("slack", "teams", "email", "webhook")
 _COMMON = {"name", "type", "level", "started"}

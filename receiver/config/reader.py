@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from receiver.config.secret import Secret
+from receiver.secret import Secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

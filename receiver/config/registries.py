@@ -8,7 +8,7 @@ from pathlib import Path
 
 from deployers.docker_engine import RegistryLogin
 from receiver.config.reader import Reader
-from receiver.config.secret import Secret
+from receiver.secret import Secret
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

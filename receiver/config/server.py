@@ -12,7 +12,7 @@ from pathlib import Path
 from handlers.events import RECONCILER
 from handlers.formats import PARSERS
 from receiver.config.reader import Reader
-from receiver.config.secret import Secret
+from receiver.secret import Secret
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -2,8 +2,8 @@
 
 Each page has a stable URL and reads without JavaScript; a small vendored script (htmx and its
 SSE extension, ``static/``) only makes parts of pages live. The pages call what the API calls
-(the store's query groups, ``RepositoryActions``, ``ReleaseControl``, the planner, the
-inventory, the status) and render records; they hold no SQL and decide nothing.
+(the store's query groups, ``RepositoryActions``, the release desk, the read model) and render
+records and views; they hold no SQL and decide nothing.
 
 Routes are named ``console.*``: the API's token check leaves them to the session check
 (``sessions``), the one error map answers their errors as HTML pages (``ERROR_PAGE``), and the

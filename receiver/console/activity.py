@@ -16,7 +16,7 @@ from receiver.console.sessions import page
 from receiver.http.inputs import deployment_id, query_choice
 from receiver.runtime import SERVICES
 from receiver.store.records import DeploymentStatus, EventStatus
-from receiver.views.shapes import notifier_json
+from receiver.views.service import notifier_json
 
 LISTED = 100
 _OUTCOMES = tuple(s.value for s in DeploymentStatus)

@@ -7,7 +7,8 @@ from aiohttp import web
 
 from receiver.http.inputs import query_choice, query_limit
 from receiver.runtime import SERVICES
-from receiver.views.shapes import notice_json, notifier_json
+from receiver.views.service import notifier_json
+from receiver.views.shapes import notice_json
 
 _STATUSES = ("pending", "sent", "failed")
 

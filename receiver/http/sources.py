@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.runtime import SERVICES
-from receiver.views.shapes import source_json
+from receiver.views.service import source_json
 
 
 async def list_sources(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.runtime import SERVICES
-from receiver.views.shapes import status_json
+from receiver.views.service import status_json
 
 
 async def status(request: web.Request) -> web.Response:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.runtime import SERVICES
-from receiver.views.shapes import listing_json, workload_json
+from receiver.views.service import listing_json, workload_json
 
 
 async def list_workloads(request: web.Request) -> web.Response:

@@ -38,8 +38,8 @@ from yarl import URL
 
 from handlers.events import MANIFEST_TYPES
 from handlers.references import is_digest, is_loopback, is_registry, is_repository, is_tag
-from receiver.config.secret import Secret
 from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
+from receiver.secret import Secret
 
 PAGE_SIZE: Final = 1000
 MAX_PAGES: Final = 100

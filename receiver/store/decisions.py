@@ -102,12 +102,14 @@ class DecisionQueries:
         self._db = db
 
     @asynccontextmanager
-    async def claim_events(self, *, limit: int = MAX_BATCH) -> AsyncIterator[EventBatch | None]:
-        """Hold the pending events of the repository whose oldest pending event is due; the
-        caller decides them; plans and outcomes commit together. If the caller raises, nothing
-        is stored and the events stay pending."""
+    async def claim_events(
+        self, *, now: datetime, limit: int = MAX_BATCH
+    ) -> AsyncIterator[EventBatch | None]:
+        """Hold the pending events of the repository whose oldest pending event is due at
+        ``now``; the caller decides them; plans and outcomes commit together. If the caller
+        raises, nothing is stored and the events stay pending."""
         async with self._db.transaction() as tx:
-            head = await tx.one("claim_event")
+            head = await tx.one("claim_event", {"now": now})
             if head is None:
                 yield None
                 return
@@ -130,11 +132,17 @@ class DecisionQueries:
             yield DecisionRecorder(tx)
 
     async def defer_events(
-        self, ids: Collection[int], *, reason: str, seconds: float, final: bool
+        self, ids: Collection[int], *, reason: str, seconds: float, final: bool, now: datetime
     ) -> list[EventStatus]:
-        """Count a failed decision of pending events: try them again after ``seconds``, or,
-        ``final``, mark them failed. The statuses they now have."""
-        params = {"ids": list(ids), "reason": reason, "seconds": seconds, "final": final}
+        """Count a failed decision of pending events: try them again ``seconds`` after ``now``,
+        or, ``final``, mark them failed. The statuses they now have."""
+        params = {
+            "ids": list(ids),
+            "reason": reason,
+            "seconds": seconds,
+            "final": final,
+            "now": now,
+        }
         return [EventStatus(row["status"]) for row in await self._db.all("defer_events", params)]
 
     async def settle_unused(self, *, in_use: Collection[ImageName]) -> int:

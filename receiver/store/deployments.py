@@ -27,11 +27,11 @@ class DeploymentQueries:
     def __init__(self, db: Connector) -> None:
         self._db = db
 
-    async def claim_deployment(self, *, worker: str) -> Deployment | None:
-        """Take the oldest due intent whose target has nothing running, or None."""
+    async def claim_deployment(self, *, worker: str, now: datetime) -> Deployment | None:
+        """Take the oldest intent due at ``now`` whose target has nothing running, or None."""
         try:
             async with self._db.transaction() as tx:
-                row = await tx.one("claim_deployment", {"worker": worker})
+                row = await tx.one("claim_deployment", {"worker": worker, "now": now})
                 if row is None:
                     return None
                 await tx.execute("insert_attempt", {"id": row["id"]})

@@ -35,17 +35,18 @@ class ClaimedNotice:
 class NoticeBatch:
     """Notices held by this sender until the batch's transaction ends."""
 
-    def __init__(self, tx: Transaction, notices: list[ClaimedNotice]) -> None:
+    def __init__(self, tx: Transaction, notices: list[ClaimedNotice], *, now: datetime) -> None:
         self._tx = tx
         self.notices = notices
+        self._now = now
 
     async def sent(self, ids: Sequence[int]) -> None:
         await self._tx.execute("notice_sent", {"ids": list(ids)})
 
     async def retry(self, ids: Sequence[int], *, error: str, seconds: float) -> None:
-        await self._tx.execute(
-            "notice_retry", {"ids": list(ids), "error": error, "seconds": seconds}
-        )
+        """Try them again ``seconds`` after the time they were claimed at."""
+        params = {"ids": list(ids), "error": error, "seconds": seconds, "now": self._now}
+        await self._tx.execute("notice_retry", params)
 
     async def failed(self, ids: Sequence[int], *, error: str) -> None:
         await self._tx.execute("notice_failed", {"ids": list(ids), "error": error})
@@ -61,11 +62,13 @@ class NoticeQueries:
 
     @asynccontextmanager
     async def claim_notices(
-        self, *, group_seconds: float, limit: int = 100
+        self, *, group_seconds: float, now: datetime, limit: int = 100
     ) -> AsyncIterator[NoticeBatch]:
-        """Hold the due notices; what the caller records about them commits together."""
+        """Hold the notices due at ``now``; what the caller records about them commits
+        together."""
         async with self._db.transaction() as tx:
-            rows = await tx.all("claim_notices", {"group_seconds": group_seconds, "limit": limit})
+            params = {"group_seconds": group_seconds, "limit": limit, "now": now}
+            rows = await tx.all("claim_notices", params)
             claimed = [
                 ClaimedNotice(
                     id=row["id"],
@@ -76,7 +79,7 @@ class NoticeQueries:
                 )
                 for row in rows
             ]
-            yield NoticeBatch(tx, claimed)
+            yield NoticeBatch(tx, claimed, now=now)
 
     async def list_notices(self, *, limit: int, status: str | None = None) -> list[StoredNotice]:
         rows = await self._db.all("list_notices", {"limit": limit, "status": status})

@@ -1,5 +1,14 @@
 -- Every query regdeploy runs, by name. Loaded by receiver/store/connector.py; parameters are
 -- always bound.
+--
+-- Time. Due times that regdeploy sets (a deferred event, a deploy or a notice retried after a
+-- backoff, a waiting deploy's next judgement) are written from regdeploy's clock, passed as
+-- %(now)s, and something is due once that clock or the database's own passed its due time:
+-- `greatest(now(), %(now)s)`, so that a row stamped by the database (new, or released) is due at
+-- once whatever the two clocks say, and tests move regdeploy's clock instead of waiting.
+-- The database's now() alone judges what must agree across processes: who holds a lease
+-- (fencing), whose heartbeat stopped (a stalled deploy), which console session expired; and it
+-- stamps when rows were created, updated and finished.
 
 -- name: schema_lock
 SELECT pg_advisory_xact_lock(hashtext('regdeploy.schema'));
@@ -194,7 +203,7 @@ SELECT registry, repository, tag, digest, media_type, pushed_at FROM tags
 SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
        occurred_at, received_at, status, attempts, reason
   FROM events e
- WHERE status = 'pending' AND not_before <= now()
+ WHERE status = 'pending' AND not_before <= greatest(now(), %(now)s)
    AND NOT EXISTS (SELECT 1 FROM events o
                     WHERE o.status = 'pending' AND o.registry = e.registry
                       AND o.repository = e.repository AND o.id < e.id)
@@ -224,7 +233,7 @@ UPDATE events e
 -- Decisions that failed: try again after a pause, or give up once the attempts are spent.
 UPDATE events
    SET attempts = attempts + 1, reason = %(reason)s,
-       not_before = now() + make_interval(secs => %(seconds)s),
+       not_before = %(now)s + make_interval(secs => %(seconds)s),
        status = CASE WHEN %(final)s THEN 'failed' ELSE status END
  WHERE id = ANY (%(ids)s::bigint[]) AND status = 'pending'
 RETURNING status;
@@ -305,7 +314,7 @@ SELECT pg_notify('regdeploy_deployments', '');
 -- running deployments makes a race between two workers for one target fail, not double up.
 WITH next AS (
     SELECT d.id FROM deployments d
-     WHERE d.status = 'planned' AND d.not_before <= now()
+     WHERE d.status = 'planned' AND d.not_before <= greatest(now(), %(now)s)
        AND NOT EXISTS (SELECT 1 FROM deployments r
                         WHERE r.target_key = d.target_key AND r.status = 'running')
      ORDER BY d.not_before, d.id
@@ -455,8 +464,8 @@ SELECT pg_notify('regdeploy_notices', '');
 -- Due notices old enough for their group to have gathered; held until the sends are recorded.
 SELECT id, notifier, group_key, payload, attempts
   FROM notices
- WHERE status = 'pending' AND next_attempt_at <= now()
-   AND created_at <= now() - make_interval(secs => %(group_seconds)s)
+ WHERE status = 'pending' AND next_attempt_at <= greatest(now(), %(now)s)
+   AND created_at <= greatest(now(), %(now)s) - make_interval(secs => %(group_seconds)s)
  ORDER BY id
  LIMIT %(limit)s
    FOR UPDATE SKIP LOCKED;
@@ -468,7 +477,7 @@ UPDATE notices SET status = 'sent', attempts = attempts + 1, sent_at = now(), la
 -- name: notice_retry
 UPDATE notices
    SET attempts = attempts + 1, last_error = %(error)s,
-       next_attempt_at = now() + make_interval(secs => %(seconds)s)
+       next_attempt_at = %(now)s + make_interval(secs => %(seconds)s)
  WHERE id = ANY (%(ids)s);
 
 -- name: notice_failed

@@ -29,8 +29,8 @@ from notifiers.http import (
 )
 from notifiers.slack import SlackNotifier
 from notifiers.teams import TeamsNotifier
-from receiver.config.secret import Secret
 from receiver.errors import NoticeFailed
+from receiver.secret import Secret
 from tests.support.chat_capture import SLACK_PATH, TEAMS_PATH, ChatCapture
 from tests.support.fixture_files import FIXTURES
 from tests.support.notices import make_notice

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient
 from deployers.base import Deployers
 from receiver.app import init_app
 from receiver.config.loading import Config
-from receiver.config.secret import Secret
 from receiver.console import SECURITY_HEADERS
+from receiver.secret import Secret
 from tests.support.api import ClientFactory
 from tests.support.components import free_port
 from tests.support.console_forms import csrf_of, sign_in

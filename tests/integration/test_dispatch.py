@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -260,7 +261,7 @@ async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> Non
     await push(idle, "1.1.0", 2)
     assert await worker_of(idle.app).decider.decide_due() == 1
     # A worker claims the intent and dies: the claim stays `running`, its heartbeat stops.
-    dead = await store.deployments.claim_deployment(worker="dead-worker")
+    dead = await store.deployments.claim_deployment(worker="dead-worker", now=datetime.now(UTC))
     assert dead is not None
     assert await store.deployments.recover_stalled(stall_seconds=60) == []
 
@@ -282,7 +283,9 @@ async def decide_all(client: Client) -> None:
 
 async def claimed_by_a_dying_worker(client: Client) -> int:
     """A worker claims the due intent and dies with it running; the intent's id."""
-    dead = await client.app[SERVICES].store.deployments.claim_deployment(worker="dead-worker")
+    dead = await client.app[SERVICES].store.deployments.claim_deployment(
+        worker="dead-worker", now=datetime.now(UTC)
+    )
     assert dead is not None
     return int(dead.id)
 

@@ -18,8 +18,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from notifiers.base import Notice
 from notifiers.email import EmailNotifier
-from receiver.config.secret import Secret
 from receiver.errors import NoticeFailed
+from receiver.secret import Secret
 from tests.support.components import free_port
 from tests.support.notices import make_notice
 

@@ -14,10 +14,11 @@ from handlers.references import parse_reference
 from notifiers.base import Level, Notice
 from receiver.app import init_app
 from receiver.background.outbox import Outbox
+from receiver.clock import SystemClock
 from receiver.config.notifiers import NotifierConfig, OutboxConfig
-from receiver.config.secret import Secret
 from receiver.decide.announcer import Announcer
 from receiver.errors import NoticeFailed
+from receiver.secret import Secret
 from receiver.store import Store
 from receiver.store.records import DeploymentStatus, Plan
 from tests.support.api import ClientFactory
@@ -82,7 +83,7 @@ async def finished(store: Store, status: DeploymentStatus, *, targets: int = 1) 
     ]
     ids = await record_plans(store, plans)
     for _ in ids:
-        deployment = await store.deployments.claim_deployment(worker="w")
+        deployment = await store.deployments.claim_deployment(worker="w", now=datetime.now(UTC))
         assert deployment is not None
         await store.notices.enqueue_notices(announcer.started(deployment))
         await store.deployments.finish_deployment(
@@ -101,6 +102,7 @@ def outbox(store: Store, *notifiers: ScriptedNotifier) -> Outbox:
         notifiers={n.name: n for n in notifiers},
         config=FAST,
         listen=lambda: store.listener("notices"),
+        clock=SystemClock(),
     )
 
 

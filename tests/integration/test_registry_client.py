@@ -19,9 +19,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from receiver.config.secret import Secret
 from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
 from receiver.registry.client import RegistryAuth, RegistryClient, parse_challenge
+from receiver.secret import Secret
 from tests.support.components import free_port
 from tests.support.oci import build_image, build_index
 from tests.support.registry import Registry, running_registry

@@ -127,7 +127,7 @@ async def test_running_deploys_are_listed(
         target=WEB, repository_name=NAME, image=image, deploy=True, reason="r", trigger="manual"
     )
     await record_plans(store, [plan])
-    claimed = await store.deployments.claim_deployment(worker="elsewhere")
+    claimed = await store.deployments.claim_deployment(worker="elsewhere", now=datetime.now(UTC))
     assert claimed is not None
 
     queue = (await get_status(client))["queue"]

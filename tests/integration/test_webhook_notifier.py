@@ -27,8 +27,8 @@ from notifiers.webhook import (
     sign,
     verify,
 )
-from receiver.config.secret import Secret
 from receiver.errors import NoticeFailed
+from receiver.secret import Secret
 from tests.support.components import free_port
 from tests.support.notices import make_notice
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from receiver.config.secret import Secret
+from receiver.secret import Secret
 
 Mode = Literal["slack", "teams"]
 

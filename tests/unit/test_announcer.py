@@ -11,8 +11,8 @@ from notifiers.base import Kind, Level
 from notifiers.email import render_text, subject
 from notifiers.slack import render
 from receiver.config.notifiers import NotifierConfig
-from receiver.config.secret import Secret
 from receiver.decide.announcer import Announcer
+from receiver.secret import Secret
 from receiver.store.records import Deployment, DeploymentStatus
 
 NOW = datetime(2026, 12, 2, 18, 48, tzinfo=UTC)

@@ -11,9 +11,9 @@ import pytest
 
 from receiver.config import loading as configuration
 from receiver.config.loading import Config
-from receiver.config.secret import Secret
 from receiver.config.server import DatabaseConfig, Scope, ServerConfig
 from receiver.errors import ConfigError
+from receiver.secret import Secret
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
 
