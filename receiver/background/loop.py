@@ -18,11 +18,14 @@ from receiver.clock import Clock
 from receiver.errors import StoreError
 from receiver.store import Listener
 
+#: Doublings past which a backoff is at its cap whatever the base (2**1024 is no float).
+_DOUBLINGS = 64
+
 
 def backoff(attempts: int, *, base: float, cap: float) -> float:
     """Seconds to wait before the next try after ``attempts`` tries: doubling from ``base``,
-    at most ``cap``."""
-    return float(min(base * 2 ** (attempts - 1), cap))
+    at most ``cap``, however many tries there were."""
+    return float(min(base * 2.0 ** min(attempts - 1, _DOUBLINGS), cap))
 
 
 class PolledLoop:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -14,9 +13,12 @@ import pytest
 from deployers.base import Deployers, DeployOutcome, DeployResult, Target, Workload
 from handlers.references import parse_name
 from receiver.app import init_app
+from receiver.clock import Clock
 from receiver.runtime import SERVICES
 from tests.support.api import Client, ClientFactory, deployments, settle
+from tests.support.clock import ManualClock
 from tests.support.metrics import count, scrape, value
+from tests.support.polling import until
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.rounds import work_rounds, worker_of
@@ -32,6 +34,7 @@ def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
         *,
         repositories: list[dict[str, Any]] | None = None,
         running: str | None = ref("1.0.0", 1),
+        clock: Clock | None = None,
         **overrides: Any,
     ) -> tuple[Client, RecordingDeployer]:
         deployer = deployer or RecordingDeployer()
@@ -52,7 +55,8 @@ def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
             worker=worker,
             **overrides,
         )
-        client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
+        app = init_app(config, deployers=Deployers([deployer]), clock=clock)
+        client = await aiohttp_client(app)
         return client, deployer
 
     return started
@@ -151,10 +155,11 @@ async def test_twenty_quick_pushes_deploy_one_at_a_time_and_end_on_the_newest(st
 async def test_a_running_deploy_shows_in_the_metrics_while_it_runs(start: Start) -> None:
     client, _ = await start(RecordingDeployer(delay=1.0))
     await push(client, "1.1.0", 2)
-    deadline = time.monotonic() + 10
-    while value(await scrape(client), "regdeploy_running_deploys") != 1:
-        assert time.monotonic() < deadline, "the deploy never showed as running"
-        await asyncio.sleep(0.05)
+
+    async def running() -> bool:
+        return value(await scrape(client), "regdeploy_running_deploys") == 1
+
+    await until("the deploy shows as running", running, seconds=10, interval=0.05)
     await settle(client)
     scraped = await scrape(client)
     assert value(scraped, "regdeploy_running_deploys") == 0
@@ -164,10 +169,25 @@ async def test_a_running_deploy_shows_in_the_metrics_while_it_runs(start: Start)
 
 
 async def test_failures_are_retried_with_backoff_until_they_succeed(start: Start) -> None:
+    """The backoff is ten minutes by the service's clock: the test moves the clock past it at
+    each look instead of waiting."""
     failing = DeployResult(outcome=DeployOutcome.FAILED, message="engine said no")
-    client, _ = await start(RecordingDeployer(scripted=[failing, failing]))
+    clock = ManualClock(at=datetime.now(UTC))
+    backoff = {"retry_base_seconds": 600, "retry_max_seconds": 600}
+    client, deployer = await start(
+        RecordingDeployer(scripted=[failing, failing]), clock=clock, worker=backoff
+    )
     await push(client, "1.1.0", 2)
-    [deployment] = await settle(client)
+
+    async def retried_until_succeeded() -> list[dict[str, Any]] | None:
+        if len(deployer.calls) < 3:
+            clock.advance(seconds=600)
+        found = await deployments(client)
+        return found if [d["status"] for d in found] == ["succeeded"] else None
+
+    [deployment] = await until(
+        "the deploy succeeds on its third attempt", retried_until_succeeded, seconds=15
+    )
 
     assert deployment["status"] == "succeeded"
     assert deployment["attempts"] == 3
@@ -377,15 +397,18 @@ async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
         registry=REGISTRY,
         confirm_digests=False,
         repositories=[repository()],
-        worker={"enabled": False, "retry_base_seconds": 0.05, "retry_max_seconds": 0.1},
+        # A pause of ten minutes between tries, by the service's clock, which the test moves.
+        worker={"enabled": False, "retry_base_seconds": 600, "retry_max_seconds": 600},
     )
-    client = await aiohttp_client(init_app(config, deployers=Deployers([recording, engine])))
+    clock = ManualClock(at=datetime.now(UTC))
+    app = init_app(config, deployers=Deployers([recording, engine]), clock=clock)
+    client = await aiohttp_client(app)
     worker = worker_of(client.app)
 
     await push(client, "1.1.0", 2)
     for _ in range(5):  # an orchestrator away is waited for, however many tries that takes
         await work_rounds(worker, 1)
-        await asyncio.sleep(0.1)  # the event's pause before it is tried again
+        clock.advance(seconds=601)  # past the event's pause before it is tried again
     response = await client.get("/api/v1/events", headers=api_headers())
     [event] = (await response.json())["events"]
     assert event["status"] == "pending"
@@ -400,7 +423,7 @@ async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
     assert value(scraped, "regdeploy_pending_events") == 1
 
     engine.down = False
-    await asyncio.sleep(0.1)
+    clock.advance(seconds=601)
     await work_rounds(worker, 1)
     [deployment] = await deployments(client)
     assert deployment["status"] == "succeeded"
