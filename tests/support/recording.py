@@ -19,6 +19,8 @@ from handlers.references import ImageName, ImageRef, parse_reference
 class RecordingDeployer:
     kind: str = "recording"
     delay: float = 0.0
+    # Deploys wait for it to be set before they go on (a deploy the test holds running).
+    held: asyncio.Event | None = None
     state_file: Path | None = None
     running: dict[str, ImageRef] = field(default_factory=dict)
     # When each target last changed, where a test says (as an orchestrator would).
@@ -69,6 +71,8 @@ class RecordingDeployer:
         self.max_active[target.key] = max(self.max_active[target.key], self.active[target.key])
         try:
             self._append_log("start", target, image)
+            if self.held is not None:
+                await self.held.wait()
             if self.delay:
                 await asyncio.sleep(self.delay)
             self.calls.append((target.key, str(image)))
