@@ -4,7 +4,6 @@ it, so that what several processes did can be told apart afterwards."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 
@@ -15,6 +14,7 @@ from handlers.events import Action, Event
 from receiver.errors import DatabaseUnavailable, LeaseLost
 from receiver.store import Store
 from receiver.store.leases import Lease, check_held
+from tests.support.polling import until
 
 NAME = "reconciler"
 
@@ -107,8 +107,14 @@ async def test_a_lease_past_its_expiry_fences_even_when_nobody_took_it_over(
 ) -> None:
     """Expiry is read from the clock, not from when the fenced transaction began."""
     assert await store.leases.acquire_lease(NAME, holder="a", seconds=0.3)
+
+    async def run_out() -> bool:
+        lease = await store.leases.get_lease(NAME)
+        return lease is not None and lease.now >= lease.expires_at
+
     with pytest.raises(LeaseLost):
         async with store.connector.transaction() as tx:
             await tx.execute("ping")  # the transaction began while the lease was held
-            await asyncio.sleep(0.5)  # the holder is paused past its lease's end
+            # The holder is paused past its lease's end, as the database tells the time.
+            await until("the lease ran out", run_out, seconds=10, interval=0.05)
             await check_held(tx, Lease(name=NAME, holder="a"))
