@@ -1,4 +1,7 @@
 # make run   install into .venv and start regdeploy with config.example.yaml (embedded PostgreSQL)
+# make check the inner loop, no system packages: lint, types, and the tests that need nothing
+#            but Python and the embedded PostgreSQL (unit, integration; no registry, Docker
+#            engine or browser, no chaos or bench), in a few minutes
 # make test  install everything the suite needs (system packages too) and run lint, types, tests
 # make bench run the benchmarks (installs wrk); BENCH=ingest runs one, QUICK=1 a tiny smoke run,
 #            ROUNDS=N another number of rounds
@@ -13,10 +16,17 @@ export REGDEPLOY_PORT ?= 8080
 
 BENCH ?= all
 
-.PHONY: run test demo bench screenshots lint typecheck pytest system-deps install clean
+# What make check runs of the suite: what needs a real component is marked (tests/conftest.py).
+CHECK_TESTS := -m "not registry and not docker and not browser" \
+	--ignore=tests/chaos --ignore=tests/bench
+
+.PHONY: run check test demo bench screenshots lint typecheck pytest system-deps install clean
 
 run: $(STAMP)
 	$(BIN)/regdeploy serve --config config.example.yaml
+
+check: $(STAMP) lint typecheck
+	$(BIN)/pytest $(CHECK_TESTS)
 
 test: system-deps $(STAMP) lint typecheck pytest
 

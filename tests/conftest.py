@@ -1,5 +1,6 @@
 """Fixtures shared by the test tiers (a real PostgreSQL, the private Docker engine, a
-configuration, the app), and the markers that say which real component a test needs.
+configuration, the app, ``start_app``: the one factory of apps under test), and the markers
+that say which real component a test needs.
 
 A test is marked from its fixture closure: whatever fixture it uses that (directly or through
 other fixtures) depends on one of ``COMPONENT_FIXTURES`` gives it that fixture's marker. A test
@@ -22,6 +23,7 @@ from receiver.app import init_app
 from receiver.config.loading import Config
 from receiver.store import Store
 from tests.support.api import ClientFactory
+from tests.support.app import StartApp, app_starter
 from tests.support.components import require_binary
 from tests.support.docker_engine import DockerEngine, clean
 from tests.support.postgres import create_template, fresh_database, start_server
@@ -91,6 +93,13 @@ def config(db_uri: str) -> Config:
 @pytest.fixture
 async def client(aiohttp_client: ClientFactory, config: Config) -> TestClient[Any, Any]:
     return await aiohttp_client(init_app(config))
+
+
+@pytest.fixture
+def start_app(aiohttp_client: ClientFactory, db_uri: str) -> StartApp:
+    """Starts apps under test on the test's database; its options are ``StartApp``'s
+    (``tests/support/app.py``)."""
+    return app_starter(aiohttp_client, db_uri)
 
 
 @pytest.fixture

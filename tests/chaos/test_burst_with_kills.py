@@ -39,7 +39,7 @@ from tests.support.history import (
 )
 from tests.support.nomad_fake import FakeNomad, make_job, task_images
 from tests.support.notifications import Notification, digest_of, distribution_push, harbor_push
-from tests.support.polling import until
+from tests.support.polling import NotSeen, until
 from tests.support.senders import Balancer, Delivery, DistributionSender, HarborSender
 
 REGISTRY = "registry.test:5000"
@@ -117,7 +117,7 @@ async def kill_randomly(cluster: Cluster, rng: random.Random, db_uri: str) -> li
     second half a random one of those running a deploy (any member if none does for a minute)."""
     killed = []
     for n in range(KILLS):
-        await asyncio.sleep(rng.uniform(0.3, 1.0))
+        await asyncio.sleep(rng.uniform(0.3, 1.0))  # a random moment, not a wait for something
         if n < KILLS // 2:
             victim, deploying = rng.choice(cluster.members), False
         else:
@@ -132,14 +132,16 @@ async def deploying_member(
     cluster: Cluster, rng: random.Random, db_uri: str
 ) -> tuple[Member, bool]:
     """A random member among those running a deploy, waiting up to a minute for one."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    async def members_deploying() -> list[Member]:
         claims = await asyncio.to_thread(deploying, db_uri)
-        members = [m for m in map(cluster.member, map(worker_pid, claims)) if m is not None]
-        if members:
-            return rng.choice(members), True
-        await asyncio.sleep(0.1)
-    return rng.choice(cluster.members), False
+        return [m for m in map(cluster.member, map(worker_pid, claims)) if m is not None]
+
+    try:
+        members = await until("a member runs a deploy", members_deploying, seconds=60)
+    except NotSeen:  # none did for a minute: any member, as the docstring of kill_randomly says
+        return rng.choice(cluster.members), False
+    return rng.choice(members), True
 
 
 async def burst(

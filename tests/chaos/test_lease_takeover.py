@@ -142,7 +142,7 @@ async def test_a_stopped_lease_holder_is_taken_over_and_fenced(
 async def resume(victim: Member, *, at: float) -> str:
     """SIGCONT ``victim`` at ``at`` (monotonic: the stop's end); once the round it was stopped
     in has ended, how it did (the error it logged)."""
-    await asyncio.sleep(max(0.0, at - time.monotonic()))
+    await asyncio.sleep(max(0.0, at - time.monotonic()))  # the stop lasts its time, on purpose
     failed_before = len(_round_failures(victim))
     os.kill(victim.pid, signal.SIGCONT)
 

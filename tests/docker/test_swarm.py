@@ -11,7 +11,6 @@ with a 1 s monitor a rolling update takes a few seconds.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from tests.support.docker_workloads import (
     repository_in,
     running_image,
 )
+from tests.support.polling import until
 from tests.support.registry import Registry
 
 SWARM = SwarmSettings(poll_seconds=0.3, rollout_timeout_seconds=60)
@@ -105,10 +105,11 @@ def service_image(client: docker.DockerClient, name: str = "web") -> str:
 async def running_container(
     client: docker.DockerClient, image: str, service: str = "web"
 ) -> dict[str, Any]:
-    """The container of the service's one task once it runs ``image`` (bounded poll)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        tasks = await asyncio.to_thread(
+    """The container of the service's one task once it runs ``image``."""
+    tasks: list[dict[str, Any]] = []
+
+    async def container() -> dict[str, Any] | None:
+        tasks[:] = await asyncio.to_thread(
             client.api.tasks, filters={"service": service, "desired-state": "running"}
         )
         running = [
@@ -120,9 +121,15 @@ async def running_container(
             container_id = running[0]["Status"]["ContainerStatus"]["ContainerID"]
             found: dict[str, Any] = client.api.inspect_container(container_id)
             return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"service {service} never ran {image}: {tasks}")
-        await asyncio.sleep(0.2)
+        return None
+
+    return await until(
+        f"service {service} runs {image}",
+        container,
+        seconds=WAIT_SECONDS,
+        interval=0.2,
+        explain=lambda: f"its tasks: {tasks}",
+    )
 
 
 async def test_discover_finds_opted_in_services_of_the_repository(

@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from tests.support.components import free_port
+from tests.support.polling import until_sync
 from tests.support.service_process import (
     REGISTRY,
     ROOT,
     push_notification,
     request,
     stop_all,
-    wait_for,
     write_config,
 )
 from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
@@ -61,7 +61,12 @@ def service(tmp_path: Path, db_uri: str) -> Iterator[Any]:
             stderr=subprocess.DEVNULL,
         )
         procs.append(proc)
-        wait_for("the service answers /ping", lambda: request(port, "GET", "/ping", None, ""))
+        until_sync(
+            "the service answers /ping",
+            lambda: request(port, "GET", "/ping", None, ""),
+            seconds=30,
+            ignoring=(OSError,),  # not listening yet
+        )
         return proc
 
     yield port, state, start
@@ -74,7 +79,12 @@ def test_sigkill_mid_deploy_then_restart_deploys_exactly_once(service: Any) -> N
     push = push_notification("push-1.1.0", "1.1.0", "sha256:" + "2" * 64)
     assert request(port, "POST", "/webhooks/registry", push, REGISTRY_TOKEN)["accepted"] == 1
     log = state.with_suffix(".log")
-    wait_for("the deploy started", lambda: log.exists() and "start" in log.read_text())
+    until_sync(
+        "the deploy started",
+        lambda: log.exists() and "start" in log.read_text(),
+        seconds=30,
+        ignoring=(OSError,),
+    )
 
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
@@ -87,7 +97,9 @@ def test_sigkill_mid_deploy_then_restart_deploys_exactly_once(service: Any) -> N
         final = [d for d in found if d["status"] not in ("planned", "running")]
         return final if final and len(final) == len(found) else None
 
-    [deployment] = wait_for("the deployment reached a final state", finished, seconds=60)
+    [deployment] = until_sync(
+        "the deployment reached a final state", finished, seconds=60, ignoring=(OSError,)
+    )
     assert deployment["status"] == "succeeded"
     assert deployment["image"] == NEW
     assert log.read_text().count(f"done recording:web {NEW}") == 1

@@ -12,12 +12,12 @@ import os
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.components import require_binary
+from tests.support.polling import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOWN_SECONDS = 120.0
@@ -35,17 +35,24 @@ def demo_environment() -> dict[str, str]:
 
 def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> str:
     """What the demo printed until a line holding ``marker`` (failing after ``seconds``)."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + seconds
+    stdout = process.stdout
+    assert stdout is not None
     seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
+
+    def printed() -> str | None:
+        line = stdout.readline()  # blocks until a line: the poll needs no pause of its own
         if not line and process.poll() is not None:
-            break
+            pytest.fail(f"the demo ended without printing {marker!r}:\n{''.join(seen)}")
         seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    pytest.fail(f"the demo did not print {marker!r} within {seconds} s:\n{''.join(seen)}")
+        return "".join(seen) if marker in line else None
+
+    return until_sync(
+        f"the demo prints {marker!r}",
+        printed,
+        seconds=seconds,
+        interval=0,
+        explain=lambda: f"it printed:\n{''.join(seen)}",
+    )
 
 
 def test_make_demo_shows_a_real_deploy_and_cleans_up_after_ctrl_c() -> None:

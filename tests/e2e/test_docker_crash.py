@@ -17,8 +17,9 @@ from deployers.containers import ASIDE_SUFFIX
 from tests.support.docker_engine import DockerEngine
 from tests.support.docker_workloads import inspect, names
 from tests.support.oci import build_image
+from tests.support.polling import until_sync
 from tests.support.registry import Registry
-from tests.support.service_process import ROOT, request, stop_all, wait_for
+from tests.support.service_process import ROOT, request, stop_all
 from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 
 
@@ -84,17 +85,23 @@ def test_sigkill_mid_swap_then_restart_repairs_and_deploys(
             stderr=subprocess.DEVNULL,
         )
         procs.append(proc)
-        wait_for("regdeploy answers /ping", lambda: request(port, "GET", "/ping", None, ""))
+        until_sync(
+            "regdeploy answers /ping",
+            lambda: request(port, "GET", "/ping", None, ""),
+            seconds=30,
+            ignoring=(OSError,),  # not listening yet
+        )
         return proc
 
     try:
         first = start()
         new = build_image(layout, tag="1.1.0", env={"VERSION": "1.1.0"})
         reg.push(layout, "1.1.0", "team/app")
-        wait_for(
+        until_sync(
             "the new container is on probation",
             lambda: (c := inspect(client, "web")) and c["Id"] != old.id and c["State"]["Running"],
             seconds=60,
+            ignoring=(OSError,),
         )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
@@ -110,7 +117,9 @@ def test_sigkill_mid_swap_then_restart_repairs_and_deploys(
             done = [d for d in moves if d["status"] not in ("planned", "running")]
             return done if done and len(done) == len(moves) else None
 
-        [deployment] = wait_for("the deploy reached a final state", finished, seconds=90)
+        [deployment] = until_sync(
+            "the deploy reached a final state", finished, seconds=90, ignoring=(OSError,)
+        )
         assert deployment["status"] == "succeeded", deployment
         detail = request(port, "GET", f"/api/v1/deployments/{deployment['id']}", None, API_TOKEN)
         assert [a["outcome"] for a in detail["attempts"]] == ["stalled", "succeeded"]

@@ -6,7 +6,6 @@ mocked.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from receiver.app import init_app
 from tests.support.docker_engine import DockerEngine
 from tests.support.oci import build_image
+from tests.support.polling import until
 from tests.support.registry import Registry
 from tests.support.settings import api_headers, make_config
 
@@ -61,14 +61,17 @@ class Flow:
     async def wait_for(
         self, what: str, check: Callable[[list[dict[str, Any]]], bool], **query: str
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while True:
+        found: list[dict[str, Any]] = []
+
+        async def seen() -> bool:
+            nonlocal found
             found = await self.deployments(**query)
-            if check(found):
-                return found
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what}: deployments are {found}")
-            await asyncio.sleep(0.3)
+            return check(found)
+
+        await until(
+            what, seen, seconds=WAIT_SECONDS, interval=0.3, explain=lambda: f"deployments: {found}"
+        )
+        return found
 
     async def ended(self, what: str, target: str) -> list[dict[str, Any]]:
         """The deployments of ``target`` but the skipped ones, once one of them has ended."""
@@ -178,16 +181,22 @@ def make_service(
 
 
 async def wait_running(client: docker.DockerClient, service: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
+    tasks: list[dict[str, Any]] = []
+
+    async def running() -> bool:
+        nonlocal tasks
         tasks = await asyncio.to_thread(
             client.api.tasks, filters={"service": service, "desired-state": "running"}
         )
-        if tasks and all(t["Status"]["State"] == "running" for t in tasks):
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"service {service} never ran: {tasks}")
-        await asyncio.sleep(0.3)
+        return bool(tasks) and all(t["Status"]["State"] == "running" for t in tasks)
+
+    await until(
+        f"service {service} runs",
+        running,
+        seconds=WAIT_SECONDS,
+        interval=0.3,
+        explain=lambda: f"its tasks: {tasks}",
+    )
 
 
 async def test_a_labelled_service_follows_its_tag_and_an_unlabelled_one_stays(

@@ -4,7 +4,6 @@ receiver, the queue and the Nomad deployer."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from receiver.app import init_app
 from tests.support.api import settle
 from tests.support.nomad_fake import FakeNomad, make_job, task_images
 from tests.support.oci import build_image
+from tests.support.polling import until
 from tests.support.registry import Registry
 from tests.support.rounds import without_loops, work_rounds, worker_of
 from tests.support.settings import make_config
@@ -95,11 +95,12 @@ async def test_pushes_move_the_configured_group_and_the_opted_in_job(
             },
             "svc": {"api/server": f"{svc_image}:1.2.4@{new_svc}"},
         }
-        deadline = time.monotonic() + 30
-        while {job: task_images(fake.job(job)) for job in expected} != expected:
-            if time.monotonic() > deadline:
-                pytest.fail(f"jobs not moved: {[task_images(fake.job(j)) for j in expected]}")
-            await asyncio.sleep(0.1)
+        await until(
+            "the jobs moved",
+            lambda: {job: task_images(fake.job(job)) for job in expected} == expected,
+            seconds=30,
+            explain=lambda: f"they run {[task_images(fake.job(j)) for j in expected]}",
+        )
         # 1.3.0 never reached the patch-policy job.
         registered = [task_images(r.body["Job"]) for r in fake.registrations if r.job_id == "svc"]
         assert all("1.3.0" not in image for images in registered for image in images.values())
@@ -159,11 +160,11 @@ async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
         assert [r.status for r in fake.registrations if r.job_id == "app"] == [500, 200]
 
         bad = await push("1.2.0")
-        deadline = time.monotonic() + 30
-        while not [d for d in fake.deployments("app") if d["Status"] == "failed"]:
-            if time.monotonic() > deadline:
-                pytest.fail("the failing rollout did not happen")
-            await asyncio.sleep(0.1)
+        await until(
+            "the failing rollout",
+            lambda: [d for d in fake.deployments("app") if d["Status"] == "failed"],
+            seconds=30,
+        )
         await wait_for_image(fake, f"{repo}:1.1.0@{good}")  # Nomad reverted
         # Settled means nothing is planned or running: a retry, had one been planned, has
         # registered again by then, and none can come later. Three more rounds of a worker
@@ -187,8 +188,9 @@ async def test_a_conflict_then_a_failed_rollout_with_auto_revert(
 
 
 async def wait_for_image(fake: FakeNomad, expected: str) -> None:
-    deadline = time.monotonic() + 30
-    while task_images(fake.job("app")) != {"web/server": expected}:
-        if time.monotonic() > deadline:
-            pytest.fail(f"job app not on {expected}: {task_images(fake.job('app'))}")
-        await asyncio.sleep(0.1)
+    await until(
+        f"job app on {expected}",
+        lambda: task_images(fake.job("app")) == {"web/server": expected},
+        seconds=30,
+        explain=lambda: f"it runs {task_images(fake.job('app'))}",
+    )

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
@@ -18,6 +17,7 @@ from receiver.config.loading import Config
 from tests.support.api import Client, settle
 from tests.support.chat_capture import ChatCapture
 from tests.support.oci import build_image
+from tests.support.polling import until
 from tests.support.recording import RecordingDeployer
 from tests.support.registry import Registry
 from tests.support.rounds import outbox_of, send_rounds, without_loops
@@ -85,14 +85,6 @@ async def assert_nothing_left_to_send(config: Config, deployer: RecordingDeploye
         assert (await response.json())["notices"] == []
 
 
-async def wait_until(what: str, check: Any, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {seconds} s: {what}")
-        await asyncio.sleep(0.1)
-
-
 def texts(body: Any) -> str:
     """Every string in a message, to look for what it names."""
     if isinstance(body, dict):
@@ -115,7 +107,9 @@ async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
             try:
                 second = build_image(layout, tag="1.1.0", env={"V": "2"})
                 await asyncio.to_thread(reg.push, layout, "1.1.0", "team/app")
-                await wait_until("both chats told", lambda: slack.received and teams.received)
+                await until(
+                    "both chats told", lambda: slack.received and teams.received, seconds=30
+                )
 
                 deployer.scripted.append(
                     DeployResult(
@@ -125,8 +119,10 @@ async def test_each_chat_gets_one_message_per_outcome_naming_what_moved(
                 )
                 build_image(layout, tag="1.2.0", env={"V": "3"})
                 await asyncio.to_thread(reg.push, layout, "1.2.0", "team/app")
-                await wait_until(
-                    "the rollback told", lambda: len(slack.received) == len(teams.received) == 2
+                await until(
+                    "the rollback told",
+                    lambda: len(slack.received) == len(teams.received) == 2,
+                    seconds=30,
                 )
                 await settle(client)
             finally:
@@ -160,14 +156,14 @@ async def test_a_chat_outage_and_a_restart_lose_no_notice_and_send_it_once(
         try:
             build_image(layout, tag="1.1.0", env={"V": "2"})
             await asyncio.to_thread(reg.push, layout, "1.1.0", "team/app")
-            await wait_until("Slack was tried", lambda: slack.requests_total >= 2)
+            await until("Slack was tried", lambda: slack.requests_total >= 2, seconds=30)
             assert not slack.received
         finally:
             await client.close()  # regdeploy stops in the middle of the outage
         tried_while_down = slack.requests_total
         client = await start(config, deployer, port)
         try:
-            await wait_until("the notice after the outage", lambda: slack.received, seconds=60)
+            await until("the notice after the outage", lambda: slack.received, seconds=60)
             await settle(client)
         finally:
             await client.close()

@@ -7,7 +7,6 @@ client posts to regdeploy's listening socket, and the result is read back throug
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from receiver.app import init_app
 from tests.support.components import free_port
 from tests.support.oci import build_image, build_index
+from tests.support.polling import until
 from tests.support.registry import Registry
 from tests.support.settings import REGISTRY_TOKEN, api_headers, make_config
 
@@ -56,14 +56,13 @@ class Regdeploy:
     async def wait_for(
         self, what: str, check: Callable[[], Awaitable[bool]], *, seconds: float = WAIT_SECONDS
     ) -> None:
-        """Poll ``check`` until it holds; fail naming ``what`` after ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while True:
-            if await check():
-                return
-            if time.monotonic() > deadline:
-                pytest.fail(f"not within {seconds} s: {what}; events: {await self.events()}")
-            await asyncio.sleep(0.1)
+        """Poll ``check`` until it holds; fail naming ``what`` (and the events) after
+        ``seconds``."""
+
+        async def seen() -> str:
+            return f"events: {await self.events()}"
+
+        await until(what, check, seconds=seconds, explain=seen)
 
 
 @pytest.fixture

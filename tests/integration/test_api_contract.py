@@ -11,7 +11,6 @@ without a valid token 401.
 from __future__ import annotations
 
 import os
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from deployers.base import Deployers
 from receiver.app import init_app
 from receiver.http.openapi import load_document
 from tests.support.live import LiveApp
+from tests.support.polling import until_sync
 from tests.support.postgres import fresh_database
 from tests.support.pushes import NAME, REGISTRY, WEB, push_body, ref, repository
 from tests.support.recording import RecordingDeployer
@@ -212,10 +212,7 @@ def _seed(url: str) -> None:
         f"{url}/webhooks/harbor", data=b"not json", headers={"Authorization": HARBOR_TOKEN}
     )
     assert rejected.json()["rejected"] == 1
-    deadline = time.monotonic() + 30
-    while not _settled(url):
-        assert time.monotonic() < deadline, "the seeded pushes were not deployed within 30 s"
-        time.sleep(0.1)
+    until_sync("the seeded pushes deployed", lambda: _settled(url), seconds=30)
 
 
 def _settled(url: str) -> bool:

@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 from receiver.cli import main
-from tests.support.api import ClientFactory
+from tests.support.app import StartApp
 from tests.support.pushes import NAME, push
 from tests.support.release import ALICE_TOKEN, BOB_TOKEN, EVENINGS, Released, Start, starter
 from tests.support.settings import API_TOKEN, READ_TOKEN
@@ -33,8 +33,8 @@ def no_client_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
 
 
 @pytest.fixture
-def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
-    return starter(aiohttp_client, db_uri)
+def start(start_app: StartApp) -> Start:
+    return starter(start_app)
 
 
 async def cli(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 from receiver.config import loading as configuration
 from receiver.errors import ConfigError
 from tests.support.components import free_port, require_binary
+from tests.support.polling import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -77,6 +77,7 @@ def registry_endpoint() -> dict[str, Any]:
     return endpoint
 
 
+@pytest.mark.docker  # runs docker-compose, one of Docker's programs
 def test_compose_renders_regdeploy_its_database_registry_and_example(tmp_path: Path) -> None:
     result = compose_config(tmp_path, DOCKER_GID=DOCKER_GID, POSTGRES_PASSWORD="pw")
 
@@ -97,6 +98,7 @@ def test_compose_renders_regdeploy_its_database_registry_and_example(tmp_path: P
     assert labels(example["deploy"])["regdeploy.enable"] == "true"
 
 
+@pytest.mark.docker  # runs docker-compose, one of Docker's programs
 def test_compose_refuses_to_start_without_the_docker_socket_group(tmp_path: Path) -> None:
     result = compose_config(tmp_path)
 
@@ -136,7 +138,7 @@ def test_the_registry_starts_with_its_file_and_keeps_the_token_out_of_its_log(
             stderr=subprocess.STDOUT,
         )
         try:
-            status = _wait_for_v2(f"http://127.0.0.1:{port}/v2/", proc)
+            status = _wait_for_v2(f"http://127.0.0.1:{port}/v2/", proc, log_path)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -147,11 +149,14 @@ def test_the_registry_starts_with_its_file_and_keeps_the_token_out_of_its_log(
     assert token.removeprefix("Bearer ") not in output
 
 
-def _wait_for_v2(url: str, proc: subprocess.Popen[bytes]) -> int | str:
-    """The status of ``GET /v2/`` once the registry answers, or why it never did."""
-    deadline = time.monotonic() + START_SECONDS
-    last: int | str = "no answer"
-    while time.monotonic() < deadline and proc.poll() is None:
+def _wait_for_v2(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> int:
+    """The status of ``GET /v2/`` once the registry answers."""
+    last = "no answer"
+
+    def status() -> int | None:
+        nonlocal last
+        if proc.poll() is not None:
+            pytest.fail(f"the registry exited with {proc.returncode}: {_log(log_path)}")
         try:
             with _OPENER.open(url, timeout=1) as answer:
                 return int(answer.status)
@@ -160,8 +165,19 @@ def _wait_for_v2(url: str, proc: subprocess.Popen[bytes]) -> int | str:
                 return exc.code
         except OSError as exc:
             last = repr(exc)
-        time.sleep(POLL_SECONDS)
-    return f"exited with {proc.returncode}" if proc.poll() is not None else last
+            return None
+
+    return until_sync(
+        "the registry answers GET /v2/",
+        status,
+        seconds=START_SECONDS,
+        interval=POLL_SECONDS,
+        explain=lambda: f"{last}; its log: {_log(log_path)}",
+    )
+
+
+def _log(path: Path) -> str:
+    return path.read_text(errors="replace")
 
 
 def test_regdeploy_reads_its_compose_configuration_from_the_environment() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.api import ClientFactory
+from tests.support.app import StartApp
 from tests.support.console_forms import csrf_of, once_of, sign_in
 from tests.support.metrics import count, parse
 from tests.support.pushes import WEB, push, ref
@@ -20,8 +20,8 @@ FROZEN = "frozen by admin (every repository): incident 42"
 
 
 @pytest.fixture
-def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
-    return starter(aiohttp_client, db_uri)
+def start(start_app: StartApp) -> Start:
+    return starter(start_app)
 
 
 async def waiting_deploy(app: Released) -> dict[str, Any]:

@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfoNotFoundError
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deployers.base import Deployers, Target
+from deployers.base import Target
 from handlers.references import ImageName
-from receiver.app import init_app
 from receiver.decide.gate import ReleaseGate
 from receiver.runtime import SERVICES
-from tests.support.api import ClientFactory, deployments
-from tests.support.pushes import NAME, REGISTRY, WEB, push, ref, repository
+from tests.support.api import deployments
+from tests.support.app import StartApp
+from tests.support.pushes import NAME, REGISTRY, WEB, push, ref
 from tests.support.recording import RecordingDeployer
 from tests.support.rounds import work_rounds, worker_of
-from tests.support.settings import api_headers, make_config
+from tests.support.settings import api_headers
 
 Client = TestClient[Any, Any]
 LABELLED = Target(kind="recording", name="labelled")
@@ -40,21 +40,14 @@ class CountingDeployer(RecordingDeployer):
 
 
 @pytest.fixture
-async def idle(aiohttp_client: ClientFactory, db_uri: str) -> tuple[Client, CountingDeployer]:
+async def idle(start_app: StartApp) -> tuple[Client, CountingDeployer]:
     """The app with its loops off (the test drives the rounds), watching team/app (target web,
     running 1.0.0) beside a workload that opted in to other/tool."""
     deployer = CountingDeployer()
     deployer.run(WEB, ref("1.0.0", 1))
     deployer.discoverable.append((LABELLED, ImageName(registry=REGISTRY, repository="other/tool")))
     deployer.run(LABELLED, f"{REGISTRY}/other/tool:stable@sha256:{'e' * 64}")
-    config = make_config(
-        db_uri,
-        registry=REGISTRY,
-        confirm_digests=False,  # registry.test names no running registry
-        repositories=[repository()],
-        worker={"enabled": False},
-    )
-    client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
+    client, _ = await start_app(deployer=deployer, worker={"enabled": False})
     return client, deployer
 
 

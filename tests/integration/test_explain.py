@@ -3,45 +3,19 @@ reason, through the real app, a real PostgreSQL and a recording deployer."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, Target
+from deployers.base import Target
 from handlers.references import parse_name
-from receiver.app import init_app
-from tests.support.api import Client, ClientFactory
+from tests.support.api import Client
+from tests.support.app import StartApp
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
-from tests.support.recording import RecordingDeployer
-from tests.support.settings import READ_TOKEN, api_headers, make_config
+from tests.support.settings import READ_TOKEN, api_headers
 
-Start = Callable[..., Awaitable[tuple[Client, RecordingDeployer]]]
 LABELLED = Target(kind="recording", name="cache", policy="patch")
 EXPLAIN = f"/api/v1/repos/{NAME}/explain"
-
-
-@pytest.fixture
-def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
-    """The app (no worker) with team/app watched; ``web`` runs ``running`` when given."""
-
-    async def started(
-        *, repositories: list[dict[str, Any]] | None = None, running: str | None = None
-    ) -> tuple[Client, RecordingDeployer]:
-        deployer = RecordingDeployer()
-        if running is not None:
-            deployer.run(WEB, running)
-        config = make_config(
-            db_uri,
-            registry=REGISTRY,
-            confirm_digests=False,  # registry.test names no running registry
-            repositories=repositories if repositories is not None else [repository()],
-            worker={"enabled": False},
-        )
-        client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
-        return client, deployer
-
-    return started
 
 
 async def explain(client: Client, path: str = EXPLAIN, status: int = 200, **query: str) -> Any:
@@ -50,8 +24,8 @@ async def explain(client: Client, path: str = EXPLAIN, status: int = 200, **quer
     return await response.json()
 
 
-async def test_every_tag_gets_the_decision_a_push_of_it_would_get(start: Start) -> None:
-    client, _ = await start(running=ref("1.1.0", 2))
+async def test_every_tag_gets_the_decision_a_push_of_it_would_get(start_app: StartApp) -> None:
+    client, _ = await start_app(running=ref("1.1.0", 2))
     for tag, n in [("1.0.0", 1), ("1.1.0", 2), ("1.2.0", 3), ("2.0.0", 4), ("1.3.0-rc1", 5)]:
         await push(client, tag, n)
 
@@ -89,8 +63,8 @@ async def test_every_tag_gets_the_decision_a_push_of_it_would_get(start: Start) 
     }
 
 
-async def test_a_labelled_target_is_explained_under_its_own_policy(start: Start) -> None:
-    client, deployer = await start(running=ref("1.0.0", 1))
+async def test_a_labelled_target_is_explained_under_its_own_policy(start_app: StartApp) -> None:
+    client, deployer = await start_app(running=ref("1.0.0", 1))
     deployer.discoverable.append((LABELLED, parse_name(f"{REGISTRY}/{NAME}")))
     deployer.run(LABELLED, ref("1.0.0", 1))
     for tag, n in [("1.0.0", 1), ("1.0.1", 2), ("1.1.0", 3)]:
@@ -107,8 +81,10 @@ async def test_a_labelled_target_is_explained_under_its_own_policy(start: Start)
 
 
 @pytest.mark.parametrize("chosen", [WEB.key, WEB.name])
-async def test_target_narrows_it_to_one_target_by_key_or_name(start: Start, chosen: str) -> None:
-    client, deployer = await start()
+async def test_target_narrows_it_to_one_target_by_key_or_name(
+    start_app: StartApp, chosen: str
+) -> None:
+    client, deployer = await start_app()
     deployer.discoverable.append((LABELLED, parse_name(f"{REGISTRY}/{NAME}")))
     deployer.run(LABELLED, ref("1.0.0", 1))
     await push(client, "1.0.0", 1)
@@ -118,20 +94,22 @@ async def test_target_narrows_it_to_one_target_by_key_or_name(start: Start, chos
     assert [t["target_key"] for t in answer["targets"]] == [WEB.key]
 
 
-async def test_an_unknown_target_is_404_naming_the_targets(start: Start) -> None:
-    client, _ = await start()
+async def test_an_unknown_target_is_404_naming_the_targets(start_app: StartApp) -> None:
+    client, _ = await start_app()
     answer = await explain(client, status=404, target="nope")
     assert answer == {"message": f"no target 'nope' of {NAME} (targets: {WEB.key})"}
 
 
-async def test_an_unknown_repository_is_404(start: Start) -> None:
-    client, _ = await start()
+async def test_an_unknown_repository_is_404(start_app: StartApp) -> None:
+    client, _ = await start_app()
     answer = await explain(client, "/api/v1/repos/no/such/explain", status=404)
     assert answer == {"message": "no watched repository named 'no/such'"}
 
 
-async def test_a_pinned_repository_explains_the_pin(start: Start) -> None:
-    client, _ = await start(repositories=[repository(pinned_tag="1.0.0")], running=ref("1.1.0", 2))
+async def test_a_pinned_repository_explains_the_pin(start_app: StartApp) -> None:
+    client, _ = await start_app(
+        repositories=[repository(pinned_tag="1.0.0")], running=ref("1.1.0", 2)
+    )
     await push(client, "1.0.0", 1)
     await push(client, "1.1.0", 2)
 
@@ -148,8 +126,8 @@ async def test_a_pinned_repository_explains_the_pin(start: Start) -> None:
     }
 
 
-async def test_without_targets_it_says_why_and_still_lists_the_tags(start: Start) -> None:
-    client, _ = await start(repositories=[repository(targets=[])])
+async def test_without_targets_it_says_why_and_still_lists_the_tags(start_app: StartApp) -> None:
+    client, _ = await start_app(repositories=[repository(targets=[])])
     await push(client, "1.0.0", 1)
 
     answer = await explain(client)
@@ -162,9 +140,11 @@ async def test_without_targets_it_says_why_and_still_lists_the_tags(start: Start
     )
 
 
-async def test_a_target_whose_kind_has_no_deployer_is_explained_as_such(start: Start) -> None:
+async def test_a_target_whose_kind_has_no_deployer_is_explained_as_such(
+    start_app: StartApp,
+) -> None:
     nomad = {"kind": "nomad", "name": "api"}
-    client, _ = await start(repositories=[repository(targets=[nomad])])
+    client, _ = await start_app(repositories=[repository(targets=[nomad])])
     await push(client, "1.0.0", 1)
 
     [api] = (await explain(client))["targets"]
@@ -174,8 +154,8 @@ async def test_a_target_whose_kind_has_no_deployer_is_explained_as_such(start: S
     assert api["pushes"][0]["reason"] == "no deployer for kind 'nomad'"
 
 
-async def test_explaining_stores_nothing(start: Start) -> None:
-    client, deployer = await start(running=ref("1.0.0", 1))
+async def test_explaining_stores_nothing(start_app: StartApp) -> None:
+    client, deployer = await start_app(running=ref("1.0.0", 1))
     await push(client, "1.1.0", 2)
     await explain(client)
     response = await client.get("/api/v1/deployments", headers=api_headers())

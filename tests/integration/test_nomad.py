@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from deployers.base import Deployers, Target
+from deployers.base import Target
 from deployers.nomad import NomadDeployer, NomadSettings
 from handlers.references import Aliases
-from receiver.app import init_app
-from tests.support.api import Client, ClientFactory, settle
+from tests.support.api import Client, settle
+from tests.support.app import StartApp
 from tests.support.nomad_fake import FakeNomad, make_job, task_images
 from tests.support.pushes import REGISTRY, push
-from tests.support.settings import api_headers, make_config
+from tests.support.settings import api_headers
 
 TOKEN = "nomad-acl-token-0123"
 # A deploy here waits for the fake agent's rollout, polled every 50 ms.
@@ -32,9 +32,9 @@ Start = Callable[..., Awaitable[tuple[Client, FakeNomad]]]
 
 
 @pytest.fixture
-async def start(
-    aiohttp_client: ClientFactory, db_uri: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[Start]:
+async def start(start_app: StartApp, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Start]:
+    """The app deploying through the Nomad deployer only, to ``fake`` (served on a port of its
+    own); team/app watched (unless ``watched=False``) with ``targets`` and ``policy``."""
     for name in ("NOMAD_ADDR", "NOMAD_TOKEN", "NOMAD_NAMESPACE", "NOMAD_REGION"):
         monkeypatch.delenv(name, raising=False)
     servers: list[TestServer] = []
@@ -68,19 +68,15 @@ async def start(
             if watched
             else []
         )
-        config = make_config(
-            db_uri,
-            registry=REGISTRY,
-            confirm_digests=False,  # registry.test names no running registry
+        client, _ = await start_app(
             repositories=repositories,
+            deployers=[NomadDeployer(settings=settings, aliases=Aliases({}))],
             worker={
                 "poll_interval_seconds": 0.2,
                 "retry_base_seconds": 0.05,
                 "retry_max_seconds": 0.1,
             },
         )
-        deployer = NomadDeployer(settings=settings, aliases=Aliases({}))
-        client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
         return client, fake
 
     yield started

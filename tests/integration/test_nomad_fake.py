@@ -1,7 +1,7 @@
 """The Nomad fake, driven through python-nomad as a deployer drives a real agent.
 
 Each test checks a behaviour of Nomad's HTTP API that the fake reproduces (see
-``tests/nomad_fake.py`` for where in Nomad each comes from).
+``tests/support/nomad_fake.py`` for where in Nomad each comes from).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import requests
 from aiohttp.test_utils import TestServer
 
 from tests.support.nomad_fake import FakeNomad, Json, make_job, task_images
+from tests.support.polling import until
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "nomad"
 T = TypeVar("T")
@@ -295,12 +296,12 @@ async def test_a_deployment_runs_for_its_rollout_time_then_succeeds(start: Start
 
     first = await call(lambda: client.job.get_deployment("web"))
     assert first["Status"] == "running"
-    deadline = asyncio.get_running_loop().time() + 10
-    deployment = first
-    while deployment["Status"] == "running":
-        assert asyncio.get_running_loop().time() < deadline, "the deployment never ended"
-        await asyncio.sleep(0.05)
+
+    async def ended() -> Json | None:
         deployment = await call(lambda: client.deployment.get_deployment(first["ID"]))
+        return deployment if deployment["Status"] != "running" else None
+
+    deployment = await until("the deployment ended", ended, seconds=10, interval=0.05)
     assert deployment["Status"] == "successful"
     # It ran for its rollout time, counted from its creation, which the register made.
     assert deployment["ModifyTime"] - deployment["CreateTime"] >= 500_000_000
@@ -315,10 +316,11 @@ async def test_a_timed_rollout_ends_whether_anyone_reads_it_or_not(start: Start)
     job = await call(lambda: client.job.get_job("web"))
     await call(lambda: client.job.register_job("web", {"Job": with_image(job, NEW)}))
 
-    deadline = asyncio.get_running_loop().time() + 10
-    while (latest := fake.latest_deployment("web")) and latest["Status"] == "running":
-        assert asyncio.get_running_loop().time() < deadline, "the rollout never ended"
-        await asyncio.sleep(0.05)
+    def ended() -> Json | None:
+        latest = fake.latest_deployment("web")
+        return latest if latest is not None and latest["Status"] != "running" else None
+
+    latest = await until("the rollout ended", ended, seconds=10, interval=0.05)
     assert latest is not None and latest["Status"] == "successful"
     assert [v["Stable"] for v in fake.versions("web")] == [True, True]
 

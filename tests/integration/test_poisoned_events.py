@@ -3,7 +3,6 @@ pushes to other repositories sent after it are all decided."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,15 +10,15 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from deployers.base import Deployers, Target
+from deployers.base import Target
 from handlers.events import Action, Event
-from receiver.app import init_app
 from receiver.runtime import SERVICES
-from tests.support.api import ClientFactory
+from tests.support.app import StartApp
+from tests.support.polling import until
 from tests.support.postgres import admin_sql
 from tests.support.pushes import REGISTRY, digest, push
 from tests.support.recording import RecordingDeployer
-from tests.support.settings import api_headers, make_config
+from tests.support.settings import api_headers
 
 Client = TestClient[Any, Any]
 OTHERS = 100
@@ -48,7 +47,7 @@ async def events(client: Client) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def started(aiohttp_client: ClientFactory, db_uri: str) -> Client:
+async def started(start_app: StartApp, db_uri: str) -> Client:
     repositories = [
         {
             "name": f"team/other-{i}",
@@ -65,16 +64,13 @@ async def started(aiohttp_client: ClientFactory, db_uri: str) -> Client:
                 "targets": [{"kind": "recording", "name": poisoned.replace("/", "-")}],
             }
         )
-    config = make_config(
-        db_uri,
-        registry=REGISTRY,
-        confirm_digests=False,  # registry.test names no running registry
-        repositories=repositories,
-        worker={"poll_interval_seconds": 0.2, "retry_base_seconds": 0.2, "retry_max_seconds": 1},
-    )
     deployer = RecordingDeployer()
     deployer.run(Target(kind="recording", name="team-crash"), f"{REGISTRY}/team/crash:0.9.0")
-    client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
+    client, _ = await start_app(
+        repositories=repositories,
+        deployer=deployer,
+        worker={"poll_interval_seconds": 0.2, "retry_base_seconds": 0.2, "retry_max_seconds": 1},
+    )
     # A repository whose stored policy no regdeploy can read (written by hand, say): deciding
     # its events fails every time, for a reason that does not go away.
     admin_sql(db_uri, "UPDATE repositories SET policy = 'newest' WHERE name = 'team/crash'")
@@ -92,12 +88,16 @@ async def test_poisoned_events_fail_with_their_reason_and_hold_nothing_back(
     for i in range(OTHERS):
         await push(started, "1.0.0", 100 + i, f"team/other-{i}")
 
-    deadline = time.monotonic() + 60
-    while any(e["status"] == "pending" for e in await events(started)):
-        assert time.monotonic() < deadline, [
-            e for e in await events(started) if e["status"] == "pending"
-        ]
-        await asyncio.sleep(0.1)
+    async def pending() -> list[dict[str, Any]]:
+        return [e for e in await events(started) if e["status"] == "pending"]
+
+    async def none_pending() -> bool:
+        return not await pending()
+
+    async def still_pending() -> str:
+        return f"pending: {await pending()}"
+
+    await until("every event decided", none_pending, seconds=60, explain=still_pending)
     print(f"{OTHERS} pushes after two poisoned events decided in {time.monotonic() - sent:.1f} s")
 
     by_repository = {e["repository"]: e for e in await events(started)}

@@ -13,7 +13,8 @@ import pytest
 from deployers.base import Target
 from handlers.references import ImageName
 from receiver.runtime import SERVICES
-from tests.support.api import ClientFactory, deployments
+from tests.support.api import deployments
+from tests.support.app import StartApp
 from tests.support.clock import ManualClock
 from tests.support.metrics import count, scrape, value
 from tests.support.pushes import NAME, REGISTRY, WEB, push, ref
@@ -33,8 +34,8 @@ WINDOW_WORDS = "outside the window mon–fri 22:00–23:30 Europe/Berlin; opens 
 
 
 @pytest.fixture
-def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
-    return starter(aiohttp_client, db_uri)
+def start(start_app: StartApp) -> Start:
+    return starter(start_app)
 
 
 async def kinds_of_notices(client: Any) -> list[tuple[int, str]]:

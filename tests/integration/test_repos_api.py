@@ -8,24 +8,17 @@ from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, Target
-from receiver.app import init_app
+from deployers.base import Target
 from receiver.views.shapes import target_json
-from tests.support.api import Client, ClientFactory, settle
+from tests.support.api import Client, settle
+from tests.support.app import FAST_WORKER, AppUnderTest, StartApp
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
-from tests.support.recording import RecordingDeployer
-from tests.support.settings import READ_TOKEN, api_headers, make_config
+from tests.support.settings import READ_TOKEN, api_headers
 
-Start = Callable[..., Awaitable[tuple[Client, RecordingDeployer]]]
+Start = Callable[..., Awaitable[AppUnderTest]]
 
 DEEP = "group/sub/svc"  # a name with more than one slash
 API = Target(kind="recording", name="api")
-FAST_WORKER = {
-    "poll_interval_seconds": 0.2,
-    "stall_timeout_seconds": 3,
-    "retry_base_seconds": 0.05,
-    "retry_max_seconds": 0.2,
-}
 REPOS_KEYS = {"auto_deploy", "pinned_tag", "pinned_tag_value", "tags"}
 REPOSITORY_KEYS = {
     "name",
@@ -79,28 +72,11 @@ def deep_repository(**overrides: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
-    """Start the app on the test database; the worker is off unless ``worker=True``."""
+def start(start_app: StartApp) -> Start:
+    """``start_app`` with a fast worker, off unless ``worker=True``."""
 
-    async def started(
-        *,
-        repositories: list[dict[str, Any]] | None = None,
-        worker: bool = False,
-        running: str | None = None,
-        deployer: RecordingDeployer | None = None,
-    ) -> tuple[Client, RecordingDeployer]:
-        deployer = deployer or RecordingDeployer()
-        if running is not None:
-            deployer.run(WEB, running)
-        config = make_config(
-            db_uri,
-            registry=REGISTRY,
-            confirm_digests=False,  # registry.test names no running registry
-            repositories=repositories if repositories is not None else [repository()],
-            worker={**FAST_WORKER, "enabled": worker},
-        )
-        client = await aiohttp_client(init_app(config, deployers=Deployers([deployer])))
-        return client, deployer
+    async def started(*, worker: bool = False, **options: Any) -> AppUnderTest:
+        return await start_app(worker={**FAST_WORKER, "enabled": worker}, **options)
 
     return started
 

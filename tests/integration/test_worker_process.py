@@ -14,7 +14,8 @@ from typing import Any
 
 from tests.support.components import free_port
 from tests.support.metrics import count, parse
-from tests.support.service_process import ROOT, push_notification, request, wait_for, write_config
+from tests.support.polling import until_sync
+from tests.support.service_process import ROOT, push_notification, request, write_config
 from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 
 
@@ -44,7 +45,12 @@ def test_a_separate_worker_process_decides_what_serve_stored(tmp_path: Path, db_
         for command, config in zip(("serve", "worker"), configs, strict=True)
     ]
     try:
-        wait_for("serve answers /ping", lambda: request(port, "GET", "/ping", None, ""))
+        until_sync(
+            "serve answers /ping",
+            lambda: request(port, "GET", "/ping", None, ""),
+            seconds=30,
+            ignoring=(OSError,),  # not listening yet
+        )
         push = push_notification("e-1", "1.1.0", "sha256:" + "3" * 64)
         assert request(port, "POST", "/webhooks/registry", push, REGISTRY_TOKEN)["accepted"] == 1
 
@@ -54,7 +60,9 @@ def test_a_separate_worker_process_decides_what_serve_stored(tmp_path: Path, db_
             )["deployments"]
             return found
 
-        [decision] = wait_for("the worker process decided the event", decided)
+        [decision] = until_sync(
+            "the worker process decided the event", decided, seconds=30, ignoring=(OSError,)
+        )
         assert decision["status"] == "skipped"
         assert decision["reason"] == "no deployer for kind 'swarm'"
         # The worker process serves its own metrics: it made the decision, serve did not.

@@ -3,14 +3,12 @@ until it has nothing left to do."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.support.polling import until
 from tests.support.settings import api_headers
 
 Client = TestClient[Any, Any]
@@ -27,14 +25,23 @@ async def deployments(client: Client, **query: str) -> list[dict[str, Any]]:
 async def settle(client: Client, seconds: float = 15.0) -> list[dict[str, Any]]:
     """Wait until every event is decided and no deployment is planned or running; the
     deployments then."""
-    deadline = time.monotonic() + seconds
-    while True:
+    found: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    busy: list[dict[str, Any]] = []
+
+    async def settled() -> bool:
+        nonlocal found, pending, busy
         response = await client.get("/api/v1/events", headers=api_headers())
         pending = [e for e in (await response.json())["events"] if e["status"] == "pending"]
         found = await deployments(client, limit="500")
         busy = [d for d in found if d["status"] in ("planned", "running")]
-        if not pending and not busy:
-            return found
-        if time.monotonic() > deadline:
-            pytest.fail(f"not settled within {seconds} s: {pending} {busy}")
-        await asyncio.sleep(0.05)
+        return not pending and not busy
+
+    await until(
+        "settled: no event pending, no deploy planned or running",
+        settled,
+        seconds=seconds,
+        interval=0.05,
+        explain=lambda: f"{pending} {busy}",
+    )
+    return found

@@ -9,13 +9,11 @@ database and the fakes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import yaml
 
 from tests.support.components import free_port
 from tests.support.nomad_fake import FakeNomad
+from tests.support.polling import until
 from tests.support.settings import API_TOKEN, HARBOR_TOKEN, REGISTRY_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,15 +145,22 @@ class Cluster:
 
     async def ready(self, seconds: float = 60) -> None:
         """Until every ``serve`` answers ``/ping`` and every worker has started its loops."""
-        deadline = time.monotonic() + seconds
+        waiting: list[str] = []
         async with aiohttp.ClientSession(trust_env=False) as session:
-            for m in self.members:
-                while not await _is_ready(session, m):
+
+            async def all_ready() -> bool:
+                waiting.clear()
+                for m in self.members:
+                    if await _is_ready(session, m):
+                        continue
                     if m.proc is not None and m.proc.poll() is not None:
                         pytest.fail(f"{m.name} exited with {m.proc.returncode}: {m.log()[-5:]}")
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"{m.name} not ready within {seconds} s")
-                    await asyncio.sleep(0.1)
+                    waiting.append(m.name)
+                return not waiting
+
+            await until(
+                "every member ready", all_ready, seconds=seconds, explain=lambda: f"not: {waiting}"
+            )
 
     def kill(self, member: Member) -> None:
         """SIGKILL ``member`` and reap it."""

@@ -5,7 +5,6 @@ release rules (``approvals=1``), the deploys of 1.4.1 wait for them instead."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import requests
 from deployers.base import Deployers, Target
 from receiver.app import init_app
 from tests.support.live import LiveApp
+from tests.support.polling import until_sync
 from tests.support.postgres import fresh_database
 from tests.support.pushes import NAME, REGISTRY, WEB, push_body, ref, repository
 from tests.support.recording import RecordingDeployer
@@ -57,15 +57,24 @@ class Console:
 
     def settle(self) -> list[dict[str, Any]]:
         """Wait until no event is pending and no deploy planned or running."""
-        deadline = time.monotonic() + SETTLE_SECONDS
-        while True:
+        found: list[dict[str, Any]] = []
+        busy: list[dict[str, Any]] = []
+
+        def settled() -> bool:
+            nonlocal found, busy
             events = self.api("/api/v1/events")["events"]
-            found: list[dict[str, Any]] = self.api("/api/v1/deployments?limit=500")["deployments"]
+            found = self.api("/api/v1/deployments?limit=500")["deployments"]
             busy = [d for d in found if d["status"] in ("planned", "running")]
-            if not busy and all(e["status"] != "pending" for e in events):
-                return found
-            assert time.monotonic() < deadline, f"not settled: {busy}"
-            time.sleep(0.05)
+            return not busy and all(e["status"] != "pending" for e in events)
+
+        until_sync(
+            "settled: no event pending, no deploy planned or running",
+            settled,
+            seconds=SETTLE_SECONDS,
+            interval=0.05,
+            explain=lambda: f"busy: {busy}",
+        )
+        return found
 
 
 @contextmanager

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +23,7 @@ import docker
 import docker.errors
 
 from tests.support.components import free_port, port_free, require_binary
+from tests.support.polling import until_sync
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -100,21 +100,26 @@ class DockerEngine:
         ]
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"dockerd exited at start:\n{self.read_log()}")
-            if self.socket.exists():
-                with contextlib.suppress(docker.errors.DockerException, OSError):
-                    client = self.client()
-                    try:
-                        client.ping()
-                        return
-                    finally:
-                        client.close()
-            time.sleep(0.2)
-        raise RuntimeError(f"dockerd did not answer within {START_TIMEOUT} s:\n{self.read_log()}")
+        until_sync(
+            "dockerd answers",
+            self._answers,
+            seconds=START_TIMEOUT,
+            interval=0.2,
+            explain=lambda: f"its log:\n{self.read_log()}",
+            ignoring=(docker.errors.DockerException, OSError),
+        )
+
+    def _answers(self) -> bool:
+        assert self._proc is not None
+        if self._proc.poll() is not None:
+            raise RuntimeError(f"dockerd exited at start:\n{self.read_log()}")
+        if not self.socket.exists():
+            return False
+        client = self.client()
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
 
     def _init_swarm(self) -> None:
         client = self.client()

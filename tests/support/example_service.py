@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 
 from tests.support.components import free_port
 from tests.support.fixture_files import FIXTURES, load_recorded
+from tests.support.polling import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = "config.example.yaml"
@@ -122,20 +122,23 @@ class Service:
         self._wait_until_answering()
 
     def _wait_until_answering(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"regdeploy serve exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                answer = http("GET", f"{self.url}/ping")
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-                continue
-            assert answer.status == 200
-            assert answer.json() == {"message": "pong"}
-            return
-        pytest.fail(f"regdeploy serve did not answer /ping within {START_SECONDS} s:\n{self.log()}")
+        process = self.process
+        assert process is not None
+
+        def pinged() -> Answer:
+            if process.poll() is not None:
+                pytest.fail(f"regdeploy serve exited with {process.returncode}:\n{self.log()}")
+            return http("GET", f"{self.url}/ping")
+
+        answer = until_sync(
+            "regdeploy serve answers /ping",
+            pinged,
+            seconds=START_SECONDS,
+            explain=lambda: f"its log:\n{self.log()}",
+            ignoring=(urllib.error.URLError, ConnectionError, TimeoutError),
+        )
+        assert answer.status == 200
+        assert answer.json() == {"message": "pong"}
 
     def stop(self) -> int:
         """SIGTERM, as a service manager would; return the exit status."""

@@ -71,6 +71,8 @@ DEPLOYMENT_FAILED = "Failed due to unhealthy allocations"
 DEPLOYMENT_FAILED_BY_USER = "Deployment marked as failed"
 DEPLOYMENT_NEWER = "Cancelled due to newer version of job"
 ACTIVE_DEPLOYMENT = frozenset({"running", "paused", "pending", "initializing", "blocked"})
+# Set when the server serving the fake's app shuts down (its blocking queries answer then).
+_SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 
 # api.DefaultUpdateStrategy / UpdateStrategy.Canonicalize
 DEFAULT_UPDATE: Json = {
@@ -433,6 +435,8 @@ class FakeNomad:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
+        app[_SHUTTING_DOWN] = asyncio.Event()
+        app.on_shutdown.append(self._shut_down)
         app.router.add_route("*", "/v1/jobs", self._jobs_request)
         app.router.add_route("*", "/v1/job/{tail:.+}", self._job_specific)
         app.router.add_route("*", "/v1/deployment/{tail:.+}", self._deployment_request)
@@ -441,6 +445,12 @@ class FakeNomad:
         app.router.add_get("/v1/regions", self._regions_request)
         app.router.add_get("/v1/status/leader", self._leader_request)
         return app
+
+    async def _shut_down(self, app: web.Application) -> None:
+        """A server that stops answers its blocking queries at once, as an agent that leaves
+        does, rather than holding its shutdown until their wait is over."""
+        app[_SHUTTING_DOWN].set()
+        self._wake()
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -520,7 +530,10 @@ class FakeNomad:
             return
         after = int(raw)
         deadline = time.monotonic() + min(_duration(request.query.get("wait", "5m")), 600.0)
-        while index() <= after and (left := deadline - time.monotonic()) > 0:
+        stopping = request.app[_SHUTTING_DOWN]
+        while (
+            index() <= after and not stopping.is_set() and (left := deadline - time.monotonic()) > 0
+        ):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._written.wait(), left)
 
@@ -1046,10 +1059,13 @@ class FakeNomad:
 
     def _next(self) -> int:
         self._index += 1
-        # Wake the blocking queries: they look again whether their index moved.
+        self._wake()
+        return self._index
+
+    def _wake(self) -> None:
+        """Wake the blocking queries: they look again whether their index moved."""
         self._written.set()
         self._written = asyncio.Event()
-        return self._index
 
     def _version(self, key: tuple[str, str], version: int) -> Json | None:
         return next((v for v in self._versions.get(key, []) if v["Version"] == version), None)

@@ -159,7 +159,7 @@ def _image_manifest(
             "Cmd": list(DEFAULT_CMD if cmd is None else cmd),
         },
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": _CREATED, "created_by": "tests/e2e/oci.py"}],
+        "history": [{"created": _CREATED, "created_by": "tests/support/oci.py"}],
     }
     config_desc = _write_blob(layout_dir, _canonical(config))
     manifest = {

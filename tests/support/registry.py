@@ -22,7 +22,6 @@ import shutil
 import ssl
 import subprocess
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from tests.support.components import free_port, require_binary
+from tests.support.polling import NotSeen, until_sync
 
 START_TIMEOUT = 20.0
 POLL_INTERVAL = 0.05
@@ -194,10 +194,11 @@ class Registry:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait_ready(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + START_TIMEOUT
         last_error = "no answer"
-        while time.monotonic() < deadline:
+
+        def answered() -> bool:
+            nonlocal last_error
+            assert self._proc is not None
             if self._proc.poll() is not None:
                 raise RegistryError(
                     f"docker-registry exited with {self._proc.returncode}:\n{self.read_log()}"
@@ -206,18 +207,25 @@ class Registry:
             try:
                 with self._opener.open(req, timeout=1) as resp:
                     if resp.status == 200:
-                        return
+                        return True
                     last_error = f"HTTP {resp.status}"
             except urllib.error.HTTPError as exc:
                 with exc:
                     last_error = f"HTTP {exc.code}"
             except OSError as exc:
                 last_error = repr(exc)
-            time.sleep(POLL_INTERVAL)
-        raise RegistryError(
-            f"docker-registry did not answer GET /v2/ with 200 within {START_TIMEOUT:.0f} s "
-            f"({last_error}); its log:\n{self.read_log()}"
-        )
+            return False
+
+        try:
+            until_sync(
+                "docker-registry answers GET /v2/ with 200",
+                answered,
+                seconds=START_TIMEOUT,
+                interval=POLL_INTERVAL,
+                explain=lambda: f"{last_error}; its log:\n{self.read_log()}",
+            )
+        except NotSeen as not_seen:  # start() stops it then, and tries again if the port was taken
+            raise RegistryError(str(not_seen)) from None
 
     def read_log(self) -> str:
         """The registry's stdout+stderr so far."""

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from deployers.base import Deployers
-from receiver.app import init_app
-from tests.support.api import Client, ClientFactory, deployments
+from tests.support.api import Client, deployments
+from tests.support.app import StartApp
 from tests.support.clock import ManualClock
-from tests.support.pushes import REGISTRY, WEB, ref, repository
+from tests.support.pushes import ref, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.rounds import Rounds, work_rounds, worker_of
-from tests.support.settings import API_TOKEN, READ_TOKEN, make_config
+from tests.support.settings import API_TOKEN, READ_TOKEN
 
 ALICE_TOKEN = "alice-approve-token-0001"
 BOB_TOKEN = "bob-approve-token-0002"
@@ -63,9 +62,9 @@ class Released:
 Start = Callable[..., Awaitable[Released]]
 
 
-def starter(aiohttp_client: ClientFactory, db_uri: str) -> Start:
-    """Starts the app on ``db_uri`` with team/app's release ``rules`` (``windows``,
-    ``approvals``, ...); several apps may share the database, the deployer and the clock."""
+def starter(start_app: StartApp) -> Start:
+    """Starts the app with team/app's release ``rules`` (``windows``, ``approvals``, ...);
+    several apps may share the database, the deployer and the clock."""
 
     async def start(
         *,
@@ -74,20 +73,17 @@ def starter(aiohttp_client: ClientFactory, db_uri: str) -> Start:
         repositories: list[dict[str, Any]] | None = None,
         **rules: Any,
     ) -> Released:
-        if deployer is None:
-            deployer = RecordingDeployer()
-            deployer.run(WEB, ref("1.0.0", 1))
         clock = clock or ManualClock(WEDNESDAY)
-        config = make_config(
-            db_uri,
-            registry=REGISTRY,
-            confirm_digests=False,  # registry.test names no running registry
+        client, deployer = await start_app(
             repositories=repositories or [repository(notify=["ops"], **rules)],
+            # A new deployer runs 1.0.0; a given one runs what it ran.
+            running=ref("1.0.0", 1) if deployer is None else None,
+            deployer=deployer,
+            clock=clock,
             api={"tokens": TOKENS},
             notifiers=[{"name": "ops", "type": "slack", "url": "http://127.0.0.1:9/hook"}],
         )
-        app = init_app(config, deployers=Deployers([deployer]), clock=clock)
-        return Released(client=await aiohttp_client(app), deployer=deployer, clock=clock)
+        return Released(client=client, deployer=deployer, clock=clock)
 
     return start
 

@@ -3,7 +3,7 @@ drive round by round.
 
 A test that must show that something does *not* happen cannot wait for it: however long it
 waits, a slower machine waits less in rounds of work. It runs the loop's rounds itself instead
-(``Worker.work_once``, ``Outbox.send_due``), so it knows exactly how much work had its chance.
+(``Rounds.work_once``, ``Outbox.send_due``), so it knows exactly how much work had its chance.
 The loops are built as ``receiver.runtime`` builds them, on the app's store, planner, deployers
 and configuration; start the app ``without_loops`` so that no loop of its own runs beside them.
 """

@@ -138,7 +138,7 @@ class DistributionSender:
         while True:
             if self._recent >= self._threshold:
                 wait = self._last_failure + self._backoff - time.monotonic()
-                if wait > 0:
+                if wait > 0:  # the Breaker's backoff, as Distribution paces its retries
                     await asyncio.sleep(wait)
             self.delivery.attempts += 1
             status = await _attempt(session, self._balancer, notification, self._timeout)
@@ -199,7 +199,7 @@ class HarborSender:
                 self.delivery.acknowledged.append(notification)
                 return
             self.delivery.failures += 1
-            if attempt < self._max_fails:
+            if attempt < self._max_fails:  # Harbor's pause before a job's next try
                 await asyncio.sleep(self._retry_seconds)
         self.delivery.dropped.append(notification)
 

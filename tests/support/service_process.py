@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 import yaml
 
 from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
@@ -19,7 +16,6 @@ from tests.support.settings import API_TOKEN, REGISTRY_TOKEN
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "registry.test:5000"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-T = TypeVar("T")
 
 
 def write_config(
@@ -82,21 +78,6 @@ def request(port: int, method: str, path: str, body: object, token: str) -> Any:
     )
     with _OPENER.open(req, timeout=10) as response:
         return json.loads(response.read())
-
-
-def wait_for(what: str, check: Callable[[], T | None], seconds: float = 30) -> T:
-    """Poll ``check`` (connection errors count as not yet) until it gives something truthy."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            result = check()
-        except OSError:
-            result = None
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {seconds} s: {what}")
-        time.sleep(0.1)
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:

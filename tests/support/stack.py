@@ -5,18 +5,17 @@ for its API."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from deployers.base import Target
 from tests.support.metrics import Samples, parse
 from tests.support.oci import build_image
+from tests.support.polling import until
 from tests.support.recording import RecordingDeployer
 from tests.support.registry import Registry
 from tests.support.settings import REGISTRY_TOKEN, api_headers
@@ -65,11 +64,12 @@ class Stack:
         return found
 
     async def wait_until(self, what: str, check: Callable[[], Awaitable[bool]]) -> None:
-        deadline = time.monotonic() + 30
-        while not await check():
-            if time.monotonic() > deadline:
-                pytest.fail(f"not within 30 s: {what}; deployments: {await self.deployments()}")
-            await asyncio.sleep(0.1)
+        """Poll ``check`` for up to 30 s; failing, say ``what`` and the deployments."""
+
+        async def seen() -> str:
+            return f"deployments: {await self.deployments()}"
+
+        await until(what, check, seconds=30, explain=seen)
 
     async def settled(self, events: int) -> None:
         """Wait until ``events`` events are stored, decided, and nothing is queued."""

@@ -627,13 +627,22 @@ PROPERTY = settings(
 )
 
 
+def records_of(body: bytes) -> int:
+    """How many records a body that parses holds: its ``events`` list, or itself as the one
+    event that newer registries send bare."""
+    document = json.loads(body)
+    return len(document["events"]) if "events" in document else 1
+
+
 def parse_or_payload_error(body: bytes, headers: dict[str, str]) -> None:
     try:
         parsed = distribution.parse(body, headers, source="hub")
     except PayloadError:
         return
     assert isinstance(parsed, Parsed)
-    assert parsed.ignored + len(parsed.events) + len(parsed.problems) >= 0
+    # Every record is counted once: as an event, a problem, or ignored.
+    assert parsed.ignored + len(parsed.events) + len(parsed.problems) == records_of(body)
+    assert all(event.source == "hub" for event in parsed.events)
 
 
 @PROPERTY

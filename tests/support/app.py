@@ -1,0 +1,102 @@
+"""The app under test, started by one factory: the ``start_app`` fixture (``tests/conftest.py``).
+
+It serves the real app on the test's database through pytest-aiohttp's test client, with the
+configuration of ``tests.support.settings.make_config`` for team/app on ``registry.test:5000``
+(digests not confirmed: that name stands for no running registry) and a recording deployer.
+A test file wraps it only where it adds something of its own (release control's clock and
+rounds, a fake Nomad agent, a worker switch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+from deployers.base import Deployer, Deployers
+from receiver.app import init_app
+from receiver.clock import Clock
+from tests.support.api import Client, ClientFactory
+from tests.support.pushes import REGISTRY, WEB, repository
+from tests.support.recording import RecordingDeployer
+from tests.support.settings import make_config
+
+#: A worker that polls, retries and takes over stalled deploys within a test's patience.
+FAST_WORKER: Mapping[str, Any] = {
+    "poll_interval_seconds": 0.2,
+    "stall_timeout_seconds": 3,
+    "retry_base_seconds": 0.05,
+    "retry_max_seconds": 0.2,
+}
+
+
+class AppUnderTest(NamedTuple):
+    """The started app's test client and its recording deployer (a tuple, so that a test
+    writes ``client, deployer = await start_app()``)."""
+
+    client: Client
+    deployer: RecordingDeployer
+
+
+class StartApp(Protocol):
+    async def __call__(
+        self,
+        *,
+        repositories: Sequence[Mapping[str, Any]] | None = None,
+        running: str | None = None,
+        deployer: RecordingDeployer | None = None,
+        deployers: Sequence[Deployer] | None = None,
+        worker: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        port: int | None = None,
+        **config: Any,
+    ) -> AppUnderTest:
+        """Start the app; every option has a default:
+
+        - ``repositories``: the ``repositories:`` entries (default: team/app with target
+          ``web``, ``tests.support.pushes.repository()``);
+        - ``running``: the image ``web`` runs before the app starts (default: nothing);
+        - ``deployer``: the recording deployer (default: a new one);
+        - ``deployers``: the app's deployers where they are not just ``deployer`` (another kind
+          beside it, or one instead of it);
+        - ``worker``: the ``worker:`` section as written (default: ``make_config``'s, the
+          worker off);
+        - ``clock``: the clock the app judges time by (default: the machine's);
+        - ``port``: the port to serve on (default: any free one);
+        - ``config``: any other top-level section of ``make_config`` (``api``, ``notifiers``,
+          ``dry_run``, ...).
+        """
+        ...
+
+
+def app_starter(aiohttp_client: ClientFactory, db_uri: str) -> StartApp:
+    """The factory behind the ``start_app`` fixture: apps on ``db_uri`` (several may share it,
+    and a deployer, as replicas or a restart do)."""
+
+    async def start_app(
+        *,
+        repositories: Sequence[Mapping[str, Any]] | None = None,
+        running: str | None = None,
+        deployer: RecordingDeployer | None = None,
+        deployers: Sequence[Deployer] | None = None,
+        worker: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        port: int | None = None,
+        **config: Any,
+    ) -> AppUnderTest:
+        deployer = deployer or RecordingDeployer()
+        if running is not None:
+            deployer.run(WEB, running)
+        settings = make_config(
+            db_uri,
+            registry=REGISTRY,
+            confirm_digests=False,  # registry.test names no running registry
+            repositories=list(repositories) if repositories is not None else [repository()],
+            **({} if worker is None else {"worker": dict(worker)}),
+            **config,
+        )
+        chosen = Deployers([deployer] if deployers is None else deployers)
+        app = init_app(settings, deployers=chosen, clock=clock)
+        server = {} if port is None else {"port": port}
+        return AppUnderTest(await aiohttp_client(app, server_kwargs=server), deployer)
+
+    return start_app
