@@ -10,25 +10,27 @@ import json
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from aiohttp.test_utils import TestServer
 
-from deployers.base import Deployers, Target
+from deployers.base import Target
 from handlers.references import parse_name, short_digest
 from receiver import version
-from receiver.app import init_app
 from receiver.cli import build_parser, main
-from tests.support.api import Client, ClientFactory, settle
+from receiver.store.records import Deployment
+from receiver.views.reads import DeploymentView, ReadModel
+from tests.support.api import Client, settle
+from tests.support.app import StartApp
 from tests.support.components import free_port
+from tests.support.polling import until
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
-from tests.support.settings import API_TOKEN, READ_TOKEN, make_config
+from tests.support.settings import API_TOKEN, READ_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT_COMMANDS = [
@@ -100,26 +102,19 @@ def no_client_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
 
 
 @pytest.fixture
-async def start(
-    aiohttp_client: ClientFactory, db_uri: str, capsys: pytest.CaptureFixture[str]
-) -> AsyncIterator[Start]:
-    servers: list[TestServer] = []
+def start(start_app: StartApp, capsys: pytest.CaptureFixture[str]) -> Start:
+    """The service with its worker on, watching team/app with ``repo``'s settings, on a port
+    the CLI is pointed at."""
 
     async def started(**repo: Any) -> Running:
-        deployer = RecordingDeployer()
-        config = make_config(
-            db_uri,
-            registry=REGISTRY,
-            confirm_digests=False,  # registry.test names no running registry
+        client, deployer = await start_app(
             repositories=[repository(**repo)],
             worker={"poll_interval_seconds": 0.2, "enabled": True},
+            port=free_port(),
         )
-        server = TestServer(init_app(config, deployers=Deployers([deployer])), port=free_port())
-        client = await aiohttp_client(server)
-        servers.append(server)
-        return Running(client, deployer, f"http://127.0.0.1:{server.port}", capsys)
+        return Running(client, deployer, f"http://127.0.0.1:{client.server.port}", capsys)
 
-    yield started
+    return started
 
 
 # -- every command parses and tells its version ---------------------------------------------------
@@ -280,7 +275,18 @@ async def test_deployments_and_events_are_tables_newest_first(start: Start) -> N
     assert [d["status"] for d in listed] == ["succeeded"]
 
 
-async def test_deployments_follow_shows_each_change_until_ctrl_c(start: Start) -> None:
+async def test_deployments_follow_shows_each_change_until_ctrl_c(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looks = 0
+    listed = ReadModel.deployments
+
+    async def counted(self: ReadModel, found: Sequence[Deployment]) -> list[DeploymentView]:
+        nonlocal looks
+        looks += 1
+        return await listed(self, found)
+
+    monkeypatch.setattr(ReadModel, "deployments", counted)
     running = await start()
     running.deployer.run(WEB, ref("1.0.0", 1))
     command = ["deployments", "--follow", "--json", "--url", running.url, "--token", API_TOKEN]
@@ -298,7 +304,8 @@ async def test_deployments_follow_shows_each_change_until_ctrl_c(start: Start) -
     )
     assert process.stdout is not None
     try:
-        await asyncio.sleep(1.5)  # it has looked once, and found nothing
+        # It has looked once, and found nothing (with --json it prints nothing then).
+        await until("the CLI has looked at the deployments", lambda: looks > 0, seconds=20)
         await push(running.client, "1.1.0", 2)
         seen: list[str] = []
         while "succeeded" not in seen:

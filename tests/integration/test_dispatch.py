@@ -3,61 +3,45 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, DeployOutcome, DeployResult, Target, Workload
+from deployers.base import DeployOutcome, DeployResult, Target, Workload
 from handlers.references import parse_name
-from receiver.app import init_app
-from receiver.clock import Clock
 from receiver.runtime import SERVICES
-from tests.support.api import Client, ClientFactory, deployments, settle
+from tests.support.api import Client, deployments, settle
+from tests.support.app import FAST_WORKER, AppUnderTest, StartApp
 from tests.support.clock import ManualClock
 from tests.support.metrics import count, scrape, value
 from tests.support.polling import until
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.rounds import work_rounds, worker_of
-from tests.support.settings import READ_TOKEN, api_headers, make_config
+from tests.support.settings import READ_TOKEN, api_headers
 
-Start = Callable[..., Awaitable[tuple[Client, RecordingDeployer]]]
+Start = Callable[..., Awaitable[AppUnderTest]]
 
 
 @pytest.fixture
-def start(aiohttp_client: ClientFactory, db_uri: str) -> Start:
+def start(start_app: StartApp) -> Start:
+    """Apps whose worker runs, polling and retrying quickly, and whose ``web`` runs 1.0.0
+    unless ``running`` says otherwise; ``worker`` adds to that worker, ``options`` are
+    ``start_app``'s."""
+
     async def started(
         deployer: RecordingDeployer | None = None,
         *,
-        repositories: list[dict[str, Any]] | None = None,
         running: str | None = ref("1.0.0", 1),
-        clock: Clock | None = None,
-        **overrides: Any,
-    ) -> tuple[Client, RecordingDeployer]:
-        deployer = deployer or RecordingDeployer()
-        if running is not None:
-            deployer.run(WEB, running)
-        worker = {
-            "poll_interval_seconds": 0.2,
-            "stall_timeout_seconds": 3,
-            "retry_base_seconds": 0.05,
-            "retry_max_seconds": 0.2,
-            **overrides.pop("worker", {}),
-        }
-        config = make_config(
-            db_uri,
-            registry=REGISTRY,
-            confirm_digests=False,  # registry.test names no running registry
-            repositories=repositories if repositories is not None else [repository()],
-            worker=worker,
-            **overrides,
+        worker: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> AppUnderTest:
+        return await start_app(
+            deployer=deployer, running=running, worker={**FAST_WORKER, **(worker or {})}, **options
         )
-        app = init_app(config, deployers=Deployers([deployer]), clock=clock)
-        client = await aiohttp_client(app)
-        return client, deployer
 
     return started
 
@@ -390,22 +374,19 @@ class UnreachableEngine:
 
 
 async def test_an_orchestrator_that_does_not_answer_holds_the_decision_back(
-    aiohttp_client: ClientFactory, db_uri: str
+    start_app: StartApp,
 ) -> None:
     recording, engine = RecordingDeployer(), UnreachableEngine()
-    recording.run(WEB, ref("1.0.0", 1))
-    # The test runs the worker's rounds itself: after five of them, nothing may be decided.
-    config = make_config(
-        db_uri,
-        registry=REGISTRY,
-        confirm_digests=False,
-        repositories=[repository()],
-        # A pause of ten minutes between tries, by the service's clock, which the test moves.
-        worker={"enabled": False, "retry_base_seconds": 600, "retry_max_seconds": 600},
-    )
     clock = ManualClock(at=datetime.now(UTC))
-    app = init_app(config, deployers=Deployers([recording, engine]), clock=clock)
-    client = await aiohttp_client(app)
+    # The test runs the worker's rounds itself: after five of them, nothing may be decided.
+    # A pause of ten minutes between tries, by the service's clock, which the test moves.
+    client, _ = await start_app(
+        deployer=recording,
+        deployers=[recording, engine],
+        running=ref("1.0.0", 1),
+        worker={"enabled": False, "retry_base_seconds": 600, "retry_max_seconds": 600},
+        clock=clock,
+    )
     worker = worker_of(client.app)
 
     await push(client, "1.1.0", 2)
