@@ -23,7 +23,7 @@ from receiver.app import init_app
 from receiver.config.loading import Config
 from receiver.store import Store
 from tests.support.api import ClientFactory
-from tests.support.app import StartApp, app_starter
+from tests.support.app import StartApp
 from tests.support.components import require_binary
 from tests.support.docker_engine import DockerEngine, clean
 from tests.support.postgres import create_template, fresh_database, start_server
@@ -99,7 +99,7 @@ async def client(aiohttp_client: ClientFactory, config: Config) -> TestClient[An
 def start_app(aiohttp_client: ClientFactory, db_uri: str) -> StartApp:
     """Starts apps under test on the test's database; its options are ``StartApp``'s
     (``tests/support/app.py``)."""
-    return app_starter(aiohttp_client, db_uri)
+    return StartApp(aiohttp_client, db_uri)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ rounds, a fake Nomad agent, a worker switch).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from deployers.base import Deployer, Deployers
 from receiver.app import init_app
@@ -37,7 +37,14 @@ class AppUnderTest(NamedTuple):
     deployer: RecordingDeployer
 
 
-class StartApp(Protocol):
+class StartApp:
+    """Starts apps on one database (several may share it, and a deployer, as replicas or a
+    restart do): the ``start_app`` fixture."""
+
+    def __init__(self, aiohttp_client: ClientFactory, db_uri: str) -> None:
+        self._aiohttp_client = aiohttp_client
+        self._db_uri = db_uri
+
     async def __call__(
         self,
         *,
@@ -65,29 +72,11 @@ class StartApp(Protocol):
         - ``config``: any other top-level section of ``make_config`` (``api``, ``notifiers``,
           ``dry_run``, ...).
         """
-        ...
-
-
-def app_starter(aiohttp_client: ClientFactory, db_uri: str) -> StartApp:
-    """The factory behind the ``start_app`` fixture: apps on ``db_uri`` (several may share it,
-    and a deployer, as replicas or a restart do)."""
-
-    async def start_app(
-        *,
-        repositories: Sequence[Mapping[str, Any]] | None = None,
-        running: str | None = None,
-        deployer: RecordingDeployer | None = None,
-        deployers: Sequence[Deployer] | None = None,
-        worker: Mapping[str, Any] | None = None,
-        clock: Clock | None = None,
-        port: int | None = None,
-        **config: Any,
-    ) -> AppUnderTest:
         deployer = deployer or RecordingDeployer()
         if running is not None:
             deployer.run(WEB, running)
         settings = make_config(
-            db_uri,
+            self._db_uri,
             registry=REGISTRY,
             confirm_digests=False,  # registry.test names no running registry
             repositories=list(repositories) if repositories is not None else [repository()],
@@ -97,6 +86,4 @@ def app_starter(aiohttp_client: ClientFactory, db_uri: str) -> StartApp:
         chosen = Deployers([deployer] if deployers is None else deployers)
         app = init_app(settings, deployers=chosen, clock=clock)
         server = {} if port is None else {"port": port}
-        return AppUnderTest(await aiohttp_client(app, server_kwargs=server), deployer)
-
-    return start_app
+        return AppUnderTest(await self._aiohttp_client(app, server_kwargs=server), deployer)
