@@ -10,6 +10,15 @@ Failures map onto ``NoticeFailed``: an unreachable or disconnecting server, a ti
 (temporary) reply ask for a retry; a refused login, a 5xx refusal of the sender, the
 recipients or the message, an untrusted certificate or a server lacking STARTTLS/AUTH give up
 (``permanent``). The password never appears in a message.
+
+Every field of a notice comes from outside (see ``notifiers.text``); each part of the message
+has one rule for it: ``header_text`` for the subject, so no line break in a name can end the
+header and start another (``Bcc:``), not even one hidden in an RFC 2047 encoded word
+(``=?utf-8?q?=0D=0ABcc:…?=``, which Python's header parser and mail clients decode);
+``html_text`` for the HTML
+part, every character HTML gives a meaning to escaped, so text never becomes a tag, an
+attribute or a link; ``displayable`` for the plain-text part, which keeps the words as written,
+a field's further lines indented under its first (each section's headline on one line).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import structlog
 
 from handlers.references import short_digest
 from notifiers.base import Notice
+from notifiers.text import WORD_JOINER, displayable
 from receiver.errors import NoticeFailed
 from receiver.secret import Secret
 
@@ -225,8 +235,21 @@ def subject(notices: Sequence[Notice]) -> str:
         failed = sum(notice.failed for notice in notices)
         if failed:
             text += f", {failed} failed"
-    # A header holds one line: whatever a name carries, no line break gets through.
-    return "[regdeploy] " + " ".join(text.split())
+    return "[regdeploy] " + header_text(text)
+
+
+def header_text(text: str) -> str:
+    """``text`` for a header: on one line, and with a word joiner (U+2060, invisible) between
+    ``=`` and ``?``, so no part of it is decoded as an encoded word that could carry a line
+    break or a direction override (Python then encodes that word, and a client shows it as is).
+    """
+    return one_line(text).replace("=?", f"={WORD_JOINER}?")
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: every run of whitespace (line breaks of any kind included) as one
+    space, so a header holds it whatever a name carries."""
+    return displayable(" ".join(text.split()))
 
 
 def render_text(notices: Sequence[Notice]) -> str:
@@ -234,7 +257,7 @@ def render_text(notices: Sequence[Notice]) -> str:
     for notice in notices:
         lines = [_headline(notice)]
         for label, value in _fields(notice):
-            first, *rest = value.splitlines() or [""]
+            first, *rest = displayable(value).splitlines() or [""]
             lines.append(f"  {label + ':':<12}{first}")
             lines.extend(f"  {'':<12}{line}" for line in rest)
         blocks.append("\n".join(lines))
@@ -245,11 +268,11 @@ def render_html(notices: Sequence[Notice]) -> str:
     sections = []
     for notice in notices:
         rows = "".join(
-            f'<tr><th align="left" valign="top">{_e(label)}</th><td>{_html_value(label, value)}'
-            "</td></tr>"
+            f'<tr><th align="left" valign="top">{html_text(label)}</th>'
+            f"<td>{_html_value(label, value)}</td></tr>"
             for label, value in _fields(notice)
         )
-        sections.append(f"<h3>{_e(_headline(notice))}</h3>\n<table>{rows}</table>")
+        sections.append(f"<h3>{html_text(_headline(notice))}</h3>\n<table>{rows}</table>")
     body = "\n".join(sections)
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head>\n'
@@ -258,7 +281,7 @@ def render_html(notices: Sequence[Notice]) -> str:
 
 
 def _headline(notice: Notice) -> str:
-    return f"{notice.repository} {notice.tag} on {notice.target}: {notice.outcome}"
+    return one_line(f"{notice.repository} {notice.tag} on {notice.target}: {notice.outcome}")
 
 
 def _fields(notice: Notice) -> list[tuple[str, str]]:
@@ -300,12 +323,14 @@ def _duration(seconds: float | None) -> str:
 
 def _html_value(label: str, value: str) -> str:
     if label == "message":
-        return f'<pre style="white-space: pre-wrap; margin: 0">{_e(value)}</pre>'
-    return _e(value)
+        return f'<pre style="white-space: pre-wrap; margin: 0">{html_text(value)}</pre>'
+    return html_text(value)
 
 
-def _e(text: str) -> str:
-    return html.escape(text, quote=True)
+def html_text(text: str) -> str:
+    """``text`` inside an HTML element or a quoted attribute: ``&``, ``<``, ``>``, ``"`` and
+    ``'`` as entities."""
+    return html.escape(displayable(text), quote=True)
 
 
 def _domain(sender: str) -> str:

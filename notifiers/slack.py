@@ -11,8 +11,26 @@ One message per group of notices::
 Slack's limits (Block Kit reference) hold by construction: at most 50 blocks, a header of 150
 characters, section and context texts of 3000, at most 10 fields of 2000 each, and a ``text``
 fallback (what notifications and old clients show) of at most 4000 characters. Texts are
-clipped with "…". Everything that comes from outside (names, tags, messages) is escaped for
-mrkdwn, so an orchestrator's ``<!channel>`` is shown, not obeyed.
+clipped with "…".
+
+Escaping. Every field of a notice comes from outside (see ``notifiers.text``), so each passes
+through ``escape`` before it joins mrkdwn; the header is ``plain_text``, which Slack does not
+parse, so only ``displayable`` applies there. ``escape``:
+
+- turns ``&``, ``<`` and ``>`` into ``&amp;``, ``&lt;`` and ``&gt;``, the only escaping Slack
+  documents ("Formatting message text", https://docs.slack.dev/messaging/formatting-message-text,
+  formerly https://api.slack.com/reference/surfaces/formatting#escaping). That alone disarms
+  ``<!channel>``, ``<@U123>``, ``<#C123>``, ``<!date…>`` and ``<https://x|login>``;
+- replaces ``*``, ``_``, ``~`` and backticks, which mrkdwn cannot escape, by look-alikes
+  (``notifiers.text.look_alikes``), keeping a run of ``*`` or ``_`` inside a word: Slack never
+  formats there (``team_app``, ``1*2``);
+- puts a word joiner (U+2060, invisible) after an ``@`` that begins a word, so ``@channel``,
+  ``@here`` or ``@bob`` cannot become a mention even where Slack parses names (``link_names``);
+- puts a soft hyphen (U+00AD, invisible) before a ``>`` that begins a line (``&gt;`` or the
+  full-width one), which would otherwise start a block quote, as jsx-slack's ``<Escape>`` does.
+
+Every mrkdwn text also says ``verbatim: true``, so Slack does not turn bare URLs or channel names
+into links. The link to the console is the one link built here; ``_url`` keeps it one URL.
 
 The plain-text wording (``headline``, ``summary_line``, the field values) is shared with the
 Teams notifier, so both channels say the same thing.
@@ -20,6 +38,7 @@ Teams notifier, so both channels say the same thing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
@@ -27,6 +46,7 @@ from typing import Any, ClassVar, Final
 from handlers.references import short_digest
 from notifiers.base import Kind, Notice
 from notifiers.http import JsonWebhookNotifier
+from notifiers.text import WORD_JOINER, displayable, look_alikes
 
 Json = dict[str, Any]
 
@@ -205,8 +225,20 @@ def clip(text: str, limit: int) -> str:
 
 
 def escape(text: str) -> str:
-    """``text`` for Slack mrkdwn: ``&``, ``<`` and ``>`` as the entities Slack asks for."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """``text`` for Slack mrkdwn, shown as written and never obeyed (see the module docstring)."""
+    text = look_alikes(displayable(text), kept_in_words="*_")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MENTION.sub("@" + WORD_JOINER, text)
+    return _QUOTE.sub("\u00ad", text)
+
+
+_MENTION: Final = re.compile(r"(?<![A-Za-z0-9._%+-])@(?=\w)")  # not inside an e-mail address
+_QUOTE: Final = re.compile(r"^(?=[ \t]*(?:&gt;|\uff1e))", re.MULTILINE)
+
+
+def _url(link: str) -> str:
+    """``link`` inside ``<…|label>``: Slack's three entities, and no ``|`` to end it early."""
+    return link.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
 
 
 # Block Kit.
@@ -221,7 +253,7 @@ def _notice_blocks(notice: Notice) -> list[Json]:
         room = TEXT_CHARS - len(said) - 1
         said += "\n" + _clip_escaped(f"*{message_label(notice)}:* ", notice.message, room)
     if notice.link and len(said) + len(notice.link) + 30 < TEXT_CHARS:
-        said += f"\n<{escape(notice.link)}|Open in regdeploy>"
+        said += f"\n<{_url(notice.link)}|Open in regdeploy>"
     text = _mrkdwn(said)
     if notice.outcome in ("succeeded", "started", "dry_run"):
         block: Json = {"type": "context", "elements": [text]}
@@ -269,7 +301,7 @@ def _clip_escaped(label: str, value: str, limit: int) -> str:
 
 
 def _plain(text: str) -> Json:
-    return {"type": "plain_text", "text": text, "emoji": False}
+    return {"type": "plain_text", "text": displayable(text), "emoji": False}
 
 
 def _mrkdwn(text: str) -> Json:

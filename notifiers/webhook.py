@@ -6,6 +6,8 @@ Each group of notices is one ``POST`` of ``application/json``::
 
 Every field of every ``Notice`` is there (``from_image`` and ``duration_seconds`` may be
 ``null``); keys are sorted and there is no whitespace, so one group always gives the same bytes.
+The fields are sent as they were recorded, never rendered (no Markdown, no HTML escaping): JSON
+encoding is all they need here, and a receiver that shows them escapes them for its own medium.
 
 Signing. The sender and the receiver share a secret. Three headers travel with the body:
 

@@ -15,6 +15,9 @@ that were taken, ``requests_total`` counts every request, taken or not.
     async with ChatCapture("slack") as chat:
         chat.fail_with(429, times=1, retry_after=1)
         ...  # post to chat.url
+
+``slack_view`` and ``teams_view`` read a rendered message into a ``View`` (title, facts, other
+texts, as sent); ``View.read()`` is what a person sees of it (``as_read``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Literal
 
@@ -269,6 +272,61 @@ def teams_problems(message: dict[str, Any]) -> list[str]:
         for index, element in enumerate(body)
         if not isinstance(element, dict) or not isinstance(element.get("type"), str)
     ]
+
+
+# What the renderers insert to break a construct and no one sees: the word joiner and the soft
+# hyphen.
+INVISIBLE = {0x2060: None, 0xAD: None}
+
+
+def as_read(text: str) -> str:
+    """``text`` as a person reads it: without the invisible characters."""
+    return text.translate(INVISIBLE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class View:
+    """A rendered message: the texts as sent, in the order a reader meets them."""
+
+    title: str
+    facts: list[dict[str, str]]  # per notice shown in full
+    texts: list[str]  # every other text, in order
+
+    def read(self) -> View:
+        """What a person sees: every text ``as_read``."""
+        return replace(
+            self,
+            title=as_read(self.title),
+            facts=[{as_read(k): as_read(v) for k, v in facts.items()} for facts in self.facts],
+            texts=[as_read(text) for text in self.texts],
+        )
+
+
+def slack_view(message: dict[str, Any]) -> View:
+    header, *blocks = message["blocks"]
+    assert header["type"] == "header"
+    facts, texts = [], []
+    for block in blocks:
+        if "fields" in block:
+            pairs = (field["text"].split("\n", 1) for field in block["fields"])
+            facts.append({label.strip("*"): value for label, value in pairs})
+        elif block["type"] == "context":
+            texts += [element["text"] for element in block["elements"]]
+        else:
+            texts.append(block["text"]["text"])
+    return View(title=header["text"]["text"], facts=facts, texts=texts)
+
+
+def teams_view(message: dict[str, Any]) -> View:
+    title, *body = message["attachments"][0]["content"]["body"]
+    facts, texts = [], []
+    for element in body:
+        for item in element.get("items", [element]):
+            if item["type"] == "FactSet":
+                facts.append({fact["title"]: fact["value"] for fact in item["facts"]})
+            else:
+                texts.append(item["text"])
+    return View(title=title["text"], facts=facts, texts=texts)
 
 
 def _json_object(request: web.Request, raw: bytes) -> dict[str, Any] | None:

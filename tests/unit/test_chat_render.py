@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,7 +13,13 @@ from hypothesis import strategies as st
 
 from notifiers import slack, teams
 from notifiers.base import Kind, Notice
-from tests.support.chat_capture import slack_problems, teams_problems
+from tests.support.chat_capture import (
+    View,
+    slack_problems,
+    slack_view,
+    teams_problems,
+    teams_view,
+)
 from tests.support.fixture_files import FIXTURES
 from tests.support.notices import make_notice
 
@@ -46,46 +51,10 @@ ROLLED_BACK = notice(
 )
 
 
-@dataclass(frozen=True, kw_only=True)
-class View:
-    """A rendered message as a reader sees it."""
-
-    title: str
-    facts: list[dict[str, str]]  # per notice shown in full
-    texts: list[str]  # every other text, in order
-
-
-def slack_view(message: dict[str, Any]) -> View:
-    header, *blocks = message["blocks"]
-    assert header["type"] == "header"
-    facts, texts = [], []
-    for block in blocks:
-        if "fields" in block:
-            pairs = (field["text"].split("\n", 1) for field in block["fields"])
-            facts.append({label.strip("*"): value for label, value in pairs})
-        elif block["type"] == "context":
-            texts += [element["text"] for element in block["elements"]]
-        else:
-            texts.append(block["text"]["text"])
-    return View(title=header["text"]["text"], facts=facts, texts=texts)
-
-
-def teams_view(message: dict[str, Any]) -> View:
-    title, *body = message["attachments"][0]["content"]["body"]
-    facts, texts = [], []
-    for element in body:
-        for item in element.get("items", [element]):
-            if item["type"] == "FactSet":
-                facts.append({fact["title"]: fact["value"] for fact in item["facts"]})
-            else:
-                texts.append(item["text"])
-    return View(title=title["text"], facts=facts, texts=texts)
-
-
 Renderer = Callable[[list[Notice]], View]
 RENDERERS = {
-    "slack": lambda notices: slack_view(slack.render(notices)),
-    "teams": lambda notices: teams_view(teams.render(notices)),
+    "slack": lambda notices: slack_view(slack.render(notices)).read(),
+    "teams": lambda notices: teams_view(teams.render(notices)).read(),
 }
 
 
@@ -311,7 +280,7 @@ def test_slack_fallback_text_is_at_most_4000_characters() -> None:
 
 def test_slack_escapes_what_comes_from_outside() -> None:
     message = slack.render([notice(outcome="failed", message="<!channel> look & <@U123>")])
-    said = slack_view(message).texts[0]
+    said = slack_view(message).read().texts[0]
     assert "&lt;!channel&gt; look &amp; &lt;@U123&gt;" in said
     assert "<!channel>" not in json.dumps(message)
 
