@@ -6,6 +6,7 @@ import secrets
 
 from aiohttp import web
 
+from receiver.console.live import FEED
 from receiver.console.render import SESSION, render_page
 from receiver.console.sessions import (
     READERS,
@@ -65,7 +66,11 @@ async def signin(request: web.Request) -> web.Response:
 
 @change(scopes=READERS)
 async def signout(request: web.Request) -> web.Response:
-    await request.app[SERVICES].store.sessions.end_session(request[SESSION].id_hash)
+    """End the session, and its live streams in this process at once (other processes end
+    theirs within a second: ``live``)."""
+    id_hash = request[SESSION].id_hash
+    await request.app[SERVICES].store.sessions.end_session(id_hash)
+    request.app[FEED].streams.end_session(id_hash, reason="signed_out")
     response = see("/signin")
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

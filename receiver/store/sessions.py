@@ -3,6 +3,8 @@ message for their next page, and the forms they already sent."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from receiver.store.connector import Connector
 from receiver.store.records import ConsoleSession
 
@@ -32,6 +34,11 @@ class SessionQueries:
         """The unexpired session of one of ``id_hashes``, if there is one."""
         row = await self._db.one("find_console_session", {"id_hashes": id_hashes})
         return ConsoleSession(**row) if row is not None else None
+
+    async def open_sessions(self, id_hashes: Collection[str]) -> set[str]:
+        """Those of ``id_hashes`` whose session still holds (not ended, not expired)."""
+        rows = await self._db.all("open_console_sessions", {"id_hashes": list(id_hashes)})
+        return {row["id_hash"] for row in rows}
 
     async def end_session(self, id_hash: str) -> None:
         await self._db.execute("delete_console_session", {"id_hash": id_hash})
