@@ -3,11 +3,14 @@
 #   docker build -t regdeploy:local .
 #   docker run -d --name regdeploy -p 8080:8080 \
 #     -e DATABASE_URL=postgresql://regdeploy:PASSWORD@db.internal:5432/regdeploy \
+#     -e REGDEPLOY_REGISTRY_TOKEN=... -e REGDEPLOY_HARBOR_TOKEN=... -e REGDEPLOY_API_TOKEN=... \
 #     -v "$PWD/config.yaml:/etc/regdeploy/config.yaml:ro" \
 #     -v /var/run/docker.sock:/var/run/docker.sock \
 #     --group-add "$(stat -c %g /var/run/docker.sock)" \
 #     regdeploy:local
 #
+# regdeploy listens on every interface of the container, so it refuses to start while a token of
+# the example configuration (dev-...-token) is in use: set the REGDEPLOY_*_TOKEN variables.
 # regdeploy runs as the unprivileged user regdeploy (uid and gid 10001). To move Swarm services
 # or containers it needs the Docker socket mounted and the socket's group, whose id differs from
 # host to host: add it to the container (`docker run --group-add GID`). docker-compose.yml sets

@@ -2,7 +2,7 @@
 
 It runs the service on this machine (``receiver.cli.service``)::
 
-    regdeploy serve [--config FILE] [--host H] [--port P]
+    regdeploy serve [--config FILE] [--host H] [--port P] [--allow-example-secrets]
     regdeploy worker [--config FILE]
     regdeploy check-config [FILE]
     regdeploy notify-test NAME [--config FILE]

@@ -5,12 +5,19 @@ Each reads the configuration: ``--config FILE``, else ``$REGDEPLOY_CONFIG``, els
 ``./config.yaml``, else ``./config.example.yaml``. A configuration problem prints one line per
 problem and exits 2; any other failure prints one line and exits 1. ``regdeploy worker
 --metrics-port P`` serves the worker's own ``/metrics``.
+
+``serve`` refuses (exit 2, one line) to listen beyond loopback while a secret anyone can read in
+regdeploy's example is in use: left at its development default or pasted from the example (see
+``published_secrets_in_use``), unless it is given ``--allow-example-secrets``. It warns of them
+wherever it starts, as ``worker`` does: the worker serves no webhook or API, and its ``/metrics``
+is open without a token by default, so a published token opens nothing there that is closed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -33,12 +40,17 @@ from receiver.errors import ConfigError, DatabaseUnavailable, NoticeFailed, Regd
 from receiver.http.metrics import metrics_app
 from receiver.metrics import Metrics
 from receiver.runtime import build_deployers, build_notifier, running_services
+from receiver.secret import Secret
 from receiver.store.embedded import EmbeddedServer, embedded_server
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Run = Callable[[argparse.Namespace], int]
 # ``regdeploy db status`` exits with pg_ctl's (and LSB's) status for a server that is not running.
 NOT_RUNNING = 3
+#: The development tokens regdeploy publishes (config.example.yaml, deploy/*.yml, the README):
+#: whoever read them can use them, however they got into a configuration.
+PUBLISHED_SECRETS = frozenset({"dev-registry-token", "dev-harbor-token", "dev-api-token"})
+ALLOW_FLAG = "--allow-example-secrets"
 
 
 def add_commands(commands: Commands) -> None:
@@ -46,6 +58,13 @@ def add_commands(commands: Commands) -> None:
     _config_option(serve)
     serve.add_argument("--host", help="listen address (default: server.host)")
     serve.add_argument("--port", type=int, help="listen port (default: server.port)")
+    serve.add_argument(
+        ALLOW_FLAG,
+        action="store_true",
+        help="start even though it listens beyond loopback (127.0.0.0/8, ::1, localhost) "
+        "while a secret published in regdeploy's example, such as dev-api-token, is in use "
+        "(without it, serve refuses to)",
+    )
     serve.set_defaults(run=_guarded(_serve))
 
     worker = commands.add_parser(
@@ -105,9 +124,14 @@ def _guarded(run: Run) -> Run:
 
 def _load(path: str | None) -> Config:
     """The configuration at ``path``, or wherever it finds itself."""
+    return _load_located(path)[1]
+
+
+def _load_located(path: str | None) -> tuple[Path, Config]:
+    """The file ``_load`` reads, and its configuration."""
     found = configuration.locate(path, env=os.environ, cwd=Path.cwd())
     try:
-        return configuration.load(found)
+        return found, configuration.load(found)
     except ConfigError as exc:
         if path is None and os.environ.get(CONFIG_VARIABLE):
             named = f"{exc.path} (named by ${CONFIG_VARIABLE})"
@@ -115,13 +139,54 @@ def _load(path: str | None) -> Config:
         raise
 
 
+def published_secrets_in_use(config: Config) -> tuple[str, ...]:
+    """Key paths of the secrets anyone who read regdeploy's example knows: those left at a
+    development default (``${VAR:-default}``, ``Config.development_secrets``) and the tokens
+    that open regdeploy's port (sources, API, metrics) holding a copy of a published one."""
+    tokens: list[tuple[str, Secret | None]] = [("metrics.token", config.metrics.token)]
+    tokens += [(f"sources[{i}].token", s.token) for i, s in enumerate(config.sources)]
+    tokens += [(f"api.tokens[{i}].token", t.token) for i, t in enumerate(config.api_tokens)]
+    # Compared at start, with nobody timing it: no constant-time comparison is needed.
+    copied = {key for key, token in tokens if token and token.reveal() in PUBLISHED_SECRETS}
+    return tuple(sorted(copied.union(config.development_secrets)))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only: ``localhost``, 127.0.0.0/8,
+    ``::1``. Any other name, and an empty host (every interface), may reach further."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _refuse_published_secrets(config: Config, *, host: str, path: Path) -> None:
+    """Raise ConfigError when serving on ``host`` would open a published secret to others."""
+    published = published_secrets_in_use(config)
+    if published and not is_loopback(host):
+        raise ConfigError(
+            [
+                f"refusing to listen on {host or 'every interface'} with published example "
+                f"secrets in {', '.join(published)}: set their environment variables (or write "
+                f"secrets of your own there), listen on 127.0.0.1, or pass {ALLOW_FLAG}"
+            ],
+            path=str(path),
+        )
+
+
 def _serve(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    path, config = _load_located(args.config)
     log = structlog.get_logger("regdeploy")
-    _warn_development_secrets(config)
-    _warn_unconfirmed_digests(config)
     host = args.host or config.server.host
     port = args.port or config.server.port
+    if not args.allow_example_secrets:
+        _refuse_published_secrets(config, host=host, path=path)
+    _warn_development_secrets(config)
+    _warn_unconfirmed_digests(config)
     log.info("regdeploy_starting", host=host, port=port, sources=[s.name for s in config.sources])
     web.run_app(init_app(config), host=host, port=port, print=None, access_log=None)
     return 0
@@ -140,7 +205,7 @@ def _warn_unconfirmed_digests(config: Config) -> None:
 
 
 def _warn_development_secrets(config: Config) -> None:
-    for key in config.development_secrets:
+    for key in published_secrets_in_use(config):
         structlog.get_logger("regdeploy").warning(
             "development_secret_in_use",
             key=key,
