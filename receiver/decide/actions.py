@@ -18,8 +18,9 @@ from typing import Any
 import structlog
 
 from handlers.references import ImageRef, short_digest
+from receiver.decide.affected import rules_of
 from receiver.decide.gate import ReleaseGate
-from receiver.decide.planner import Explanation, Outlook, Planner, rules_of
+from receiver.decide.planner import Explanation, Outlook, Planner
 from receiver.decide.rules.decision import newest_tag
 from receiver.decide.rules.policy import parse_policy
 from receiver.decide.rules.versions import parse_version

@@ -19,6 +19,7 @@ import structlog
 from deployers.base import Deployers, Running, Target
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import Aliases, ImageName, ImageRef
+from receiver.decide.affected import Affected, discovered, rules_of, union
 from receiver.decide.rules.decision import Decision, Rules, decide_push, desired_image
 from receiver.errors import UnknownTarget
 from receiver.store.events import EventQueries
@@ -38,16 +39,6 @@ class WhatRuns(Protocol):
     async def current(self, target: Target, name: ImageName) -> Running | None:
         """What ``target`` runs of ``name``."""
         ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Affected:
-    """A target and the rules that govern it."""
-
-    target: Target
-    rules: Rules
-    repository_name: str | None
-    notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,6 +218,10 @@ class Planner:
         requested: bool,
     ) -> Outlook:
         rules = affected.rules
+        if affected.problem is not None:
+            why = f"not deployed: {affected.problem}"
+            return Outlook(target=affected.target, running=running, image=None, deploy=False,
+                           reason=why, notify=affected.notify)  # fmt: skip
         if tag is not None:
             rules = Rules(pinned_tag=tag, policy=rules.policy)
         image, why = desired_image(rules, name=name, running=running, catalog=catalog)
@@ -266,13 +261,13 @@ class Planner:
                         target=target,
                         rules=rules,
                         repository_name=state.rules.name,
-                        notify=_union(state.rules.notify, target.notify),
+                        notify=union(state.rules.notify, target.notify),
                     ),
                 )
         watched = states[0] if states else None
         for target in await self._inventory.discover(name):
             if target.key not in found:
-                found[target.key] = _discovered(target, watched)
+                found[target.key] = discovered(target, watched)
         return list(found.values())
 
     async def _running(self, target: Target, name: ImageName) -> Running | None:
@@ -296,6 +291,8 @@ class Planner:
     ) -> Decision:
         if self._deployers.get(affected.target.kind) is None:
             return Decision(deploy=False, reason=f"no deployer for kind {affected.target.kind!r}")
+        if affected.problem is not None:
+            return Decision(deploy=False, reason=f"not deployed: {affected.problem}")
         return decide_push(
             affected.rules,
             running=running.image if running else None,
@@ -359,42 +356,3 @@ def unplanned(event: Event) -> str:
         return "a delete moves no workload"
     image = f"{event.registry}/{event.repository}"
     return f"no watched repository and no opted-in workload uses {image}"
-
-
-def rules_of(state: RepositoryState) -> Rules:
-    repo = state.rules
-    return Rules.build(
-        pinned_tag=repo.pinned_tag,
-        auto_deploy=repo.auto_deploy,
-        policy=repo.policy,
-        match_prerelease=repo.match_prerelease,
-        filters=repo.filters,
-    )
-
-
-def _discovered(target: Target, watched: RepositoryState | None) -> Affected:
-    """A workload that opted in by label: its repository's rules (its own policy label wins),
-    or, for a repository nobody watches, its own tag only (unless it names a policy)."""
-    if watched is not None:
-        rules = rules_of(watched)
-        if target.policy:
-            rules = Rules(
-                pinned_tag=rules.pinned_tag,
-                auto_deploy=rules.auto_deploy,
-                policy=target.policy,
-                match_prerelease=rules.match_prerelease,
-                filters=rules.filters,
-            )
-        return Affected(
-            target=target,
-            rules=rules,
-            repository_name=watched.rules.name,
-            notify=_union(watched.rules.notify, target.notify),
-        )
-    rules = Rules(policy=target.policy or "force", follow_tag_only=target.policy is None)
-    return Affected(target=target, rules=rules, repository_name=None, notify=target.notify)
-
-
-def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
-    """Names in order of first appearance, each once."""
-    return tuple(dict.fromkeys(name for group in groups for name in group))

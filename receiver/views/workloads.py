@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from handlers.references import Aliases, ImageName
 from receiver.background.inventory import Entry
-from receiver.decide.planner import Affected, Planner
+from receiver.decide.affected import Affected
+from receiver.decide.planner import Planner
 from receiver.errors import DeployerUnavailable
 from receiver.store.records import Deployment, RepositoryState
 
@@ -62,6 +63,14 @@ def _line(
     last: Mapping[str, Deployment],
 ) -> WorkloadLine:
     found = last.get(entry.target.key)
+    if affected is not None and affected.problem is not None:
+        return WorkloadLine(
+            entry=entry,
+            repository_name=affected.repository_name,
+            policy=None,
+            governed_by=f"nothing: {affected.problem}",
+            last=found,
+        )
     if affected is None:
         return WorkloadLine(
             entry=entry,

@@ -163,3 +163,28 @@ async def test_a_wait_that_cannot_be_judged_holds_back_no_due_deploy(
     await work_rounds(worker, 1)
 
     assert deployer.deployed(WEB) == [ref("1.1.0", 2)]
+
+
+async def test_a_policy_label_that_is_no_policy_skips_its_workload_and_fails_nothing(
+    start_app: StartApp,
+) -> None:
+    """A workload labelled ``regdeploy.policy=regexp:(a)\\1`` (a backreference: RE2 runs no
+    such pattern) gets a skip saying why; the event is decided, the other target moves."""
+    broken = Target(kind="recording", name="broken", policy="regexp:(a)\\1")
+    deployer = RecordingDeployer()
+    deployer.run(WEB, ref("1.0.0", 1))
+    deployer.discoverable.append((broken, ImageName(registry=REGISTRY, repository=NAME)))
+    deployer.run(broken, ref("1.0.0", 1))
+    client, _ = await start_app(deployer=deployer, worker={"enabled": False})
+    await push(client, "1.1.0", 2)
+
+    await work_rounds(worker_of(client.app), 1)
+
+    by_target = {d["target_key"]: d for d in await deployments(client)}
+    assert by_target[WEB.key]["status"] == "succeeded"
+    skipped = by_target[broken.key]
+    assert skipped["status"] == "skipped"
+    assert skipped["reason"].startswith("not deployed: its regdeploy.policy label or job meta:")
+    assert "RE2 does not support" in skipped["reason"]
+    response = await client.get("/api/v1/events", headers=api_headers())
+    assert [e["status"] for e in (await response.json())["events"]] == ["done"]

@@ -4,7 +4,9 @@
 (``{"semver": ">=1.2 <2"}``, ``{"regex": "!-debug$"}``); ``newest_eligible`` picks the tag to
 catch up to when auto-deploy is switched back on or a lost notification is reconciled.
 
-What makes a tag a version, and how tags are ordered, is ``receiver.decide.rules.versions``.
+What makes a tag a version, and how tags are ordered, is ``receiver.decide.rules.versions``;
+regexp policies and regex filters run with RE2 (``receiver.decide.rules.patterns``), so matching
+takes time linear in the tag whatever the pattern.
 
 Glob and regexp policies move forward only: a matching tag must be newer than the running one
 (``compare_tags``: as versions, else in natural order), and one that cannot be ordered against
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-import re
+import re  # for the project's own patterns; users' patterns run with RE2 (``patterns``)
+import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import semver
 
+from receiver.decide.rules.patterns import compile_pattern
 from receiver.decide.rules.versions import (
     compare_tags,
     natural_key,
@@ -44,7 +48,12 @@ class PolicyKind(enum.StrEnum):
 
 
 _PATTERN_KINDS = frozenset({PolicyKind.GLOB, PolicyKind.REGEXP})
+#: The longest policy or tag filter, in characters: what a person writes is far shorter, and
+#: every reason that quotes one stays short.
+MAX_POLICY = 1024
 _EXPECTED = "all, major, minor, patch, force, glob:PATTERN or regexp:PATTERN"
+_REGEXP_POLICY = "regexp policy"
+_REGEX_FILTER = "regex filter"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +74,10 @@ class PolicyVerdict:
 
 
 def parse_policy(text: str) -> Policy:
-    """Validate a policy: kind names are case-insensitive, the pattern is kept as written."""
+    """Validate a policy: kind names are case-insensitive, the pattern is kept as written; at
+    most ``MAX_POLICY`` characters."""
+    if len(text) > MAX_POLICY:
+        raise PolicyError(f"a policy of {len(text)} characters, more than {MAX_POLICY}")
     name, colon, pattern = text.strip().partition(":")
     try:
         kind = PolicyKind(name.strip().lower())
@@ -78,7 +90,7 @@ def parse_policy(text: str) -> Policy:
     if not pattern:
         raise PolicyError(f"policy {kind} needs a pattern, as in {kind}:PATTERN")
     if kind is PolicyKind.REGEXP:
-        _compile(pattern, what="regexp policy")
+        compile_pattern(pattern, what=_REGEXP_POLICY)
     return Policy(kind=kind, pattern=pattern)
 
 
@@ -144,7 +156,7 @@ def _judge_pattern(rule: Policy, current: str, candidate: str) -> PolicyVerdict:
 def _matches(rule: Policy, tag: str) -> bool:
     if rule.kind is PolicyKind.GLOB:
         return fnmatch.fnmatchcase(tag, rule.pattern)
-    return re.search(rule.pattern, tag) is not None
+    return compile_pattern(rule.pattern, what=_REGEXP_POLICY).search(tag)
 
 
 def _judge_version(
@@ -205,13 +217,6 @@ def _off_track(old: semver.Version, new: semver.Version, *, current: str, candid
     return ""
 
 
-def _compile(pattern: str, *, what: str) -> re.Pattern[str]:
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise PolicyError(f"invalid {what} {pattern!r}: {exc}") from None
-
-
 # --- tag filters -------------------------------------------------------------------------------
 
 
@@ -255,7 +260,7 @@ class TagFilter:
 
     def allows(self, tag: str) -> bool:
         if self.kind is FilterKind.REGEX:
-            return (re.search(self.pattern, tag) is not None) != self.inverted
+            return self._found(tag) != self.inverted
         version = parse_version(tag)
         return version is not None and all(bound.holds(version) for bound in self.comparators)
 
@@ -265,10 +270,13 @@ class TagFilter:
             if parse_version(tag) is None:
                 return f"tag {tag} is not a version ({self})"
             return f"tag {tag} is {'within' if self.allows(tag) else 'outside'} {self}"
-        found = re.search(self.pattern, tag) is not None
+        found = self._found(tag)
         excluded = "excluded " if self.inverted else ""
         verb = "matches" if found else "does not match"
         return f"tag {tag} {verb} {excluded}regex {self.pattern!r}"
+
+    def _found(self, tag: str) -> bool:
+        return compile_pattern(self.pattern, what=_REGEX_FILTER).search(tag)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.spec}"
@@ -289,14 +297,16 @@ def parse_filter(spec: Mapping[str, str]) -> TagFilter:
     except ValueError:
         raise PolicyError(f"unknown tag filter {key!r} (expected semver or regex)") from None
     if not isinstance(value, str) or not value.strip():
-        raise PolicyError(f"tag filter {key} needs a non-empty string, got {value!r}")
+        raise PolicyError(f"tag filter {key} needs a non-empty string, got {reprlib.repr(value)}")
+    if len(value) > MAX_POLICY:
+        raise PolicyError(f"tag filter {key} of {len(value)} characters, more than {MAX_POLICY}")
     if kind is FilterKind.SEMVER:
         return TagFilter(kind=kind, spec=value.strip(), comparators=_parse_range(value))
     inverted = value.startswith("!")
     pattern = value[1:] if inverted else value
     if not pattern:
         raise PolicyError(f"tag filter regex {value!r} has an empty pattern")
-    _compile(pattern, what="regex filter")
+    compile_pattern(pattern, what=_REGEX_FILTER)
     return TagFilter(kind=kind, spec=value, pattern=pattern, inverted=inverted)
 
 
