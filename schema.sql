@@ -5,9 +5,10 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 7 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- schema-version: 8 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
 -- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event;
--- 6: console sessions; 7: release control)
+-- 6: console sessions; 7: release control; 8: rejected bodies kept as a prefix, their size and
+-- digest, pruned per source)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -274,3 +275,13 @@ END
 $$;
 
 INSERT INTO schema_version (version) VALUES (7) ON CONFLICT (version) DO NOTHING;
+
+-- Version 8: of a body that could not be used only a prefix is kept (limits.rejected_body_bytes),
+-- with the whole body's size and SHA-256; each source keeps its newest rows (retention:), found
+-- by this index.
+ALTER TABLE rejected_payloads ADD COLUMN IF NOT EXISTS size bigint;
+ALTER TABLE rejected_payloads ADD COLUMN IF NOT EXISTS sha256 text;
+CREATE INDEX IF NOT EXISTS rejected_payloads_by_source ON rejected_payloads (source, id DESC);
+CREATE INDEX IF NOT EXISTS rejected_payloads_by_age ON rejected_payloads (received_at);
+
+INSERT INTO schema_version (version) VALUES (8) ON CONFLICT (version) DO NOTHING;

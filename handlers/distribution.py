@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from handlers.events import MANIFEST_MEDIA_TYPES, Action, Event, Parsed
+from handlers.events import DEFAULT_BUDGET, MANIFEST_MEDIA_TYPES, Action, Budget, Event, Parsed
 from handlers.payload import (
     Problem,
     RecordOutcome,
@@ -57,13 +57,22 @@ class _Record:
 
 
 def parse(
-    body: bytes, headers: Mapping[str, str], *, source: str, registry: str | None = None
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    source: str,
+    registry: str | None = None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Parsed:
     """Turn one Distribution notification body into events; see the module docstring."""
     records = _records(load_object(body))
+    budget.check_count(len(records))
     return collect(
-        _outcome(record, where=f"events[{index}]", source=source, registry=registry)
-        for index, record in enumerate(records)
+        (
+            _outcome(record, where=f"events[{index}]", source=source, registry=registry)
+            for index, record in enumerate(records)
+        ),
+        budget,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handlers.references import is_digest, is_registry, is_repository, is_tag
+from receiver.errors import PayloadError
 
 # Media types of the manifests a registry serves today, indexes first (the ``Accept`` of a
 # manifest request, in order of preference).
@@ -73,9 +74,16 @@ class Event:
         }
 
 
-def event_problem(event: Event) -> str | None:
+#: The longest repository path the distribution specification lets a registry serve.
+MAX_REPOSITORY = 255
+
+
+def event_problem(event: Event, *, field_bytes: int = 1024) -> str | None:
     """Why an event names nothing a registry could serve (a tag, digest or repository outside
-    the reference grammar), or None when it is well formed."""
+    the reference grammar), or holds an id, media type or actor longer than ``field_bytes``;
+    None when it is well formed."""
+    if len(event.repository) > MAX_REPOSITORY:
+        return f"a repository name of {len(event.repository)} characters, over {MAX_REPOSITORY}"
     if not is_repository(event.repository):
         return f"invalid repository name {event.repository[:200]!r}"
     if event.tag is not None and not is_tag(event.tag):
@@ -87,7 +95,38 @@ def event_problem(event: Event) -> str | None:
     texts = (event.source, event.event_id, event.media_type or "", event.actor or "")
     if any("\x00" in text for text in texts):
         return "a NUL character in its id, media type or actor"
+    for what, text in (("an id", event.event_id), ("a media type", event.media_type or "")):
+        if utf8_size(text) > field_bytes:
+            return f"{what} longer than {field_bytes} bytes"
     return None
+
+
+def utf8_size(text: str) -> int:
+    """How many bytes ``text`` takes as UTF-8 (a lone surrogate as three)."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """What one notification may hold (``limits:``): at most ``records`` records (a body with
+    more is rejected whole, before any record is read), and ids, media types and actors of at
+    most ``field_bytes`` bytes (a longer actor is cut; a longer id or media type makes its
+    record a problem)."""
+
+    records: int = 500
+    field_bytes: int = 1024
+
+    def check_count(self, count: int) -> None:
+        """Raise ``PayloadError`` when a body holds more than ``records`` records."""
+        if count > self.records:
+            raise PayloadError(
+                f"{count} records, more than the {self.records} one notification may hold "
+                "(limits.records_per_notification)"
+            )
+
+
+#: The budget of ``limits:``'s defaults.
+DEFAULT_BUDGET = Budget()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Protocol
 
 from handlers import distribution, harbor
-from handlers.events import Parsed
+from handlers.events import Budget, Parsed
 from receiver.errors import UnknownFormat
 
 
@@ -23,7 +23,13 @@ class Parser(Protocol):
     """
 
     def __call__(
-        self, body: bytes, headers: Mapping[str, str], *, source: str, registry: str | None = None
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        source: str,
+        registry: str | None = None,
+        budget: Budget = ...,
     ) -> Parsed: ...
 
 

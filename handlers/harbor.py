@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from handlers.events import Action, Event, Parsed
+from handlers.events import DEFAULT_BUDGET, Action, Budget, Event, Parsed
 from handlers.payload import (
     Problem,
     RecordOutcome,
@@ -93,7 +93,12 @@ class _Notification:
 
 
 def parse(
-    body: bytes, headers: Mapping[str, str], *, source: str, registry: str | None = None
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    source: str,
+    registry: str | None = None,
+    budget: Budget = DEFAULT_BUDGET,
 ) -> Parsed:
     """Turn one Harbor webhook body into events; see the module docstring."""
     document = load_object(body)
@@ -105,20 +110,32 @@ def parse(
     action = shape.actions.get(type_name)
     if action is None:
         return Parsed(ignored=1)
-    notification = _read(document, body, shape=shape, type_name=type_name, action=action)
+    notification = _read(
+        document, body, shape=shape, type_name=type_name, action=action, budget=budget
+    )
     return collect(
-        _outcome(notification, index, resource, source=source, registry=registry)
-        for index, resource in enumerate(notification.resources)
+        (
+            _outcome(notification, index, resource, source=source, registry=registry)
+            for index, resource in enumerate(notification.resources)
+        ),
+        budget,
     )
 
 
 def _read(
-    document: Mapping[str, object], body: bytes, *, shape: _Shape, type_name: str, action: Action
+    document: Mapping[str, object],
+    body: bytes,
+    *,
+    shape: _Shape,
+    type_name: str,
+    action: Action,
+    budget: Budget,
 ) -> _Notification:
     data = child(document, shape.data_key) or {}
     resources = data.get("resources")
     if not isinstance(resources, list) or not resources:
         raise PayloadError(f"'{shape.data_key}.resources' is not a non-empty list")
+    budget.check_count(len(resources))
     if shape is _CLOUDEVENTS:
         event_id = text(document, "id")
         occurred_at = parse_rfc3339(text(document, "time"))

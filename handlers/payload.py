@@ -8,6 +8,7 @@ should work when the body is right.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from handlers.events import Event, Parsed, event_problem
+from handlers.events import Budget, Event, Parsed, event_problem, utf8_size
+from receiver.bounds import capped
 from receiver.errors import PayloadError
 
 _RFC3339 = re.compile(
@@ -36,15 +38,17 @@ class Problem:
 RecordOutcome = Event | Problem | None
 
 
-def collect(outcomes: Iterable[RecordOutcome]) -> Parsed:
+def collect(outcomes: Iterable[RecordOutcome], budget: Budget) -> Parsed:
     """Sort the outcomes of a body's records into a ``Parsed``; an event that names something
-    no registry could serve (``event_problem``) is a problem, not an event."""
+    no registry could serve, or holds a field over the ``budget`` (``event_problem``), is a
+    problem, not an event; an actor over it is cut."""
     events: list[Event] = []
     problems: list[str] = []
     ignored = 0
-    for outcome in outcomes:
+    for found in outcomes:
+        outcome = _actor_capped(found, budget.field_bytes) if isinstance(found, Event) else found
         if isinstance(outcome, Event):
-            if (problem := event_problem(outcome)) is not None:
+            if (problem := event_problem(outcome, field_bytes=budget.field_bytes)) is not None:
                 problems.append(f"event {outcome.event_id[:100]!r}: {problem}")
             else:
                 events.append(outcome)
@@ -53,6 +57,13 @@ def collect(outcomes: Iterable[RecordOutcome]) -> Parsed:
         else:
             ignored += 1
     return Parsed(events=tuple(events), ignored=ignored, problems=tuple(problems))
+
+
+def _actor_capped(event: Event, field_bytes: int) -> Event:
+    actor = event.actor
+    if actor is None or utf8_size(actor) <= field_bytes:
+        return event
+    return dataclasses.replace(event, actor=capped(actor, field_bytes))
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

@@ -27,10 +27,12 @@ RegdeployError
     │   ├── UnknownRepository      no watched repository has that name
     │   ├── UnknownDeployment      no deployment has that id
     │   ├── UnknownTarget          the repository has no target of that key or name
-    │   └── UnknownSource          no webhook source has that name
+    │   ├── UnknownSource          no webhook source has that name
+    │   └── UnknownRejection       no rejected body has that id
     ├── Conflict               what the request names is not in a state that allows it (409)
     │   └── NotWaiting             the deployment does not wait (for approvals)
-    └── BodyTooLarge           the body is over the configured cap (413)
+    ├── BodyTooLarge           the body is over the configured cap (413)
+    └── TooManyRequests        the client goes faster than ``rates:`` allow (429)
 
 ``receiver/http/errors.py`` is the one place that turns these into HTTP answers.
 """
@@ -190,6 +192,10 @@ class UnknownSource(NotFound):
     """No webhook source has that name."""
 
 
+class UnknownRejection(NotFound):
+    """No rejected body has that id."""
+
+
 class Conflict(RequestError):
     """What the request names exists, but its state does not allow what was asked."""
 
@@ -200,3 +206,12 @@ class NotWaiting(Conflict):
 
 class BodyTooLarge(RequestError):
     """The body is larger than the configured cap."""
+
+
+class TooManyRequests(RequestError):
+    """The client goes faster than the configured rates allow; ``retry_after``: the seconds it
+    should wait."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

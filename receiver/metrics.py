@@ -71,6 +71,13 @@ class Metrics:
             "surface",
             "status",
         )
+        self.throttled = count(
+            "throttled",
+            "Requests answered 429 for going faster than rates: allow, by surface (webhook: a "
+            "source's rate or an address's failed authentications; api, console, metrics: an "
+            "address's failed authentications).",
+            "surface",
+        )
         self.reconciler_runs = count("reconciler_runs", "Reconciler passes completed.")
         self.reconciler_found = count(
             "reconciler_found_events", "Events the reconciler found that notifications missed."
@@ -108,6 +115,8 @@ class Metrics:
             self.webhooks.labels(source, str(status)).inc()
         if status in (401, 403):
             self.auth_failures.labels(surface, str(status)).inc()
+        elif status == 429:
+            self.throttled.labels(surface).inc()
 
     def received(self, source: str, counts: Mapping[str, int]) -> None:
         """What one notification held: outcome (accepted, duplicate, ...) -> events."""

@@ -35,6 +35,7 @@ from receiver.background.inventory import Inventory
 from receiver.background.launcher import Launcher
 from receiver.background.loop import PolledLoop
 from receiver.background.outbox import Outbox
+from receiver.background.pruner import Pruner
 from receiver.background.reconciler import Reconciler
 from receiver.clock import Clock, SystemClock
 from receiver.config.loading import Config
@@ -47,6 +48,7 @@ from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner
 from receiver.errors import DatabaseUnavailable
 from receiver.metrics import Metrics
+from receiver.rates import Throttle
 from receiver.registry.client import RegistryClient
 from receiver.registry.confirm import DigestConfirmation
 from receiver.registry.credentials import registry_auth
@@ -80,6 +82,8 @@ class Services:
     desk: ReleaseDesk
     # What the API, the console and the CLI show.
     views: ReadModel
+    # How fast sources may post and addresses may fail to authenticate, in this process.
+    throttle: Throttle
     # The time every loop, retry, due time and release rule reads.
     clock: Clock
 
@@ -224,6 +228,7 @@ def _services(
         views=ReadModel(
             store=store, gate=gate, inventory=inventory, planner=planner, aliases=config.aliases
         ),
+        throttle=Throttle(config.rates),
         clock=clock,
     )
 
@@ -271,11 +276,13 @@ async def _background(services: Services, *, enabled: bool) -> AsyncIterator[Non
 
 
 def _loops(services: Services) -> list[PolledLoop]:
-    """The decider, the launcher, the outbox and (unless turned off) the reconciler."""
+    """The decider, the launcher, the outbox, the pruner and (unless turned off) the
+    reconciler."""
     loops: list[PolledLoop] = [
         build_decider(services),
         build_launcher(services),
         build_outbox(services),
+        build_pruner(services),
     ]
     if services.config.reconcile_interval_seconds > 0:
         loops.append(build_reconciler(services))
@@ -294,6 +301,7 @@ def build_decider(services: Services) -> Decider:
         metrics=services.metrics,
         gate=services.gate,
         clock=services.clock,
+        reason_bytes=services.config.limits.reason_bytes,
     )
 
 
@@ -312,6 +320,7 @@ def build_launcher(services: Services) -> Launcher:
         announcer=announcer(config),
         metrics=services.metrics,
         clock=services.clock,
+        reason_bytes=config.limits.reason_bytes,
     )
     return Launcher(
         deployments=store.deployments,
@@ -329,6 +338,17 @@ def build_outbox(services: Services) -> Outbox:
         notifiers=services.notifiers,
         config=services.config.outbox,
         listen=lambda: services.store.listener("notices"),
+        clock=services.clock,
+        reason_bytes=services.config.limits.reason_bytes,
+    )
+
+
+def build_pruner(services: Services) -> Pruner:
+    return Pruner(
+        events=services.store.events,
+        leases=services.store.leases,
+        kept=services.config.retention.rejected_payloads,
+        holder=services.worker_id,
         clock=services.clock,
     )
 
@@ -359,7 +379,12 @@ async def _connect(dsn: str, config: Config) -> Store:
     delay = 0.5
     while True:
         try:
-            return await Store.open(dsn, pool_size=db.pool_size, query_timeout=db.timeout_seconds)
+            return await Store.open(
+                dsn,
+                pool_size=db.pool_size,
+                query_timeout=db.timeout_seconds,
+                rejections_kept=config.retention.rejected_payloads.keep,
+            )
         except DatabaseUnavailable as exc:
             if time.monotonic() + delay > deadline:
                 raise

@@ -28,6 +28,7 @@ import structlog
 from handlers.events import event_problem
 from receiver.background.inventory import Inventory
 from receiver.background.loop import PolledLoop, backoff
+from receiver.bounds import capped
 from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.gate import ReleaseGate
@@ -43,7 +44,6 @@ log = structlog.get_logger("regdeploy.decider")
 DECISION_ATTEMPTS = 3
 # Failures that go away by themselves: the events wait, however long that takes.
 _TRANSIENT = (DeployerUnavailable, RegistryUnavailable)
-_REASON_CHARS = 500
 
 
 def worker_id() -> str:
@@ -65,10 +65,13 @@ class Decider(PolledLoop):
         metrics: Metrics,
         gate: ReleaseGate,
         clock: Clock,
+        reason_bytes: int,
     ) -> None:
+        """``reason_bytes``: how much of why a decision failed is kept."""
         super().__init__(poll_seconds=config.poll_interval_seconds, listen=listen, clock=clock)
         self._metrics = metrics
         self._gate = gate
+        self._reason_bytes = reason_bytes
         self._decisions = decisions
         self._planner = planner
         self._inventory = inventory
@@ -151,7 +154,7 @@ class Decider(PolledLoop):
         self._metrics.decision_error(exc)
         attempts = max(event.attempts for event in events) + 1
         final = not transient and attempts >= DECISION_ATTEMPTS
-        reason = f"{type(exc).__name__}: {exc}"[:_REASON_CHARS]
+        reason = capped(f"{type(exc).__name__}: {exc}", self._reason_bytes)
         config = self._config
         seconds = backoff(attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds)
         statuses = await self._decisions.defer_events(

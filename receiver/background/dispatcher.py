@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -18,6 +18,7 @@ from deployers.base import Deployers, DeployOutcome, DeployResult
 from handlers.references import ImageRef
 from receiver.background.inventory import Inventory
 from receiver.background.loop import backoff
+from receiver.bounds import capped
 from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.announcer import Announcer
@@ -67,7 +68,10 @@ class Dispatcher:
         announcer: Announcer,
         metrics: Metrics,
         clock: Clock,
+        reason_bytes: int,
     ) -> None:
+        """``reason_bytes``: how much of an outcome's message (an orchestrator's words) is
+        kept."""
         self._deployments = deployments
         self._notices = notices
         self._deployers = deployers
@@ -79,6 +83,7 @@ class Dispatcher:
         self._announcer = announcer
         self._metrics = metrics
         self._clock = clock
+        self._reason_bytes = reason_bytes
 
     @property
     def worker_id(self) -> str:
@@ -99,7 +104,8 @@ class Dispatcher:
         done = asyncio.Event()
         beat = asyncio.create_task(self._heartbeat(deployment.id, done))
         try:
-            verdict = await self._attempt(deployment)
+            attempted = await self._attempt(deployment)
+            verdict = replace(attempted, message=capped(attempted.message, self._reason_bytes))
         finally:
             done.set()  # not cancelled: a heartbeat query is never cut off half-way
             await beat

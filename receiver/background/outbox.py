@@ -17,6 +17,7 @@ import structlog
 
 from notifiers.base import Notifier
 from receiver.background.loop import PolledLoop, backoff
+from receiver.bounds import capped
 from receiver.clock import Clock
 from receiver.config.notifiers import OutboxConfig
 from receiver.errors import NoticeFailed
@@ -37,11 +38,14 @@ class Outbox(PolledLoop):
         config: OutboxConfig,
         listen: Callable[[], Listener] | None,
         clock: Clock,
+        reason_bytes: int,
     ) -> None:
+        """``reason_bytes``: how much of why a send failed is kept."""
         super().__init__(poll_seconds=config.poll_seconds, listen=listen, clock=clock)
         self._notices = notices
         self._notifiers = notifiers
         self._config = config
+        self._reason_bytes = reason_bytes
 
     async def round(self) -> None:
         await self.send_due()
@@ -73,22 +77,21 @@ class Outbox(PolledLoop):
         attempts = max(n.attempts for n in notices) + 1
         try:
             await notifier.send([n.notice for n in notices])
-        except NoticeFailed as exc:
-            if exc.permanent or attempts >= self._config.max_attempts:
-                log.error("notice_failed", notifier=name, notices=ids, error=str(exc))
-                await batch.failed(ids, error=str(exc))
+        except NoticeFailed as failure:
+            error = capped(str(failure), self._reason_bytes)
+            if failure.permanent or attempts >= self._config.max_attempts:
+                log.error("notice_failed", notifier=name, notices=ids, error=error)
+                await batch.failed(ids, error=error)
             else:
-                delay = exc.retry_after
+                delay = failure.retry_after
                 if delay is None:
                     delay = backoff(
                         attempts,
                         base=self._config.retry_base_seconds,
                         cap=self._config.retry_max_seconds,
                     )
-                log.warning(
-                    "notice_retry", notifier=name, notices=ids, error=str(exc), retry_in=delay
-                )
-                await batch.retry(ids, error=str(exc), seconds=delay)
+                log.warning("notice_retry", notifier=name, notices=ids, error=error, retry_in=delay)
+                await batch.retry(ids, error=error, seconds=delay)
             return 0
         await batch.sent(ids)
         log.info("notice_sent", notifier=name, notices=ids)

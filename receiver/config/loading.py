@@ -18,6 +18,7 @@ from deployers.nomad import NomadSettings
 from handlers.references import Aliases
 from receiver.config.docker import LOCAL_SOCKET, read_docker
 from receiver.config.interpolation import Interpolation, interpolate
+from receiver.config.limits import Limits, Rates, Retention, read_limits, read_rates, read_retention
 from receiver.config.nomad import read_nomad
 from receiver.config.notifiers import (
     NotifierConfig,
@@ -64,6 +65,9 @@ _TOP_LEVEL = {
     "deployers",
     "notifiers",
     "notices",
+    "limits",
+    "retention",
+    "rates",
 }
 
 
@@ -88,6 +92,11 @@ class Config:
     docker_switch: Switch = field(default_factory=lambda: Switch(on=False, why="not configured"))
     notifiers: tuple[NotifierConfig, ...] = ()
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    # What a notification may hold and how much of it is kept; how long rejected bodies are
+    # kept; how fast sources may post and how often an address may fail to authenticate.
+    limits: Limits = field(default_factory=Limits)
+    retention: Retention = field(default_factory=Retention)
+    rates: Rates = field(default_factory=Rates)
     # Key paths of secrets that still hold the development default written in the file.
     development_secrets: tuple[str, ...] = ()
     # Every name of each configured registry -> its canonical host (derived from registries).
@@ -195,8 +204,15 @@ def parse(
         docker_switch=docker_switch,
         notifiers=read_notifiers(reader, root.get("notifiers")),
         outbox=read_outbox(reader, root.get("notices")),
+        limits=read_limits(reader, root.get("limits")),
+        retention=read_retention(reader, root.get("retention")),
+        rates=read_rates(reader, root.get("rates")),
         development_secrets=tuple(
-            sorted(p for p in substituted.defaulted if p.endswith(("token", "url")))
+            sorted(
+                p
+                for p in substituted.defaulted
+                if p.endswith(("token", "url", "password", "secret"))
+            )
         ),
     )
     _check_notify_names(reader, config)

@@ -72,6 +72,8 @@ def routes() -> list[web.RouteDef]:
         ("GET", "/explain", insight.explain, "explain"),
         ("GET", "/events", activity.events, "events"),
         ("GET", "/notices", activity.notices, "notices"),
+        ("GET", "/rejections", activity.rejections, "rejections"),
+        ("GET", "/rejections/{id}", activity.rejection, "rejection"),
         ("GET", "/live/{name}", live.stream_handler(LIVE_PARTS), "live"),
     ]
     return [web.route(method, path, handler, name=CONSOLE + name)
@@ -93,6 +95,7 @@ _REASONS = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Too large",
+    429: "Too many requests",
     500: "Internal error",
     503: "Unavailable",
 }

@@ -11,14 +11,17 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.console.render import render_fragment, render_page
+from receiver.console.render import older_page, render_fragment, render_page
 from receiver.console.sessions import page
-from receiver.http.inputs import deployment_id, query_choice
+from receiver.errors import UnknownRejection
+from receiver.http.inputs import deployment_id, query_before, query_choice, record_id
 from receiver.runtime import SERVICES
 from receiver.store.records import DeploymentStatus, EventStatus
 from receiver.views.service import notifier_json
 
 LISTED = 100
+#: The newest rejections the events page shows (``/rejections`` lists them all, page by page).
+REJECTIONS_SHOWN = 10
 _OUTCOMES = tuple(s.value for s in DeploymentStatus)
 _EVENT_STATUSES = tuple(s.value for s in EventStatus)
 _NOTICE_STATUSES = ("pending", "sent", "failed")
@@ -47,9 +50,15 @@ async def deployments_context(request: web.Request) -> dict[str, Any]:
         repository_name=chosen["repository"],
         target_key=chosen["target"],
         status=chosen["outcome"],
+        before=query_before(request),
     )
     views = await services.views.deployments(found)
-    return {"deployments": views, "chosen": chosen, "query": request.query_string}
+    return {
+        "deployments": views,
+        "chosen": chosen,
+        "query": request.query_string,
+        "older": older_page(request, [d.id for d in found], LISTED),
+    }
 
 
 async def deployments_part(request: web.Request) -> str:
@@ -86,7 +95,7 @@ async def events(request: web.Request) -> web.Response:
     context["sources"] = [s.name for s in config.sources]
     context["statuses"] = _EVENT_STATUSES
     context["received"] = _received(request)
-    context["rejections"] = await store.events.list_rejections(limit=LISTED)
+    context["rejections"] = await store.events.list_rejections(limit=REJECTIONS_SHOWN)
     return render_page(request, "events.html", {"title": "Events", **context})
 
 
@@ -96,8 +105,19 @@ async def events_context(request: web.Request) -> dict[str, Any]:
         "source": request.query.get("source") or None,
         "status": query_choice(request, "status", _EVENT_STATUSES),
     }
-    found = await request.app[SERVICES].store.events.list_events(limit=LISTED, **chosen)
-    return {"events": found, "chosen": chosen, "query": request.query_string}
+    found = await request.app[SERVICES].store.events.list_events(
+        limit=LISTED,
+        repository=chosen["repository"],
+        source=chosen["source"],
+        status=chosen["status"],
+        before=query_before(request),
+    )
+    return {
+        "events": found,
+        "chosen": chosen,
+        "query": request.query_string,
+        "older": older_page(request, [e.id for e in found], LISTED),
+    }
 
 
 async def events_part(request: web.Request) -> str:
@@ -128,12 +148,40 @@ def _received(request: web.Request) -> list[tuple[str, dict[str, int]]]:
 @page()
 async def notices(request: web.Request) -> web.Response:
     status = query_choice(request, "status", _NOTICE_STATUSES)
-    found = await request.app[SERVICES].store.notices.list_notices(limit=LISTED, status=status)
+    found = await request.app[SERVICES].store.notices.list_notices(
+        limit=LISTED, status=status, before=query_before(request)
+    )
     context = {
         "title": "Notices",
         "notices": found,
+        "older": older_page(request, [n.id for n in found], LISTED),
         "notifiers": [notifier_json(n) for n in request.app[SERVICES].config.notifiers],
         "statuses": _NOTICE_STATUSES,
         "chosen": {"status": status},
     }
     return render_page(request, "notices.html", context)
+
+
+@page()
+async def rejections(request: web.Request) -> web.Response:
+    found = await request.app[SERVICES].store.events.list_rejections(
+        limit=LISTED, before=query_before(request)
+    )
+    context = {
+        "title": "Rejected notifications",
+        "rejections": found,
+        "older": older_page(request, [r.id for r in found], LISTED),
+    }
+    return render_page(request, "rejections.html", context)
+
+
+@page()
+async def rejection(request: web.Request) -> web.Response:
+    number = record_id(request.match_info["id"], unknown=UnknownRejection, what="rejection")
+    found = await request.app[SERVICES].store.events.get_rejection(number)
+    context = {
+        "title": f"Rejected notification {found.id}",
+        "rejection": found,
+        "prefix": found.prefix.decode("utf-8", "replace"),
+    }
+    return render_page(request, "rejection.html", context)

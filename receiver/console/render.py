@@ -4,7 +4,7 @@ signed in, the CSRF token for its forms, where the static files are)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from handlers.references import ImageRef, short_digest, short_image
+from receiver.bounds import excerpt
 from receiver.config.server import Scope
 from receiver.store.records import ConsoleSession
 
@@ -125,6 +126,14 @@ def digest_text(digest: str | None) -> str:
     return short_digest(digest) if digest else ""
 
 
+def older_page(request: web.Request, ids: Sequence[int], listed: int) -> str | None:
+    """The link to the next, older page of a list that showed ``ids`` of at most ``listed``
+    (None when it showed them all)."""
+    if len(ids) < listed or not ids:
+        return None
+    return str(request.rel_url.update_query(before=str(min(ids))))
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "when": when,
     "ago": ago,
@@ -132,4 +141,5 @@ FILTERS: dict[str, Callable[..., str]] = {
     "image": image_text,
     "digest": digest_text,
     "repository_page": repository_page,
+    "excerpt": lambda text: excerpt(text) or "",
 }

@@ -31,7 +31,7 @@ from multidict import MultiDictProxy
 from receiver.config.server import ApiToken, Scope
 from receiver.console.render import SESSION
 from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated
-from receiver.http.auth import find_token, refuse_nul
+from receiver.http.auth import client_address, find_token, refuse_nul, refuse_throttled
 from receiver.runtime import SERVICES
 from receiver.store.records import ConsoleSession
 
@@ -67,9 +67,14 @@ def session_hash(session_id: str, token: ApiToken) -> str:
 
 
 async def sign_in(request: web.Request, offered: str) -> tuple[ConsoleSession, str]:
-    """A new session for the API token ``offered``, and the id for its cookie."""
-    token = find_token(request.app[SERVICES].config.api_tokens, offered) if offered else None
+    """A new session for the API token ``offered``, and the id for its cookie. An address that
+    failed too often (``rates.failed_auth_per_address``) is refused before the token is looked
+    at."""
+    services, address = request.app[SERVICES], client_address(request)
+    refuse_throttled(request, address)
+    token = find_token(services.config.api_tokens, offered) if offered else None
     if token is None:
+        services.throttle.auth_failed(address)
         log.warning("console_signin_refused", reason="bad_token")
         raise NotAuthenticated("that is not an API token of this regdeploy")
     session_id = secrets.token_urlsafe(32)

@@ -17,7 +17,7 @@ import structlog
 from aiohttp import web
 
 from receiver.config.server import ApiToken, Scope
-from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated
+from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated, TooManyRequests
 from receiver.http.errors import CONSOLE
 from receiver.runtime import SERVICES
 
@@ -57,9 +57,13 @@ async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse
     """Every route but the open ones needs an API token; writing needs a write-scoped one."""
     if request.path in _OPEN or request.path.startswith("/webhooks/") or _console(request):
         return await handler(request)
+    services = request.app[SERVICES]
+    address = client_address(request)
+    refuse_throttled(request, address)
     offered = bearer_token(request.headers.get("Authorization"))
-    token = find_token(request.app[SERVICES].config.api_tokens, offered) if offered else None
+    token = find_token(services.config.api_tokens, offered) if offered else None
     if token is None:
+        services.throttle.auth_failed(address)
         log.warning("api_request", path=request.path, status=401, reason="bad_token")
         raise NotAuthenticated("missing or wrong API token")
     if not _may(token, request):
@@ -77,6 +81,18 @@ def _may(token: ApiToken, request: web.Request) -> bool:
     if request.method in _READ_METHODS or token.scope is Scope.WRITE:
         return True
     return token.scope is Scope.APPROVE and bool(_VOTES.match(request.path))
+
+
+def client_address(request: web.Request) -> str:
+    """The address the request came from (the peer of the connection)."""
+    return request.remote or "unknown"
+
+
+def refuse_throttled(request: web.Request, address: str) -> None:
+    """A 429 for ``address`` while its failed authentications are spent (``rates:``)."""
+    if wait := request.app[SERVICES].throttle.auth_wait(address):
+        log.warning("auth_throttled", path=request.path, retry_in=round(wait, 1))
+        raise TooManyRequests("too many failed authentications, retry later", retry_after=wait)
 
 
 def refuse_nul(request: web.Request) -> None:

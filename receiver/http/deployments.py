@@ -6,7 +6,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.http.auth import token_name
-from receiver.http.inputs import deployment_id, json_object, query_choice, query_limit
+from receiver.http.inputs import (
+    deployment_id,
+    json_object,
+    query_before,
+    query_choice,
+    query_limit,
+)
 from receiver.runtime import SERVICES
 from receiver.store.records import DeploymentStatus
 from receiver.views.shapes import deployment_detail_json, deployment_json, vote_result_json
@@ -22,6 +28,7 @@ async def list_deployments(request: web.Request) -> web.Response:
         repository_name=request.query.get("repository") or None,
         target_key=request.query.get("target") or None,
         status=status,
+        before=query_before(request),
     )
     views = await services.views.deployments(deployments)
     return web.json_response({"deployments": [deployment_json(view) for view in views]})

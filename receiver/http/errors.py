@@ -32,6 +32,7 @@ refused does not get to upload the rest of its body first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -52,6 +53,7 @@ from receiver.errors import (
     RegdeployError,
     RequestError,
     StoreError,
+    TooManyRequests,
     UnknownRepository,
 )
 from receiver.views.answers import ErrorJson
@@ -87,6 +89,7 @@ _ANSWERS: tuple[tuple[type[RegdeployError], int, str | None], ...] = (
     (NotFound, 404, None),
     (Conflict, 409, None),
     (BodyTooLarge, 413, None),
+    (TooManyRequests, 429, None),
     (DatabaseUnavailable, 503, "database unavailable, retry later"),
     (DeployerUnavailable, 503, None),
     (StoreError, 500, "database error"),
@@ -103,6 +106,8 @@ async def error_answers(request: web.Request, handler: Handler) -> web.StreamRes
         status, message = answer_for(request, exc)
         field = exc.field if isinstance(exc, RequestError) else None
         response = _answer(request, status, message, field)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise  # a redirect is not an error

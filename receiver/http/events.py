@@ -1,14 +1,28 @@
 """``/api/v1/events``, ``/api/v1/catalog`` and ``/api/v1/rejections``: what the registries
-told regdeploy, as stored."""
+told regdeploy, as stored.
+
+Each list is a page of at most ``MAX_LIMIT`` entries, newest first: ``?before=ID`` (the last id
+of a page) gives the next one; the catalog's pages are of repositories, ``?after=REGISTRY/REPO``.
+A list shows a rejection's reason cut short; ``/api/v1/rejections/{id}`` has the whole (capped)
+reason and what was kept of the body.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.http.inputs import query_choice, query_limit
+from handlers.references import parse_name
+from receiver.errors import InvalidReference, InvalidRequest, UnknownRejection
+from receiver.http.inputs import query_before, query_choice, query_limit, record_id
 from receiver.runtime import SERVICES
 from receiver.store.records import EventStatus
-from receiver.views.shapes import catalog_json, event_json, rejection_json
+from receiver.views.answers import CatalogJson, EventListJson, RejectionListJson
+from receiver.views.shapes import (
+    catalog_json,
+    event_json,
+    rejection_detail_json,
+    rejection_json,
+)
 
 _STATUSES = tuple(s.value for s in EventStatus)
 
@@ -19,20 +33,41 @@ async def list_events(request: web.Request) -> web.Response:
         repository=request.query.get("repository") or None,
         source=request.query.get("source") or None,
         status=query_choice(request, "status", _STATUSES),
+        before=query_before(request),
     )
-    return web.json_response({"events": [event_json(e) for e in events]})
+    answer: EventListJson = {"events": [event_json(e) for e in events]}
+    return web.json_response(answer)
 
 
 async def catalog(request: web.Request) -> web.Response:
-    tags = await request.app[SERVICES].store.events.list_tags()
-    return web.json_response({"repositories": catalog_json(tags)})
+    after = request.query.get("after") or None
+    try:
+        start = parse_name(after) if after is not None else None
+    except InvalidReference:
+        raise InvalidRequest(
+            "after must be a repository, as REGISTRY/PATH", field="after"
+        ) from None
+    tags = await request.app[SERVICES].store.events.list_tags(
+        limit=query_limit(request), after=start
+    )
+    answer: CatalogJson = {"repositories": catalog_json(tags)}
+    return web.json_response(answer)
 
 
 async def list_rejections(request: web.Request) -> web.Response:
     rejections = await request.app[SERVICES].store.events.list_rejections(
-        limit=query_limit(request)
+        limit=query_limit(request),
+        source=request.query.get("source") or None,
+        before=query_before(request),
     )
-    return web.json_response({"rejections": [rejection_json(r) for r in rejections]})
+    answer: RejectionListJson = {"rejections": [rejection_json(r) for r in rejections]}
+    return web.json_response(answer)
+
+
+async def get_rejection(request: web.Request) -> web.Response:
+    number = record_id(request.match_info["id"], unknown=UnknownRejection, what="rejection")
+    found = await request.app[SERVICES].store.events.get_rejection(number)
+    return web.json_response(rejection_detail_json(found))
 
 
 def routes() -> list[web.RouteDef]:
@@ -40,4 +75,5 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/events", list_events),
         web.get("/api/v1/catalog", catalog),
         web.get("/api/v1/rejections", list_rejections),
+        web.get("/api/v1/rejections/{id}", get_rejection),
     ]

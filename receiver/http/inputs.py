@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from receiver.errors import InvalidRequest, UnknownDeployment
+from receiver.errors import InvalidRequest, NotFound, UnknownDeployment
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -65,13 +65,19 @@ def whole_number(raw: str, *, at_most: int) -> int | None:
     return number if number <= at_most else None
 
 
-def deployment_id(raw: str) -> int:
-    """The deployment a path or a form names (the API's and the console's alike);
-    ``UnknownDeployment`` (404) when it names none: not a whole number, or beyond a bigint."""
+def record_id(raw: str, *, unknown: type[NotFound], what: str) -> int:
+    """The id of a stored record (a deployment, a rejection) a path or a form names, the API's
+    and the console's alike; ``unknown`` (a 404) when it names none: not a whole number, or
+    beyond a bigint."""
     number = whole_number(raw, at_most=_MAX_ID)
     if number is None:
-        raise UnknownDeployment(f"no deployment {raw[:40]}")
+        raise unknown(f"no {what} {raw[:40]}")
     return number
+
+
+def deployment_id(raw: str) -> int:
+    """The deployment a path or a form names (``record_id``)."""
+    return record_id(raw, unknown=UnknownDeployment, what="deployment")
 
 
 def query_limit(request: web.Request) -> int:
@@ -80,6 +86,18 @@ def query_limit(request: web.Request) -> int:
     if limit is None or limit < 1:
         raise InvalidRequest(f"limit must be a whole number from 1 to {MAX_LIMIT}", field="limit")
     return limit
+
+
+def query_before(request: web.Request) -> int | None:
+    """The ``before`` query parameter of a paged list: only what is older than that id (the
+    last id of the page before); None when absent or empty."""
+    raw = request.query.get("before") or None
+    if raw is None:
+        return None
+    number = whole_number(raw, at_most=_MAX_ID)
+    if number is None or number < 1:
+        raise InvalidRequest("before must be an id: a whole number from 1", field="before")
+    return number
 
 
 def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:

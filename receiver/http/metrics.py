@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.errors import NotAuthenticated, StoreError
-from receiver.http.auth import Handler, bearer_token
+from receiver.http.auth import Handler, bearer_token, client_address, refuse_throttled
 from receiver.http.errors import CONSOLE, error_answers
 from receiver.metrics import UNKNOWN_SOURCE
 from receiver.runtime import SERVICES, Services
@@ -23,10 +23,12 @@ _WEBHOOK = "/webhooks/{source}"
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     token = services.config.metrics.token
-    if token is not None and not token.matches(
-        bearer_token(request.headers.get("Authorization")) or ""
-    ):
-        raise NotAuthenticated("missing or wrong metrics token")
+    if token is not None:
+        address = client_address(request)
+        refuse_throttled(request, address)
+        if not token.matches(bearer_token(request.headers.get("Authorization")) or ""):
+            services.throttle.auth_failed(address)
+            raise NotAuthenticated("missing or wrong metrics token")
     try:
         backlog = await services.store.backlog.snapshot()
     except StoreError:

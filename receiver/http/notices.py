@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.http.inputs import query_choice, query_limit
+from receiver.http.inputs import query_before, query_choice, query_limit
 from receiver.runtime import SERVICES
 from receiver.views.service import notifier_json
 from receiver.views.shapes import notice_json
@@ -22,7 +22,7 @@ async def list_notifiers(request: web.Request) -> web.Response:
 async def list_notices(request: web.Request) -> web.Response:
     status = query_choice(request, "status", _STATUSES)
     notices = await request.app[SERVICES].store.notices.list_notices(
-        limit=query_limit(request), status=status
+        limit=query_limit(request), status=status, before=query_before(request)
     )
     return web.json_response({"notices": [notice_json(n) for n in notices]})
 

@@ -3,19 +3,26 @@
 Order matters: the source and its secret are checked before a byte of the body is read; the
 body is read with a cap; nothing is answered 2xx before the transaction that stores it commits.
 An authenticated body that cannot be used is stored as rejected and answered 2xx, because a
-registry retries a non-2xx answer forever and every later notification waits behind it.
+registry retries a non-2xx answer forever and every later notification waits behind it. What is
+kept of it is bounded whatever it holds (``limits:``): a body of more records than a notification
+may hold is rejected whole before any record is read; a rejection keeps the first problems and
+how many more, a reason of at most ``reason_bytes``, a prefix of the body, its size and SHA-256.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import time
 from dataclasses import asdict, dataclass, replace
 
 import structlog
 from aiohttp import web
 
-from handlers.events import Parsed
+from handlers.events import Budget, Parsed
 from handlers.formats import parser_for
+from receiver.bounds import capped, summary
+from receiver.config.limits import Limits
 from receiver.config.server import Source
 from receiver.errors import (
     BodyTooLarge,
@@ -23,9 +30,10 @@ from receiver.errors import (
     NotAuthenticated,
     PayloadError,
     StoreError,
+    TooManyRequests,
     UnknownSource,
 )
-from receiver.http.auth import bearer_token
+from receiver.http.auth import bearer_token, client_address
 from receiver.runtime import SERVICES
 from receiver.store.records import IngestResult, Rejection
 from receiver.views.answers import WebhookSummaryJson
@@ -79,20 +87,31 @@ async def receive(request: web.Request) -> web.Response:
     started = time.monotonic()
     name = request.match_info["source"]
     services = request.app[SERVICES]
-    source = services.config.source(name)
+    throttle, address = services.throttle, client_address(request)
     bound = log.bind(source=name)
+    if wait := throttle.auth_wait(address):
+        bound.warning("webhook_received", status=429, reason="failed_auth_rate")
+        raise TooManyRequests("too many failed authentications, retry later", retry_after=wait)
+    source = services.config.source(name)
     if source is None:
+        throttle.auth_failed(address)
         bound.info("webhook_received", status=404, reason="unknown_source")
         raise UnknownSource(f"unknown source {name!r}")
     if not authorized(source, request.headers.get("Authorization")):
+        throttle.auth_failed(address)
         bound.warning("webhook_received", status=401, reason="bad_token")
         raise NotAuthenticated("missing or wrong token")
+    if wait := throttle.source_wait(name, request.content_length):
+        bound.warning("webhook_received", status=429, reason="source_rate")
+        raise TooManyRequests(f"source {name} posts faster than allowed", retry_after=wait)
     limit = services.config.server.max_body_bytes
     try:
         body = await read_capped(request, limit)
     except BodyTooLarge:
         bound.warning("webhook_received", status=413, reason="body_too_large", limit=limit)
         raise
+    if request.content_length is None:
+        throttle.source_read(name, len(body))
     try:
         summary = await _ingest(request, source, body)
     except DatabaseUnavailable:
@@ -112,21 +131,25 @@ async def receive(request: web.Request) -> web.Response:
 async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     services = request.app[SERVICES]
     events_store = services.store.events
-    content_type = _readable(request.headers.get("Content-Type"))
+    limits = services.config.limits
+    rejected = functools.partial(
+        _rejection,
+        source=source,
+        content_type=_readable(request.headers.get("Content-Type")),
+        body=body,
+        limits=limits,
+    )
+    budget = Budget(records=limits.records_per_notification, field_bytes=limits.field_bytes)
     try:
         parsed = parser_for(source.format)(
-            body, request.headers, source=source.name, registry=source.registry
+            body, request.headers, source=source.name, registry=source.registry, budget=budget
         )
     except PayloadError as exc:
-        await events_store.record_rejection(_rejection(source, str(exc), content_type, body))
+        await events_store.record_rejection(rejected(str(exc)))
         return Summary(rejected=1)
     aliases = services.config.aliases
     events = [replace(e, registry=aliases.canonical(e.registry)) for e in parsed.events]
-    rejection = (
-        _rejection(source, "; ".join(parsed.problems), content_type, body)
-        if parsed.problems
-        else None
-    )
+    rejection = rejected(summary(parsed.problems)) if parsed.problems else None
     try:
         result = await events_store.record_notification(
             events=events, rejection=rejection, recorded_by=services.worker_id
@@ -136,8 +159,7 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
     except StoreError as exc:
         # The database refused these events (not an outage): keep the body for inspection
         # rather than make the registry retry a notification that will never store.
-        rejection = _rejection(source, f"not storable: {exc}", content_type, body)
-        await events_store.record_rejection(rejection)
+        await events_store.record_rejection(rejected(f"not storable: {exc}"))
         return Summary(ignored=parsed.ignored, rejected=1)
     return _summary(parsed, result)
 
@@ -159,8 +181,18 @@ def _readable(header: str | None) -> str | None:
     return header.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _rejection(source: Source, reason: str, content_type: str | None, body: bytes) -> Rejection:
-    return Rejection(source=source.name, reason=reason, content_type=content_type, body=body)
+def _rejection(
+    reason: str, *, source: Source, content_type: str | None, body: bytes, limits: Limits
+) -> Rejection:
+    """What is kept of an unusable ``body``: its reason and a prefix, both capped."""
+    return Rejection(
+        source=source.name,
+        reason=capped(reason, limits.reason_bytes),
+        content_type=capped(content_type, limits.field_bytes) if content_type else None,
+        prefix=body[: limits.rejected_body_bytes],
+        size=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
 
 
 def routes() -> list[web.RouteDef]:

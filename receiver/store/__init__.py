@@ -32,7 +32,7 @@ from receiver.store.releases import ReleaseQueries
 from receiver.store.repositories import RepositoryQueries
 from receiver.store.sessions import SessionQueries
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class Listener(Protocol):
@@ -60,12 +60,15 @@ class Store:
     sessions: SessionQueries
 
     @classmethod
-    async def open(cls, dsn: str, *, pool_size: int, query_timeout: float) -> Store:
-        """Connect; raise DatabaseUnavailable if the server does not answer."""
+    async def open(
+        cls, dsn: str, *, pool_size: int, query_timeout: float, rejections_kept: int = 1000
+    ) -> Store:
+        """Connect; raise DatabaseUnavailable if the server does not answer.
+        ``rejections_kept``: the rejected bodies each source keeps (its newest)."""
         db = await Connector.open(dsn, pool_size=pool_size, query_timeout=query_timeout)
         return cls(
             connector=db,
-            events=EventQueries(db),
+            events=EventQueries(db, rejections_kept=rejections_kept),
             repositories=RepositoryQueries(db),
             decisions=DecisionQueries(db),
             deployments=DeploymentQueries(db),

@@ -121,8 +121,11 @@ class DeploymentQueries:
         target_key: str | None = None,
         status: str | None = None,
         ids: Sequence[int] | None = None,
+        before: int | None = None,
     ) -> list[Deployment]:
+        """The newest deployments that match, older than deployment ``before``."""
         params = {
+            "before": before,
             "limit": limit,
             "repository_name": repository_name,
             "target_key": target_key,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from handlers.events import Action, Event
 from handlers.references import ImageName
+from receiver.errors import UnknownRejection
 from receiver.store.connector import Connector, Row
 from receiver.store.ingest import (
     GroupCommit,
     Notification,
-    rejection_params,
+    store_rejection,
     write_fenced,
     write_group,
 )
@@ -26,9 +28,13 @@ from receiver.store.records import (
 
 
 class EventQueries:
-    def __init__(self, db: Connector) -> None:
+    def __init__(self, db: Connector, *, rejections_kept: int = 1000) -> None:
+        """``rejections_kept``: the rejections each source keeps (its newest)."""
         self._db = db
-        self._group = GroupCommit(lambda group: write_group(db, group))
+        self._kept = rejections_kept
+        self._group = GroupCommit(
+            lambda group: write_group(db, group, rejections_kept=rejections_kept)
+        )
 
     async def record_notification(
         self,
@@ -55,7 +61,8 @@ class EventQueries:
         return await self._group.submit(notification)
 
     async def record_rejection(self, rejection: Rejection) -> None:
-        await self._db.execute("insert_rejection", rejection_params(rejection))
+        async with self._db.transaction() as tx:
+            await store_rejection(tx, rejection, kept=self._kept)
 
     async def list_events(
         self,
@@ -64,12 +71,26 @@ class EventQueries:
         repository: str | None = None,
         source: str | None = None,
         status: str | None = None,
+        before: int | None = None,
     ) -> list[StoredEvent]:
-        params = {"limit": limit, "repository": repository, "source": source, "status": status}
+        """The newest events that match, older than event ``before``."""
+        params = {
+            "limit": limit,
+            "repository": repository,
+            "source": source,
+            "status": status,
+            "before": before,
+        }
         return [stored_event(row) for row in await self._db.all("list_events", params)]
 
-    async def list_tags(self) -> list[CatalogTag]:
-        return [CatalogTag(**row) for row in await self._db.all("list_tags")]
+    async def list_tags(self, *, limit: int, after: ImageName | None = None) -> list[CatalogTag]:
+        """The tags of the first ``limit`` repositories after ``after``, by repository."""
+        params = {
+            "limit": limit,
+            "after_registry": after.registry if after else "",
+            "after_repository": after.repository if after else "",
+        }
+        return [CatalogTag(**row) for row in await self._db.all("list_tags", params)]
 
     async def repository_tags(self, image: ImageName) -> dict[str, str]:
         """The catalog of one repository: tag -> digest."""
@@ -81,9 +102,25 @@ class EventQueries:
         params = {"registry": image.registry, "repository": image.repository}
         return [CatalogTag(**row) for row in await self._db.all("repository_catalog", params)]
 
-    async def list_rejections(self, *, limit: int) -> list[StoredRejection]:
-        rows = await self._db.all("list_rejections", {"limit": limit})
-        return [StoredRejection(**row) for row in rows]
+    async def list_rejections(
+        self, *, limit: int, source: str | None = None, before: int | None = None
+    ) -> list[StoredRejection]:
+        """The newest rejections (of ``source``), older than rejection ``before``."""
+        params = {"limit": limit, "source": source, "before": before}
+        return [StoredRejection(**row) for row in await self._db.all("list_rejections", params)]
+
+    async def get_rejection(self, rejection_id: int) -> StoredRejection:
+        """One rejection with the prefix of its body; ``UnknownRejection`` when none has that id."""
+        row = await self._db.one("get_rejection", {"id": rejection_id})
+        if row is None:
+            raise UnknownRejection(f"no rejection {rejection_id}")
+        prefix = bytes(row.pop("body"))
+        return StoredRejection(**row, prefix=prefix)
+
+    async def prune_rejections(self, *, keep: int, before: datetime) -> int:
+        """Drop every source's rejections beyond its newest ``keep`` and those received before
+        ``before``; how many."""
+        return len(await self._db.all("prune_rejections", {"keep": keep, "before": before}))
 
 
 def stored_event(row: Row) -> StoredEvent:

@@ -102,12 +102,15 @@ class GroupCommit:
                     future.set_result(outcome)
 
 
-async def write_group(db: Connector, group: list[Notification]) -> list[WriteOutcome]:
-    """Store ``group`` as one write; when the database refuses it, each one on its own."""
+async def write_group(
+    db: Connector, group: list[Notification], *, rejections_kept: int
+) -> list[WriteOutcome]:
+    """Store ``group`` as one write; when the database refuses it, each one on its own. Each
+    source keeps its newest ``rejections_kept`` rejections."""
     try:
         if all(_plain_pushes(n) for n in group):
             return await _pushes(db, group)
-        written = await db.retried(lambda tx: _in_transaction(tx, group))
+        written = await db.retried(lambda tx: _in_transaction(tx, group, rejections_kept))
         return list(written)
     except DatabaseUnavailable:
         raise
@@ -117,7 +120,7 @@ async def write_group(db: Connector, group: list[Notification]) -> list[WriteOut
     outcomes: list[WriteOutcome] = []
     for notification in group:
         try:
-            outcomes += await write_group(db, [notification])
+            outcomes += await write_group(db, [notification], rejections_kept=rejections_kept)
         except StoreError as exc:
             outcomes.append(exc)
     return outcomes
@@ -128,7 +131,7 @@ async def write_fenced(db: Connector, notification: Notification, lease: Lease) 
 
     async def fenced(tx: Transaction) -> list[IngestResult]:
         await check_held(tx, lease)
-        results = await _in_transaction(tx, [notification])
+        results = await _in_transaction(tx, [notification], rejections_kept=0)
         await check_held(tx, lease)  # still held as it commits
         return results
 
@@ -162,7 +165,9 @@ async def _pushes(db: Connector, group: list[Notification]) -> list[WriteOutcome
     return list(_results(group, accepted))
 
 
-async def _in_transaction(tx: Transaction, group: list[Notification]) -> list[IngestResult]:
+async def _in_transaction(
+    tx: Transaction, group: list[Notification], rejections_kept: int
+) -> list[IngestResult]:
     """Any notifications, statement by statement, in the caller's transaction."""
     carried = [(event, n.recorded_by) for n in group for event in n.events]
     position = {id(event): i for i, (event, _) in enumerate(carried)}
@@ -177,7 +182,7 @@ async def _in_transaction(tx: Transaction, group: list[Notification]) -> list[In
         await tx.execute(_catalog_query(event), event.fields())
     for notification in group:
         if notification.rejection is not None:
-            await tx.execute("insert_rejection", rejection_params(notification.rejection))
+            await store_rejection(tx, notification.rejection, kept=rejections_kept)
     if new:
         await tx.execute("notify_events", {"source": new[0].source})
     return list(_results(group, accepted))
@@ -212,10 +217,15 @@ def _catalog_query(event: Event) -> str:
     return "delete_tag" if event.tag is not None else "delete_digest"
 
 
-def rejection_params(rejection: Rejection) -> dict[str, Any]:
-    return {
+async def store_rejection(tx: Transaction, rejection: Rejection, *, kept: int) -> None:
+    """Store ``rejection`` and let its source keep its newest ``kept`` rejections."""
+    params = {
         "source": rejection.source,
         "reason": rejection.reason,
         "content_type": rejection.content_type,
-        "body": as_bytes(rejection.body),
+        "body": as_bytes(rejection.prefix),
+        "size": rejection.size,
+        "sha256": rejection.sha256,
     }
+    await tx.execute("insert_rejection", params)
+    await tx.execute("prune_source_rejections", {"source": rejection.source, "keep": kept})

@@ -81,8 +81,12 @@ class NoticeQueries:
             ]
             yield NoticeBatch(tx, claimed, now=now)
 
-    async def list_notices(self, *, limit: int, status: str | None = None) -> list[StoredNotice]:
-        rows = await self._db.all("list_notices", {"limit": limit, "status": status})
+    async def list_notices(
+        self, *, limit: int, status: str | None = None, before: int | None = None
+    ) -> list[StoredNotice]:
+        """The newest notices (of ``status``), older than notice ``before``."""
+        params = {"limit": limit, "status": status, "before": before}
+        rows = await self._db.all("list_notices", params)
         return [StoredNotice(**row) for row in rows]
 
     async def next_notice_due(self, *, group_seconds: float) -> datetime | None:

@@ -99,8 +99,24 @@ LISTEN regdeploy_notices;
 SELECT pg_notify('regdeploy_events', %(source)s);
 
 -- name: insert_rejection
-INSERT INTO rejected_payloads (source, reason, content_type, body)
-VALUES (%(source)s, %(reason)s, %(content_type)s, %(body)s);
+INSERT INTO rejected_payloads (source, reason, content_type, body, size, sha256)
+VALUES (%(source)s, %(reason)s, %(content_type)s, %(body)s, %(size)s, %(sha256)s);
+
+-- name: prune_source_rejections
+-- The source's rows beyond its newest %(keep)s, after an insert: its rows never pile up between
+-- two rounds of the pruner.
+DELETE FROM rejected_payloads
+ WHERE source = %(source)s
+   AND id <= (SELECT id FROM rejected_payloads WHERE source = %(source)s
+               ORDER BY id DESC OFFSET %(keep)s LIMIT 1);
+
+-- name: prune_rejections
+-- Every source's rows beyond its newest %(keep)s, and every row received before %(before)s.
+DELETE FROM rejected_payloads r
+ USING (SELECT id, row_number() OVER (PARTITION BY source ORDER BY id DESC) AS newest
+          FROM rejected_payloads) ranked
+ WHERE r.id = ranked.id AND (ranked.newest > %(keep)s OR r.received_at < %(before)s)
+RETURNING r.id;
 
 -- name: list_events
 SELECT id, source, event_id, action, registry, repository, tag, digest, media_type, actor,
@@ -109,19 +125,37 @@ SELECT id, source, event_id, action, registry, repository, tag, digest, media_ty
  WHERE (%(repository)s::text IS NULL OR repository = %(repository)s)
    AND (%(source)s::text IS NULL OR source = %(source)s)
    AND (%(status)s::text IS NULL OR status = %(status)s)
+   AND (%(before)s::bigint IS NULL OR id < %(before)s)
  ORDER BY id DESC
  LIMIT %(limit)s;
 
 -- name: list_tags
-SELECT registry, repository, tag, digest, media_type, pushed_at
-  FROM tags
- ORDER BY registry, repository, tag;
+-- The tags of the first %(limit)s repositories after %(after_registry)s/%(after_repository)s
+-- (a page of the catalog, by repository).
+WITH page AS (
+    SELECT DISTINCT registry, repository FROM tags
+     WHERE (registry, repository) > (%(after_registry)s, %(after_repository)s)
+     ORDER BY registry, repository
+     LIMIT %(limit)s
+)
+SELECT t.registry, t.repository, t.tag, t.digest, t.media_type, t.pushed_at
+  FROM tags t JOIN page USING (registry, repository)
+ ORDER BY t.registry, t.repository, t.tag;
 
 -- name: list_rejections
-SELECT id, source, reason, content_type, octet_length(body) AS size, received_at
+SELECT id, source, reason, content_type, coalesce(size, octet_length(body)) AS size,
+       coalesce(sha256, encode(sha256(body), 'hex')) AS sha256, received_at
   FROM rejected_payloads
+ WHERE (%(source)s::text IS NULL OR source = %(source)s)
+   AND (%(before)s::bigint IS NULL OR id < %(before)s)
  ORDER BY id DESC
  LIMIT %(limit)s;
+
+-- name: get_rejection
+SELECT id, source, reason, content_type, coalesce(size, octet_length(body)) AS size,
+       coalesce(sha256, encode(sha256(body), 'hex')) AS sha256, received_at, body
+  FROM rejected_payloads
+ WHERE id = %(id)s;
 
 -- name: seed_repository
 -- Fields the API changed (listed in overrides) keep the API's value.
@@ -406,6 +440,7 @@ SELECT id, target, repository_name, registry, repository, tag, digest, previous_
    AND (%(target_key)s::text IS NULL OR target_key = %(target_key)s)
    AND (%(status)s::text IS NULL OR status = %(status)s)
    AND (%(ids)s::bigint[] IS NULL OR id = ANY (%(ids)s::bigint[]))
+   AND (%(before)s::bigint IS NULL OR id < %(before)s)
  ORDER BY id DESC
  LIMIT %(limit)s;
 
@@ -488,6 +523,7 @@ UPDATE notices SET status = 'failed', attempts = attempts + 1, last_error = %(er
 SELECT id, notifier, deployment_id, kind, status, attempts, last_error, created_at, sent_at
   FROM notices
  WHERE (%(status)s::text IS NULL OR status = %(status)s)
+   AND (%(before)s::bigint IS NULL OR id < %(before)s)
  ORDER BY id DESC
  LIMIT %(limit)s;
 
@@ -554,6 +590,13 @@ SELECT id_hash, token_name, scope, csrf_token, flash, expires_at
   FROM console_sessions
  WHERE id_hash = ANY(%(id_hashes)s::text[]) AND expires_at > now()
  LIMIT 1;
+
+-- name: open_console_sessions
+-- Which of these sessions still hold (not signed out, not expired): asked for all the live
+-- streams of a process at once.
+SELECT id_hash
+  FROM console_sessions
+ WHERE id_hash = ANY(%(id_hashes)s::text[]) AND expires_at > now();
 
 -- name: delete_console_session
 DELETE FROM console_sessions WHERE id_hash = %(id_hash)s;

@@ -49,22 +49,29 @@ class CatalogTag:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rejection:
-    """An authenticated body (or part of one) that could not be used, and why."""
+    """An authenticated body (or part of one) that could not be used, and why: ``prefix``, the
+    part of the body kept, and the whole body's ``size`` and ``sha256``."""
 
     source: str
     reason: str
     content_type: str | None
-    body: bytes
+    prefix: bytes
+    size: int
+    sha256: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredRejection:
+    """A rejection as stored; ``prefix`` is read for one rejection, not for lists."""
+
     id: int
     source: str
     reason: str
     content_type: str | None
     size: int
+    sha256: str
     received_at: datetime
+    prefix: bytes = b""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -61,7 +61,12 @@ class RejectionJson(TypedDict):
     reason: str
     content_type: str | None
     size: int
+    sha256: str
     received_at: str
+
+
+class RejectionDetailJson(RejectionJson):
+    prefix: str
 
 
 class SourceJson(TypedDict):

@@ -9,6 +9,7 @@ from itertools import groupby
 from typing import Any
 
 from deployers.base import Target
+from receiver.bounds import excerpt
 from receiver.decide.actions import ActionResult, describe, no_targets, sorted_tags
 from receiver.decide.desk import FreezeResult, VoteResult
 from receiver.decide.planner import Explanation, Outlook, TagDecision
@@ -41,6 +42,7 @@ from receiver.views.answers import (
     NoticeJson,
     OutlookJson,
     PushDecisionJson,
+    RejectionDetailJson,
     RejectionJson,
     RepositoryJson,
     TargetJson,
@@ -93,13 +95,24 @@ def catalog_json(tags: list[CatalogTag]) -> list[CatalogRepositoryJson]:
 
 
 def rejection_json(rejection: StoredRejection) -> RejectionJson:
+    """A rejection in a list: its reason cut short (the whole is ``rejection_detail_json``'s)."""
     return {
         "id": rejection.id,
         "source": rejection.source,
-        "reason": rejection.reason,
+        "reason": excerpt(rejection.reason) or "",
         "content_type": rejection.content_type,
         "size": rejection.size,
+        "sha256": rejection.sha256,
         "received_at": iso(rejection.received_at),
+    }
+
+
+def rejection_detail_json(rejection: StoredRejection) -> RejectionDetailJson:
+    """One rejection: its whole (capped) reason and the kept prefix of its body, as text."""
+    return {
+        **rejection_json(rejection),
+        "reason": rejection.reason,
+        "prefix": rejection.prefix.decode("utf-8", "replace"),
     }
 
 

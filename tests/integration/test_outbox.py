@@ -103,6 +103,7 @@ def outbox(store: Store, *notifiers: ScriptedNotifier) -> Outbox:
         config=FAST,
         listen=lambda: store.listener("notices"),
         clock=SystemClock(),
+        reason_bytes=2048,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
@@ -43,7 +44,7 @@ def event(
 
 
 async def catalog(store: Store) -> dict[tuple[str, str], str]:
-    return {(t.repository, t.tag): t.digest for t in await store.events.list_tags()}
+    return {(t.repository, t.tag): t.digest for t in await store.events.list_tags(limit=100)}
 
 
 async def test_push_is_stored_once_and_sets_the_tag(store: Store) -> None:
@@ -116,13 +117,23 @@ async def test_events_are_listed_newest_first_and_filtered(store: Store) -> None
 
 async def test_rejection_is_kept_in_the_same_transaction(store: Store) -> None:
     rejection = Rejection(
-        source="registry", reason="events[1]: no repository", content_type=None, body=b"\x00{}"
+        source="registry",
+        reason="events[1]: no repository",
+        content_type=None,
+        prefix=b"\x00{}",
+        size=3,
+        sha256=hashlib.sha256(b"\x00{}").hexdigest(),
     )
     result = await store.events.record_notification(events=[event("e1")], rejection=rejection)
 
     assert result.accepted == 1
     [stored] = await store.events.list_rejections(limit=10)
-    assert (stored.reason, stored.size) == ("events[1]: no repository", 3)
+    assert (stored.reason, stored.size, stored.sha256) == (
+        "events[1]: no repository",
+        3,
+        rejection.sha256,
+    )
+    assert (await store.events.get_rejection(stored.id)).prefix == b"\x00{}"
 
 
 async def test_a_failed_transaction_stores_nothing(store: Store) -> None:
@@ -132,7 +143,7 @@ async def test_a_failed_transaction_stores_nothing(store: Store) -> None:
         await store.events.record_notification(events=[event("e1"), bad])
 
     assert await store.events.list_events(limit=10) == []
-    assert await store.events.list_tags() == []
+    assert await store.events.list_tags(limit=100) == []
 
 
 async def test_migrate_is_idempotent_and_records_the_version(store: Store) -> None:

@@ -26,7 +26,7 @@ import yaml
 from tests.support.components import free_port
 from tests.support.nomad_fake import FakeNomad
 from tests.support.polling import until
-from tests.support.settings import API_TOKEN, HARBOR_TOKEN, REGISTRY_TOKEN
+from tests.support.settings import API_TOKEN, HARBOR_TOKEN, REGISTRY_TOKEN, UNLIMITED
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a member must not inherit from the test's environment.
@@ -65,6 +65,9 @@ def cluster_config(
         "registries": registries or [],
         "worker": {"poll_interval_seconds": 0.5, **(worker or {})},
         "reconciler": {"interval_seconds": reconciler_seconds},
+        # The senders are registries as busy as an operator raises the rates for; the rates
+        # themselves are tested where a test sets them (test_hostile_source).
+        "rates": UNLIMITED,
     }
     if nomad_address is not None:
         config["nomad"] = {"address": nomad_address, "poll_seconds": 0.2, "timeout_seconds": 5}

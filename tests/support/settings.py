@@ -8,6 +8,11 @@ from receiver.config import loading as configuration
 from receiver.config.loading import Config
 
 REGISTRY_TOKEN = "registry-secret-token-0123"
+#: ``rates:`` that no test reaches.
+UNLIMITED = {
+    "per_source": {"requests_per_second": 1_000_000, "bytes_per_second": "100GB"},
+    "failed_auth_per_address": {"per_minute": 1_000_000},
+}
 HARBOR_TOKEN = "harbor-secret-token-4567"
 API_TOKEN = "api-secret-token-89ab"
 READ_TOKEN = "api-read-token-cdef"
@@ -42,6 +47,9 @@ def make_config(
     # The worker runs only where a test asks for it, so receiving tests see events as stored.
     raw["worker"] = {"enabled": False}
     raw["reconciler"] = {"interval_seconds": 0}
+    # Tests send thousands of requests, wrong tokens among them, from one address: the rates
+    # are tested where a test sets them (tests/integration/test_rates.py).
+    raw["rates"] = UNLIMITED
     for key, value in overrides.items():
         raw[key] = value
     return configuration.parse(raw, env={})
