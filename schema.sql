@@ -283,5 +283,10 @@ ALTER TABLE rejected_payloads ADD COLUMN IF NOT EXISTS size bigint;
 ALTER TABLE rejected_payloads ADD COLUMN IF NOT EXISTS sha256 text;
 CREATE INDEX IF NOT EXISTS rejected_payloads_by_source ON rejected_payloads (source, id DESC);
 CREATE INDEX IF NOT EXISTS rejected_payloads_by_age ON rejected_payloads (received_at);
+-- A hostile source churns this table (each new row drops its oldest): vacuum it after a few
+-- hundred dead rows, not a fifth of the table, so that its size stays near what is kept.
+ALTER TABLE rejected_payloads SET (autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 200, toast.autovacuum_vacuum_scale_factor = 0,
+    toast.autovacuum_vacuum_threshold = 200);
 
 INSERT INTO schema_version (version) VALUES (8) ON CONFLICT (version) DO NOTHING;

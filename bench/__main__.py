@@ -1,6 +1,7 @@
 """Run the benchmarks and print their tables and a summary.
 
-    python -m bench [ingest|latency|backlog|fanout|memory|all ...] [--rounds 3] [--quick]
+    python -m bench [ingest|latency|backlog|fanout|memory|patterns|hardening|all ...]
+                    [--rounds 3] [--quick]
 
 Each benchmark starts its own processes (an embedded PostgreSQL, regdeploy, the reference, the
 Nomad fake, the load generators) in a temporary directory, runs its rounds, and prints a
@@ -17,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import backlog, fanout, ingest, latency, memory
+from bench import backlog, fanout, hardening, ingest, latency, memory, patterns
 from bench.harness import Options, session
 from bench.machine import describe, load_average
 from bench.report import Report, render, render_summary
@@ -28,6 +29,8 @@ BENCHMARKS: dict[str, Callable[[Options], Report]] = {
     "backlog": backlog.run,
     "fanout": fanout.run,
     "memory": memory.run,
+    "patterns": patterns.run,
+    "hardening": hardening.run,
 }
 
 

@@ -16,12 +16,11 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import psycopg2
 
 from tests.support.cluster import StartCluster, cluster_config
+from tests.support.history import rows
 from tests.support.settings import API_TOKEN, HARBOR_TOKEN, REGISTRY_TOKEN
 
 ATTACK_SECONDS = 15.0
@@ -48,13 +47,23 @@ def hostile_bodies(rng: random.Random) -> list[bytes]:
             "repository": {"repo_full_name": "a/b"},
         },
     }
+    # A tagged manifest push but for its id, so that the cap on an id is what refuses it.
+    long_id = {
+        "id": "x" * 3_000,
+        "timestamp": "2026-01-01T00:00:00Z",
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": f"sha256:{0:064x}",
+            "tag": "1.0.0",
+            "repository": "team/hostile",
+        },
+    }
     return [
         json.dumps({"events": [1] * 300_000}).encode(),  # 900 KB of records
         rng.randbytes(64 * 1024),
         json.dumps(harbor_like).encode(),
-        json.dumps(
-            {"events": [{"id": "x" * 3_000, "action": "push", "target": {}}] * 300}
-        ).encode(),
+        json.dumps({"events": [long_id] * 300}).encode(),
     ]
 
 
@@ -138,16 +147,6 @@ async def behave(
                 pushes.append(answer.status)
         await asyncio.sleep(max(0.0, 0.05 - (time.monotonic() - began)))  # a probe's pace
     return pings, pushes
-
-
-def rows(db_uri: str, sql: str) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(db_uri)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
 
 
 def rss_bytes(pid: int) -> int:

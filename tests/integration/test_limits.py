@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg2
 from aiohttp.test_utils import TestClient
 
 from receiver.app import init_app
@@ -21,6 +20,7 @@ from tests.support.api import ClientFactory
 from tests.support.clock import ManualClock
 from tests.support.console_forms import sign_in
 from tests.support.fixture_files import FIXTURES, load_recorded
+from tests.support.history import rows
 from tests.support.postgres import admin_sql
 from tests.support.settings import HARBOR_TOKEN, REGISTRY_TOKEN, api_headers, make_config
 
@@ -64,16 +64,6 @@ async def get(client: Client, path: str) -> Any:
     return await response.json()
 
 
-def table_rows(db_uri: str, sql: str) -> list[tuple[Any, ...]]:
-    conn = psycopg2.connect(db_uri)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
 async def test_more_records_than_a_notification_may_hold_are_rejected_whole(
     aiohttp_client: ClientFactory, db_uri: str
 ) -> None:
@@ -90,7 +80,7 @@ async def test_more_records_than_a_notification_may_hold_are_rejected_whole(
     assert (listed["size"], listed["sha256"]) == (len(body), hashlib.sha256(body).hexdigest())
     whole = await get(client, f"/api/v1/rejections/{listed['id']}")
     assert whole["prefix"].encode() == body[: LIMITS["rejected_body_bytes"]]
-    [(kept,)] = table_rows(db_uri, "SELECT octet_length(body) FROM rejected_payloads")
+    [(kept,)] = rows(db_uri, "SELECT octet_length(body) FROM rejected_payloads")
     assert kept == LIMITS["rejected_body_bytes"]
 
 
@@ -102,7 +92,7 @@ async def test_a_reason_names_the_first_problems_and_counts_the_rest_within_its_
 
     assert (await post(client, body.encode()))["rejected"] == 1
 
-    [(reason,)] = table_rows(db_uri, "SELECT reason FROM rejected_payloads")
+    [(reason,)] = rows(db_uri, "SELECT reason FROM rejected_payloads")
     assert reason.count("invalid repository name") <= 20
     assert "and 25 more" in reason or reason.endswith("…")
     assert len(reason.encode()) <= LIMITS["reason_bytes"]
@@ -129,12 +119,12 @@ async def test_fields_over_their_cap_are_cut_or_refused(
     distribution = await post(client, json.dumps({"events": [long_id]}).encode())
 
     assert (harbor["accepted"], distribution["rejected"]) == (40, 1)
-    [(longest_actor, total)] = table_rows(
+    [(longest_actor, total)] = rows(
         db_uri, "SELECT max(octet_length(actor)), sum(pg_column_size(events.*)) FROM events"
     )
     assert longest_actor <= LIMITS["field_bytes"]
     assert total < 40 * 4 * LIMITS["field_bytes"]  # not 40 times the 200 KB operator
-    [(reason,)] = table_rows(db_uri, "SELECT reason FROM rejected_payloads")
+    [(reason,)] = rows(db_uri, "SELECT reason FROM rejected_payloads")
     assert "an id longer than 256 bytes" in reason
 
 

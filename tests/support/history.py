@@ -68,6 +68,13 @@ def _cursor(db_uri: str) -> Iterator[Any]:
         conn.close()
 
 
+def rows(db_uri: str, sql: str) -> list[tuple[Any, ...]]:
+    """What ``sql`` selects, as the database holds it (for a figure the helpers here lack)."""
+    with _cursor(db_uri) as cur:
+        cur.execute(sql)
+        return list(cur.fetchall())
+
+
 def events(db_uri: str) -> list[EventRow]:
     """Every stored event, in the order stored."""
     with _cursor(db_uri) as cur:
