@@ -30,7 +30,8 @@ check: $(STAMP) lint typecheck
 
 test: system-deps $(STAMP) lint typecheck pytest
 
-# DEMO_ARGS=--no-wait stops once the deploy is shown (the test suite runs it so).
+# DEMO_ARGS=--no-wait stops once the deploy is shown (the test suite runs it so). Its regdeploy
+# serves on $REGDEPLOY_PORT (exported above), or on a free port, said, when that one is taken.
 demo: system-deps $(STAMP)
 	$(BIN)/python -m scripts.demo $(DEMO_ARGS)
 

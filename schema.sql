@@ -5,10 +5,10 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 8 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- schema-version: 9 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
 -- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event;
 -- 6: console sessions; 7: release control; 8: rejected bodies kept as a prefix, their size and
--- digest, pruned per source)
+-- digest, pruned per source; 9: the processes running and the configuration each runs)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -290,3 +290,23 @@ ALTER TABLE rejected_payloads SET (autovacuum_vacuum_scale_factor = 0,
     toast.autovacuum_vacuum_threshold = 200);
 
 INSERT INTO schema_version (version) VALUES (8) ON CONFLICT (version) DO NOTHING;
+
+-- Version 9: each running regdeploy process (``serve``, ``worker``) says which configuration it
+-- runs (its fingerprint, from which file), when it last loaded one, the keys whose change waits
+-- for its restart and, if it refused the last file it was asked to reload, when and why; it says
+-- so again every few seconds (seen_at, by the database's clock), so that ``regdeploy status``
+-- lists those that run now and shows a mismatch.
+CREATE TABLE IF NOT EXISTS processes (
+    id           text        PRIMARY KEY,
+    role         text        NOT NULL CHECK (role IN ('serve', 'worker')),
+    config_path  text        NOT NULL,
+    fingerprint  text        NOT NULL,
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    loaded_at    timestamptz NOT NULL,
+    restart_needed jsonb     NOT NULL DEFAULT '[]',
+    refused_at   timestamptz,
+    refusal      jsonb,
+    seen_at      timestamptz NOT NULL DEFAULT now()
+);
+
+INSERT INTO schema_version (version) VALUES (9) ON CONFLICT (version) DO NOTHING;

@@ -20,6 +20,7 @@ from receiver.http import (
     notices,
     openapi,
     registrywatcher,
+    reload,
     repositories,
     sources,
     status,
@@ -30,10 +31,12 @@ from receiver.http.auth import api_auth
 from receiver.http.errors import error_answers
 from receiver.http.metrics import count_answers
 from receiver.metrics import Metrics
-from receiver.runtime import SERVICES, build_deployers, running_services
+from receiver.reloading import RUNNING, ConfigSource, reloads_on_hangup, running_services
+from receiver.runtime import build_deployers
 
-# ``explain`` comes before ``repositories``, whose ``/api/v1/repos/{name}`` would take
-# ``/api/v1/repos/team/app/explain`` for a repository named ``team/app/explain``.
+# Their order does not matter: a repository name never ends in a sub-resource's segment
+# (``receiver.http.repositories.NAME``), so no two routes match one path and method; every
+# path answers the methods its document lists, and any other with a 405 that lists them.
 ROUTES = (
     health,
     webhooks,
@@ -47,16 +50,23 @@ ROUTES = (
     sources,
     workloads,
     status,
+    reload,
     openapi,
     metrics,
 )
 
 
 def init_app(
-    config: Config, *, deployers: Deployers | None = None, clock: Clock | None = None
+    config: Config,
+    *,
+    deployers: Deployers | None = None,
+    clock: Clock | None = None,
+    source: ConfigSource | None = None,
 ) -> web.Application:
-    """The service; ``deployers`` replaces the ones built from the configuration, ``clock``
-    the machine's clock (tests). Its one piece of state, ``SERVICES``, is set as it starts."""
+    """The service; ``deployers`` replaces the ones built from the configuration (and stays
+    through reloads), ``clock`` the machine's clock (tests); ``source``: where a reload reads
+    the configuration (None: it cannot be reloaded). Its one piece of state, ``RUNNING``, is set
+    as it starts."""
     # The webhook route enforces its own, smaller cap while streaming; this bounds the rest.
     app = web.Application(
         middlewares=[count_answers, error_answers, api_auth],
@@ -66,27 +76,36 @@ def init_app(
         app.add_routes(module.routes())
     setup_console(app)
     app.cleanup_ctx.append(
-        _services(
+        _running(
             config,
             deployers=deployers if deployers is not None else build_deployers(config),
+            given=deployers is not None,
             clock=clock if clock is not None else SystemClock(),
+            source=source,
         )
     )
     return app
 
 
-def _services(
-    config: Config, *, deployers: Deployers, clock: Clock
+def _running(
+    config: Config,
+    *,
+    deployers: Deployers,
+    given: bool,
+    clock: Clock,
+    source: ConfigSource | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def running(app: web.Application) -> AsyncIterator[None]:
         async with running_services(
             config,
             deployers=deployers,
-            with_worker=config.worker.enabled,
             metrics=Metrics(),
+            source=source,
+            keep_deployers=given,
             clock=clock,
-        ) as services:
-            app[SERVICES] = services
-            yield
+        ) as found:
+            app[RUNNING] = found
+            with reloads_on_hangup(found):
+                yield
 
     return running

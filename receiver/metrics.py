@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -83,6 +83,7 @@ class Metrics:
             "reconciler_found_events", "Events the reconciler found that notifications missed."
         )
         self._count_release()
+        self._count_reloads()
         self._scraped = _ScrapeTimeGauges()
         self.registry.register(self._scraped)
 
@@ -104,6 +105,24 @@ class Metrics:
             self.waits_ended.labels(ended)
         for vote in ("approve", "reject"):
             self.approvals.labels(vote)
+
+    def _count_reloads(self) -> None:
+        """Reloads of the configuration, and the one this process runs."""
+        self.reloads = self._counter(
+            "config_reloads",
+            "Reloads of the configuration file: reloaded, unchanged (the file holds what runs) "
+            "or refused (the file has problems; the running configuration stays).",
+            "outcome",
+        )
+        for outcome in ("reloaded", "unchanged", "refused"):
+            self.reloads.labels(outcome)
+        self.config_info = Gauge(
+            "regdeploy_config_info",
+            "1 for the fingerprint of the configuration this process runs (regdeploy status "
+            "shows every process's).",
+            ("fingerprint",),
+            registry=self.registry,
+        )
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
         """The counter exported as ``regdeploy_{name}_total``."""
@@ -157,6 +176,14 @@ class Metrics:
 
     def voted(self, *, approve: bool) -> None:
         self.approvals.labels("approve" if approve else "reject").inc()
+
+    def config_loaded(self, fingerprint: str) -> None:
+        """The configuration with ``fingerprint`` runs now (at the start, after a reload)."""
+        self.config_info.clear()
+        self.config_info.labels(fingerprint).set(1)
+
+    def reloaded(self, outcome: str) -> None:
+        self.reloads.labels(outcome).inc()
 
     def reconciled(self, *, found: int) -> None:
         """A completed reconciler pass that recorded ``found`` events."""

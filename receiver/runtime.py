@@ -3,7 +3,8 @@ one place.
 
 The web app (``regdeploy serve``) and a stand-alone worker (``regdeploy worker``) share this:
 the store, the shared outbound HTTP session, the deployers and notifiers the configuration sets
-up, the planner, and the background loops (worker, outbox, reconciler).
+up, the planner, and the background loops (worker, outbox, reconciler). ``receiver.reloading``
+runs them, and builds them anew when the configuration is reloaded.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 
 import aiohttp
 import structlog
-from aiohttp import web
 
 from deployers.base import Deployer, Deployers
 from deployers.containers import ContainerDeployer
@@ -37,10 +37,9 @@ from receiver.background.loop import PolledLoop
 from receiver.background.outbox import Outbox
 from receiver.background.pruner import Pruner
 from receiver.background.reconciler import Reconciler
-from receiver.clock import Clock, SystemClock
+from receiver.clock import Clock
 from receiver.config.loading import Config
 from receiver.config.notifiers import NotifierConfig
-from receiver.config.repositories import WatchedRepository
 from receiver.decide.actions import RepositoryActions
 from receiver.decide.announcer import Announcer
 from receiver.decide.desk import ReleaseDesk
@@ -64,7 +63,9 @@ STOP_SECONDS = 30.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Services:
-    """Everything a running regdeploy holds; the web app keeps it under ``SERVICES``."""
+    """Everything a running regdeploy holds, for one configuration: a request reads them once
+    (``receiver.reloading.services_of``) and finishes with them, whatever a reload does
+    meanwhile."""
 
     config: Config
     store: Store
@@ -86,10 +87,6 @@ class Services:
     throttle: Throttle
     # The time every loop, retry, due time and release rule reads.
     clock: Clock
-
-
-#: The one key of the web app's state: the running services.
-SERVICES = web.AppKey("services", Services)
 
 
 def build_deployers(config: Config) -> Deployers:
@@ -147,44 +144,7 @@ def build_notifier(config: NotifierConfig, session: aiohttp.ClientSession) -> No
     return SlackNotifier(config.name, url=config.url, session=session)
 
 
-@contextlib.asynccontextmanager
-async def running_services(
-    config: Config,
-    *,
-    deployers: Deployers,
-    with_worker: bool,
-    metrics: Metrics,
-    clock: Clock | None = None,
-) -> AsyncIterator[Services]:
-    """Everything a running regdeploy holds, started (with the background loops when
-    ``with_worker``) and stopped; ``clock``: the time every loop reads (the machine's by
-    default)."""
-    log.info("deployers_enabled", **deployers_log_fields(config, deployers))
-    dsn = await asyncio.to_thread(resolve_dsn, config.database)
-    store = await _connect(dsn, config)
-    try:
-        version = await store.migrate()
-        await store.repositories.seed_repositories(
-            [_canonical(repo, config) for repo in config.repositories]
-        )
-        log.info("database_ready", embedded=config.database.url is None, schema_version=version)
-        async with aiohttp.ClientSession(trust_env=False) as session:
-            services = _services(
-                config,
-                store,
-                session,
-                deployers=deployers,
-                metrics=metrics,
-                clock=clock or SystemClock(),
-            )
-            async with _background(services, enabled=with_worker):
-                yield services
-    finally:
-        deployers.close()
-        await store.close()
-
-
-def _services(
+def build_services(
     config: Config,
     store: Store,
     session: aiohttp.ClientSession,
@@ -192,7 +152,10 @@ def _services(
     deployers: Deployers,
     metrics: Metrics,
     clock: Clock,
+    throttle: Throttle | None = None,
 ) -> Services:
+    """The services of ``config`` on ``store`` (``throttle``: the one to keep counting in, when
+    the rates stay the same)."""
     inventory = Inventory(
         deployers=deployers,
         repositories=store.repositories,
@@ -228,7 +191,7 @@ def _services(
         views=ReadModel(
             store=store, gate=gate, inventory=inventory, planner=planner, aliases=config.aliases
         ),
-        throttle=Throttle(config.rates),
+        throttle=throttle or Throttle(config.rates),
         clock=clock,
     )
 
@@ -254,7 +217,9 @@ def announcer(config: Config) -> Announcer:
 
 
 @contextlib.asynccontextmanager
-async def _background(services: Services, *, enabled: bool) -> AsyncIterator[None]:
+async def background(services: Services, *, enabled: bool) -> AsyncIterator[None]:
+    """The background loops of ``services`` (when ``enabled``), running until the block ends;
+    then each ends its round, and what outlives ``STOP_SECONDS`` is cancelled."""
     if not enabled:
         yield
         return
@@ -367,13 +332,21 @@ def build_reconciler(services: Services) -> Reconciler:
     )
 
 
-def _canonical(repo: WatchedRepository, config: Config) -> WatchedRepository:
-    """The repository under its registry's canonical name, as events are recorded."""
-    return dataclasses.replace(repo, image=config.aliases.name(repo.image))
+async def seed(store: Store, config: Config) -> None:
+    """Write the repositories ``config`` lists, under their registries' canonical names (as
+    events are recorded); retire those it no longer lists."""
+    await store.repositories.seed_repositories(
+        [
+            dataclasses.replace(repo, image=config.aliases.name(repo.image))
+            for repo in config.repositories
+        ]
+    )
 
 
-async def _connect(dsn: str, config: Config) -> Store:
-    """Open the store, waiting up to ``startup_wait_seconds`` for the database to come up."""
+async def open_store(config: Config) -> Store:
+    """Open the store of ``config.database`` (the embedded server, unless ``url`` names one),
+    waiting up to ``startup_wait_seconds`` for the database to come up."""
+    dsn = await asyncio.to_thread(resolve_dsn, config.database)
     db = config.database
     deadline = time.monotonic() + db.startup_wait_seconds
     delay = 0.5

@@ -4,12 +4,15 @@ It starts a Docker Distribution registry that notifies regdeploy, a private Dock
 (``dockerd`` under ``/tmp/dk-…``: its own data root and socket, vfs, no iptables, no bridge) and
 ``regdeploy serve`` with ``config.example.yaml`` told only through the environment where things
 are: ``REGDEPLOY_REGISTRY_HOST`` (the registry), ``DOCKER_HOST`` (the engine, which turns the
-Docker deployers on), ``REGDEPLOY_PORT``, ``REGDEPLOY_DATA_DIR`` and fresh tokens. It pushes
-``team/app:1.0.0`` (an image built by hand from busybox-static, as the tests build theirs), runs
-the container ``demo-web`` on it with the label ``regdeploy.enable=true``, pushes
-``team/app:1.1.0`` and waits for regdeploy to move the container; it prints the deployment with
-its reason, the container's new image and how to look around, and runs until Ctrl-C (or, with
-``--no-wait``, stops at once). Everything it started is stopped and removed on the way out.
+Docker deployers on), ``REGDEPLOY_PORT``, ``REGDEPLOY_DATA_DIR`` and fresh tokens: it serves on
+``$REGDEPLOY_PORT`` (8080 when it is unset, as the Makefile sets it), or on a free port when
+another program holds that one (the demo says so), and the commands the demo prints call it
+there. It pushes ``team/app:1.0.0`` (an image built by hand from busybox-static, as the tests
+build theirs), runs the container ``demo-web`` on it with the label ``regdeploy.enable=true``,
+pushes ``team/app:1.1.0`` and waits for regdeploy to move the container; it prints the
+deployment with its reason, the container's new image and how to look around, and runs until
+Ctrl-C (or, with ``--no-wait``, stops at once). Everything it started is stopped and removed on
+the way out.
 
 Run it as ``make demo``, which first installs the system packages and the virtualenv it needs.
 """
@@ -27,7 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -35,7 +38,7 @@ from typing import IO, Any
 import docker
 
 from receiver.cli import main as regdeploy
-from receiver.cli.api import Api
+from receiver.cli.api import DEFAULT_PORT, PORT_VARIABLE, Api, configured_port
 from tests.support.components import free_port, port_free
 from tests.support.docker_engine import DockerEngine
 from tests.support.oci import build_image
@@ -96,11 +99,18 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"missing {', '.join(missing)}: run `make demo` (it installs them)", file=sys.stderr)
         return 2
+    try:
+        port, note = serving_port(os.environ)
+    except ValueError as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        return 2
     # A Ctrl-C or a SIGTERM unwinds through the clean-up below (also when a shell started the
     # demo in the background, with SIGINT ignored).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    with running_demo() as demo:
+    with running_demo(port) as demo:
+        if note:
+            demo.say(note)
         try:
             moved = show_a_deploy(demo)
             if moved and not args.no_wait:
@@ -113,9 +123,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if moved else 1
 
 
+def serving_port(
+    env: Mapping[str, str], *, is_free: Callable[[int], bool] = port_free
+) -> tuple[int, str | None]:
+    """The port the demo's regdeploy serves on: ``$REGDEPLOY_PORT`` (8080 when it is unset or
+    empty), or a free one when that is taken, with a note saying so. Raises ``ValueError`` when
+    the variable names no port."""
+    wanted = configured_port(env) or DEFAULT_PORT
+    if is_free(wanted):
+        return wanted, None
+    instead = free_port()
+    return instead, (
+        f"port {wanted} (${PORT_VARIABLE}) is taken by another program: regdeploy serves on "
+        f"{instead} instead"
+    )
+
+
 @contextlib.contextmanager
-def running_demo() -> Iterator[Demo]:
-    demo = Demo(work=Path(tempfile.mkdtemp(prefix="rd-demo-", dir="/tmp")))
+def running_demo(port: int) -> Iterator[Demo]:
+    demo = Demo(work=Path(tempfile.mkdtemp(prefix="rd-demo-", dir="/tmp")), port=port)
     try:
         yield demo
     finally:
@@ -150,7 +176,6 @@ def show_a_deploy(demo: Demo) -> bool:
 def start_components(demo: Demo) -> None:
     """The registry, the engine and regdeploy; each is recorded before it starts, so that an
     interruption halfway still stops it."""
-    demo.port = 8080 if port_free(8080) else free_port()
     demo.registry = Registry(
         demo.work / "registry",
         notify_url=f"{demo.url}/webhooks/registry",

@@ -25,14 +25,15 @@ from datetime import datetime
 
 import structlog
 
-from handlers.events import event_problem
+from handlers.events import Action, event_problem
 from receiver.background.inventory import Inventory
 from receiver.background.loop import PolledLoop, backoff
 from receiver.bounds import capped
 from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.gate import ReleaseGate
-from receiver.decide.planner import Planner, unplanned
+from receiver.decide.planner import Planner
+from receiver.decide.words import unplanned
 from receiver.errors import DeployerUnavailable, RegistryUnavailable, StoreError
 from receiver.metrics import Metrics
 from receiver.store import Listener
@@ -137,9 +138,15 @@ class Decider(PolledLoop):
         await self._gate.record(batch.recorder, plans)
         self._metrics.decided(plans)
         planned = {plan.event_id for plan in plans}
+        # The events of a batch are of one repository: why one moved nothing is why all did.
+        why: dict[Action, str] = {}
         for stored in valid:
             if stored.id not in planned:
-                batch.notes[stored.id] = unplanned(stored.event)
+                action = stored.event.action
+                if action not in why:
+                    watched, deployers = await self._planner.unplanned_facts(stored.event)
+                    why[action] = unplanned(stored.event, watched=watched, deployers=deployers)
+                batch.notes[stored.id] = why[action]
         for plan in plans:
             log.info(
                 "deploy_planned" if plan.deploy else "deploy_skipped",

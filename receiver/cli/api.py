@@ -1,7 +1,8 @@
 """The CLI's one HTTP client: JSON calls to a running regdeploy's API.
 
-Where: ``--url``, else ``$REGDEPLOY_URL``, else ``http://127.0.0.1:8080``. The API token:
-``--token``, else ``$REGDEPLOY_TOKEN``, else the file named by ``--token-file`` or
+Where: ``--url``, else ``$REGDEPLOY_URL``, else ``http://127.0.0.1:$REGDEPLOY_PORT`` (the port
+``make run`` and the example configuration serve on), else ``http://127.0.0.1:8080``. The API
+token: ``--token``, else ``$REGDEPLOY_TOKEN``, else the file named by ``--token-file`` or
 ``$REGDEPLOY_TOKEN_FILE``, else ``~/.config/regdeploy/token`` when it exists.
 
 A call the server refuses raises ``ApiCallFailed`` with the server's own ``message``; a server
@@ -15,7 +16,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,11 @@ from typing import Any
 from handlers.references import is_loopback
 from receiver.errors import ApiCallFailed, ServiceUnreachable
 
-DEFAULT_URL = "http://127.0.0.1:8080"
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_URL = f"http://{LOCAL_HOST}:{DEFAULT_PORT}"
 URL_VARIABLE = "REGDEPLOY_URL"
+PORT_VARIABLE = "REGDEPLOY_PORT"
 # The names of the variables that hold the token, not tokens.
 TOKEN_VARIABLE = "REGDEPLOY_TOKEN"  # noqa: S105
 TOKEN_FILE_VARIABLE = "REGDEPLOY_TOKEN_FILE"  # noqa: S105
@@ -50,8 +54,12 @@ class Api:
         suffix = f"?{urllib.parse.urlencode(given)}" if given else ""
         return self.call("GET", path + suffix)
 
-    def call(self, method: str, path: str, body: object = None) -> Any:
-        """``method path`` with ``body`` as JSON (None: no body); the JSON answer."""
+    def call(
+        self, method: str, path: str, body: object = None, *, answers: Collection[int] = ()
+    ) -> Any:
+        """``method path`` with ``body`` as JSON (None: no body); the JSON answer. A status in
+        ``answers`` is an answer too, not a refusal (a refused reload's 422 lists the file's
+        problems)."""
         data = None if body is None else json.dumps(body).encode()
         headers = {"Accept": "application/json"}
         if data is not None:
@@ -67,6 +75,8 @@ class Api:
                 return _json(response.read(), self.url)
         except urllib.error.HTTPError as error:
             with error:
+                if error.code in answers:
+                    return _json(error.read(), self.url)
                 raise _refusal(error, self.url) from None
         except (urllib.error.URLError, OSError) as exc:
             raise ServiceUnreachable(_unreachable(self.url, exc)) from None
@@ -76,6 +86,30 @@ def repository_api_path(name: str, suffix: str = "") -> str:
     """``/api/v1/repos/NAME[/suffix]``; the name's slashes stay, as the API expects them."""
     path = f"/api/v1/repos/{urllib.parse.quote(name, safe='/')}"
     return f"{path}/{suffix}" if suffix else path
+
+
+def service_url(given: str | None, *, env: Mapping[str, str]) -> str:
+    """Where the running regdeploy is (see the module's docstring)."""
+    if given:
+        return given
+    if env.get(URL_VARIABLE):
+        return env[URL_VARIABLE]
+    try:
+        port = configured_port(env)
+    except ValueError as exc:
+        raise ApiCallFailed(str(exc)) from None
+    return DEFAULT_URL if port is None else f"http://{LOCAL_HOST}:{port}"
+
+
+def configured_port(env: Mapping[str, str]) -> int | None:
+    """``$REGDEPLOY_PORT``, the port ``make run`` serves on: None when it is unset or empty;
+    ``ValueError`` when it names no port."""
+    given = env.get(PORT_VARIABLE, "").strip()
+    if not given:
+        return None
+    if not given.isdigit() or not 1 <= int(given) <= 65535:
+        raise ValueError(f"${PORT_VARIABLE} is {given!r}, not a port (1-65535)")
+    return int(given)
 
 
 def read_token(
@@ -133,5 +167,5 @@ def _unreachable(url: str, exc: BaseException) -> str:
         why = str(reason)
     return (
         f"no regdeploy answers at {url} ({why}); start one (`make run`, `regdeploy serve`) or "
-        f"give its address with --url or ${URL_VARIABLE}"
+        f"give its address with --url, ${URL_VARIABLE} or ${PORT_VARIABLE}"
     )

@@ -1,11 +1,12 @@
 """The commands that talk to a running regdeploy over its API.
 
 ``repos``, ``pin``, ``unpin``, ``auto-deploy``, ``deploy``, ``explain``, ``deployments``,
-``events``, ``status`` and release control's ``approve``, ``reject``, ``freeze``, ``unfreeze``
-and ``freezes`` print aligned tables for people, or with ``--json`` the API's answer
+``events``, ``status``, ``reload`` and release control's ``approve``, ``reject``, ``freeze``,
+``unfreeze`` and ``freezes`` print aligned tables for people, or with ``--json`` the API's answer
 for scripts (``deployments --follow --json``: one JSON object per line). A refused call prints
 the server's message and exits 1; a service that does not answer prints one line naming the URL
-and exits 3; ``status`` exits 1 when something it checks is down.
+and exits 3; ``status`` exits 1 when something it checks is down; ``reload`` exits 2 when the
+service refused the file (it prints the file's problems; what ran goes on running).
 """
 
 from __future__ import annotations
@@ -23,18 +24,25 @@ from typing import Any, TypeAlias
 from receiver.cli import views
 from receiver.cli.api import (
     DEFAULT_URL,
+    LOCAL_HOST,
+    PORT_VARIABLE,
     TOKEN_FILE_VARIABLE,
     TOKEN_VARIABLE,
     URL_VARIABLE,
     Api,
     read_token,
     repository_api_path,
+    service_url,
 )
 from receiver.errors import ApiCallFailed, ServiceUnreachable
 from receiver.views.answers import DeploymentJson
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 UNREACHABLE = 3
+#: The exit status of a reload the service refused (as ``check-config``'s of a broken file).
+REFUSED = 2
+#: The HTTP status of a refused reload: its answer says why (``receiver.http.reload``).
+REFUSED_RELOAD = 422
 INTERRUPTED = 130  # as a shell reports a command ended by SIGINT
 #: Seconds between two looks at the deployments with ``--follow``.
 FOLLOW_SECONDS = 1.0
@@ -42,12 +50,12 @@ FOLLOW_SECONDS = 1.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Shown:
-    """What a command prints: ``data`` with ``--json``, ``text`` otherwise; ``ok`` false makes
-    it exit 1."""
+    """What a command prints: ``data`` with ``--json``, ``text`` otherwise; and its exit
+    status."""
 
     data: Any
     text: str
-    ok: bool = True
+    code: int = 0
 
 
 Command = Callable[[Api, argparse.Namespace], Shown]
@@ -97,7 +105,15 @@ def add_commands(commands: Commands) -> None:
     events.add_argument("--status", help="only those of this status (pending, done, failed)")
     events.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
 
-    _command(commands, "status", "database, deployers, queue and reconciler", _status)
+    _command(
+        commands, "status", "database, deployers, queue, reconciler and configuration", _status
+    )
+    _command(
+        commands,
+        "reload",
+        "read the configuration file again and run it, or refuse it whole (needs a write token)",
+        _reload,
+    )
     add_release_commands(commands)
 
 
@@ -128,7 +144,8 @@ def _command(commands: Commands, name: str, summary: str, run: Command) -> argpa
     parser.add_argument(
         "--url",
         default=None,
-        help=f"the running regdeploy (default: ${URL_VARIABLE}, else {DEFAULT_URL})",
+        help=f"the running regdeploy (default: ${URL_VARIABLE}, else http://{LOCAL_HOST}:"
+        f"${PORT_VARIABLE} when that is set (the port `make run` serves on), else {DEFAULT_URL})",
     )
     parser.add_argument(
         "--token", default=None, help=f"an API token (default: ${TOKEN_VARIABLE}, else a file)"
@@ -160,11 +177,11 @@ def _run(command: Command, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # Ctrl-C while waiting for an answer
         return INTERRUPTED
     _print(shown.data if args.json else shown.text, as_json=args.json)
-    return 0 if shown.ok else 1
+    return shown.code
 
 
 def _api(args: argparse.Namespace) -> Api:
-    url = args.url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    url = service_url(args.url, env=os.environ)
     token = read_token(args.token, args.token_file, env=os.environ, home=Path.home())
     return Api(url=url, token=token)
 
@@ -255,7 +272,16 @@ def _events(api: Api, args: argparse.Namespace) -> Shown:
 
 def _status(api: Api, _: argparse.Namespace) -> Shown:
     answer = api.get("/api/v1/status")
-    return Shown(data=answer, text=views.status(answer, url=api.url), ok=answer["status"] == "ok")
+    code = 0 if answer["status"] == "ok" else 1
+    return Shown(data=answer, text=views.status(answer, url=api.url), code=code)
+
+
+def _reload(api: Api, _: argparse.Namespace) -> Shown:
+    """Reloaded or unchanged: 0; refused (422, with the file's problems): ``REFUSED``; a
+    service started without a file (409) is refused as any call, 1."""
+    answer = api.call("POST", "/api/v1/reload", answers=(REFUSED_RELOAD,))
+    code = REFUSED if answer["outcome"] == "refused" else 0
+    return Shown(data=answer, text=views.reloading(answer), code=code)
 
 
 def _vote(api: Api, args: argparse.Namespace) -> Shown:

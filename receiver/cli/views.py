@@ -14,6 +14,7 @@ from handlers.references import parse_reference, short_digest, short_image
 from receiver.errors import InvalidReference
 from receiver.views.answers import (
     ActionResultJson,
+    ConfigurationJson,
     DeploymentJson,
     DeploymentListJson,
     EventListJson,
@@ -22,8 +23,10 @@ from receiver.views.answers import (
     FreezeAnswerJson,
     FreezeJson,
     OutlookJson,
+    ProcessJson,
     QueueJson,
     ReconcilerJson,
+    ReloadJson,
     RepositoryListJson,
     StatusJson,
     TargetJson,
@@ -102,31 +105,43 @@ def repositories(answer: RepositoryListJson, *, tags: Mapping[str, Sequence[str]
 def action(answer: ActionResultJson) -> str:
     """What a pin, unpin, auto-deploy switch or deploy did, and each target's outlook."""
     lines = [answer["message"]]
+    waiting = answer["waiting"]
     if answer["targets"]:
-        lines += ["", outlooks(answer["targets"])]
+        lines += ["", outlooks(answer["targets"], waiting=waiting)]
     if answer["deployments"]:
         ids = ", ".join(str(i) for i in answer["deployments"])
         name = answer["repository"]["name"]
-        lines += [
-            "",
-            f"deployment {ids} planned: `regdeploy deployments --repo {name} --follow` shows "
-            "how it goes",
-        ]
+        if not waiting:
+            said = f"deployment {ids} planned"
+        elif len(waiting) == len(answer["deployments"]):
+            said = f"deployment {ids} waits (`regdeploy explain {name}` says for what)"
+        else:
+            said = f"deployment {ids} planned, {len(waiting)} of them waiting"
+        lines += ["", f"{said}: `regdeploy deployments --repo {name} --follow` shows how it goes"]
     return "\n".join(lines)
 
 
-def outlooks(targets: Sequence[OutlookJson]) -> str:
+def outlooks(targets: Sequence[OutlookJson], *, waiting: Mapping[str, str] | None = None) -> str:
+    """Each target's outlook; DEPLOY says ``waits`` for a deploy planned that waits."""
+    held = waiting or {}
     rows = [
         [
             target_text(t["target"]),
             reference_text(t["running"]),
             reference_text(t["image"]),
-            "yes" if t["deploy"] else "no",
+            _deploy_word(t, held),
             t["reason"],
         ]
         for t in targets
     ]
     return table(["TARGET", "RUNNING", "WANTS", "DEPLOY", "REASON"], rows)
+
+
+def _deploy_word(outlook: OutlookJson, waiting: Mapping[str, str]) -> str:
+    if not outlook["deploy"]:
+        return "no"
+    target = outlook["target"]
+    return "waits" if f"{target['kind']}:{target['name']}" in waiting else "yes"
 
 
 def explanation(answer: ExplanationJson) -> str:
@@ -257,11 +272,17 @@ def status(answer: StatusJson, *, url: str) -> str:
         *[["frozen", f["words"]] for f in answer["freezes"]],
         ["worker", "on" if answer["worker"]["enabled"] else "off (another process decides)"],
         ["reconciler", _reconciler_text(answer["reconciler"])],
+        *_labelled("config", configuration_lines(answer)),
     ]
     if answer["dry_run"]:
         rows.append(["dry run", "on: decisions are recorded, nothing is deployed"])
     head = f"regdeploy {answer['version']} at {url}: {answer['status']}"
     return head + "\n" + table(None, rows)
+
+
+def _labelled(label: str, lines: Sequence[str]) -> list[list[str]]:
+    """Rows of ``status``: ``label`` beside the first line, nothing beside the others."""
+    return [[label if i == 0 else "", line] for i, line in enumerate(lines)]
 
 
 def _deployer_rows(answer: StatusJson) -> list[list[str]]:
@@ -272,8 +293,57 @@ def _deployer_rows(answer: StatusJson) -> list[list[str]]:
     switches = [
         f"{s['name']} {'on' if s['on'] else 'off'}: {s['why']}" for s in answer["deployer_switches"]
     ]
-    lines = ["; ".join(reach) or "none on", *switches]
-    return [["deployers" if i == 0 else "", line] for i, line in enumerate(lines)]
+    return _labelled("deployers", ["; ".join(reach) or "none on", *switches])
+
+
+def configuration_lines(answer: StatusJson) -> list[str]:
+    """The configuration the service runs, in one line when all is well; then the reload it
+    refused last, the keys that wait for a restart, and every process when they disagree."""
+    c = answer["configuration"]
+    lines = [
+        f"{c['path'] or '(no file)'} (fingerprint {c['fingerprint']}, "
+        f"loaded {time_text(c['loaded_at'])})"
+    ]
+    if c["refusal"] is not None:
+        lines.append(_refusal_line(c))
+        lines += problem_lines(c["refusal"])
+    if c["restart_needed"]:
+        lines.append(restart_line(c["restart_needed"]))
+    if not c["processes_agree"]:
+        lines += ["processes DISAGREE on it:", *_process_lines(answer["processes"])]
+    return lines
+
+
+def _refusal_line(c: ConfigurationJson) -> str:
+    count = len(c["refusal"] or ())
+    problems = f"{count} problem{'' if count == 1 else 's'}"
+    return f"last reload REFUSED at {time_text(c['refused_at'])}, for {problems}:"
+
+
+def _process_lines(processes: Sequence[ProcessJson]) -> list[str]:
+    """Each process's role, id, fingerprint and file, aligned and indented."""
+    rows = [
+        [p["role"], p["id"], f"fingerprint {p['fingerprint']}", p["config_path"] or "(no file)"]
+        for p in processes
+    ]
+    return [f"  {line}" for line in table(None, rows).splitlines()]
+
+
+def problem_lines(problems: Sequence[str]) -> list[str]:
+    """A configuration's problems (``check-config``'s words), one per line, as a list."""
+    return [f"  - {problem}" for problem in problems]
+
+
+def restart_line(keys: Sequence[str]) -> str:
+    return f"restart needed for: {', '.join(keys)}"
+
+
+def reloading(answer: ReloadJson) -> str:
+    """What a reload did; the file's problems when it was refused; what waits for a restart."""
+    lines = [answer["message"], *problem_lines(answer["problems"])]
+    if answer["restart_needed"]:
+        lines.append(restart_line(answer["restart_needed"]))
+    return "\n".join(lines)
 
 
 def _queue_text(queue: QueueJson | None) -> str:

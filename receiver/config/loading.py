@@ -6,6 +6,11 @@ Every problem is reported with its key path (``sources[1].token: missing``) so t
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import functools
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +50,7 @@ from receiver.config.server import (
     read_worker,
 )
 from receiver.errors import ConfigError
+from receiver.secret import Secret
 
 #: The variable naming the configuration file, and the files looked for without it.
 CONFIG_VARIABLE = "REGDEPLOY_CONFIG"
@@ -101,6 +107,9 @@ class Config:
     development_secrets: tuple[str, ...] = ()
     # Every name of each configured registry -> its canonical host (derived from registries).
     aliases: Aliases = field(default_factory=lambda: Aliases({}))
+    # A digest of all of the above (``fingerprint_of``): equal where two processes run the same
+    # configuration, whatever file and environment it came from.
+    fingerprint: str = ""
 
     def switches(self) -> dict[str, Switch]:
         """Each deployer family (``docker``, ``nomad``) -> whether it is on, and why."""
@@ -219,7 +228,46 @@ def parse(
     reader.unknown(root, "", _TOP_LEVEL)
     if reader.problems:
         raise ConfigError(reader.problems, path=path)
-    return config
+    return dataclasses.replace(config, fingerprint=fingerprint_of(config))
+
+
+def fingerprint_of(config: Config) -> str:
+    """16 hex digits of the SHA-256 of everything ``config`` holds, in an order and a form that
+    do not depend on the process: ``regdeploy status`` compares them across processes. Secrets
+    count (two processes whose tokens differ run different configurations) through a slow hash
+    (``_secret_digest``), so that the fingerprint, shown in ``/metrics`` too, is no cheap test
+    of a guessed secret."""
+    whole = json.dumps(config, default=_plain, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(whole.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=64)
+def _secret_digest(secret: str) -> str:
+    """A secret's scrypt (2^14 rounds: some 50 ms here), the same in every process."""
+    return hashlib.scrypt(
+        secret.encode(), salt=b"regdeploy configuration fingerprint", n=2**14, r=8, p=1
+    ).hex()
+
+
+def _plain(value: object) -> object:
+    """``value`` as JSON can hold it, for ``fingerprint_of``."""
+    if isinstance(value, Secret):
+        return {"secret": _secret_digest(value.reveal())}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return {f.name: getattr(value, f.name) for f in fields if f.name != "fingerprint"}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    if isinstance(source := getattr(value, "pattern", None), str):
+        return {"pattern": source}
+    said = str(value)
+    if " at 0x" in said:  # a default repr: the same value would differ between processes
+        raise TypeError(f"no stable form for {type(value).__name__} in a fingerprint")
+    return said
 
 
 def _check_notify_names(r: Reader, config: Config) -> None:

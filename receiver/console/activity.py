@@ -15,7 +15,7 @@ from receiver.console.render import older_page, render_fragment, render_page
 from receiver.console.sessions import page
 from receiver.errors import UnknownRejection
 from receiver.http.inputs import deployment_id, query_before, query_choice, record_id
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store.records import DeploymentStatus, EventStatus
 from receiver.views.service import notifier_json
 
@@ -30,7 +30,7 @@ _RECEIVED = ("accepted", "duplicate", "ignored", "rejected")
 
 @page()
 async def deployments(request: web.Request) -> web.Response:
-    store = request.app[SERVICES].store
+    store = services_of(request.app).store
     context = await deployments_context(request)
     context["repositories"] = [s.rules.name for s in await store.repositories.list_repositories()]
     context["targets"] = sorted(await store.deployments.last_per_target())
@@ -44,7 +44,7 @@ async def deployments_context(request: web.Request) -> dict[str, Any]:
         "target": request.query.get("target") or None,
         "outcome": query_choice(request, "outcome", _OUTCOMES),
     }
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     found = await services.store.deployments.list_deployments(
         limit=LISTED,
         repository_name=chosen["repository"],
@@ -74,7 +74,7 @@ async def deployment(request: web.Request) -> web.Response:
 
 async def deployment_context(request: web.Request) -> dict[str, Any]:
     raw = request.match_info.get("id") or request.query.get("id", "")
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     view = await services.views.deployment(deployment_id(raw))
     return {
         "deployment": view.deployment,
@@ -90,7 +90,8 @@ async def deployment_part(request: web.Request) -> str:
 
 @page()
 async def events(request: web.Request) -> web.Response:
-    config, store = request.app[SERVICES].config, request.app[SERVICES].store
+    services = services_of(request.app)
+    config, store = services.config, services.store
     context = await events_context(request)
     context["sources"] = [s.name for s in config.sources]
     context["statuses"] = _EVENT_STATUSES
@@ -105,7 +106,7 @@ async def events_context(request: web.Request) -> dict[str, Any]:
         "source": request.query.get("source") or None,
         "status": query_choice(request, "status", _EVENT_STATUSES),
     }
-    found = await request.app[SERVICES].store.events.list_events(
+    found = await services_of(request.app).store.events.list_events(
         limit=LISTED,
         repository=chosen["repository"],
         source=chosen["source"],
@@ -127,7 +128,8 @@ async def events_part(request: web.Request) -> str:
 def _received(request: web.Request) -> list[tuple[str, dict[str, int]]]:
     """What this process received from each source since it started, by outcome (duplicates
     are not stored: this is where they are counted)."""
-    registry = request.app[SERVICES].metrics.registry
+    services = services_of(request.app)
+    registry = services.metrics.registry
     return [
         (
             source.name,
@@ -141,21 +143,22 @@ def _received(request: web.Request) -> list[tuple[str, dict[str, int]]]:
                 for outcome in _RECEIVED
             },
         )
-        for source in request.app[SERVICES].config.sources
+        for source in services.config.sources
     ]
 
 
 @page()
 async def notices(request: web.Request) -> web.Response:
+    services = services_of(request.app)
     status = query_choice(request, "status", _NOTICE_STATUSES)
-    found = await request.app[SERVICES].store.notices.list_notices(
+    found = await services.store.notices.list_notices(
         limit=LISTED, status=status, before=query_before(request)
     )
     context = {
         "title": "Notices",
         "notices": found,
         "older": older_page(request, [n.id for n in found], LISTED),
-        "notifiers": [notifier_json(n) for n in request.app[SERVICES].config.notifiers],
+        "notifiers": [notifier_json(n) for n in services.config.notifiers],
         "statuses": _NOTICE_STATUSES,
         "chosen": {"status": status},
     }
@@ -164,7 +167,7 @@ async def notices(request: web.Request) -> web.Response:
 
 @page()
 async def rejections(request: web.Request) -> web.Response:
-    found = await request.app[SERVICES].store.events.list_rejections(
+    found = await services_of(request.app).store.events.list_rejections(
         limit=LISTED, before=query_before(request)
     )
     context = {
@@ -178,7 +181,7 @@ async def rejections(request: web.Request) -> web.Response:
 @page()
 async def rejection(request: web.Request) -> web.Response:
     number = record_id(request.match_info["id"], unknown=UnknownRejection, what="rejection")
-    found = await request.app[SERVICES].store.events.get_rejection(number)
+    found = await services_of(request.app).store.events.get_rejection(number)
     context = {
         "title": f"Rejected notification {found.id}",
         "rejection": found,

@@ -11,13 +11,14 @@ from aiohttp import web
 
 from receiver.console.render import render_page
 from receiver.console.sessions import page
-from receiver.decide.actions import no_targets, sorted_tags
-from receiver.runtime import SERVICES
+from receiver.decide.actions import sorted_tags
+from receiver.decide.words import no_targets
+from receiver.reloading import services_of
 
 
 @page()
 async def workloads(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     context = {
         "title": "Workloads",
         "lines": await services.views.workloads(),
@@ -29,7 +30,7 @@ async def workloads(request: web.Request) -> web.Response:
 
 @page()
 async def explain(request: web.Request) -> web.Response:
-    states = await request.app[SERVICES].store.repositories.list_repositories()
+    states = await services_of(request.app).store.repositories.list_repositories()
     names = [s.rules.name for s in states]
     name = request.query.get("repository") or (names[0] if len(names) == 1 else "")
     target = request.query.get("target") or None
@@ -45,7 +46,8 @@ async def explain(request: web.Request) -> web.Response:
 
 
 async def _explained(request: web.Request, name: str, target: str | None) -> dict[str, Any]:
-    actions = request.app[SERVICES].actions
+    services = services_of(request.app)
+    actions = services.actions
     state, catalog, explanations = await actions.explain(name, target=target)
     every = explanations if target is None else (await actions.explain(name))[2]
     order = {tag: i for i, tag in enumerate(sorted_tags([t.tag for t in catalog]))}
@@ -58,6 +60,6 @@ async def _explained(request: web.Request, name: str, target: str | None) -> dic
             (e, sorted(e.pushes, key=lambda p: order[p.tag.tag])) for e in explanations
         ],
         "targets": [e.outlook.target for e in every],
-        "release": await request.app[SERVICES].views.release_of(state.rules.name, targets),
-        "no_targets": None if every else no_targets(state, request.app[SERVICES].deployers.kinds()),
+        "release": await services.views.release_of(state.rules.name, targets),
+        "no_targets": None if every else no_targets(state, services.deployers.kinds()),
     }

@@ -39,7 +39,7 @@ from receiver.console.render import SESSION
 from receiver.console.sessions import current_session
 from receiver.errors import Conflict, NotAuthenticated, NotFound, RegdeployError, StoreError
 from receiver.http.auth import refuse_nul
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store import Store
 from receiver.store.records import ConsoleSession
 
@@ -218,7 +218,7 @@ def stream_handler(
         request[SESSION] = session
         await fragment(request)  # a bad query is a clean 400 or 404, before the stream begins
         feed = request.app[FEED]
-        feed.start(request.app[SERVICES].store)
+        feed.start(services_of(request.app).store)
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
@@ -231,6 +231,8 @@ def stream_handler(
             feed.streams.forget(opened)
         if opened.ended.is_set():
             log.debug("console_stream_ended", part=name, reason=opened.reason)
+        elif not opened.connected:  # the browser left (a tab closed): no error, a debug line
+            log.debug("console_stream_ended", part=name, reason="client_went_away")
         return response
 
     return stream

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,8 +15,8 @@ from aiohttp import web
 from receiver.console.render import render_fragment, render_page
 from receiver.console.sessions import page
 from receiver.errors import StoreError
-from receiver.runtime import SERVICES
-from receiver.store.records import Deployment, EventStatus, StoredNotice
+from receiver.reloading import RUNNING, services_of
+from receiver.store.records import Deployment, EventStatus, ProcessState, StoredNotice
 from receiver.views.reads import Status, reconciler_rounds
 
 #: How far back failed deploys and notices are shown.
@@ -55,7 +56,8 @@ async def live_part(request: web.Request) -> str:
 
 async def live_context(request: web.Request) -> dict[str, Any]:
     """Everything of the overview but the registries, which are asked once per page."""
-    services = request.app[SERVICES]
+    running = request.app[RUNNING]
+    services = running.services
     config = services.config
     status = await services.views.status()
     failed: list[Deployment] = []
@@ -86,7 +88,15 @@ async def live_context(request: web.Request) -> dict[str, Any]:
         "failed_notices": notices,
         "failed_events": failed_events,
         "registries": registries,
-        "attention": _attention(status, failed, notices, failed_events, registries),
+        "attention": _attention(
+            status,
+            failed,
+            notices,
+            failed_events,
+            registries,
+            deployers=services.deployers.kinds(),
+            process=running.process,
+        ),
     }
 
 
@@ -96,6 +106,9 @@ def _attention(
     notices: list[StoredNotice],
     failed_events: int,
     registries: list[Registry],
+    *,
+    deployers: list[str],
+    process: ProcessState,
 ) -> list[Attention]:
     found: list[Attention] = []
 
@@ -104,12 +117,28 @@ def _attention(
 
     if status.database_error is not None:
         add(f"the database does not answer: {status.database_error}", "/")
+    if process.refusal is not None:
+        add(refused_words(process), "/")
+    if len({p.fingerprint for p in status.processes}) > 1:
+        add(disagreeing_words(status.processes), "/")
+    if not deployers:
+        add(
+            "nothing can deploy: no deployer is on (set DOCKER_HOST or NOMAD_ADDR, or configure "
+            "deployers.docker or nomad)",
+            "/workloads",
+        )
     for listing in status.listings:
         if listing.error:
             add(listing.error, "/workloads")
     for registry in registries:
         if registry.error:
-            add(f"registry {registry.host} does not answer: {registry.error}", "/repositories")
+            # The client's error names the registry already ("registry H unreachable: ...").
+            said = (
+                registry.error
+                if registry.host in registry.error
+                else (f"registry {registry.host} does not answer: {registry.error}")
+            )
+            add(said, "/repositories")
     backlog = status.backlog
     if backlog is not None and backlog.oldest_pending_seconds > PENDING_SECONDS:
         age = int(backlog.oldest_pending_seconds)
@@ -129,6 +158,25 @@ def _attention(
     if notices:
         add(f"{len(notices)} notices could not be sent in the last 24 h", "/notices?status=failed")
     return found
+
+
+def refused_words(process: ProcessState) -> str:
+    """What the last refused reload of ``process`` says to a person."""
+    problems = process.refusal or ()
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    first = f": {problems[0]}{more}" if problems else ""
+    return (
+        f"{process.config_path} was not reloaded{first}; configuration {process.fingerprint} "
+        "still runs: mend the file and reload again (regdeploy check-config names every problem)"
+    )
+
+
+def disagreeing_words(processes: Sequence[ProcessState]) -> str:
+    """That the processes seen lately run different configurations, and which."""
+    each = ", ".join(
+        f"{p.role} {p.id} runs {p.fingerprint} ({p.config_path or 'no file'})" for p in processes
+    )
+    return f"regdeploy's processes run different configurations: {each}"
 
 
 class RegistryChecks:
@@ -154,13 +202,14 @@ REGISTRY_CHECKS = web.AppKey("console_registry_checks", RegistryChecks)
 async def _registries(app: web.Application) -> list[Registry]:
     """Every registry of a watched repository or of the configuration, and whether its API
     answers now."""
-    hosts = sorted({r.host for r in app[SERVICES].config.registries})
+    services = services_of(app)
+    hosts = sorted({r.host for r in services.config.registries})
     try:
-        states = await app[SERVICES].store.repositories.list_repositories()
+        states = await services.store.repositories.list_repositories()
         hosts = sorted({*hosts, *(s.rules.image.registry for s in states)})
     except StoreError:
         pass
-    client = app[SERVICES].registries
+    client = services.registries
 
     async def ask(host: str) -> Registry:
         try:

@@ -24,7 +24,7 @@ from receiver.console.sessions import APPROVERS, WRITERS, change, first_time, fo
 from receiver.console.signin import see
 from receiver.errors import InvalidRequest
 from receiver.http.inputs import deployment_id
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store.records import DeploymentStatus
 
 log = structlog.get_logger("regdeploy.console")
@@ -61,7 +61,7 @@ class FreezeRequest:
 @page(scopes=APPROVERS)
 async def vote_form(request: web.Request) -> web.Response:
     approve = approving(request.query.get("action", ""))
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     view = await services.views.deployment(deployment_id(request.match_info["id"]))
     deployment = view.deployment
     actor = request[SESSION].token_name
@@ -79,25 +79,26 @@ async def vote_form(request: web.Request) -> web.Response:
 
 @change(scopes=APPROVERS)
 async def vote(request: web.Request) -> web.Response:
+    services = services_of(request.app)
     number = deployment_id(request.match_info["id"])
     approve = approving(form_text(request, "action"))
     comment = form_text(request, "comment").strip()
     back = f"/deployments/{number}"
     if not await first_time(request):
         return see(back)
-    session, desk = request[SESSION], request.app[SERVICES].desk
+    session, desk = request[SESSION], services.desk
     cast = desk.approve if approve else desk.reject
     result = await cast(number, actor=session.token_name, comment=comment)
     log.info("console_vote", deployment=number, approve=approve, counted=result.counted,
              token=session.token_name)  # fmt: skip
-    await request.app[SERVICES].store.sessions.set_flash(session.id_hash, result.message)
+    await services.store.sessions.set_flash(session.id_hash, result.message)
     return see(back)
 
 
 @page(scopes=WRITERS)
 async def freeze_form(request: web.Request) -> web.Response:
     requested = requested_freeze(request.query)
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     store = services.store
     if requested.repository is not None:
         await store.repositories.get_repository(requested.repository)  # 404 if not watched
@@ -118,11 +119,12 @@ async def freeze_form(request: web.Request) -> web.Response:
 
 @change(scopes=WRITERS)
 async def freeze(request: web.Request) -> web.Response:
+    services = services_of(request.app)
     requested = requested_freeze({k: form_text(request, k) for k in _FREEZE_FIELDS})
     back = repository_page(requested.repository) if requested.repository else "/"
     if not await first_time(request):
         return see(back)
-    session, desk = request[SESSION], request.app[SERVICES].desk
+    session, desk = request[SESSION], services.desk
     if requested.freeze:
         result = await desk.freeze(
             requested.repository, reason=requested.reason, actor=session.token_name
@@ -131,7 +133,7 @@ async def freeze(request: web.Request) -> web.Response:
         result = await desk.unfreeze(requested.repository, actor=session.token_name)
     log.info("console_freeze", repository=requested.repository, freeze=requested.freeze,
              token=session.token_name)  # fmt: skip
-    await request.app[SERVICES].store.sessions.set_flash(session.id_hash, result.message)
+    await services.store.sessions.set_flash(session.id_hash, result.message)
     return see(back)
 
 

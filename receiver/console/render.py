@@ -1,6 +1,6 @@
 """Turning records into the console's HTML: the template environment, the filters the templates
-use (times, ages, durations, images), and ``render``, which adds what every page shows (who is
-signed in, the CSRF token for its forms, where the static files are)."""
+use (times, ages, durations, images, a repository's changes), and ``render``, which adds what
+every page shows (who is signed in, the CSRF token for its forms, where the static files are)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from urllib.parse import quote
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from handlers.references import ImageRef, short_digest, short_image
 from receiver.bounds import excerpt
 from receiver.config.server import Scope
+from receiver.decide.words import audit
 from receiver.store.records import ConsoleSession
 
 HERE = Path(__file__).parent
@@ -121,6 +123,15 @@ def image_text(image: ImageRef | None) -> str:
     return "nothing" if image is None else short_image(image)
 
 
+def image_html(image: ImageRef | None) -> Markup:
+    """``image_text`` for a narrow column: it may break before the digest, which a narrow
+    window leaves out (``tag<wbr><span class="digest">@sha256:...</span>``)."""
+    tag, at, digest = image_text(image).partition("@")
+    if not at:
+        return escape(tag)
+    return escape(tag) + Markup('<wbr><span class="digest">@') + escape(digest) + Markup("</span>")
+
+
 def digest_text(digest: str | None) -> str:
     """``sha256:`` and the first 12 hex digits, or nothing."""
     return short_digest(digest) if digest else ""
@@ -139,7 +150,9 @@ FILTERS: dict[str, Callable[..., str]] = {
     "ago": ago,
     "duration": duration,
     "image": image_text,
+    "image_html": image_html,
     "digest": digest_text,
     "repository_page": repository_page,
+    "audit": audit,
     "excerpt": lambda text: excerpt(text) or "",
 }

@@ -24,10 +24,11 @@ from yarl import URL
 from receiver.console.render import SESSION, render_page, repository_page
 from receiver.console.sessions import WRITERS, change, first_time, form_text, page
 from receiver.console.signin import see
-from receiver.decide.actions import ActionResult, describe, foresee, sorted_tags
+from receiver.decide.actions import ActionResult, sorted_tags
 from receiver.decide.planner import Outlook
+from receiver.decide.words import describe, foresee
 from receiver.errors import DeployerUnavailable, InvalidRequest
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store.records import AuditEntry, CatalogTag, RepositoryState
 
 log = structlog.get_logger("regdeploy.console")
@@ -84,18 +85,19 @@ class Requested:
 
 @page()
 async def list_repositories(request: web.Request) -> web.Response:
-    states = await request.app[SERVICES].store.repositories.list_repositories()
+    states = await services_of(request.app).store.repositories.list_repositories()
     cards = [await _card(request, state) for state in states]
     return render_page(request, "repositories.html", {"title": "Repositories", "cards": cards})
 
 
 @page()
 async def show_repository(request: web.Request) -> web.Response:
-    store = request.app[SERVICES].store
+    services = services_of(request.app)
+    store = services.store
     state = await store.repositories.get_repository(request.match_info["name"])
     audit = await store.repositories.list_audit(state.rules.name, limit=20)
     card = await _card(request, state, audit=audit)
-    freezes = await request.app[SERVICES].views.freezes(state.rules.name)
+    freezes = await services.views.freezes(state.rules.name)
     context = {"title": state.rules.name, "card": card, "freezes": freezes}
     return render_page(request, "repository.html", context)
 
@@ -118,19 +120,20 @@ async def confirm_form(request: web.Request) -> web.Response:
 
 @change()
 async def confirm(request: web.Request) -> web.Response:
+    services = services_of(request.app)
     name = request.match_info["name"]
     session = request[SESSION]
     requested = requested_change({k: form_text(request, k) for k in _FIELDS})
     if not await first_time(request):
         return see(repository_page(name))
-    actions = request.app[SERVICES].actions
+    actions = services.actions
     if requested.action == "deploy":
         result = await actions.deploy(name, requested.tag, actor=session.token_name)
     else:
         result = await actions.change(name, requested.changes, actor=session.token_name)
     log.info("console_change", repository=name, action=requested.action, token=session.token_name)
-    message = describe(result, deployers=request.app[SERVICES].deployers.kinds())
-    await request.app[SERVICES].store.sessions.set_flash(session.id_hash, message)
+    message = describe(result, deployers=services.deployers.kinds())
+    await services.store.sessions.set_flash(session.id_hash, message)
     if result.deployments:
         return see(str(URL("/deployments").with_query(repository=name)))
     return see(repository_page(name))
@@ -165,7 +168,7 @@ def requested_change(values: Mapping[str, str]) -> Requested:
 
 
 async def _preview(request: web.Request, name: str, requested: Requested) -> ActionResult:
-    actions = request.app[SERVICES].actions
+    actions = services_of(request.app).actions
     if requested.action == "deploy":
         return await actions.preview_deploy(name, requested.tag)
     return await actions.preview_change(name, requested.changes)
@@ -174,16 +177,13 @@ async def _preview(request: web.Request, name: str, requested: Requested) -> Act
 async def _card(
     request: web.Request, state: RepositoryState, *, audit: Sequence[AuditEntry] = ()
 ) -> Card:
-    catalog = await request.app[SERVICES].store.events.repository_catalog(state.rules.image)
+    services = services_of(request.app)
+    catalog = await services.store.events.repository_catalog(state.rules.image)
     order = {tag: i for i, tag in enumerate(sorted_tags([t.tag for t in catalog]))}
     tags = tuple(sorted(catalog, key=lambda t: order[t.tag]))
-    newest = await request.app[SERVICES].actions.newest_eligible(
-        state, {t.tag: t.digest for t in tags}
-    )
+    newest = await services.actions.newest_eligible(state, {t.tag: t.digest for t in tags})
     try:
-        outlooks: tuple[Outlook, ...] | None = tuple(
-            await request.app[SERVICES].planner.outlook(state)
-        )
+        outlooks: tuple[Outlook, ...] | None = tuple(await services.planner.outlook(state))
         problem = None
     except DeployerUnavailable as exc:
         outlooks, problem = None, str(exc)

@@ -32,7 +32,7 @@ from receiver.config.server import ApiToken, Scope
 from receiver.console.render import SESSION
 from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated
 from receiver.http.auth import client_address, find_token, refuse_nul, refuse_throttled
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store.records import ConsoleSession
 
 log = structlog.get_logger("regdeploy.console")
@@ -70,7 +70,7 @@ async def sign_in(request: web.Request, offered: str) -> tuple[ConsoleSession, s
     """A new session for the API token ``offered``, and the id for its cookie. An address that
     failed too often (``rates.failed_auth_per_address``) is refused before the token is looked
     at."""
-    services, address = request.app[SERVICES], client_address(request)
+    services, address = services_of(request.app), client_address(request)
     refuse_throttled(request, address)
     token = find_token(services.config.api_tokens, offered) if offered else None
     if token is None:
@@ -78,7 +78,7 @@ async def sign_in(request: web.Request, offered: str) -> tuple[ConsoleSession, s
         log.warning("console_signin_refused", reason="bad_token")
         raise NotAuthenticated("that is not an API token of this regdeploy")
     session_id = secrets.token_urlsafe(32)
-    session = await request.app[SERVICES].store.sessions.create_session(
+    session = await services.store.sessions.create_session(
         id_hash=session_hash(session_id, token),
         token_name=token.name,
         scope=token.scope.value,
@@ -101,22 +101,23 @@ def set_cookie(
         # Behind a proxy that ends TLS, the request reaches regdeploy over http: the public URL
         # says whether people use https.
         secure=request.secure
-        or request.app[SERVICES].config.server.base_url.startswith("https://"),
+        or services_of(request.app).config.server.base_url.startswith("https://"),
         samesite="Strict",
     )
 
 
 async def current_session(request: web.Request) -> ConsoleSession | None:
     """The session the request's cookie names, if it is still good."""
+    services = services_of(request.app)
     session_id = request.cookies.get(SESSION_COOKIE)
     if not session_id:
         return None
-    sessions = request.app[SERVICES].store.sessions
-    tokens = request.app[SERVICES].config.api_tokens
+    sessions = services.store.sessions
+    tokens = services.config.api_tokens
     session = await sessions.find_session([session_hash(session_id, t) for t in tokens])
     if session is None:
         return None
-    configured = {(t.name, t.scope.value) for t in request.app[SERVICES].config.api_tokens}
+    configured = {(t.name, t.scope.value) for t in services.config.api_tokens}
     if (session.token_name, session.scope) not in configured:
         await sessions.end_session(session.id_hash)
         log.info("console_session_ended", token=session.token_name, reason="token_gone")
@@ -140,7 +141,7 @@ def page(*, scopes: frozenset[Scope] = READERS) -> Callable[[Handler], Handler]:
             request[SESSION] = session
             response = await handler(request)
             if session.flash is not None:  # shown on this page
-                await request.app[SERVICES].store.sessions.set_flash(session.id_hash, None)
+                await services_of(request.app).store.sessions.set_flash(session.id_hash, None)
             return response
 
         return checked
@@ -205,7 +206,7 @@ async def first_time(request: web.Request) -> bool:
     once = form_text(request, "once")
     if not once:
         raise InvalidRequest("the form has no one-time token: confirm from its page", field="once")
-    session, sessions = request[SESSION], request.app[SERVICES].store.sessions
+    session, sessions = request[SESSION], services_of(request.app).store.sessions
     if await sessions.first_submission(session.id_hash, once):
         return True
     await sessions.set_flash(session.id_hash, "That form was sent already: nothing more done.")

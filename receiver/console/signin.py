@@ -24,7 +24,7 @@ from receiver.console.sessions import (
 )
 from receiver.errors import InvalidRequest
 from receiver.http.auth import refuse_nul
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 
 
 async def signin_form(request: web.Request) -> web.Response:
@@ -69,7 +69,7 @@ async def signout(request: web.Request) -> web.Response:
     """End the session, and its live streams in this process at once (other processes end
     theirs within a second: ``live``)."""
     id_hash = request[SESSION].id_hash
-    await request.app[SERVICES].store.sessions.end_session(id_hash)
+    await services_of(request.app).store.sessions.end_session(id_hash)
     request.app[FEED].streams.end_session(id_hash, reason="signed_out")
     response = see("/signin")
     response.del_cookie(SESSION_COOKIE, path="/")

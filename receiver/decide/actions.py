@@ -10,14 +10,12 @@ takes a pin's or a manual deploy past the windows, audited as ``force``.
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from handlers.references import ImageRef, short_digest
 from receiver.decide.affected import rules_of
 from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Explanation, Outlook, Planner
@@ -203,83 +201,3 @@ def sorted_tags(tags: Mapping[str, str] | list[str]) -> list[str]:
     versions = [(v, t) for t in tags if (v := parse_version(t)) is not None]
     others = sorted(t for t in tags if parse_version(t) is None)
     return [t for _, t in sorted(versions, key=lambda vt: (vt[0], vt[1]), reverse=True)] + others
-
-
-def describe(result: ActionResult, *, deployers: Sequence[str]) -> str:
-    """What an action changed and deployed, or why it deployed nothing, target by target.
-
-    ``deployers``: the kinds of deployer that are on, named when no target was found.
-    """
-    name = result.state.rules.name
-    changes = ", ".join(
-        f"{k} {json.dumps(o)} -> {json.dumps(n)}" for k, (o, n) in result.changed.items()
-    )
-    parts = [f"{name}: {changes}"] if changes else []
-    if result.trigger is None:
-        return parts[0] if parts else f"{name}: nothing changed"
-    if not result.outlooks:
-        return "; ".join([*parts, f"nothing deployed: {no_targets(result.state, deployers)}"])
-    moving = [o for o in result.outlooks if o.deploy and o.image is not None]
-    staying = [o for o in result.outlooks if not o.deploy]
-    going = [o for o in moving if o.target.key not in result.waiting]
-    held = [o for o in moving if o.target.key in result.waiting]
-    if going:
-        parts.append(
-            "deploying " + ", ".join(f"{o.image.tag} to {o.target.key}" for o in going if o.image)
-        )
-    for o in held:
-        tag = o.image.tag if o.image else "?"
-        parts.append(f"{tag} to {o.target.key} waits for: {result.waiting[o.target.key]}")
-    if staying:
-        lead = "not to" if moving else "nothing deployed:"
-        parts.append(f"{lead} " + "; ".join(f"{o.target.key}: {o.reason}" for o in staying))
-    return "; ".join(parts)
-
-
-def no_targets(state: RepositoryState, deployers: Sequence[str]) -> str:
-    """Why a repository has no target, and where one would come from."""
-    found_by = (
-        f"no deployer ({', '.join(deployers)}) found a workload opted in by label or job meta "
-        f"running {state.rules.image}"
-        if deployers
-        else "no deployer is on to find a labelled workload (see `regdeploy status`)"
-    )
-    return f"{state.rules.name} has no targets: its configuration lists none, and {found_by}"
-
-
-def foresee(result: ActionResult) -> list[str]:
-    """What an action previewed (``preview_change``, ``preview_deploy``) will do, in sentences:
-    "web and api will move from 1.4.0 to 1.4.1", then each target that stays, and why."""
-    moving: dict[tuple[str, str], list[str]] = {}
-    staying: list[str] = []
-    for o in result.outlooks:
-        if o.deploy and o.image is not None:
-            moving.setdefault(_versions(o.running, o.image), []).append(o.target.name)
-        else:
-            staying.append(f"{o.target.name} stays as it is: {o.reason}")
-    lines = [
-        f"{_and(names)} will move from {before} to {after}"
-        for (before, after), names in moving.items()
-    ]
-    if result.trigger is not None and not result.outlooks:
-        lines.append("no target will move: the repository has no targets")
-    return lines + staying
-
-
-def _versions(before: ImageRef | None, after: ImageRef) -> tuple[str, str]:
-    """The two images for people: their tags, with short digests where the tags are the same."""
-    if before is None:
-        return "nothing", _short(after, digest=False)
-    same = before.tag == after.tag
-    return _short(before, digest=same), _short(after, digest=same)
-
-
-def _short(image: ImageRef, *, digest: bool) -> str:
-    shown = short_digest(image.digest) if image.digest else ""
-    if not image.tag:
-        return shown
-    return f"{image.tag}@{shown}" if digest and shown else image.tag
-
-
-def _and(names: Sequence[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import structlog
 
 from receiver.decide.gate import ReleaseGate, judge_waiting
-from receiver.decide.rules.release import Freeze, ReleaseOutcome, ReleaseVerdict, Vote
+from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote
+from receiver.decide.words import unfrozen_words, vote_words
 from receiver.errors import NotWaiting
 from receiver.metrics import Metrics
 from receiver.store.records import Deployment, DeploymentStatus
@@ -95,7 +96,7 @@ class ReleaseDesk:
         if counted:
             self._metrics.voted(approve=approve)
         log.info("deploy_voted", deployment=d.id, actor=actor, approve=approve, counted=counted)
-        message = _vote_words(d, actor=actor, approve=approve, counted=counted, verdict=verdict)
+        message = vote_words(d, actor=actor, approve=approve, counted=counted, verdict=verdict)
         return VoteResult(
             deployment=d, counted=counted, verdict=verdict, status=status, message=message
         )
@@ -125,9 +126,8 @@ class ReleaseDesk:
         )
         log.info("frozen", repository=repository, actor=actor, reason=reason)
         freezes = tuple(await self._releases.list_freezes())
-        what = repository or "every repository"
         return FreezeResult(
-            changed=changed, freezes=freezes, released=(), message=f"{what}: {changed.describe()}"
+            changed=changed, freezes=freezes, released=(), message=changed.describe()
         )
 
     async def unfreeze(self, repository: str | None, *, actor: str) -> FreezeResult:
@@ -136,15 +136,13 @@ class ReleaseDesk:
         lifted = await self._releases.unfreeze(
             repository or EVERYTHING, actor=actor, at=self._gate.clock.now()
         )
-        what = repository or "every repository"
         if lifted is None:
             freezes = tuple(await self._releases.list_freezes())
-            message = f"{what} was not frozen"
+            message = unfrozen_words(repository, actor=actor, lifted=False, released=())
             return FreezeResult(changed=None, freezes=freezes, released=(), message=message)
         log.info("unfrozen", repository=repository, actor=actor)
         released = tuple(await self._gate.release_due())
-        ids = ", ".join(str(i) for i in released)
-        message = f"{what}: unfrozen by {actor}" + (f"; released {ids}" if released else "")
+        message = unfrozen_words(repository, actor=actor, lifted=True, released=released)
         freezes = tuple(await self._releases.list_freezes())
         return FreezeResult(changed=lifted, freezes=freezes, released=released, message=message)
 
@@ -155,23 +153,3 @@ def _votable(d: Deployment, *, approve: bool) -> None:
         raise NotWaiting(f"deployment {d.id} is {d.status.value}, not waiting")
     if approve and not d.release.approvals:
         raise NotWaiting(f"deployment {d.id} does not wait for approvals")
-
-
-def _vote_words(
-    d: Deployment, *, actor: str, approve: bool, counted: bool, verdict: ReleaseVerdict
-) -> str:
-    """``deployment 7 (team/app 1.2.0 to container:web): approved by admin; waits for: 1 of 2
-    approvals (admin)``."""
-    what = (
-        f"deployment {d.id} ({d.repository_name or d.image.name} {d.image.tag} to {d.target.key})"
-    )
-    done = ("approved by " if approve else "rejected by ") + actor
-    if not counted:
-        done = f"{actor} had {'approved' if approve else 'rejected'} it already"
-    if verdict.outcome is ReleaseOutcome.RELEASE:
-        return f"{what}: {done}; released: it deploys now"
-    if verdict.outcome is ReleaseOutcome.WAIT:
-        return f"{what}: {done}; waits for: {verdict.words}"
-    if verdict.outcome is ReleaseOutcome.REJECTED and counted:
-        return f"{what}: {verdict.words}"
-    return f"{what}: {done}; {verdict.words}"

@@ -270,6 +270,13 @@ class Planner:
                 found[target.key] = discovered(target, watched)
         return list(found.values())
 
+    async def unplanned_facts(self, event: Event) -> tuple[RepositoryState | None, list[str]]:
+        """What says why ``event`` gave no plan at all (``receiver.decide.words.unplanned``): the
+        watched repository of its image, if any, and the kinds of deployer that are on."""
+        name = self._aliases.name(ImageName(registry=event.registry, repository=event.repository))
+        watched = await self._repositories.repositories_for_image(name)
+        return (watched[0] if watched else None), self._deployers.kinds()
+
     async def _running(self, target: Target, name: ImageName) -> Running | None:
         """What ``target`` runs, under the registry's canonical name."""
         if self._deployers.get(target.kind) is None:
@@ -348,11 +355,3 @@ def _last_deploy_wins(plans: list[Plan]) -> list[Plan]:
 
 def _tag_at(image: ImageRef) -> str:
     return f"{image.tag}@{image.digest}"
-
-
-def unplanned(event: Event) -> str:
-    """Why ``event`` gave no plan at all."""
-    if event.action is Action.DELETE:
-        return "a delete moves no workload"
-    image = f"{event.registry}/{event.repository}"
-    return f"no watched repository and no opted-in workload uses {image}"

@@ -19,7 +19,7 @@ from aiohttp import web
 from receiver.config.server import ApiToken, Scope
 from receiver.errors import InvalidRequest, NotAllowed, NotAuthenticated, TooManyRequests
 from receiver.http.errors import CONSOLE
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 
 log = structlog.get_logger("regdeploy.api")
 
@@ -57,7 +57,7 @@ async def api_auth(request: web.Request, handler: Handler) -> web.StreamResponse
     """Every route but the open ones needs an API token; writing needs a write-scoped one."""
     if request.path in _OPEN or request.path.startswith("/webhooks/") or _console(request):
         return await handler(request)
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     address = client_address(request)
     refuse_throttled(request, address)
     offered = bearer_token(request.headers.get("Authorization"))
@@ -90,7 +90,7 @@ def client_address(request: web.Request) -> str:
 
 def refuse_throttled(request: web.Request, address: str) -> None:
     """A 429 for ``address`` while its failed authentications are spent (``rates:``)."""
-    if wait := request.app[SERVICES].throttle.auth_wait(address):
+    if wait := services_of(request.app).throttle.auth_wait(address):
         log.warning("auth_throttled", path=request.path, retry_in=round(wait, 1))
         raise TooManyRequests("too many failed authentications, retry later", retry_after=wait)
 

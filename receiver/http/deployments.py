@@ -13,7 +13,7 @@ from receiver.http.inputs import (
     query_choice,
     query_limit,
 )
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store.records import DeploymentStatus
 from receiver.views.shapes import deployment_detail_json, deployment_json, vote_result_json
 
@@ -21,7 +21,7 @@ _STATUSES = tuple(s.value for s in DeploymentStatus)
 
 
 async def list_deployments(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     status = query_choice(request, "status", _STATUSES)
     deployments = await services.store.deployments.list_deployments(
         limit=query_limit(request),
@@ -35,7 +35,7 @@ async def list_deployments(request: web.Request) -> web.Response:
 
 
 async def get_deployment(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     view = await services.views.deployment(deployment_id(request.match_info["id"]))
     attempts = await services.store.deployments.list_attempts(view.deployment.id)
     return web.json_response(deployment_detail_json(view, attempts))
@@ -58,7 +58,7 @@ async def _vote(request: web.Request, *, approve: bool) -> web.Response:
         if request.body_exists
         else {}
     )
-    desk = request.app[SERVICES].desk
+    desk = services_of(request.app).desk
     vote = desk.approve if approve else desk.reject
     result = await vote(number, actor=token_name(request), comment=body.get("comment", ""))
     return web.json_response(vote_result_json(result))
@@ -66,8 +66,8 @@ async def _vote(request: web.Request, *, approve: bool) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/api/v1/deployments", list_deployments),
-        web.get("/api/v1/deployments/{id}", get_deployment),
+        web.get("/api/v1/deployments", list_deployments, allow_head=False),
+        web.get("/api/v1/deployments/{id}", get_deployment, allow_head=False),
         web.post("/api/v1/deployments/{id}/approve", approve),
         web.post("/api/v1/deployments/{id}/reject", reject),
     ]

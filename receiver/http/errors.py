@@ -26,12 +26,17 @@ One exception to the table: on the registrywatcher-compatible routes (``/repos``
 an unknown repository is a 400, because registrywatcher answers 400 and scripts written for it
 expect that.
 
-An error answered before the request body was read closes the connection, so a client that is
-refused does not get to upload the rest of its body first.
+An error answered before the request body was read closes the connection as soon as the answer
+is sent: a client that is refused does not get to upload the rest of its body first.
+
+A client that went away (its connection closed while its request was read or answered) is no
+error: a debug line, and a 499 for the metrics (the status nginx logs for it), that nobody
+receives.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -62,6 +67,8 @@ log = structlog.get_logger("regdeploy.http")
 
 #: Seconds a client should wait before trying again after a 503.
 RETRY_AFTER_SECONDS = 5
+#: The status counted for a request whose client went away before its answer (nginx's).
+CLIENT_WENT_AWAY = 499
 #: Prefix of the names of the registrywatcher-compatible routes.
 REGISTRYWATCHER = "registrywatcher."
 #: Prefix of the names of the console's routes: HTML pages, whose errors are pages too.
@@ -114,12 +121,46 @@ async def error_answers(request: web.Request, handler: Handler) -> web.StreamRes
         response = _answer(request, exc.status, _http_message(request, exc))
         if allow := exc.headers.get("Allow"):
             response.headers["Allow"] = allow
-    except Exception:  # a bug: say so without details, keep the details in the log
+    except Exception as exc:
+        if _went_away(request, exc):  # nobody to answer, and nothing broke
+            log.debug("client_went_away", method=request.method, path=request.path)
+            return web.Response(status=CLIENT_WENT_AWAY)
+        # a bug: say so without details, keep the details in the log
         log.exception("request_crashed", method=request.method, path=request.path)
         response = _answer(request, 500, "internal error")
     if not request.content.at_eof():
-        response.force_close()
+        response.force_close()  # what is left of the body is not read: no next request
+    if not request.content.is_eof():  # and more of it is on its way
+        await _answer_and_close(request, response)
     return response
+
+
+def _went_away(request: web.Request, exc: BaseException) -> bool:
+    """Whether ``exc`` is the client's connection closing under ``request`` (it left, its
+    process died), rather than a failure of the server's own (a database or an orchestrator
+    that reset a connection of the server's own)."""
+    transport = request.transport
+    return isinstance(exc, ConnectionError) and (transport is None or transport.is_closing())
+
+
+async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Send ``response`` now and close the connection, reading nothing more of the body.
+
+    Left to aiohttp, a connection whose body was not read to its end is closed only after its
+    "lingering close": it reads and discards what the client still sends for up to 10 seconds
+    (``lingering_time``), gigabytes at the speed of a local network. Closed here instead, the
+    answer goes out first, then the kernel resets the connection (body arrived that nobody
+    read): a client still uploading sees its upload fail, and reads the answer that came before
+    the reset (curl prints the 401). That is the price of a refusal; every other answer keeps
+    aiohttp's lingering close (serving with ``lingering_time=0`` would drop it for every answer,
+    and only where the app is served so).
+    """
+    with contextlib.suppress(ConnectionError):  # gone already: nothing to send
+        await response.prepare(request)
+        await response.write_eof()
+    # The transport closes once it handed the answer to the kernel; aiohttp, seeing the
+    # connection closed, neither lingers nor sends the (already sent) answer again.
+    request.protocol.force_close()
 
 
 def answer_for(request: web.Request, exc: RegdeployError) -> tuple[int, str]:

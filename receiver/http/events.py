@@ -14,7 +14,7 @@ from aiohttp import web
 from handlers.references import parse_name
 from receiver.errors import InvalidReference, InvalidRequest, UnknownRejection
 from receiver.http.inputs import query_before, query_choice, query_limit, record_id
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store.records import EventStatus
 from receiver.views.answers import CatalogJson, EventListJson, RejectionListJson
 from receiver.views.shapes import (
@@ -28,7 +28,7 @@ _STATUSES = tuple(s.value for s in EventStatus)
 
 
 async def list_events(request: web.Request) -> web.Response:
-    events = await request.app[SERVICES].store.events.list_events(
+    events = await services_of(request.app).store.events.list_events(
         limit=query_limit(request),
         repository=request.query.get("repository") or None,
         source=request.query.get("source") or None,
@@ -47,7 +47,7 @@ async def catalog(request: web.Request) -> web.Response:
         raise InvalidRequest(
             "after must be a repository, as REGISTRY/PATH", field="after"
         ) from None
-    tags = await request.app[SERVICES].store.events.list_tags(
+    tags = await services_of(request.app).store.events.list_tags(
         limit=query_limit(request), after=start
     )
     answer: CatalogJson = {"repositories": catalog_json(tags)}
@@ -55,7 +55,7 @@ async def catalog(request: web.Request) -> web.Response:
 
 
 async def list_rejections(request: web.Request) -> web.Response:
-    rejections = await request.app[SERVICES].store.events.list_rejections(
+    rejections = await services_of(request.app).store.events.list_rejections(
         limit=query_limit(request),
         source=request.query.get("source") or None,
         before=query_before(request),
@@ -66,14 +66,14 @@ async def list_rejections(request: web.Request) -> web.Response:
 
 async def get_rejection(request: web.Request) -> web.Response:
     number = record_id(request.match_info["id"], unknown=UnknownRejection, what="rejection")
-    found = await request.app[SERVICES].store.events.get_rejection(number)
+    found = await services_of(request.app).store.events.get_rejection(number)
     return web.json_response(rejection_detail_json(found))
 
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/api/v1/events", list_events),
-        web.get("/api/v1/catalog", catalog),
-        web.get("/api/v1/rejections", list_rejections),
-        web.get("/api/v1/rejections/{id}", get_rejection),
+        web.get("/api/v1/events", list_events, allow_head=False),
+        web.get("/api/v1/catalog", catalog, allow_head=False),
+        web.get("/api/v1/rejections", list_rejections, allow_head=False),
+        web.get("/api/v1/rejections/{id}", get_rejection, allow_head=False),
     ]

@@ -11,12 +11,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.http.repositories import NAME
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.views.shapes import explanation_json
 
 
 async def explain(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     state, catalog, explanations = await services.actions.explain(
         request.match_info["name"], target=request.query.get("target") or None
     )
@@ -29,4 +29,4 @@ async def explain(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get(f"/api/v1/repos/{NAME}/explain", explain)]
+    return [web.get(f"/api/v1/repos/{NAME}/explain", explain, allow_head=False)]

@@ -9,7 +9,7 @@ from aiohttp import web
 from receiver.errors import InvalidRequest
 from receiver.http.auth import token_name
 from receiver.http.inputs import json_object
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.views.shapes import freeze_answer_json, freeze_json
 
 _FREEZE: dict[str, type | tuple[type, ...]] = {"repository": (str, type(None)), "reason": str}
@@ -17,7 +17,7 @@ _UNFREEZE: dict[str, type | tuple[type, ...]] = {"repository": (str, type(None))
 
 
 async def list_freezes(request: web.Request) -> web.Response:
-    freezes = await request.app[SERVICES].views.freezes()
+    freezes = await services_of(request.app).views.freezes()
     return web.json_response({"freezes": [freeze_json(f) for f in freezes]})
 
 
@@ -30,7 +30,7 @@ async def freeze(request: web.Request) -> web.Response:
         raise InvalidRequest(
             "field 'reason' must say why (it is shown with every wait)", field="reason"
         )
-    result = await request.app[SERVICES].desk.freeze(
+    result = await services_of(request.app).desk.freeze(
         body.get("repository") or None, reason=reason, actor=token_name(request)
     )
     return web.json_response(freeze_answer_json(result))
@@ -39,7 +39,7 @@ async def freeze(request: web.Request) -> web.Response:
 async def unfreeze(request: web.Request) -> web.Response:
     """``{"repository"?: "team/app"}`` (or no body: the freeze of every repository)."""
     body = await json_object(request, fields=_UNFREEZE, required=0) if request.body_exists else {}
-    result = await request.app[SERVICES].desk.unfreeze(
+    result = await services_of(request.app).desk.unfreeze(
         body.get("repository") or None, actor=token_name(request)
     )
     return web.json_response(freeze_answer_json(result))
@@ -47,7 +47,7 @@ async def unfreeze(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/api/v1/freezes", list_freezes),
+        web.get("/api/v1/freezes", list_freezes, allow_head=False),
         web.post("/api/v1/freeze", freeze),
         web.post("/api/v1/unfreeze", unfreeze),
     ]

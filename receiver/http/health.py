@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.errors import StoreError
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.views.answers import HealthJson, MessageJson
 
 
@@ -16,7 +16,7 @@ async def ping(_: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     try:
-        await request.app[SERVICES].store.ping()
+        await services_of(request.app).store.ping()
     except StoreError:
         down: HealthJson = {"status": "unavailable", "database": "down"}
         return web.json_response(down, status=503)
@@ -25,4 +25,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/ping", ping), web.get("/healthz", healthz)]
+    # HEAD too (the document says so), for the monitors that probe with it; the API's other
+    # GET routes answer GET alone, as their paths are documented.
+    return [
+        web.get("/ping", ping, allow_head=True),
+        web.get("/healthz", healthz, allow_head=True),
+    ]

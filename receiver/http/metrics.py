@@ -14,14 +14,14 @@ from receiver.errors import NotAuthenticated, StoreError
 from receiver.http.auth import Handler, bearer_token, client_address, refuse_throttled
 from receiver.http.errors import CONSOLE, error_answers
 from receiver.metrics import UNKNOWN_SOURCE
-from receiver.runtime import SERVICES, Services
+from receiver.reloading import RUNNING, Running, services_of
 
 PATH = "/metrics"
 _WEBHOOK = "/webhooks/{source}"
 
 
 async def metrics(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     token = services.config.metrics.token
     if token is not None:
         address = client_address(request)
@@ -44,7 +44,7 @@ async def count_answers(request: web.Request, handler: Handler) -> web.StreamRes
     Outside the error middleware, so that it sees the status every error was answered with.
     """
     response = await handler(request)
-    request.app[SERVICES].metrics.answered(
+    services_of(request.app).metrics.answered(
         surface=_surface(request), source=_webhook_source(request), status=response.status
     )
     return response
@@ -65,16 +65,16 @@ def _webhook_source(request: web.Request) -> str | None:
     if resource is None or resource.canonical != _WEBHOOK:
         return None
     name = request.match_info.get("source", "")
-    return name if request.app[SERVICES].config.source(name) is not None else UNKNOWN_SOURCE
+    return name if services_of(request.app).config.source(name) is not None else UNKNOWN_SOURCE
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get(PATH, metrics)]
+    return [web.get(PATH, metrics, allow_head=False)]
 
 
-def metrics_app(services: Services) -> web.Application:
+def metrics_app(running: Running) -> web.Application:
     """An app that serves ``/metrics`` alone, for a process that serves no API."""
     app = web.Application(middlewares=[count_answers, error_answers])
-    app[SERVICES] = services
+    app[RUNNING] = running
     app.add_routes(routes())
     return app

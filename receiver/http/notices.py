@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.http.inputs import query_before, query_choice, query_limit
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.views.service import notifier_json
 from receiver.views.shapes import notice_json
 
@@ -15,13 +15,13 @@ _STATUSES = ("pending", "sent", "failed")
 
 async def list_notifiers(request: web.Request) -> web.Response:
     """The configured notifiers; URLs, tokens and passwords only as masked hints."""
-    notifiers = [notifier_json(n) for n in request.app[SERVICES].config.notifiers]
+    notifiers = [notifier_json(n) for n in services_of(request.app).config.notifiers]
     return web.json_response({"notifiers": notifiers})
 
 
 async def list_notices(request: web.Request) -> web.Response:
     status = query_choice(request, "status", _STATUSES)
-    notices = await request.app[SERVICES].store.notices.list_notices(
+    notices = await services_of(request.app).store.notices.list_notices(
         limit=query_limit(request), status=status, before=query_before(request)
     )
     return web.json_response({"notices": [notice_json(n) for n in notices]})
@@ -29,6 +29,6 @@ async def list_notices(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/api/v1/notifiers", list_notifiers),
-        web.get("/api/v1/notices", list_notices),
+        web.get("/api/v1/notifiers", list_notifiers, allow_head=False),
+        web.get("/api/v1/notices", list_notices, allow_head=False),
     ]

@@ -30,4 +30,4 @@ def routes() -> list[web.RouteDef]:
     async def openapi(_: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
 
-    return [web.get(PATH, openapi)]
+    return [web.get(PATH, openapi, allow_head=False)]

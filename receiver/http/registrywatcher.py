@@ -10,16 +10,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from receiver.decide.actions import ActionResult, sorted_tags
+from receiver.decide.words import describe
 from receiver.http.auth import token_name
 from receiver.http.errors import REGISTRYWATCHER
 from receiver.http.inputs import json_object
 from receiver.http.repositories import CHANGE_FIELDS, NAME
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.views.answers import MessageJson, RegistrywatcherRepoJson, RegistrywatcherTagJson
 
 
 async def list_repos(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     actions, store = services.actions, services.store
     answer: dict[str, RegistrywatcherRepoJson] = {}
     for state in await store.repositories.list_repositories():
@@ -34,7 +35,7 @@ async def list_repos(request: web.Request) -> web.Response:
 
 
 async def get_tag(request: web.Request) -> web.Response:
-    state = await request.app[SERVICES].store.repositories.get_repository(
+    state = await services_of(request.app).store.repositories.get_repository(
         request.match_info["name"]
     )
     pin: RegistrywatcherTagJson = {"repo_tag": state.rules.pinned_tag}
@@ -44,29 +45,26 @@ async def get_tag(request: web.Request) -> web.Response:
 async def set_tag(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     changes = await json_object(request, fields=CHANGE_FIELDS)
-    result = await request.app[SERVICES].actions.change(name, changes, actor=token_name(request))
-    return web.json_response(_message(name, result))
+    result = await services_of(request.app).actions.change(name, changes, actor=token_name(request))
+    return web.json_response(_message(request, result))
 
 
 async def reset_tag(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    actions = request.app[SERVICES].actions
+    actions = services_of(request.app).actions
     result = await actions.change(name, {"pinned_tag": ""}, actor=token_name(request))
-    return web.json_response(_message(name, result))
+    return web.json_response(_message(request, result))
 
 
 def routes() -> list[web.RouteDef]:
     return [
-        web.get("/repos", list_repos, name=f"{REGISTRYWATCHER}repos"),
+        web.get("/repos", list_repos, name=f"{REGISTRYWATCHER}repos", allow_head=False),
         web.post(f"/tags/{NAME}/reset", reset_tag, name=f"{REGISTRYWATCHER}reset"),
-        web.get(f"/tags/{NAME}", get_tag, name=f"{REGISTRYWATCHER}get_tag"),
+        web.get(f"/tags/{NAME}", get_tag, name=f"{REGISTRYWATCHER}get_tag", allow_head=False),
         web.post(f"/tags/{NAME}", set_tag, name=f"{REGISTRYWATCHER}set_tag"),
     ]
 
 
-def _message(name: str, result: ActionResult) -> MessageJson:
-    changes = ", ".join(f"{k} {o!r} -> {n!r}" for k, (o, n) in result.changed.items())
-    parts = [f"{name}: {changes or 'nothing changed'}"]
-    if result.deployments:
-        parts.append(f"deploying to {len(result.deployments)} target(s)")
-    return {"message": "; ".join(parts)}
+def _message(request: web.Request, result: ActionResult) -> MessageJson:
+    """What changed and what was deployed, or why nothing was: the API's own words."""
+    return {"message": describe(result, deployers=services_of(request.app).deployers.kinds())}

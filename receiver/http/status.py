@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.runtime import SERVICES
+from receiver.reloading import RUNNING
 from receiver.views.service import status_json
 
 
 async def status(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
+    now = request.app[RUNNING]
+    services = now.services
     found = await services.views.status()
     running = await services.views.deployments(found.running)
-    return web.json_response(status_json(found, config=services.config, running=running))
+    answer = status_json(found, config=services.config, running=running, process=now.process)
+    return web.json_response(answer)
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/api/v1/status", status)]
+    return [web.get("/api/v1/status", status, allow_head=False)]

@@ -2,6 +2,8 @@
 
 Order matters: the source and its secret are checked before a byte of the body is read; the
 body is read with a cap; nothing is answered 2xx before the transaction that stores it commits.
+A refusal (404, 401, 429, 413) closes the connection once it is answered, reading no more of
+the body (``receiver.http.errors``).
 An authenticated body that cannot be used is stored as rejected and answered 2xx, because a
 registry retries a non-2xx answer forever and every later notification waits behind it. What is
 kept of it is bounded whatever it holds (``limits:``): a body of more records than a notification
@@ -34,7 +36,7 @@ from receiver.errors import (
     UnknownSource,
 )
 from receiver.http.auth import bearer_token, client_address
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.store.records import IngestResult, Rejection
 from receiver.views.answers import WebhookSummaryJson
 
@@ -86,7 +88,7 @@ async def read_capped(request: web.Request, limit: int) -> bytes:
 async def receive(request: web.Request) -> web.Response:
     started = time.monotonic()
     name = request.match_info["source"]
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     throttle, address = services.throttle, client_address(request)
     bound = log.bind(source=name)
     if wait := throttle.auth_wait(address):
@@ -129,7 +131,7 @@ async def receive(request: web.Request) -> web.Response:
 
 
 async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
-    services = request.app[SERVICES]
+    services = services_of(request.app)
     events_store = services.store.events
     limits = services.config.limits
     rejected = functools.partial(

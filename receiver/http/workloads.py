@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from receiver.views.service import listing_json, workload_json
 
 
 async def list_workloads(request: web.Request) -> web.Response:
-    inventory = request.app[SERVICES].inventory
+    inventory = services_of(request.app).inventory
     await inventory.fresh()
     return web.json_response(
         {
@@ -21,4 +21,4 @@ async def list_workloads(request: web.Request) -> web.Response:
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/api/v1/workloads", list_workloads)]
+    return [web.get("/api/v1/workloads", list_workloads, allow_head=False)]

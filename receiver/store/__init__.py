@@ -12,7 +12,8 @@ regdeploy receives the groups it needs:
 - ``leases``: work only one process at a time may do;
 - ``releases``: release control: waiting deploys, their votes, freezes;
 - ``backlog``: what waits now (for the metrics and ``/api/v1/status``);
-- ``sessions``: the console's signed-in browsers.
+- ``sessions``: the console's signed-in browsers;
+- ``processes``: the regdeploy processes running, and the configuration each runs.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from receiver.store.deployments import DeploymentQueries
 from receiver.store.events import EventQueries
 from receiver.store.leases import LeaseQueries
 from receiver.store.notices import NoticeQueries
+from receiver.store.processes import ProcessQueries
 from receiver.store.releases import ReleaseQueries
 from receiver.store.repositories import RepositoryQueries
 from receiver.store.sessions import SessionQueries
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class Listener(Protocol):
@@ -58,6 +60,7 @@ class Store:
     backlog: BacklogQueries
     releases: ReleaseQueries
     sessions: SessionQueries
+    processes: ProcessQueries
 
     @classmethod
     async def open(
@@ -77,6 +80,7 @@ class Store:
             backlog=BacklogQueries(db),
             releases=ReleaseQueries(db),
             sessions=SessionQueries(db),
+            processes=ProcessQueries(db),
         )
 
     async def migrate(self) -> int:

@@ -32,9 +32,11 @@ class EventQueries:
         """``rejections_kept``: the rejections each source keeps (its newest)."""
         self._db = db
         self._kept = rejections_kept
-        self._group = GroupCommit(
-            lambda group: write_group(db, group, rejections_kept=rejections_kept)
-        )
+        self._group = GroupCommit(lambda group: write_group(db, group, rejections_kept=self._kept))
+
+    def keep_rejections(self, kept: int) -> None:
+        """Keep the newest ``kept`` rejections of each source from now on (a reload)."""
+        self._kept = kept
 
     async def record_notification(
         self,

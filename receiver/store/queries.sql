@@ -712,3 +712,26 @@ SELECT deployment_id, actor, approve, comment, voted_at
 -- name: next_release_due
 SELECT min(due_at) AS due, coalesce(bool_or(NOT announced), false) AS unannounced
   FROM deployments WHERE status = 'waiting';
+
+-- name: announce_process
+-- A process says what it runs (at its start, at each reload or refusal, and every few seconds);
+-- processes not seen for a day are forgotten.
+WITH forgotten AS (DELETE FROM processes WHERE seen_at < now() - interval '1 day')
+INSERT INTO processes (id, role, config_path, fingerprint, loaded_at, restart_needed,
+                       refused_at, refusal)
+VALUES (%(id)s, %(role)s, %(config_path)s, %(fingerprint)s, %(loaded_at)s, %(restart_needed)s,
+        %(refused_at)s, %(refusal)s)
+ON CONFLICT (id) DO UPDATE
+   SET config_path = EXCLUDED.config_path, fingerprint = EXCLUDED.fingerprint,
+       loaded_at = EXCLUDED.loaded_at, restart_needed = EXCLUDED.restart_needed,
+       refused_at = EXCLUDED.refused_at, refusal = EXCLUDED.refusal, seen_at = now();
+
+-- name: processes_seen
+SELECT id, role, config_path, fingerprint, started_at, loaded_at, restart_needed, refused_at,
+       refusal, seen_at
+  FROM processes
+ WHERE seen_at > now() - make_interval(secs => %(seconds)s)
+ ORDER BY started_at, id;
+
+-- name: leave_process
+DELETE FROM processes WHERE id = %(id)s;

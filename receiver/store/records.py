@@ -239,6 +239,24 @@ class LeaseState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessState:
+    """A running regdeploy process and the configuration it runs: its fingerprint, the file it
+    came from, when it was loaded, the keys whose change waits for a restart; the last reload it
+    refused (when, and the file's problems), if that came after."""
+
+    id: str
+    role: str
+    config_path: str
+    fingerprint: str
+    loaded_at: datetime
+    restart_needed: tuple[str, ...] = ()
+    refused_at: datetime | None = None
+    refusal: tuple[str, ...] | None = None
+    started_at: datetime | None = None
+    seen_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConsoleSession:
     """A browser signed in to the console: the API token's name and scope, never the token;
     ``id_hash`` is the SHA-256 of the id its cookie holds; ``flash`` a message for its next

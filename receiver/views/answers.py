@@ -132,6 +132,7 @@ class ActionResultJson(TypedDict):
     changed: dict[str, ChangeJson]
     deployments: list[int]
     targets: list[OutlookJson]
+    waiting: dict[str, str]
     message: str
 
 
@@ -305,6 +306,29 @@ class ReconcilerJson(TypedDict):
     next_round_at: str | None
 
 
+class ProcessJson(TypedDict):
+    id: str
+    role: str
+    config_path: str
+    fingerprint: str
+    started_at: str | None
+    loaded_at: str
+    restart_needed: list[str]
+    refused_at: str | None
+    refusal: list[str] | None
+    seen_at: str | None
+
+
+class ConfigurationJson(TypedDict):
+    path: str
+    fingerprint: str
+    loaded_at: str
+    restart_needed: list[str]
+    refused_at: str | None
+    refusal: list[str] | None
+    processes_agree: bool
+
+
 class StatusJson(TypedDict):
     status: str
     version: str
@@ -316,6 +340,18 @@ class StatusJson(TypedDict):
     queue: QueueJson | None
     freezes: list[FreezeJson]
     reconciler: ReconcilerJson
+    configuration: ConfigurationJson
+    processes: list[ProcessJson]
+
+
+class ReloadJson(TypedDict):
+    outcome: str
+    path: str
+    fingerprint: str
+    previous: str
+    restart_needed: list[str]
+    problems: list[str]
+    message: str
 
 
 class ListingJson(TypedDict):

@@ -31,6 +31,7 @@ from receiver.store.records import (
     Deployment,
     DeploymentStatus,
     LeaseState,
+    ProcessState,
 )
 from receiver.views.workloads import WorkloadLine, workload_lines
 
@@ -52,6 +53,8 @@ class Status:
     running: tuple[Deployment, ...]
     lease: LeaseState | None
     freezes: tuple[Freeze, ...]
+    # The processes that said lately which configuration they run, this one among them.
+    processes: tuple[ProcessState, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -115,6 +118,7 @@ class ReadModel:
             )
             lease = await store.leases.get_lease(LEASE)
             freezes = await store.releases.list_freezes()
+            processes = await store.processes.seen()
         except StoreError as exc:
             return Status(database_error=str(exc), listings=listings, backlog=None, running=(),
                           lease=None, freezes=())  # fmt: skip
@@ -125,6 +129,7 @@ class ReadModel:
             running=tuple(running),
             lease=lease,
             freezes=tuple(freezes),
+            processes=tuple(processes),
         )
 
     async def deployments(self, deployments: Sequence[Deployment]) -> list[DeploymentView]:

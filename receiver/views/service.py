@@ -10,11 +10,13 @@ from receiver.background.inventory import Entry, ListingState
 from receiver.config.loading import Config
 from receiver.config.notifiers import NotifierConfig
 from receiver.config.server import Source
-from receiver.store.records import Backlog, LeaseState
+from receiver.store.records import Backlog, LeaseState, ProcessState
 from receiver.views.answers import (
+    ConfigurationJson,
     DeployerHealthJson,
     ListingJson,
     NotifierJson,
+    ProcessJson,
     QueueJson,
     ReconcilerJson,
     SourceJson,
@@ -23,7 +25,7 @@ from receiver.views.answers import (
     WorkloadJson,
 )
 from receiver.views.reads import DeploymentView, Status, reconciler_rounds
-from receiver.views.shapes import deployment_json, freeze_json, optional_iso, target_json
+from receiver.views.shapes import deployment_json, freeze_json, iso, optional_iso, target_json
 
 
 def source_json(source: Source, config: Config) -> SourceJson:
@@ -54,8 +56,15 @@ def notifier_json(notifier: NotifierConfig) -> NotifierJson:
     return shown
 
 
-def status_json(found: Status, *, config: Config, running: Sequence[DeploymentView]) -> StatusJson:
-    """What a running regdeploy is doing (``running``: its running deploys, as views)."""
+def status_json(
+    found: Status,
+    *,
+    config: Config,
+    running: Sequence[DeploymentView],
+    process: ProcessState,
+) -> StatusJson:
+    """What a running regdeploy is doing (``running``: its running deploys, as views;
+    ``process``: this process, and the configuration it runs)."""
     return {
         "status": "ok" if found.ok else "degraded",
         "version": version(),
@@ -71,6 +80,39 @@ def status_json(found: Status, *, config: Config, running: Sequence[DeploymentVi
         "queue": queue_json(found.backlog, running) if found.backlog else None,
         "freezes": [freeze_json(f) for f in found.freezes],
         "reconciler": reconciler_json(found.lease, interval=config.reconcile_interval_seconds),
+        "configuration": configuration_json(process, found.processes),
+        "processes": [process_json(p) for p in found.processes],
+    }
+
+
+def configuration_json(
+    process: ProcessState, processes: Sequence[ProcessState]
+) -> ConfigurationJson:
+    """The configuration this process runs, the reload it refused last (if that came after),
+    and whether every process seen lately runs the same."""
+    return {
+        "path": process.config_path,
+        "fingerprint": process.fingerprint,
+        "loaded_at": iso(process.loaded_at),
+        "restart_needed": list(process.restart_needed),
+        "refused_at": optional_iso(process.refused_at),
+        "refusal": list(process.refusal) if process.refusal is not None else None,
+        "processes_agree": all(p.fingerprint == process.fingerprint for p in processes),
+    }
+
+
+def process_json(process: ProcessState) -> ProcessJson:
+    return {
+        "id": process.id,
+        "role": process.role,
+        "config_path": process.config_path,
+        "fingerprint": process.fingerprint,
+        "started_at": optional_iso(process.started_at),
+        "loaded_at": iso(process.loaded_at),
+        "restart_needed": list(process.restart_needed),
+        "refused_at": optional_iso(process.refused_at),
+        "refusal": list(process.refusal) if process.refusal is not None else None,
+        "seen_at": optional_iso(process.seen_at),
     }
 
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from deployers.base import Target
 from receiver.bounds import excerpt
-from receiver.decide.actions import ActionResult, describe, no_targets, sorted_tags
+from receiver.decide.actions import ActionResult, sorted_tags
 from receiver.decide.desk import FreezeResult, VoteResult
 from receiver.decide.planner import Explanation, Outlook, TagDecision
 from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote, Wait
+from receiver.decide.words import describe, no_targets
 from receiver.store.records import (
     Attempt,
     AuditEntry,
@@ -284,6 +285,7 @@ def result_json(result: ActionResult, *, deployers: Sequence[str]) -> ActionResu
         "changed": changes_json(result.changed),
         "deployments": list(result.deployments),
         "targets": [outlook_json(o) for o in result.outlooks],
+        "waiting": dict(result.waiting),
         "message": describe(result, deployers=deployers),
     }
 

@@ -31,6 +31,8 @@ SUMMARY_FIGURES = (
     "good push ack p99 while a source attacks",
     "peak RSS while a source attacks",
     "database growth while a source attacks",
+    "regdeploy --version wall time",
+    "regdeploy status wall time",
 )
 # Benchmarks of pure functions: no service runs, no row is stored.
 PURE = frozenset({"patterns"})

@@ -4,8 +4,9 @@ served on a port with its worker, a real PostgreSQL and a recording deployer.
 What a person does and sees: signing in, pinning and unpinning with the confirmation saying what
 will move, deployments appearing and finishing without a reload, auto-deploy off and on with
 its catch-up deploy, why the policy refuses a tag, approving a deploy that waits for it, what a
-read token cannot do, the keyboard alone, a label on every control, and a screenshot of every
-page.
+read token cannot do, the keyboard alone, a label on every control, no page wider than the
+window, and a screenshot of every page (``test_console_tables``: at two widths, with long
+reasons).
 """
 
 from __future__ import annotations
@@ -17,20 +18,18 @@ from typing import Any
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import WAIT_MS
-from tests.support.browser import VIEWPORT, save_screenshot, unlabelled_controls
+from tests.support.browser import (
+    REPOSITORY,
+    VIEWPORT,
+    save_screenshot,
+    scrolls_sideways,
+    sign_in,
+    unlabelled_controls,
+)
 from tests.support.console import API, WEB, Console
 from tests.support.pushes import ref
 from tests.support.release import ALICE_TOKEN
 from tests.support.settings import API_TOKEN, READ_TOKEN
-
-REPOSITORY = "/repositories/team/app"
-
-
-def sign_in(page: Page, token: str = API_TOKEN) -> None:
-    page.goto("/")
-    page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
 
 
 def new_deployments(console: Console, trigger: str) -> list[dict[str, Any]]:
@@ -70,7 +69,7 @@ def test_pin_and_unpin_deploy_live_on_deployments(page: Page, console: Console) 
     page.get_by_role("button", name="Pin…").click()
     expect(page.locator("#foresight")).to_contain_text("web and api will move from 1.4.1 to 1.4.0")
     page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("status")).to_contain_text('pinned_tag "" -> "1.4.0"')
+    expect(page.get_by_role("status")).to_contain_text('pinned_tag: "" → "1.4.0"')
     watch_finish(page, console, "pin", "1.4.0")
     assert console.api("/api/v1/repos/team/app")["audit"][0]["actor"] == "admin"
 
@@ -240,6 +239,7 @@ def test_every_page_labels_its_controls_breaks_no_policy_and_is_shown(
         answer = page.goto(path)
         assert answer is not None and answer.status == 200, path
         assert unlabelled_controls(page) == [], path
+        assert not scrolls_sideways(page), path
         save_screenshot(page, shots, name)
     assert {p.stem for p in shots.iterdir()} >= {*pages, "signin"}
     assert problems == []  # no script error, no Content-Security-Policy violation

@@ -1,5 +1,6 @@
 """``make demo``, run as a user runs it: a real push moves a real container within two minutes,
-and a Ctrl-C leaves nothing of it running.
+the commands it prints reach its regdeploy on ``$REGDEPLOY_PORT``, and a Ctrl-C leaves nothing
+of it running.
 
 The demo runs ``config.example.yaml`` unchanged but for the environment, with the Docker
 deployers on because ``DOCKER_HOST`` names the engine: this is also the proof that a labelled
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.components import require_binary
+from tests.support.components import free_port, require_binary
 from tests.support.polling import until_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,13 +58,33 @@ def read_until(process: subprocess.Popen[str], marker: str, seconds: float) -> s
     )
 
 
+def printed_exports(printed: str) -> dict[str, str]:
+    """The variables of the ``export`` line the demo prints for another terminal."""
+    line = next(line for line in printed.splitlines() if line.strip().startswith("export "))
+    return dict(word.split("=", 1) for word in shlex.split(line)[1:])
+
+
+def stopped(process: subprocess.Popen[str]) -> str:
+    """What the demo printed after its Ctrl-C, until it ended; when it does not end within
+    ``STOP_SECONDS``, it is killed (its pipe closed) and the test fails with what it printed."""
+    try:
+        rest, _ = process.communicate(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        rest, _ = process.communicate()
+        pytest.fail(f"the demo did not end within {STOP_SECONDS:.0f} s of Ctrl-C:\n{rest}")
+    return rest
+
+
 def test_make_demo_shows_a_real_deploy_and_cleans_up_after_ctrl_c() -> None:
     for tool in ("make", "dockerd", "docker-registry", "skopeo", "busybox"):
         require_binary(tool)
+    # Not the Makefile's 8080: the demo serves where $REGDEPLOY_PORT says.
+    port = free_port()
     process = subprocess.Popen(
         ["make", "--no-print-directory", "demo"],
         cwd=ROOT,
-        env=demo_environment(),
+        env={**demo_environment(), "REGDEPLOY_PORT": str(port)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -69,10 +92,25 @@ def test_make_demo_shows_a_real_deploy_and_cleans_up_after_ctrl_c() -> None:
     )
     try:
         shown = read_until(process, WAITING, SHOWN_SECONDS + 60)
+        # The printed commands, run while the demo runs, as in another terminal.
+        status = subprocess.run(
+            [sys.executable, "-m", "receiver", "status"],
+            cwd=ROOT,
+            env={**demo_environment(), **printed_exports(shown)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     finally:
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C sends
-        rest, _ = process.communicate(timeout=STOP_SECONDS)
+        rest = stopped(process)
     printed = shown + rest
+
+    assert f"started regdeploy on http://127.0.0.1:{port} " in printed
+    assert printed_exports(printed)["REGDEPLOY_URL"] == f"http://127.0.0.1:{port}"
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert re.match(rf"regdeploy \S+ at http://127\.0\.0\.1:{port}: ok\n", status.stdout)
 
     moved = re.search(r"a real push moved a real container, ([\d.]+) s after the install", printed)
     assert moved, printed

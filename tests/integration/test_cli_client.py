@@ -43,6 +43,7 @@ CLIENT_COMMANDS = [
     "deployments",
     "events",
     "status",
+    "reload",
     "approve",
     "reject",
     "freeze",
@@ -93,7 +94,7 @@ Start = Callable[..., Awaitable[Running]]
 def no_client_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Nothing of the user's own client set-up (variables, token file) reaches the tests, and
     the service's log lines (it runs in this process) do not mix with what the CLI prints."""
-    for name in ("REGDEPLOY_URL", "REGDEPLOY_TOKEN", "REGDEPLOY_TOKEN_FILE"):
+    for name in ("REGDEPLOY_URL", "REGDEPLOY_PORT", "REGDEPLOY_TOKEN", "REGDEPLOY_TOKEN_FILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=io.StringIO()))
@@ -170,7 +171,7 @@ async def test_pin_deploys_and_says_what_to_follow(start: Start) -> None:
 
     assert shown.code == 0, shown.err
     lines = shown.out.splitlines()
-    assert lines[0] == 'team/app: pinned_tag "" -> "1.0.0"; deploying 1.0.0 to recording:web'
+    assert lines[0] == 'team/app: pinned_tag: "" → "1.0.0"; deploying 1.0.0 to recording:web'
     assert lines[2].split() == ["TARGET", "RUNNING", "WANTS", "DEPLOY", "REASON"]
     assert lines[3].split() == [
         "recording:web",
@@ -194,11 +195,11 @@ async def test_unpin_auto_deploy_and_deploy(start: Start) -> None:
     await settle(running.client)
 
     off = await running.cli("auto-deploy", NAME, "off")
-    assert (off.code, off.out) == (0, "team/app: auto_deploy true -> false\n")
+    assert (off.code, off.out) == (0, "team/app: auto_deploy: true → false\n")
 
     unpinned = await running.cli("unpin", NAME, "--json")
     assert unpinned.json()["message"] == (
-        'team/app: pinned_tag "1.0.0" -> ""; deploying 1.2.0 to recording:web'
+        'team/app: pinned_tag: "1.0.0" → ""; deploying 1.2.0 to recording:web'
     )
     await settle(running.client)
 
@@ -409,7 +410,8 @@ def test_a_service_that_is_not_running_is_one_line_naming_the_url(
     assert captured.out == ""
     assert captured.err == (
         f"regdeploy: no regdeploy answers at {url} (connection refused); start one "
-        "(`make run`, `regdeploy serve`) or give its address with --url or $REGDEPLOY_URL\n"
+        "(`make run`, `regdeploy serve`) or give its address with --url, $REGDEPLOY_URL or "
+        "$REGDEPLOY_PORT\n"
     )
 
 
@@ -420,3 +422,30 @@ def test_the_url_comes_from_the_environment(
     monkeypatch.setenv("REGDEPLOY_URL", url)
     assert main(["repos"]) == 3
     assert f"no regdeploy answers at {url} " in capsys.readouterr().err
+
+
+def test_without_a_url_the_port_comes_from_the_environment_as_make_run_serves_on_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("REGDEPLOY_PORT", str(port))
+    assert main(["repos"]) == 3
+    assert f"no regdeploy answers at http://127.0.0.1:{port} " in capsys.readouterr().err
+    monkeypatch.setenv("REGDEPLOY_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["repos"]) == 3
+    assert f":{port} " not in capsys.readouterr().err
+
+
+async def test_status_finds_the_service_on_the_port_of_the_environment(
+    start: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = await start()
+    monkeypatch.setenv("REGDEPLOY_PORT", running.url.rsplit(":", 1)[1])
+    running.capsys.readouterr()
+
+    code = await asyncio.to_thread(main, ["status", "--token", API_TOKEN])
+
+    assert code == 0
+    assert running.capsys.readouterr().out.splitlines()[0] == (
+        f"regdeploy {version()} at {running.url}: ok"
+    )

@@ -14,6 +14,7 @@ import pytest
 import structlog
 
 from receiver.cli import main
+from tests.support.api import deployments
 from tests.support.app import StartApp
 from tests.support.pushes import NAME, push
 from tests.support.release import ALICE_TOKEN, BOB_TOKEN, EVENINGS, Released, Start, starter
@@ -89,20 +90,52 @@ async def test_freeze_unfreeze_and_the_freezes(
     app = await start()
     code, out, _ = await cli(app, capsys, "freeze", NAME, "--reason", "incident 42")
     assert code == 0
-    assert out.startswith("team/app: frozen by admin: incident 42\n\nFROZEN    BY     SINCE")
+    assert out.startswith("team/app frozen by admin: incident 42\n\nFROZEN    BY     SINCE")
     await push(app.client, "1.1.0", 2)
     await app.rounds(1)
 
     code, out, _ = await cli(app, capsys, "status")
-    assert "frozen      frozen by admin: incident 42\n" in out
+    assert "frozen      team/app frozen by admin: incident 42\n" in out
     assert "1 waiting" in out
     code, out, _ = await cli(app, capsys, "freezes", "--json")
     assert [f["reason"] for f in json.loads(out)["freezes"]] == ["incident 42"]
 
     code, out, _ = await cli(app, capsys, "unfreeze", NAME)
     waiting = (await app.only())["id"]
-    assert out == f"team/app: unfrozen by admin; released {waiting}\n\nnothing is frozen\n"
+    assert (
+        out == f"team/app unfrozen by admin; released deployment {waiting}\n\nnothing is frozen\n"
+    )
     await app.rounds(1)
     assert len(app.deployer.calls) == 1
     code, out, _ = await cli(app, capsys, "unfreeze")
     assert out.startswith("every repository was not frozen\n")
+
+
+async def test_a_pin_under_a_freeze_says_its_deploy_waits(
+    start: Start, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = await start()
+    await push(app.client, "1.0.0", 1)
+    await push(app.client, "1.1.0", 2)
+    await app.rounds(1)
+    assert len(app.deployer.calls) == 1
+    code, _, _ = await cli(app, capsys, "freeze", NAME, "--reason", "incident 42")
+    assert code == 0
+
+    code, out, err = await cli(app, capsys, "pin", NAME, "1.0.0")
+    assert code == 0, err
+    [waiting] = [d["id"] for d in await deployments(app.client) if d["status"] == "waiting"]
+    lines = out.splitlines()
+    assert lines[0] == (
+        'team/app: pinned_tag: "" → "1.0.0"; '
+        "1.0.0 to recording:web waits for: team/app frozen by admin: incident 42"
+    )
+    [row] = [line for line in lines if line.startswith("recording:web")]
+    assert row.split()[3] == "waits"
+    assert lines[-1] == (
+        f"deployment {waiting} waits (`regdeploy explain {NAME}` says for what): "
+        f"`regdeploy deployments --repo {NAME} --follow` shows how it goes"
+    )
+    assert "planned" not in out
+    await app.rounds(1)
+    assert len(app.deployer.calls) == 1

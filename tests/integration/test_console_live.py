@@ -174,7 +174,7 @@ async def test_one_stream_too_many_is_refused_and_other_sessions_go_on(
     await client.post("/signout", data={"csrf": browser.csrf}, headers=browser.headers)
     await asyncio.gather(*(ends(s) for s in streams))
     await push(client, "1.2.0", 3)
-    await shows(others, b"team/app:1.2.0")
+    await shows(others, b"team/app:<wbr>1.2.0")
 
 
 async def stream_or_none(client: Client, browser: SignedIn) -> ClientResponse | None:

@@ -16,7 +16,7 @@ from tests.support.pushes import WEB, push, ref
 from tests.support.release import ALICE_TOKEN, BOB_TOKEN, Released, Start, starter
 from tests.support.settings import API_TOKEN, READ_TOKEN
 
-FROZEN = "frozen by admin (every repository): incident 42"
+FROZEN = "every repository frozen by admin: incident 42"
 
 
 @pytest.fixture
@@ -207,11 +207,11 @@ async def test_a_repository_is_frozen_from_its_page_by_a_write_token_only(start:
     await sign_in(app.client, API_TOKEN)
     assert "Freeze team/app…" in await page_text(app, "/repositories/team/app")
     shown = await confirm_freeze(app, **query)
-    assert "frozen by admin: load test" in shown and "Unfreeze team/app…" in shown
+    assert "team/app frozen by admin: load test" in shown and "Unfreeze team/app…" in shown
     audit = (await app.get("/api/v1/repos/team/app"))["audit"]
     assert [(a["actor"], a["field"]) for a in audit] == [("admin", "freeze")]
     waiting = await waiting_deploy(app)
-    assert waiting["wait"] == "frozen by admin: load test"
+    assert waiting["wait"] == "team/app frozen by admin: load test"
 
     await confirm_freeze(app, action="unfreeze", repository="team/app")
     await app.rounds(2)

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from deployers.base import Target
 from handlers.references import ImageName
 from receiver.decide.gate import ReleaseGate
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from tests.support.api import deployments
 from tests.support.app import StartApp
 from tests.support.pushes import NAME, REGISTRY, WEB, push, ref
@@ -58,7 +58,7 @@ async def test_a_burst_of_pushes_to_one_repository_is_one_decision_and_one_deplo
     for patch in range(1, 101):
         await push(client, f"1.0.{patch}", 100 + patch)
     worker = worker_of(client.app)
-    await client.app[SERVICES].inventory.fresh()  # listed once, as its loop would have
+    await services_of(client.app).inventory.fresh()  # listed once, as its loop would have
     asked = (deployer.listings, deployer.reads)
 
     assert await worker.decider.decide_due() == 1
@@ -103,7 +103,7 @@ async def test_pushes_nothing_uses_that_arrive_meanwhile_are_settled_not_claimed
     client, _ = idle
     await push(client, "1.1.0", 2)
     await push(client, "stable", 400, "other/tool")
-    planner = client.app[SERVICES].planner
+    planner = services_of(client.app).planner
     plan_events = planner.plan_events
     streamed = iter(range(5))
 
@@ -137,7 +137,7 @@ async def test_the_inventory_shows_what_runs_where_and_follows_changes(
     # Changed by hand; the inventory's loop, which reads the change feed, is off here: the test
     # tells the inventory as the feed would.
     deployer.run(WEB, ref("1.0.7", 7))
-    client.app[SERVICES].inventory.changed("recording")
+    services_of(client.app).inventory.changed("recording")
     response = await client.get("/api/v1/workloads", headers=api_headers())
     tags = {w["target_key"]: w["tag"] for w in (await response.json())["workloads"]}
     assert tags[WEB.key] == "1.0.7"

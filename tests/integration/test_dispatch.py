@@ -12,7 +12,7 @@ import pytest
 
 from deployers.base import DeployOutcome, DeployResult, Target, Workload
 from handlers.references import parse_name
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from tests.support.api import Client, deployments, settle
 from tests.support.app import FAST_WORKER, AppUnderTest, StartApp
 from tests.support.clock import ManualClock
@@ -264,7 +264,7 @@ async def test_manual_deploy_of_a_tag(start: Start) -> None:
 
 async def test_stalled_deploy_is_recovered_and_applied_once(start: Start) -> None:
     idle, deployer = await start(worker={"enabled": False})
-    store = idle.app[SERVICES].store
+    store = services_of(idle.app).store
     await push(idle, "1.1.0", 2)
     assert await worker_of(idle.app).decider.decide_due() == 1
     # A worker claims the intent and dies: the claim stays `running`, its heartbeat stops.
@@ -290,7 +290,7 @@ async def decide_all(client: Client) -> None:
 
 async def claimed_by_a_dying_worker(client: Client) -> int:
     """A worker claims the due intent and dies with it running; the intent's id."""
-    dead = await client.app[SERVICES].store.deployments.claim_deployment(
+    dead = await services_of(client.app).store.deployments.claim_deployment(
         worker="dead-worker", now=datetime.now(UTC)
     )
     assert dead is not None

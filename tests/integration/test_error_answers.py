@@ -73,3 +73,41 @@ async def test_a_bad_field_names_the_field(client: Client) -> None:
 async def test_webhook_refusals_are_json_too(client: Client, path: str) -> None:
     response = await client.post(path, data=b"{}")
     await error_body(response, 404 if path.endswith("nobody") else 401)
+
+
+@pytest.mark.parametrize(
+    "policy", [" minor", "minor\n", "glob :1.*", "glob: ", "major:1", "newest"]
+)
+async def test_a_policy_outside_the_documented_grammar_is_a_400_naming_it(
+    client: Client, policy: str
+) -> None:
+    response = await client.patch(
+        "/api/v1/repos/team/app", json={"policy": policy}, headers=api_headers()
+    )
+    assert (await error_body(response, 400))["field"] == "policy"
+
+
+async def test_a_regexp_policy_re2_does_not_run_is_the_documented_400(client: Client) -> None:
+    response = await client.patch(
+        "/api/v1/repos/team/app", json={"policy": "regexp:(a)\\1"}, headers=api_headers()
+    )
+    assert "RE2" in (await error_body(response, 400))["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PATCH", "/api/v1/repos/team/app/deploy", "POST"),
+        ("PATCH", "/api/v1/repos/team/app/plan", "GET"),
+        ("GET", "/tags/team/app/reset", "POST"),
+        ("OPTIONS", "/tags/team/app/reset", "POST"),
+    ],
+)
+async def test_a_repository_name_never_swallows_a_sub_resource(
+    client: Client, method: str, path: str, allow: str
+) -> None:
+    """``team/app/deploy`` is team/app's deploy, never a repository: another method than its
+    own is its 405, with its own ``Allow``."""
+    response = await client.request(method, path, json={}, headers=api_headers())
+    await error_body(response, 405)
+    assert response.headers["Allow"] == allow

@@ -15,7 +15,7 @@ from receiver.app import init_app
 from receiver.background.pruner import Pruner
 from receiver.bounds import EXCERPT_CHARS
 from receiver.config.limits import Kept
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from tests.support.api import ClientFactory
 from tests.support.clock import ManualClock
 from tests.support.console_forms import sign_in
@@ -140,7 +140,7 @@ async def test_each_source_keeps_its_newest_rejections_and_none_past_their_days(
     listed = (await get(client, "/api/v1/rejections?limit=100"))["rejections"]
     assert [r["source"] for r in listed] == ["harbor", "registry", "registry", "registry"]
     admin_sql(db_uri, "UPDATE rejected_payloads SET received_at = now() - interval '2 days'")
-    store = client.app[SERVICES].store
+    store = services_of(client.app).store
     pruner = Pruner(
         events=store.events,
         leases=store.leases,

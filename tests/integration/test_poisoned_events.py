@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from deployers.base import Target
 from handlers.events import Action, Event
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from tests.support.app import StartApp
 from tests.support.polling import until
 from tests.support.postgres import admin_sql
@@ -80,7 +80,7 @@ async def started(start_app: StartApp, db_uri: str) -> Client:
 async def test_poisoned_events_fail_with_their_reason_and_hold_nothing_back(
     started: Client,
 ) -> None:
-    store = started.app[SERVICES].store
+    store = services_of(started.app).store
     poison = "1.0." + "7" * 5000
     await store.events.record_notification(events=[stored_push("team/app", poison)])
     await store.events.record_notification(events=[stored_push("team/crash", "1.0.0")])

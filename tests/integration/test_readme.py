@@ -173,7 +173,7 @@ def test_the_documented_flow_runs_as_written(service: Service, tmp_path: Path) -
     out = ran.stdout
     assert '{"accepted": 1, "duplicate": 0, "ignored": 0, "rejected": 0}' in out
     assert f"at {service.url}: ok" in out  # regdeploy status
-    assert 'team/app: pinned_tag "" -> "1.0.0"; nothing deployed: team/app has no targets' in out
+    assert 'team/app: pinned_tag: "" → "1.0.0"; nothing deployed: team/app has no targets' in out
     assert "tags, newest first: 1.0.0" in out  # regdeploy explain
     assert '"pinned_tag_value": "1.0.0"' in out  # GET /repos
     assert "deploying" not in out  # no deployer runs here

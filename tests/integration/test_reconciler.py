@@ -10,7 +10,8 @@ from structlog.testing import capture_logs
 
 from deployers.base import Deployers
 from receiver.app import init_app
-from receiver.runtime import SERVICES, build_reconciler
+from receiver.reloading import services_of
+from receiver.runtime import build_reconciler
 from tests.support.api import ClientFactory
 from tests.support.components import free_port
 from tests.support.settings import make_config
@@ -28,7 +29,7 @@ async def test_an_unreachable_registry_is_reported_once_per_failure(
         registries=[{"host": registry, "insecure": True}],
     )
     client = await aiohttp_client(init_app(config, deployers=Deployers()))
-    reconciler = build_reconciler(client.app[SERVICES])
+    reconciler = build_reconciler(services_of(client.app))
 
     with capture_logs() as logs:
         for _ in range(3):

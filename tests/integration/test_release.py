@@ -12,7 +12,7 @@ import pytest
 
 from deployers.base import Target
 from handlers.references import ImageName
-from receiver.runtime import SERVICES
+from receiver.reloading import services_of
 from tests.support.api import deployments
 from tests.support.app import StartApp
 from tests.support.clock import ManualClock
@@ -231,13 +231,13 @@ async def test_a_newer_digest_supersedes_a_waiting_deploy_and_starts_a_fresh_vot
 async def test_freeze_push_unfreeze_deploys_the_newest_once(start: Start) -> None:
     app = await start()
     status, frozen = await app.post("/api/v1/freeze", {"repository": NAME, "reason": "incident 42"})
-    assert (status, frozen["message"]) == (200, "team/app: frozen by admin: incident 42")
+    assert (status, frozen["message"]) == (200, "team/app frozen by admin: incident 42")
     await push(app.client, "1.1.0", 2)
     await app.rounds(1)
     await push(app.client, "1.2.0", 3)
     await app.rounds(2)
     waiting = await app.only()
-    assert (waiting["tag"], waiting["wait"]) == ("1.2.0", "frozen by admin: incident 42")
+    assert (waiting["tag"], waiting["wait"]) == ("1.2.0", "team/app frozen by admin: incident 42")
     assert app.deployer.calls == []
 
     status, thawed = await app.post("/api/v1/unfreeze", {"repository": NAME})
@@ -257,7 +257,7 @@ async def test_a_freeze_of_everything_holds_every_repository(start: Start) -> No
     assert (await app.post("/api/v1/freeze", {"repository": "no/such", "reason": "x"}))[0] == 404
     await push(app.client, "1.1.0", 2)
     await app.rounds(2)
-    assert (await app.only())["wait"] == "frozen by admin (every repository): release day"
+    assert (await app.only())["wait"] == "every repository frozen by admin: release day"
     status = await app.get("/api/v1/status")
     assert (status["queue"]["waiting_deploys"], len(status["freezes"])) == (1, 1)
     await app.post("/api/v1/unfreeze")
@@ -325,7 +325,7 @@ async def test_workload_labels_override_the_rules_and_a_bad_one_is_a_skip(start:
 
     bad = Target(kind="recording", name="web", release={"approvals": "many"})
     labelled.discoverable[:] = [(bad, IMAGE)]
-    app.client.app[SERVICES].inventory.changed()
+    services_of(app.client.app).inventory.changed()
     await push(app.client, "1.2.0", 3)
     await app.rounds(2)
     skipped = [d for d in await deployments(app.client) if d["tag"] == "1.2.0"]

@@ -507,9 +507,9 @@ async def test_v1_gets_one_repository_with_its_audit(start: Start) -> None:
 async def test_v1_patch_changes_the_policy_and_answers_what_changed(start: Start) -> None:
     client, _ = await start()
     body = await send(client, "PATCH", f"/api/v1/repos/{NAME}", {"policy": "major"})
-    assert set(body) == {"repository", "changed", "deployments", "targets", "message"}
+    assert set(body) == {"repository", "changed", "deployments", "targets", "waiting", "message"}
     assert body["changed"] == {"policy": {"old": "minor", "new": "major"}}
-    assert body["message"] == 'team/app: policy "minor" -> "major"'
+    assert body["message"] == 'team/app: policy: "minor" → "major"'
     assert (body["deployments"], body["targets"]) == ([], [])
     assert body["repository"]["policy"] == "major"
     assert body["repository"]["changed_through_api"] == ["policy"]
@@ -570,7 +570,7 @@ async def test_v1_deploy_plans_the_tag_for_every_target(start: Start) -> None:
     client, _ = await start(running=ref("1.0.0", 1))
     await push(client, "2.0.0", 3)
     body = await send(client, "POST", f"/api/v1/repos/{NAME}/deploy", {"tag": "2.0.0"}, status=202)
-    assert set(body) == {"repository", "changed", "deployments", "targets", "message"}
+    assert set(body) == {"repository", "changed", "deployments", "targets", "waiting", "message"}
     assert body["changed"] == {}
     assert body["message"] == "deploying 2.0.0 to recording:web"
     [deployment_id] = body["deployments"]
@@ -662,7 +662,7 @@ async def test_v1_pin_answers_what_changed_and_what_it_deploys(start: Start) -> 
     answer = await send(client, "PATCH", f"/api/v1/repos/{NAME}", {"pinned_tag": "1.0.0"})
 
     assert answer["message"] == (
-        'team/app: pinned_tag "" -> "1.0.0"; deploying 1.0.0 to recording:web'
+        'team/app: pinned_tag: "" → "1.0.0"; deploying 1.0.0 to recording:web'
     )
 
 

@@ -35,6 +35,8 @@ KEYS = {
     "queue",
     "freezes",
     "reconciler",
+    "configuration",
+    "processes",
 }
 
 

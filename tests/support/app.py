@@ -10,15 +10,21 @@ rounds, a fake Nomad agent, a worker switch).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
+
+import yaml
 
 from deployers.base import Deployer, Deployers
 from receiver.app import init_app
 from receiver.clock import Clock
+from receiver.config import loading as configuration
+from receiver.config.loading import Config
+from receiver.reloading import ConfigSource
 from tests.support.api import Client, ClientFactory
 from tests.support.pushes import REGISTRY, WEB, repository
 from tests.support.recording import RecordingDeployer
-from tests.support.settings import make_config
+from tests.support.settings import config_document
 
 #: A worker that polls, retries and takes over stalled deploys within a test's patience.
 FAST_WORKER: Mapping[str, Any] = {
@@ -55,6 +61,7 @@ class StartApp:
         worker: Mapping[str, Any] | None = None,
         clock: Clock | None = None,
         port: int | None = None,
+        config_file: Path | None = None,
         **config: Any,
     ) -> AppUnderTest:
         """Start the app; every option has a default:
@@ -69,13 +76,16 @@ class StartApp:
           worker off);
         - ``clock``: the clock the app judges time by (default: the machine's);
         - ``port``: the port to serve on (default: any free one);
+        - ``config_file``: the file the configuration is written to and read from, as
+          ``serve --config FILE`` reads it, so that a reload reads it again (default: none, and
+          the app cannot be reloaded);
         - ``config``: any other top-level section of ``make_config`` (``api``, ``notifiers``,
           ``dry_run``, ...).
         """
         deployer = deployer or RecordingDeployer()
         if running is not None:
             deployer.run(WEB, running)
-        settings = make_config(
+        document = config_document(
             self._db_uri,
             registry=REGISTRY,
             confirm_digests=False,  # registry.test names no running registry
@@ -83,7 +93,21 @@ class StartApp:
             **({} if worker is None else {"worker": dict(worker)}),
             **config,
         )
+        source = None if config_file is None else _written(config_file, document)
+        settings = source.load() if source else configuration.parse(document, env={})
         chosen = Deployers([deployer] if deployers is None else deployers)
-        app = init_app(settings, deployers=chosen, clock=clock)
+        app = init_app(settings, deployers=chosen, clock=clock, source=source)
         server = {} if port is None else {"port": port}
         return AppUnderTest(await self._aiohttp_client(app, server_kwargs=server), deployer)
+
+
+def _written(path: Path, document: Mapping[str, Any]) -> ConfigSource:
+    """``document`` written to ``path``, and how a reload reads it again."""
+    path.write_text(yaml.safe_dump(dict(document)), encoding="utf-8")
+
+    def load() -> Config:
+        # Read without this machine's environment, as make_config parses: a DOCKER_HOST or
+        # NOMAD_ADDR of whoever runs the tests turns no deployer on.
+        return configuration.load(path, env={})
+
+    return ConfigSource(path=str(path), load=load)

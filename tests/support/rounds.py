@@ -19,7 +19,8 @@ from receiver.background.decider import Decider
 from receiver.background.launcher import Launcher
 from receiver.background.outbox import Outbox
 from receiver.config.loading import Config
-from receiver.runtime import SERVICES, build_decider, build_launcher, build_outbox
+from receiver.reloading import services_of
+from receiver.runtime import build_decider, build_launcher, build_outbox
 
 
 def without_loops(config: Config) -> Config:
@@ -45,7 +46,7 @@ class Rounds:
 
 def worker_of(app: web.Application) -> Rounds:
     """The decider and launcher of the started ``app``, as the service builds them."""
-    services = app[SERVICES]
+    services = services_of(app)
     return Rounds(build_decider(services), build_launcher(services))
 
 
@@ -58,7 +59,7 @@ async def work_rounds(worker: Rounds, rounds: int) -> None:
 
 def outbox_of(app: web.Application) -> Outbox:
     """The outbox of the started ``app``, as the service builds it."""
-    return build_outbox(app[SERVICES])
+    return build_outbox(services_of(app))
 
 
 async def send_rounds(outbox: Outbox, rounds: int) -> int:

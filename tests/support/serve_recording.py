@@ -4,6 +4,7 @@
 
 The deployer keeps what each target runs in STATE_FILE and logs every deploy it starts and
 finishes beside it (STATE_FILE with the suffix .log), so a test sees what happened across a kill.
+``SIGHUP`` reads CONFIG again, as ``regdeploy serve`` does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from deployers.base import Deployers
 from receiver import logs
 from receiver.app import init_app
 from receiver.config import loading as configuration
+from receiver.reloading import ConfigSource
 from tests.support.recording import RecordingDeployer
 
 
@@ -25,7 +27,8 @@ def main() -> None:
     logs.configure()
     config = configuration.load(config_path)
     deployer = RecordingDeployer(delay=delay, state_file=state_file)
-    app = init_app(config, deployers=Deployers([deployer]))
+    source = ConfigSource(path=config_path, load=lambda: configuration.load(config_path))
+    app = init_app(config, deployers=Deployers([deployer]), source=source)
     web.run_app(app, host=config.server.host, port=config.server.port, print=None)
 
 

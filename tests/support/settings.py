@@ -24,6 +24,14 @@ def make_config(
     """A valid configuration on ``db_uri``; ``registry`` names the registry source's registry,
     ``confirm_digests`` false deploys its images without asking it (for a registry name that
     stands for no running registry)."""
+    raw = config_document(db_uri, registry=registry, confirm_digests=confirm_digests, **overrides)
+    return configuration.parse(raw, env={})
+
+
+def config_document(
+    db_uri: str, *, registry: str | None = None, confirm_digests: bool = True, **overrides: Any
+) -> dict[str, Any]:
+    """What ``make_config`` parses, as a configuration file holds it."""
     raw: dict[str, Any] = {
         "server": {"host": "127.0.0.1", "port": 8080, "max_body_bytes": 1024 * 1024},
         "database": {"url": db_uri, "startup_wait_seconds": 5, "timeout_seconds": 5},
@@ -52,7 +60,7 @@ def make_config(
     raw["rates"] = UNLIMITED
     for key, value in overrides.items():
         raw[key] = value
-    return configuration.parse(raw, env={})
+    return raw
 
 
 def api_headers(token: str = API_TOKEN) -> dict[str, str]:

@@ -1,12 +1,13 @@
-"""The CLI's HTTP client: where its token comes from, and which URLs it takes."""
+"""The CLI's HTTP client: where its service and its token come from, and which URLs it takes."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from receiver.cli.api import Api, read_token, repository_api_path
+from receiver.cli.api import Api, read_token, repository_api_path, service_url
 from receiver.errors import ApiCallFailed
 
 
@@ -49,3 +50,28 @@ def test_repository_names_keep_their_slashes_in_the_path() -> None:
 
 def test_the_token_is_not_shown() -> None:
     assert "s3cret" not in repr(Api(url="http://h", token="s3cret"))
+
+
+@pytest.mark.parametrize(
+    ("given", "env", "url"),
+    [
+        (None, {}, "http://127.0.0.1:8080"),
+        (None, {"REGDEPLOY_PORT": "18080"}, "http://127.0.0.1:18080"),
+        (None, {"REGDEPLOY_PORT": " 18080 "}, "http://127.0.0.1:18080"),
+        (None, {"REGDEPLOY_PORT": ""}, "http://127.0.0.1:8080"),
+        (None, {"REGDEPLOY_URL": "http://h:1", "REGDEPLOY_PORT": "18080"}, "http://h:1"),
+        ("http://g:2", {"REGDEPLOY_URL": "http://h:1", "REGDEPLOY_PORT": "18080"}, "http://g:2"),
+    ],
+)
+def test_the_url_then_the_variable_then_the_port_then_8080(
+    given: str | None, env: dict[str, str], url: str
+) -> None:
+    assert service_url(given, env=env) == url
+
+
+@pytest.mark.parametrize("port", ["http", "0", "65536", "-1", "80.5"])
+def test_a_port_variable_that_names_no_port_is_an_error(port: str) -> None:
+    with pytest.raises(
+        ApiCallFailed, match=rf"^\$REGDEPLOY_PORT is '{re.escape(port)}', not a port"
+    ):
+        service_url(None, env={"REGDEPLOY_PORT": port})

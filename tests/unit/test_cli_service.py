@@ -1,4 +1,5 @@
-"""What ``regdeploy serve`` counts as a published secret, and which addresses are loopback."""
+"""What ``regdeploy serve`` counts as a published secret, which addresses are loopback, and
+what the service commands' help says of the configuration."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from receiver.cli.service import PUBLISHED_SECRETS, is_loopback, published_secrets_in_use
+from receiver.cli import service
+from receiver.cli.running import PUBLISHED_SECRETS, is_loopback, published_secrets_in_use
 from receiver.config import loading as configuration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +113,11 @@ def test_published_secrets_name_every_development_token_the_repository_publishes
         for token in re.findall(r"dev-[a-z]+-token", (ROOT / name).read_text(encoding="utf-8"))
     }
     assert written == PUBLISHED_SECRETS
+
+
+def test_the_help_looks_for_the_configuration_where_it_is_loaded_from() -> None:
+    """The service commands' parser spells these out, so as not to import the loader."""
+    assert (service.CONFIG_VARIABLE, service.CONFIG_FILES) == (
+        configuration.CONFIG_VARIABLE,
+        configuration.CONFIG_FILES,
+    )

@@ -4,6 +4,7 @@ images for people, and the server-sent events that carry live parts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -11,13 +12,15 @@ from deployers.base import Target
 from handlers.references import ImageName, ImageRef
 from receiver.config.repositories import WatchedRepository
 from receiver.console.live import message
+from receiver.console.overview import disagreeing_words, refused_words
 from receiver.console.render import ago, duration, image_text, repository_page
 from receiver.console.repositories import requested_change
 from receiver.console.sessions import safe_next
-from receiver.decide.actions import ActionResult, foresee
+from receiver.decide.actions import ActionResult
 from receiver.decide.planner import Outlook
+from receiver.decide.words import foresee
 from receiver.errors import InvalidRequest
-from receiver.store.records import RepositoryState
+from receiver.store.records import ProcessState, RepositoryState
 
 NAME = ImageName(registry="localhost:5000", repository="team/app")
 STATE = RepositoryState(
@@ -150,3 +153,45 @@ def test_a_live_part_is_one_event_with_a_data_line_per_line() -> None:
         b"event: events\ndata: <tr>\ndata: <td>1</td>\ndata: </tr>\n\n"
     )
     assert message("events", "") == b"event: events\ndata: \n\n"
+
+
+def process(**changes: object) -> ProcessState:
+    said: dict[str, Any] = {
+        "id": "web-1",
+        "role": "serve",
+        "config_path": "/etc/regdeploy.yaml",
+        "fingerprint": "0123456789abcdef",
+        "loaded_at": datetime(2026, 12, 1, tzinfo=UTC),
+        **changes,
+    }
+    return ProcessState(**said)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "said"),
+    [
+        (
+            ("a: unknown key",),
+            "/etc/regdeploy.yaml was not reloaded: a: unknown key; configuration "
+            "0123456789abcdef still runs: mend the file and reload again (regdeploy "
+            "check-config names every problem)",
+        ),
+        (
+            ("a: unknown key", "b: not a number", "c: missing"),
+            "/etc/regdeploy.yaml was not reloaded: a: unknown key (and 2 more); configuration "
+            "0123456789abcdef still runs: mend the file and reload again (regdeploy "
+            "check-config names every problem)",
+        ),
+    ],
+)
+def test_a_refused_reload_says_what_still_runs(refusal: tuple[str, ...], said: str) -> None:
+    assert refused_words(process(refusal=refusal)) == said
+
+
+def test_processes_that_disagree_are_named() -> None:
+    other = process(id="worker-2", role="worker", fingerprint="fedcba9876543210")
+    assert disagreeing_words([process(), other]) == (
+        "regdeploy's processes run different configurations: serve web-1 runs "
+        "0123456789abcdef (/etc/regdeploy.yaml), worker worker-2 runs fedcba9876543210 "
+        "(/etc/regdeploy.yaml)"
+    )

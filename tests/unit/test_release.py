@@ -113,7 +113,7 @@ def test_a_freeze_holds_its_repository_and_a_global_one_everything() -> None:
     everything = Freeze(repository=None, reason="release day", actor="lead", since=NOW)
     verdict = judge_release(candidate(ReleaseRules()), freezes=[mine, other, everything], now=NOW)
     assert verdict.words == (
-        "frozen by ops: incident 42; frozen by lead (every repository): release day"
+        "team/app frozen by ops: incident 42; every repository frozen by lead: release day"
     )
     assert verdict.due is None  # only unfreezing ends it
     assert (
@@ -130,8 +130,9 @@ def test_every_wait_is_listed_and_the_first_to_end_is_due() -> None:
     )
     assert verdict.kinds == ("freeze", "window", "cooldown", "approval")
     assert verdict.words == (
-        "frozen by ops: incident 42; outside the window mon–fri 22:00–23:30 Europe/Berlin; "
-        "opens in 2 h 12 min; cooldown: pushed 4 min ago, needs 10 min; 1 of 2 approvals (admin)"
+        "team/app frozen by ops: incident 42; "
+        "outside the window mon–fri 22:00–23:30 Europe/Berlin; opens in 2 h 12 min; "
+        "cooldown: pushed 4 min ago, needs 10 min; 1 of 2 approvals (admin)"
     )
     assert verdict.due == NOW + 6 * MIN
 

@@ -14,8 +14,8 @@ A deploy waits while any of these holds (``judge_release``):
 A rejection ends it (``rejected``); approvals still missing at ``approval_deadline`` after it was
 decided end it too (``expired``). Every wait has its words, the same in the API, the CLI, the
 console and the notices: "outside the window mon–fri 22:00–23:30 Europe/Berlin; opens in 3 h 12
-min", "1 of 2 approvals (admin)", "cooldown: pushed 4 min ago, needs 10 min", "frozen by ops:
-incident 42".
+min", "1 of 2 approvals (admin)", "cooldown: pushed 4 min ago, needs 10 min", "team/app frozen
+by ops: incident 42".
 """
 
 from __future__ import annotations
@@ -153,9 +153,8 @@ class Freeze:
         return self.repository is None or self.repository == repository
 
     def describe(self) -> str:
-        """``frozen by ops: incident 42``."""
-        scope = "" if self.repository is not None else " (every repository)"
-        return f"frozen by {self.actor}{scope}: {self.reason}"
+        """``team/app frozen by ops: incident 42``, ``every repository frozen by ...``."""
+        return f"{self.repository or 'every repository'} frozen by {self.actor}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
