@@ -105,7 +105,7 @@ def _running(
             clock=clock,
         ) as found:
             app[RUNNING] = found
-            with reloads_on_hangup(found):
+            async with reloads_on_hangup(found):
                 yield
 
     return running

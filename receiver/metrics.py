@@ -111,10 +111,11 @@ class Metrics:
         self.reloads = self._counter(
             "config_reloads",
             "Reloads of the configuration file: reloaded, unchanged (the file holds what runs) "
-            "or refused (the file has problems; the running configuration stays).",
+            "refused (the file has problems; the running configuration stays) or failed (the "
+            "database did not answer; nothing changed).",
             "outcome",
         )
-        for outcome in ("reloaded", "unchanged", "refused"):
+        for outcome in ("reloaded", "unchanged", "refused", "failed"):
             self.reloads.labels(outcome)
         self.config_info = Gauge(
             "regdeploy_config_info",

@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -40,6 +40,7 @@ import structlog
 from aiohttp import web
 
 from deployers.base import Deployers
+from receiver import runtime
 from receiver.background.decider import worker_id
 from receiver.clock import Clock, SystemClock
 from receiver.config.loading import Config
@@ -96,7 +97,9 @@ class Reloaded:
             return f"{self.path}: unchanged, configuration {self.fingerprint} runs"
         said = f"{self.path}: reloaded, configuration {self.previous} → {self.fingerprint}"
         if self.restart_needed:
-            said += f"; {', '.join(self.restart_needed)} take effect at the next restart"
+            keys = ", ".join(self.restart_needed)
+            verb = "takes" if len(self.restart_needed) == 1 else "take"
+            said += f"; {keys} {verb} effect at the next restart"
         return said
 
 
@@ -193,8 +196,13 @@ class Running:
         ``by``: who asked (``SIGHUP``, a token's name), for the log."""
         if self._source is None:
             raise ConfigError(["this regdeploy was started without a configuration file"])
-        async with self._lock:
-            reloaded = await self._reload(self._source)
+        try:
+            async with self._lock:
+                reloaded = await self._reload(self._source)
+        except RegdeployError as exc:  # the database away: nothing changed
+            self._metrics.reloaded("failed")
+            log.error("config_reload_failed", path=self._source.path, error=str(exc), by=by)
+            raise
         self._metrics.reloaded(reloaded.outcome)
         fields = {
             "path": reloaded.path,
@@ -254,7 +262,12 @@ class Running:
         if deployers is not old.services.deployers:
             log.info("deployers_enabled", **deployers_log_fields(config, deployers))
         throttle = old.services.throttle if config.rates == old.services.config.rates else None
-        self._current = await self._generation(config, deployers, throttle=throttle)
+        try:
+            self._current = await self._generation(config, deployers, throttle=throttle)
+        except BaseException:
+            if deployers is not old.services.deployers:
+                deployers.close()
+            raise
         await self._loaded(config, restart_needed=restart_needed)
         task = asyncio.create_task(self._retire(old, close=deployers is not old.services.deployers))
         self._retiring.add(task)
@@ -271,20 +284,26 @@ class Running:
             metrics=self._metrics,
             clock=self._clock,
             throttle=throttle,
+            worker=self.process.id,
         )
         loops = contextlib.AsyncExitStack()
         enabled = config.worker.enabled if self._worker is None else self._worker
-        await loops.enter_async_context(background(services, enabled=enabled))
+        await loops.enter_async_context(background(services, enabled=enabled, patient=True))
         return _Generation(services=services, loops=loops)
 
     async def _retire(self, old: _Generation, *, close: bool) -> None:
-        """Let the old loops end their round, then close what only they used."""
+        """Let the old loops end their round (a deploy runs to its end, however long its
+        rollout takes), then close what only they used."""
+        ended = "ended"
         try:
             await old.loops.aclose()
+        except asyncio.CancelledError:
+            ended = "cancelled"  # the process stops: what still ran was cancelled
+            raise
         finally:
             if close:
                 old.services.deployers.close()
-            log.info("config_retired", fingerprint=old.services.config.fingerprint)
+            log.info("config_retired", fingerprint=old.services.config.fingerprint, loops=ended)
 
     async def _loaded(self, config: Config, *, restart_needed: tuple[str, ...] = ()) -> None:
         self._metrics.config_loaded(config.fingerprint)
@@ -314,21 +333,34 @@ class Running:
                 await self._say()
 
     async def stop(self) -> None:
-        """Stop the loops of every configuration, close the deployers, leave ``processes``."""
+        """Stop the loops of every configuration (what outlives ``STOP_SECONDS`` is
+        cancelled, as at any stop), close the deployers, leave ``processes``."""
         async with self._lock:  # a reload under way ends first
             current, self._current = self._current, None
-        if current is not None:
-            await current.loops.aclose()
-        await asyncio.gather(*self._retiring, return_exceptions=True)
+        stopping = [asyncio.create_task(current.loops.aclose())] if current is not None else []
+        waiting = [*stopping, *self._retiring]
+        if waiting:
+            _, late = await asyncio.wait(waiting, timeout=runtime.STOP_SECONDS)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
         if current is not None:
             current.services.deployers.close()
         with contextlib.suppress(StoreError):
             await self.store.processes.leave(self.process.id)
 
 
-@contextlib.contextmanager
-def reloads_on_hangup(running: Running) -> Iterator[None]:
-    """While the block runs, ``SIGHUP`` reloads ``running`` (when it has a file to read)."""
+def ignore_hangups() -> None:
+    """Let a ``SIGHUP`` do nothing, where no reload can run yet or any more (while the process
+    starts and stops): its default action would end the process."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+@contextlib.asynccontextmanager
+async def reloads_on_hangup(running: Running) -> AsyncIterator[None]:
+    """While the block runs, ``SIGHUP`` reloads ``running`` (when it has a file to read);
+    after it, a reload a ``SIGHUP`` started ends before the block does, and ``SIGHUP`` is
+    ignored."""
     if not running.reloadable:
         yield
         return
@@ -345,15 +377,16 @@ def reloads_on_hangup(running: Running) -> Iterator[None]:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
+        ignore_hangups()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _reload_logged(running: Running) -> Reloaded | None:
     """A reload nobody waits for: what it did is logged (by ``reload``), and so is a failure."""
     try:
         return await running.reload(by="SIGHUP")
-    except RegdeployError as exc:
-        log.error("config_reload_failed", error=str(exc), by="SIGHUP")
-        return None
+    except RegdeployError:
+        return None  # logged by ``reload``
 
 
 #: The web app's one piece of state: what it runs.
@@ -409,7 +442,9 @@ async def running_services(
                 yield running
             finally:
                 stopping.set()
-                await saying
-                await running.stop()
+                try:
+                    await saying
+                finally:
+                    await running.stop()
     finally:
         await store.close()

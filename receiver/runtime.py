@@ -153,9 +153,11 @@ def build_services(
     metrics: Metrics,
     clock: Clock,
     throttle: Throttle | None = None,
+    worker: str | None = None,
 ) -> Services:
     """The services of ``config`` on ``store`` (``throttle``: the one to keep counting in, when
-    the rates stay the same)."""
+    the rates stay the same; ``worker``: the name the process's claims and leases go by, kept
+    through reloads so that a lease it holds stays its own)."""
     inventory = Inventory(
         deployers=deployers,
         repositories=store.repositories,
@@ -183,7 +185,7 @@ def build_services(
         deployers=deployers,
         notifiers=build_notifiers(config, session),
         metrics=metrics,
-        worker_id=worker_id(),
+        worker_id=worker or worker_id(),
         gate=gate,
         desk=ReleaseDesk(
             releases=store.releases, repositories=store.repositories, gate=gate, metrics=metrics
@@ -217,9 +219,13 @@ def announcer(config: Config) -> Announcer:
 
 
 @contextlib.asynccontextmanager
-async def background(services: Services, *, enabled: bool) -> AsyncIterator[None]:
+async def background(
+    services: Services, *, enabled: bool, patient: bool = False
+) -> AsyncIterator[None]:
     """The background loops of ``services`` (when ``enabled``), running until the block ends;
-    then each ends its round, and what outlives ``STOP_SECONDS`` is cancelled."""
+    then each ends its round (a deploy its launcher runs, to its end), and what outlives
+    ``STOP_SECONDS`` is cancelled, unless ``patient``: then only when the end itself is
+    cancelled."""
     if not enabled:
         yield
         return
@@ -232,12 +238,14 @@ async def background(services: Services, *, enabled: bool) -> AsyncIterator[None
     finally:
         stopping.set()
         for loop in loops:
-            loop.stop()
+            loop.stop(patient=patient)
         # Each loop ends its round; whatever outlives the grace period is cancelled.
-        _, late = await asyncio.wait(tasks, timeout=STOP_SECONDS)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await asyncio.wait(tasks, timeout=None if patient else STOP_SECONDS)
+        finally:
+            for task in tasks:
+                task.cancel()  # a loop that ended is not touched
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _loops(services: Services) -> list[PolledLoop]:

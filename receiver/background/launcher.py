@@ -59,7 +59,7 @@ class Launcher(PolledLoop):
         return min((t for t in (due, waits) if t is not None), default=None)
 
     async def finish(self) -> None:
-        await self.drain()
+        await self.drain(patient=self.patient)
 
     async def launch_due(self) -> None:
         """Release the waits that fell due, take over stalled deploys, then start every due one
@@ -79,15 +79,19 @@ class Launcher(PolledLoop):
             self._running.add(task)
             task.add_done_callback(self._finished)
 
-    async def drain(self) -> None:
-        """Give running deploys a grace period to finish; what is still running then is
-        cancelled, left `running` in the database, and recovered by a later worker."""
+    async def drain(self, *, patient: bool = False) -> None:
+        """Give running deploys ``DRAIN_SECONDS`` to finish (``patient``: as long as they
+        take, until the drain itself is cancelled); what is still running then is cancelled,
+        left `running` in the database, and recovered by a later worker."""
         if not self._running:
             return
-        _, pending = await asyncio.wait(self._running, timeout=DRAIN_SECONDS)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        running = set(self._running)
+        try:
+            await asyncio.wait(running, timeout=None if patient else DRAIN_SECONDS)
+        finally:
+            for task in running:
+                task.cancel()  # a deploy that ended is not touched
+            await asyncio.gather(*running, return_exceptions=True)
 
     def _finished(self, task: asyncio.Task[object]) -> None:
         self._running.discard(task)

@@ -46,9 +46,13 @@ class PolledLoop:
         self._listen = listen
         self._stopping = asyncio.Event()
         self._log = structlog.get_logger(f"regdeploy.{self.name}")
+        #: Whether ``finish`` waits for what the loop started, however long it takes.
+        self.patient = False
 
-    def stop(self) -> None:
-        """Finish the current round, then return from ``run``."""
+    def stop(self, *, patient: bool = False) -> None:
+        """Finish the current round, then return from ``run``; ``patient``: ``finish`` waits
+        for what the loop started (a deploy) to end, however long (a reload's old loops)."""
+        self.patient = patient
         self._stopping.set()
 
     async def run(self) -> None:

@@ -47,7 +47,12 @@ from receiver.config.notifiers import NotifierConfig
 from receiver.errors import ConfigError, DatabaseUnavailable, NoticeFailed, RegdeployError
 from receiver.http.metrics import metrics_app
 from receiver.metrics import Metrics
-from receiver.reloading import ConfigSource, reloads_on_hangup, running_services
+from receiver.reloading import (
+    ConfigSource,
+    ignore_hangups,
+    reloads_on_hangup,
+    running_services,
+)
 from receiver.runtime import build_deployers, build_notifier
 from receiver.secret import Secret
 from receiver.store.embedded import EmbeddedServer, embedded_server
@@ -124,15 +129,18 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback or (mapped is not None and mapped.is_loopback)
 
 
-def _refuse_published_secrets(config: Config, *, host: str, path: Path) -> None:
-    """Raise ConfigError when serving on ``host`` would open a published secret to others."""
+def _refuse_published_secrets(
+    config: Config, *, host: str, path: Path, flag: str = f"pass {ALLOW_FLAG}"
+) -> None:
+    """Raise ConfigError when serving on ``host`` would open a published secret to others;
+    ``flag``: how to go on regardless."""
     published = published_secrets_in_use(config)
     if published and not is_loopback(host):
         raise ConfigError(
             [
                 f"refusing to listen on {host or 'every interface'} with published example "
                 f"secrets in {', '.join(published)}: set their environment variables (or write "
-                f"secrets of your own there), listen on 127.0.0.1, or pass {ALLOW_FLAG}"
+                f"secrets of your own there), listen on 127.0.0.1, or {flag}"
             ],
             path=str(path),
         )
@@ -155,6 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.allow_example_secrets:
         _refuse_published_secrets(config, host=host, path=path)
     source = ConfigSource(path=str(path), load=lambda: _reload(path, args, host=host))
+    ignore_hangups()  # until a reload can run: a SIGHUP while it starts must not end it
     options, where = ("--host or server.host", "--port or server.port"), str(path)
     # Bound first: the port is found busy before the database opens or a worker starts.
     try:
@@ -177,10 +186,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _reload(path: Path, args: argparse.Namespace, *, host: str) -> Config:
-    """The file a reload reads, checked as ``serve`` checked it at its start."""
+    """The file a reload reads, checked and warned of as ``serve`` did at its start."""
     config = configuration.load(path)
     if not args.allow_example_secrets:
-        _refuse_published_secrets(config, host=host, path=path)
+        _refuse_published_secrets(config, host=host, path=path, flag=f"restart with {ALLOW_FLAG}")
+    _warn_development_secrets(config)
+    _warn_unconfirmed_digests(config)
+    return config
+
+
+def _reload_worker(path: Path) -> Config:
+    """The file a worker's reload reads, warned of as at its start."""
+    config = configuration.load(path)
+    _warn_development_secrets(config)
+    _warn_unconfirmed_digests(config)
     return config
 
 
@@ -213,6 +232,7 @@ def _warn_development_secrets(config: Config) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     path, config = _load_located(args.config)
+    ignore_hangups()  # until a reload can run: a SIGHUP while it starts must not end it
     host, port = args.metrics_host, args.metrics_port
     options = ("--metrics-host", "--metrics-port")
     sockets: list[socket.socket] = []
@@ -224,7 +244,7 @@ def _worker(args: argparse.Namespace) -> int:
     _warn_development_secrets(config)
     _warn_unconfirmed_digests(config)
     try:
-        source = ConfigSource(path=str(path), load=lambda: configuration.load(path))
+        source = ConfigSource(path=str(path), load=lambda: _reload_worker(path))
         asyncio.run(
             _work_until_stopped(config, source=source, metrics_on=sockets, metrics_port=port)
         )
@@ -261,7 +281,7 @@ async def _work_until_stopped(
                 await web.SockSite(runner, sock).start()
         structlog.get_logger("regdeploy").info("worker_process_started", metrics_port=metrics_port)
         try:
-            with reloads_on_hangup(running):
+            async with reloads_on_hangup(running):
                 await stop.wait()
         finally:
             if runner is not None:

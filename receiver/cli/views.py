@@ -311,6 +311,12 @@ def configuration_lines(answer: StatusJson) -> list[str]:
         lines.append(restart_line(c["restart_needed"]))
     if not c["processes_agree"]:
         lines += ["processes DISAGREE on it:", *_process_lines(answer["processes"])]
+    for other in answer["processes"]:
+        if other["id"] != c["process"] and other["refusal"] is not None:
+            lines.append(
+                f"{other['role']} {other['id']}: last reload of {other['config_path']} REFUSED "
+                f"at {time_text(other['refused_at'])} (its log names the problems)"
+            )
     return lines
 
 

@@ -171,10 +171,23 @@ def load(
     except UnicodeDecodeError as exc:
         raise ConfigError([f"not UTF-8 text: {exc}"], path=str(path)) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError([f"not valid YAML: {exc}"], path=str(path)) from exc
+        raise ConfigError([f"not valid YAML: {yaml_problem(exc)}"], path=str(path)) from exc
     if env is None:
         env, local_socket = os.environ, local_socket or LOCAL_SOCKET
     return parse(raw, env=env, path=str(path), local_socket=local_socket)
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong with a file YAML cannot read, and where, without quoting the file: the
+    line it shows may hold a secret, and a refused reload is shown to readers of ``status``."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return type(exc).__name__
+    said = [
+        f"{what} (line {mark.line + 1}, column {mark.column + 1})" if mark else what
+        for what, mark in ((exc.context, exc.context_mark), (exc.problem, exc.problem_mark))
+        if what
+    ]
+    return ": ".join(said) or "unreadable"
 
 
 def parse(
@@ -249,13 +262,22 @@ def _secret_digest(secret: str) -> str:
     ).hex()
 
 
+def _secret_text(value: object) -> object:
+    """A secret field's value as ``_plain`` gives a ``Secret``'s."""
+    return {"secret": _secret_digest(value)} if isinstance(value, str) else value
+
+
 def _plain(value: object) -> object:
     """``value`` as JSON can hold it, for ``fingerprint_of``."""
     if isinstance(value, Secret):
         return {"secret": _secret_digest(value.reveal())}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = dataclasses.fields(value)
-        return {f.name: getattr(value, f.name) for f in fields if f.name != "fingerprint"}
+        fields = [f for f in dataclasses.fields(value) if f.name != "fingerprint"]
+        # A field kept out of its repr holds a secret (a Nomad token, a registry password).
+        return {
+            f.name: _secret_text(getattr(value, f.name)) if not f.repr else getattr(value, f.name)
+            for f in fields
+        }
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, Mapping):

@@ -117,8 +117,11 @@ def _attention(
 
     if status.database_error is not None:
         add(f"the database does not answer: {status.database_error}", "/")
+    refused = {p.id: p for p in status.processes if p.refusal is not None}
     if process.refusal is not None:
-        add(refused_words(process), "/")
+        refused[process.id] = process
+    for each in refused.values():
+        add(refused_words(each), "/")
     if len({p.fingerprint for p in status.processes}) > 1:
         add(disagreeing_words(status.processes), "/")
     if not deployers:
@@ -166,8 +169,9 @@ def refused_words(process: ProcessState) -> str:
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     first = f": {problems[0]}{more}" if problems else ""
     return (
-        f"{process.config_path} was not reloaded{first}; configuration {process.fingerprint} "
-        "still runs: mend the file and reload again (regdeploy check-config names every problem)"
+        f"{process.role} {process.id}: {process.config_path} was not reloaded{first}; "
+        f"configuration {process.fingerprint} still runs: mend the file and reload again "
+        "(regdeploy check-config names every problem)"
     )
 
 

@@ -36,11 +36,14 @@ receives.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+import aiohttp
+import aiohttp.http_exceptions
 import structlog
 from aiohttp import web
 
@@ -69,6 +72,9 @@ log = structlog.get_logger("regdeploy.http")
 RETRY_AFTER_SECONDS = 5
 #: The status counted for a request whose client went away before its answer (nginx's).
 CLIENT_WENT_AWAY = 499
+#: What a refused request's connection may still read of its body before it is closed.
+DRAIN_BYTES = 64 * 1024
+DRAIN_SECONDS = 0.25
 #: Prefix of the names of the registrywatcher-compatible routes.
 REGISTRYWATCHER = "registrywatcher."
 #: Prefix of the names of the console's routes: HTML pages, whose errors are pages too.
@@ -144,23 +150,41 @@ def _went_away(request: web.Request, exc: BaseException) -> bool:
 
 
 async def _answer_and_close(request: web.Request, response: web.StreamResponse) -> None:
-    """Send ``response`` now and close the connection, reading nothing more of the body.
+    """Send ``response`` now and close the connection, reading at most a little more of the
+    body.
 
     Left to aiohttp, a connection whose body was not read to its end is closed only after its
     "lingering close": it reads and discards what the client still sends for up to 10 seconds
-    (``lingering_time``), gigabytes at the speed of a local network. Closed here instead, the
-    answer goes out first, then the kernel resets the connection (body arrived that nobody
-    read): a client still uploading sees its upload fail, and reads the answer that came before
-    the reset (curl prints the 401). That is the price of a refusal; every other answer keeps
-    aiohttp's lingering close (serving with ``lingering_time=0`` would drop it for every answer,
-    and only where the app is served so).
+    (``lingering_time``), gigabytes at the speed of a local network. Here the answer goes out
+    whole and the connection is half-closed (the client reads the answer and its end), then at
+    most ``DRAIN_BYTES`` more of the body are read for at most ``DRAIN_SECONDS``, so that the
+    rest of an ordinary body (a notification, a proxy passing one on) arrives and the close is
+    clean; a client still uploading after that sees its connection reset. Every other answer
+    keeps aiohttp's lingering close.
     """
     with contextlib.suppress(ConnectionError):  # gone already: nothing to send
         await response.prepare(request)
         await response.write_eof()
-    # The transport closes once it handed the answer to the kernel; aiohttp, seeing the
-    # connection closed, neither lingers nor sends the (already sent) answer again.
+        transport = request.transport
+        if transport is not None and transport.can_write_eof():
+            transport.write_eof()
+        await _drain(request)
+    # aiohttp, seeing the connection closed, neither lingers nor sends the answer again.
     request.protocol.force_close()
+
+
+async def _drain(request: web.Request) -> None:
+    """Read and drop what arrives of the body, up to ``DRAIN_BYTES`` and ``DRAIN_SECONDS``."""
+    loop = asyncio.get_running_loop()
+    deadline, read = loop.time() + DRAIN_SECONDS, 0
+    while read < DRAIN_BYTES and (left := deadline - loop.time()) > 0:
+        try:
+            chunk = await asyncio.wait_for(request.content.readany(), left)
+        except (TimeoutError, aiohttp.ClientError, aiohttp.http_exceptions.HttpProcessingError):
+            return
+        if not chunk:
+            return
+        read += len(chunk)
 
 
 def answer_for(request: web.Request, exc: RegdeployError) -> tuple[int, str]:

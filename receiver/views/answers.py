@@ -320,6 +320,7 @@ class ProcessJson(TypedDict):
 
 
 class ConfigurationJson(TypedDict):
+    process: str
     path: str
     fingerprint: str
     loaded_at: str

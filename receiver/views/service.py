@@ -91,6 +91,7 @@ def configuration_json(
     """The configuration this process runs, the reload it refused last (if that came after),
     and whether every process seen lately runs the same."""
     return {
+        "process": process.id,
         "path": process.config_path,
         "fingerprint": process.fingerprint,
         "loaded_at": iso(process.loaded_at),

@@ -223,3 +223,82 @@ def test_pushes_sent_across_reloads_are_each_stored_once(service: Service) -> No
     assert status["configuration"]["refusal"] is None
     starts = [line for line in service.log.read_text().splitlines() if line.startswith("done ")]
     assert len(starts) == len(set(starts))  # no image deployed twice
+
+
+def test_a_worker_reloads_on_sighup_and_a_hangup_while_serve_starts_ends_nothing(
+    tmp_path: Path, db_uri: str
+) -> None:
+    port = free_port()
+    files = {
+        name: write_config(
+            tmp_path / f"{name}.yaml",
+            db_uri=db_uri,
+            port=port,
+            target_kind="swarm",
+            worker={"enabled": name == "worker"},
+        )
+        for name in ("serve", "worker")
+    }
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        log = tmp_path / "serve.log"
+        with log.open("wb") as out:
+            serve = subprocess.Popen(
+                [sys.executable, "-m", "receiver", "serve", "-c", str(files["serve"])],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(serve)
+        # Its first lines are said before the database is opened: a SIGHUP then must not end it.
+        until_sync("serve says it starts", lambda: log.read_text(), seconds=30)
+        assert "database_ready" not in log.read_text()
+        serve.send_signal(signal.SIGHUP)
+        until_sync(
+            "serve answers /ping after a SIGHUP while it started",
+            lambda: request(port, "GET", "/ping", None, ""),
+            seconds=30,
+            ignoring=(OSError,),
+        )
+        assert serve.poll() is None
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "receiver", "worker", "-c", str(files["worker"])],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(worker)
+
+        def worker_runs() -> str | None:
+            processes = request(port, "GET", "/api/v1/status", None, API_TOKEN)["processes"]
+            found = [p["fingerprint"] for p in processes if p["role"] == "worker"]
+            return found[0] if found else None
+
+        before = until_sync("the worker says what it runs", worker_runs, seconds=30)
+        document = yaml.safe_load(files["worker"].read_text())
+        add_other(document)
+        files["worker"].write_text(yaml.safe_dump(document))
+        checked = subprocess.run(
+            [sys.executable, "-m", "receiver", "check-config", str(files["worker"])],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        expected = checked.stdout.split("fingerprint ")[1].strip()
+        assert expected != before
+        worker.send_signal(signal.SIGHUP)
+        until_sync(
+            "the worker runs the file's new configuration",
+            lambda: worker_runs() == expected,
+            seconds=30,
+        )
+        assert worker.poll() is None
+    finally:
+        stop_all(procs)
+    assert [proc.returncode for proc in procs] == [0, 0]

@@ -6,6 +6,7 @@ configuration it runs."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 import yaml
 
 from deployers.base import Target
+from receiver import runtime
+from receiver.background import launcher
 from receiver.config import loading as configuration
 from receiver.errors import ConfigError
 from tests.support.api import settle
@@ -183,6 +186,22 @@ async def test_a_file_that_is_not_yaml_is_refused(start_reloadable: StartReloada
     assert len(answer["problems"]) == 1
 
 
+async def test_a_refusal_quotes_no_line_of_the_file(start_reloadable: StartReloadable) -> None:
+    # YAML's own message quotes the broken line, which here holds a token.
+    app = await start_reloadable()
+    secret = "sup3rs3cret-in-a-broken-line"
+    app.path.write_text(app.path.read_text() + f'extra:\n  token: "{secret}\n')
+    status, answer = await app.reload()
+    assert status == 422
+    assert answer["problems"] == [
+        "not valid YAML: while scanning a quoted scalar (line "
+        f"{len(app.path.read_text().splitlines())}, column 10): found unexpected end of stream "
+        f"(line {len(app.path.read_text().splitlines()) + 1}, column 1)"
+    ]
+    shown = json.dumps(await app.get("/api/v1/status"))
+    assert secret not in json.dumps(answer) and secret not in shown
+
+
 async def test_tokens_change_with_a_reload(start_reloadable: StartReloadable) -> None:
     app = await start_reloadable()
     app.write(
@@ -220,26 +239,34 @@ async def test_what_is_read_at_the_start_only_waits_for_a_restart(
     assert response.status == 400
 
 
-async def test_a_deploy_in_flight_ends_once_across_a_reload(
-    start_reloadable: StartReloadable,
+async def test_a_deploy_in_flight_runs_to_its_end_across_a_reload(
+    start_reloadable: StartReloadable, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A stop cancels a deploy that outlives DRAIN_SECONDS (and loops STOP_SECONDS); the end of
+    # a reload's old loops must not: a rollout may take minutes, and a deploy cut off would be
+    # taken over and made again.
+    monkeypatch.setattr(runtime, "STOP_SECONDS", 0.2)
+    monkeypatch.setattr(launcher, "DRAIN_SECONDS", 0.2)
     app = await start_reloadable(running=[(WEB, ref("1.0.0", 1))])
     app.deployer.held = asyncio.Event()
     await push(app.client, "1.1.0", 2)
 
-    async def running() -> bool:
+    async def running() -> list[dict[str, Any]]:
         found = (await app.get("/api/v1/deployments"))["deployments"]
-        return any(d["status"] == "running" for d in found)
+        return [d for d in found if d["status"] == "running"]
 
-    await until("the deploy is running", running, seconds=15)
+    [deployment] = await until("the deploy is running", running, seconds=15)
     app.write(repositories=[repository(), other_repository()])
     status, answer = await app.reload()
     assert (status, answer["outcome"]) == (200, "reloaded")
+    await asyncio.sleep(1.0)  # five times the stop's grace: the old launcher waits on
+    assert await running() == [deployment]
     app.deployer.held.set()
-    [deployment] = await settle(app.client)
-    assert deployment["status"] == "succeeded"
+    [done] = await settle(app.client)
+    assert done["status"] == "succeeded"
     assert app.deployer.calls == [("recording:web", ref("1.1.0", 2))]
-    assert not app.deployer.closed  # given deployers stay through reloads
+    detail = await app.get(f"/api/v1/deployments/{done['id']}")
+    assert [a["outcome"] for a in detail["attempts"]] == ["succeeded"]
 
 
 async def test_status_shows_each_process_and_whether_they_agree(

@@ -143,6 +143,7 @@ def status_answer(
 ) -> StatusJson:
     """A service that is well, running the configuration these say."""
     runs: ConfigurationJson = {
+        "process": "web-1",
         "path": path,
         "fingerprint": "0123456789abcdef",
         "loaded_at": LOADED,
@@ -243,6 +244,24 @@ HEAD = f"{PATH} (fingerprint 0123456789abcdef, loaded 2026-12-01 11:06:41)"
                 "  serve  web-2  fingerprint f                 /etc/regdeploy/config.yaml",
             ],
             id="all of it, in that order",
+        ),
+        pytest.param(
+            status_answer(
+                [
+                    process("serve", "web-1", "0123456789abcdef"),
+                    {
+                        **process("worker", "worker-12", "0123456789abcdef"),
+                        "refused_at": REFUSED,
+                        "refusal": PROBLEMS[1:],
+                    },
+                ]
+            ),
+            [
+                HEAD,
+                "worker worker-12: last reload of /etc/regdeploy/config.yaml REFUSED at "
+                "2026-12-01 12:00:00 (its log names the problems)",
+            ],
+            id="another process refused its reload",
         ),
     ],
 )

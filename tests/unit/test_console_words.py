@@ -172,13 +172,14 @@ def process(**changes: object) -> ProcessState:
     [
         (
             ("a: unknown key",),
-            "/etc/regdeploy.yaml was not reloaded: a: unknown key; configuration "
+            "serve web-1: /etc/regdeploy.yaml was not reloaded: a: unknown key; configuration "
             "0123456789abcdef still runs: mend the file and reload again (regdeploy "
             "check-config names every problem)",
         ),
         (
             ("a: unknown key", "b: not a number", "c: missing"),
-            "/etc/regdeploy.yaml was not reloaded: a: unknown key (and 2 more); configuration "
+            "serve web-1: /etc/regdeploy.yaml was not reloaded: a: unknown key (and 2 more); "
+            "configuration "
             "0123456789abcdef still runs: mend the file and reload again (regdeploy "
             "check-config names every problem)",
         ),

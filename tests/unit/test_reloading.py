@@ -70,6 +70,36 @@ def test_a_secret_counts_only_through_a_slow_hash() -> None:
     assert said == json.dumps({"secret": slow.hex()})
 
 
+SECRETS = {
+    "api": "api-token-under-test",
+    "nomad": "nomad-token-under-test",
+    "vault": "vault-token-under-test",
+    "consul": "consul-token-under-test",
+    "registry": "registry-password-under-test",
+    "slack": "https://hooks.slack.com/services/T0/B0/secret-under-test",
+}
+
+
+def test_no_secret_reaches_the_fingerprint_but_through_scrypt() -> None:
+    config = make_config(
+        DB,
+        api={"tokens": [{"name": "admin", "token": SECRETS["api"], "scope": "write"}]},
+        nomad={
+            "address": "http://nomad.test:4646",
+            "token": SECRETS["nomad"],
+            "vault_token": SECRETS["vault"],
+            "consul_token": SECRETS["consul"],
+        },
+        registries=[{"host": "r.test", "username": "u", "password": SECRETS["registry"]}],
+        notifiers=[{"name": "team", "type": "slack", "url": SECRETS["slack"]}],
+    )
+    hashed = json.dumps(config, default=configuration._plain, sort_keys=True)
+    for what, secret in SECRETS.items():
+        assert secret not in hashed, what
+        assert hashlib.sha256(secret.encode()).hexdigest() not in hashed, what
+        assert configuration._secret_digest(secret) in hashed, what
+
+
 def server(config: Config, **changes: Any) -> Config:
     return dataclasses.replace(config, server=dataclasses.replace(config.server, **changes))
 
@@ -125,7 +155,7 @@ def test_another_database_waits_for_a_restart() -> None:
                 restart_needed=("server.port",),
             ),
             f"c.yaml: reloaded, configuration {'a' * 16} → {'b' * 16}; "
-            "server.port take effect at the next restart",
+            "server.port takes effect at the next restart",
         ),
         (
             Reloaded(
