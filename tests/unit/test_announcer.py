@@ -3,10 +3,7 @@ with a link to its console page), one released, one rejected or expired."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from deployers.base import Target
-from handlers.references import parse_reference
 from notifiers.base import Kind, Level
 from notifiers.email import render_text, subject
 from notifiers.slack import render
@@ -14,8 +11,9 @@ from receiver.config.notifiers import NotifierConfig
 from receiver.decide.announcer import Announcer
 from receiver.secret import Secret
 from receiver.store.records import Deployment, DeploymentStatus
+from tests.support.decisions import DECIDED_AT, waiting_deployment
 
-NOW = datetime(2026, 12, 2, 18, 48, tzinfo=UTC)
+NOW = DECIDED_AT
 NOTIFIERS = (
     NotifierConfig(name="everything", type="slack", url=Secret("u" * 20)),
     NotifierConfig(name="trouble", type="teams", url=Secret("v" * 20), level=Level.FAILURES),
@@ -24,23 +22,9 @@ WORDS = "outside the window mon–fri 22:00–23:30 Europe/Berlin; opens in 2 h 
 
 
 def deployment() -> Deployment:
-    image = parse_reference(f"reg.test:5000/team/app:1.2.0@sha256:{'2' * 64}")
-    return Deployment(
-        id=7,
-        target=Target(kind="container", name="web"),
-        repository_name="team/app",
-        image=image,
-        previous_image=None,
-        reason="1.2.0 is newer than running 1.1.0",
-        trigger="push",
-        event_id=3,
-        status=DeploymentStatus.WAITING,
-        message=None,
-        attempts=0,
-        not_before=NOW,
-        created_at=NOW,
-        updated_at=NOW,
-        finished_at=None,
+    return waiting_deployment(
+        Target(kind="container", name="web"),
+        registry="reg.test:5000",
         notify=("everything", "trouble"),
     )
 

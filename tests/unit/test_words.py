@@ -11,13 +11,14 @@ import pytest
 
 from deployers.base import Target
 from handlers.events import Action, Event
-from handlers.references import ImageName, ImageRef, parse_reference
+from handlers.references import ImageName, ImageRef
 from receiver.config.repositories import WatchedRepository
 from receiver.decide.actions import ActionResult
 from receiver.decide.planner import Outlook
 from receiver.decide.rules.release import Freeze, ReleaseOutcome, ReleaseVerdict, Wait, WaitKind
 from receiver.decide.words import audit, describe, unfrozen_words, unplanned, vote_words
-from receiver.store.records import AuditEntry, Deployment, DeploymentStatus, RepositoryState
+from receiver.store.records import AuditEntry, Deployment, RepositoryState
+from tests.support.decisions import waiting_deployment
 
 NAME = ImageName(registry="localhost:5000", repository="team/app")
 STATE = RepositoryState(
@@ -170,24 +171,7 @@ def test_why_a_push_moved_nothing(
 
 
 def waiting_deploy() -> Deployment:
-    now = datetime(2026, 12, 2, 18, 48, tzinfo=UTC)
-    return Deployment(
-        id=7,
-        target=WEB,
-        repository_name="team/app",
-        image=parse_reference(f"localhost:5000/team/app:1.2.0@sha256:{'2' * 64}"),
-        previous_image=None,
-        reason="1.2.0 is newer than running 1.1.0",
-        trigger="push",
-        event_id=3,
-        status=DeploymentStatus.WAITING,
-        message=None,
-        attempts=0,
-        not_before=now,
-        created_at=now,
-        updated_at=now,
-        finished_at=None,
-    )
+    return waiting_deployment(WEB, registry="localhost:5000")
 
 
 TWO_VOTES = ReleaseVerdict(
