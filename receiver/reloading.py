@@ -42,6 +42,7 @@ from aiohttp import web
 from deployers.base import Deployers
 from receiver import runtime
 from receiver.background.decider import worker_id
+from receiver.background.loop import end_within
 from receiver.clock import Clock, SystemClock
 from receiver.config.loading import Config
 from receiver.errors import ConfigError, RegdeployError, StoreError
@@ -338,12 +339,7 @@ class Running:
         async with self._lock:  # a reload under way ends first
             current, self._current = self._current, None
         stopping = [asyncio.create_task(current.loops.aclose())] if current is not None else []
-        waiting = [*stopping, *self._retiring]
-        if waiting:
-            _, late = await asyncio.wait(waiting, timeout=runtime.STOP_SECONDS)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*waiting, return_exceptions=True)
+        await end_within([*stopping, *self._retiring], runtime.STOP_SECONDS)
         if current is not None:
             current.services.deployers.close()
         with contextlib.suppress(StoreError):

@@ -33,7 +33,7 @@ from receiver.background.decider import Decider, worker_id
 from receiver.background.dispatcher import Dispatcher
 from receiver.background.inventory import Inventory
 from receiver.background.launcher import Launcher
-from receiver.background.loop import PolledLoop
+from receiver.background.loop import PolledLoop, end_within
 from receiver.background.outbox import Outbox
 from receiver.background.pruner import Pruner
 from receiver.background.reconciler import Reconciler
@@ -240,12 +240,7 @@ async def background(
         for loop in loops:
             loop.stop(patient=patient)
         # Each loop ends its round; whatever outlives the grace period is cancelled.
-        try:
-            await asyncio.wait(tasks, timeout=None if patient else STOP_SECONDS)
-        finally:
-            for task in tasks:
-                task.cancel()  # a loop that ended is not touched
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await end_within(tasks, None if patient else STOP_SECONDS)
 
 
 def _loops(services: Services) -> list[PolledLoop]:

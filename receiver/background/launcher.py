@@ -16,7 +16,7 @@ from datetime import datetime
 import structlog
 
 from receiver.background.dispatcher import Dispatcher
-from receiver.background.loop import PolledLoop
+from receiver.background.loop import PolledLoop, end_within
 from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.gate import ReleaseGate
@@ -83,15 +83,7 @@ class Launcher(PolledLoop):
         """Give running deploys ``DRAIN_SECONDS`` to finish (``patient``: as long as they
         take, until the drain itself is cancelled); what is still running then is cancelled,
         left `running` in the database, and recovered by a later worker."""
-        if not self._running:
-            return
-        running = set(self._running)
-        try:
-            await asyncio.wait(running, timeout=None if patient else DRAIN_SECONDS)
-        finally:
-            for task in running:
-                task.cancel()  # a deploy that ended is not touched
-            await asyncio.gather(*running, return_exceptions=True)
+        await end_within(set(self._running), None if patient else DRAIN_SECONDS)
 
     def _finished(self, task: asyncio.Task[object]) -> None:
         self._running.discard(task)

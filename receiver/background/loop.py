@@ -9,7 +9,7 @@ injected clock, the one every loop, retry and due time reads.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 import structlog
@@ -17,6 +17,19 @@ import structlog
 from receiver.clock import Clock
 from receiver.errors import StoreError
 from receiver.store import Listener
+
+
+async def end_within(tasks: Collection[asyncio.Task[object]], seconds: float | None) -> None:
+    """Wait for ``tasks`` to end, for at most ``seconds`` (None: as long as they take); then
+    cancel what still runs (all of them when this wait is itself cancelled) and wait for it."""
+    try:
+        if tasks:
+            await asyncio.wait(tasks, timeout=seconds)
+    finally:
+        for task in tasks:
+            task.cancel()  # a task that ended is not touched
+        await asyncio.gather(*tasks, return_exceptions=True)
+
 
 #: Doublings past which a backoff is at its cap whatever the base (2**1024 is no float).
 _DOUBLINGS = 64
