@@ -162,7 +162,7 @@ def _serve(args: argparse.Namespace) -> int:
     port = args.port or config.server.port
     if not args.allow_example_secrets:
         _refuse_published_secrets(config, host=host, path=path)
-    source = ConfigSource(path=str(path), load=lambda: _reload(path, args, host=host))
+    source = _warning_source(path, lambda: _reload(path, args, host=host), config)
     ignore_hangups()  # until a reload can run: a SIGHUP while it starts must not end it
     options, where = ("--host or server.host", "--port or server.port"), str(path)
     # Bound first: the port is found busy before the database opens or a worker starts.
@@ -186,21 +186,27 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _reload(path: Path, args: argparse.Namespace, *, host: str) -> Config:
-    """The file a reload reads, checked and warned of as ``serve`` did at its start."""
+    """The file a reload of ``serve`` reads, checked as at its start."""
     config = configuration.load(path)
     if not args.allow_example_secrets:
         _refuse_published_secrets(config, host=host, path=path, flag=f"restart with {ALLOW_FLAG}")
-    _warn_development_secrets(config)
-    _warn_unconfirmed_digests(config)
     return config
 
 
-def _reload_worker(path: Path) -> Config:
-    """The file a worker's reload reads, warned of as at its start."""
-    config = configuration.load(path)
-    _warn_development_secrets(config)
-    _warn_unconfirmed_digests(config)
-    return config
+def _warning_source(path: Path, load: Callable[[], Config], first: Config) -> ConfigSource:
+    """Where a reload reads ``path`` through ``load``; a configuration it has not run yet (the
+    start ran ``first``) is warned of as the start warned of ``first``, once."""
+    warned = {first.fingerprint}
+
+    def loaded() -> Config:
+        config = load()
+        if config.fingerprint not in warned:
+            warned.add(config.fingerprint)
+            _warn_development_secrets(config)
+            _warn_unconfirmed_digests(config)
+        return config
+
+    return ConfigSource(path=str(path), load=loaded)
 
 
 def _close(sockets: Sequence[socket.socket]) -> None:
@@ -244,7 +250,7 @@ def _worker(args: argparse.Namespace) -> int:
     _warn_development_secrets(config)
     _warn_unconfirmed_digests(config)
     try:
-        source = ConfigSource(path=str(path), load=lambda: _reload_worker(path))
+        source = _warning_source(path, lambda: configuration.load(path), config)
         asyncio.run(
             _work_until_stopped(config, source=source, metrics_on=sockets, metrics_port=port)
         )
