@@ -45,6 +45,11 @@ from tests.support.senders import Balancer, Delivery, DistributionSender, Harbor
 REGISTRY = "registry.test:5000"
 JOBS = 20
 KILLS = 10
+#: How long a kill of the second half waits for a member running a deploy before it takes any.
+DEPLOYING_SECONDS = 60.0
+#: How long the kills may take once the burst is delivered: each waits at most 1 s, the second
+#: half each at most ``DEPLOYING_SECONDS`` more (when the deploys ended early), and a restart.
+KILLING_SECONDS = KILLS * 1.0 + (KILLS - KILLS // 2) * DEPLOYING_SECONDS + 60.0
 SEED = 8
 # Per repository, 50 pushes: (tag, whether its digest is the new eligible one, how many).
 PUSHES = (
@@ -138,7 +143,9 @@ async def deploying_member(
         return [m for m in map(cluster.member, map(worker_pid, claims)) if m is not None]
 
     try:
-        members = await until("a member runs a deploy", members_deploying, seconds=60)
+        members = await until(
+            "a member runs a deploy", members_deploying, seconds=DEPLOYING_SECONDS
+        )
     except NotSeen:  # none did for a minute: any member, as the docstring of kill_randomly says
         return rng.choice(cluster.members), False
     return rng.choice(members), True
@@ -171,7 +178,7 @@ async def burst(
     for sender in senders:
         sender.close()
     deliveries = await asyncio.wait_for(sending, 400)
-    return list(deliveries), await asyncio.wait_for(killing, 120)
+    return list(deliveries), await asyncio.wait_for(killing, KILLING_SECONDS)
 
 
 def settled(fake: FakeNomad, db_uri: str) -> Callable[[], Awaitable[bool]]:
