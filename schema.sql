@@ -310,3 +310,26 @@ CREATE TABLE IF NOT EXISTS processes (
 );
 
 INSERT INTO schema_version (version) VALUES (9) ON CONFLICT (version) DO NOTHING;
+
+-- Version 10: trust checks. A digest a check refuses (a signature, a scan, a platform) ends as
+-- 'refused'; what each check said is kept with the deployment (checks). A check that holds a
+-- deploy back (an image not scanned yet) makes it wait: since when (held_since, by regdeploy's
+-- clock), until when it is looked at again (held_until) and why (hold_words).
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS checks jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS held_since timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS held_until timestamptz;
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS hold_words text;
+CREATE INDEX IF NOT EXISTS deployments_held ON deployments (digest) WHERE held_until IS NOT NULL;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_version WHERE version = 10) THEN
+        ALTER TABLE deployments DROP CONSTRAINT IF EXISTS deployments_status_check;
+        ALTER TABLE deployments ADD CONSTRAINT deployments_status_check CHECK (status IN (
+            'planned', 'running', 'succeeded', 'failed', 'rolled_back', 'superseded',
+            'conflict', 'dry_run', 'skipped', 'adopted', 'waiting', 'rejected', 'expired',
+            'refused'));
+    END IF;
+END
+$$;
+
+INSERT INTO schema_version (version) VALUES (10) ON CONFLICT (version) DO NOTHING;

@@ -11,6 +11,10 @@ to an image. It does a few things, each small enough that a recording fake is a 
   afresh, for a configured target and just before a deploy;
 - ``deploy(target, image)``: move the target to the image (always a digest reference) and say
   how it went;
+- ``platforms(target)``: the platforms (``linux/arm64``, as ``receiver.decide.trust.platforms``
+  writes them) of the nodes the target can be placed on now, with how many nodes of each: what
+  an image must cover (the ``platform`` trust check). Empty when the target does not exist;
+  ``DeployerUnavailable`` when the orchestrator does not answer;
 - ``close()``: release what it holds (HTTP sessions, engine clients) when regdeploy stops.
 
 ``Deployers.health()`` asks each one which workloads run an image nobody runs: an orchestrator
@@ -136,6 +140,11 @@ class Deployer(Protocol):
     async def current(self, target: Target, name: ImageName) -> Running | None: ...
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult: ...
+
+    async def platforms(self, target: Target) -> Mapping[str, int]:
+        """Node platform -> how many ready nodes of it the target can be placed on now; raises
+        ``receiver.errors.DeployerUnavailable`` when the orchestrator does not answer."""
+        ...
 
     def close(self) -> None:
         """Release what the deployer holds (HTTP sessions, engine clients)."""

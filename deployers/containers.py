@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
+import requests
 import structlog
 
 from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
@@ -40,6 +41,8 @@ from deployers.docker_engine import (
 )
 from handlers.payload import parse_rfc3339
 from handlers.references import ImageName, ImageRef, as_written
+from receiver.decide.trust.platforms import normalise
+from receiver.errors import DeployerUnavailable
 
 log = structlog.get_logger("regdeploy.containers")
 
@@ -115,6 +118,17 @@ class ContainerDeployer(EngineDeployer):
             return DeployResult.failed(
                 f"the Docker engine failed: {engine_message(exc)}", retry=True
             )
+
+    async def platforms(self, target: Target) -> Mapping[str, int]:
+        """The engine's own platform (``/info``: ``OSType``, ``Architecture``): one node, where
+        the container runs whichever it is."""
+        try:
+            info = await self.engine.call(lambda api: api.info())
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            raise DeployerUnavailable(
+                f"the Docker engine did not answer: {engine_message(exc)}", kind=KIND
+            ) from exc
+        return {normalise(str(info.get("OSType") or ""), str(info.get("Architecture") or "")): 1}
 
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         await self.repair(target.name)

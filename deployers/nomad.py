@@ -7,6 +7,10 @@ image is of the deployed repository gets the new image; the job is registered wi
 between is a conflict (read again, decided again), never overwritten. A job with an update
 stanza is followed through its deployment; any other job through its evaluation.
 
+``platforms`` reads the client nodes (``/v1/nodes``, then ``/v1/node/:id`` for the attributes
+the list leaves out, kept by node and ``ModifyIndex``) and counts those the job's groups can be
+placed on (``deployers.nomad_placement``); the token needs ``node:read`` for it.
+
 python-nomad is blocking: every call runs in a thread.
 """
 
@@ -15,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +41,7 @@ from deployers.base import (
     release_labels,
     tls_verify,
 )
+from deployers.nomad_placement import NomadNode, node_platforms, placements, schedulable
 from handlers.references import (
     Aliases,
     ImageName,
@@ -44,7 +49,7 @@ from handlers.references import (
     as_written,
     parse_reference,
 )
-from receiver.errors import InvalidReference
+from receiver.errors import DeployerUnavailable, InvalidReference
 
 log = structlog.get_logger("regdeploy.nomad")
 
@@ -93,6 +98,8 @@ class NomadDeployer:
     _clients: dict[str, Any] = field(default_factory=dict)
     # One HTTP session for every call, closed with the deployer.
     _session: requests.Session = field(default_factory=requests.Session)
+    # Client nodes as last read, by ID: read again when the list shows a newer ModifyIndex.
+    _nodes: dict[str, NomadNode] = field(default_factory=dict)
 
     def close(self) -> None:
         self._session.close()
@@ -171,6 +178,43 @@ class NomadDeployer:
             )
         except (nomad_errors.BaseNomadException, requests.RequestException) as exc:
             return DeployResult.failed(f"Nomad did not answer: {_reason(exc)}", retry=True)
+
+    async def platforms(self, target: Target) -> Mapping[str, int]:
+        """The platforms of the nodes the job's groups in scope can be placed on now, with how
+        many of each; none when there is no such job."""
+        try:
+            job = await self._read(target)
+            groups = placements(job, group=target.options.get("group"))
+            return node_platforms(await self._schedulable_nodes() if groups else [], groups)
+        except nomad_errors.URLNotFoundNomadException:
+            return {}  # no such job (a node that left meanwhile is skipped in ``_node``)
+        except nomad_errors.URLNotAuthorizedNomadException as exc:
+            raise DeployerUnavailable(
+                f"Nomad refused the ACL token (it needs read-job and node:read): {_reason(exc)}",
+                kind=KIND,
+            ) from exc
+        except (nomad_errors.BaseNomadException, requests.RequestException, OSError) as exc:
+            raise DeployerUnavailable(f"Nomad did not answer: {_reason(exc)}", kind=KIND) from exc
+
+    async def _schedulable_nodes(self) -> list[NomadNode]:
+        """The nodes that take new allocations, read in full (or as last read, when their
+        ``ModifyIndex`` has not moved since)."""
+        stubs = await self._call(self.settings.namespace, lambda c: c.nodes.get_nodes())
+        listed = {str(s["ID"]): int(s.get("ModifyIndex") or 0) for s in stubs if schedulable(s)}
+        self._nodes = {node_id: n for node_id, n in self._nodes.items() if node_id in listed}
+        read = await asyncio.gather(*(self._node(node_id, i) for node_id, i in listed.items()))
+        return [node for node in read if node is not None]
+
+    async def _node(self, node_id: str, index: int) -> NomadNode | None:
+        cached = self._nodes.get(node_id)
+        if cached is not None and cached.modify_index == index:
+            return cached
+        try:
+            answer = await self._call(self.settings.namespace, lambda c: c.node.get_node(node_id))
+        except nomad_errors.URLNotFoundNomadException:
+            return None  # it left the cluster since the list was read
+        node = self._nodes[node_id] = NomadNode.read(answer)
+        return node
 
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         job = await self._read(target)

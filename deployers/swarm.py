@@ -6,6 +6,12 @@ decided again), never an overwrite. The service's ``UpdateConfig`` (order, paral
 failure_action, monitor) is left as it is: Swarm rolls out, regdeploy watches ``UpdateStatus``
 until it is ``completed`` (success), ``paused`` or ``rollback_completed`` (a failed deploy,
 with Swarm's message), or the rollout timeout passes.
+
+As the Docker CLI does, an update also sets the service's ``Placement.Platforms`` to the
+platforms of the new image, which the engine reads from the registry
+(``GET /distribution/{name}/json``), so that Swarm places tasks only on nodes that can run it;
+when the engine cannot tell, the platforms stay as they are. ``platforms`` counts the nodes the
+service can be placed on (``deployers.swarm_placement``).
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
+import requests
 import structlog
 
 from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
@@ -28,8 +35,10 @@ from deployers.docker_engine import (
     image_of,
     reference,
 )
+from deployers.swarm_placement import SwarmNode, node_platforms, service_platforms
 from handlers.payload import parse_rfc3339
 from handlers.references import ImageName, ImageRef, as_written
+from receiver.errors import DeployerUnavailable
 
 log = structlog.get_logger("regdeploy.swarm")
 
@@ -102,6 +111,25 @@ class SwarmDeployer(EngineDeployer):
                 f"the Docker engine did not answer: {engine_message(exc)}", retry=True
             )
 
+    async def platforms(self, target: Target) -> Mapping[str, int]:
+        """The platforms of the active, ready nodes that satisfy the service's placement
+        constraints, with how many of each; none when there is no such service or the engine
+        is not a swarm manager."""
+        try:
+            service = await self.engine.find(lambda api: api.inspect_service(target.name))
+            if service is None:
+                return {}
+            nodes = await self.engine.call(lambda api: api.nodes())
+        except docker.errors.APIError as exc:
+            if exc.status_code == 503:
+                return {}
+            raise _unavailable(exc) from exc
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            raise _unavailable(exc) from exc
+        placement = (service["Spec"].get("TaskTemplate") or {}).get("Placement") or {}
+        constraints = [str(c) for c in placement.get("Constraints") or []]
+        return node_platforms([SwarmNode.read(node) for node in nodes], constraints)
+
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         service = await self._inspect(target)
         spec = service["Spec"]
@@ -116,6 +144,10 @@ class SwarmDeployer(EngineDeployer):
         before = (service.get("UpdateStatus") or {}).get("StartedAt")
         updated = copy.deepcopy(spec)
         updated["TaskTemplate"]["ContainerSpec"]["Image"] = str(wanted)
+        platforms = await self._image_platforms(str(wanted))
+        if platforms:
+            placement = updated["TaskTemplate"].get("Placement") or {}
+            updated["TaskTemplate"]["Placement"] = {**placement, "Platforms": platforms}
         version = service["Version"]["Index"]
         try:
             answer = await self.engine.call(
@@ -171,6 +203,16 @@ class SwarmDeployer(EngineDeployer):
             retry=False,
         )
 
+    async def _image_platforms(self, image: str) -> list[dict[str, str]]:
+        """The ``Placement.Platforms`` the Docker CLI would give a service on ``image``; none
+        when the engine cannot reach the registry or read the image there."""
+        try:
+            answer = await self.engine.call(lambda api: api.inspect_distribution(image))
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            log.warning("swarm_platforms_unknown", image=image, reason=engine_message(exc))
+            return []
+        return service_platforms((answer or {}).get("Platforms") or [])
+
     async def _has_tasks(self, service_id: str) -> bool:
         tasks = await self.engine.call(
             lambda api: api.tasks(filters={"service": service_id, "desired-state": "running"})
@@ -182,6 +224,12 @@ class SwarmDeployer(EngineDeployer):
             lambda api: api.inspect_service(target.name)
         )
         return service
+
+
+def _unavailable(exc: BaseException) -> DeployerUnavailable:
+    return DeployerUnavailable(
+        f"the Docker engine did not answer: {engine_message(exc)}", kind=KIND
+    )
 
 
 def _image_text(spec: dict[str, Any]) -> object:

@@ -20,16 +20,24 @@ push by digest) is ignored; a delete keeps the tag when it is a real one and alw
 Counting: a notification of any other type (pulls, scans, quotas, replication, retention, ...)
 counts as *one* ignored record, whatever it lists, as their shapes vary and are not read; an
 untagged pushed resource counts as one ignored record each.
+
+Scan notices (``scan_notices``, apart from ``parse``): a ``SCANNING_COMPLETED`` /
+``SCANNING_FAILED`` / ``SCANNING_STOPPED`` notification (CloudEvents: ``harbor.scan.completed`` /
+``.failed`` / ``.stopped``) says that the scan of each resource's digest ended. Its
+``scan_overview`` is not read: Harbor may send the event without one (harbor#21005, #22212) or
+with a summary still ``Running`` (harbor#14585), so a notice only says "ask Harbor again about
+this digest". One of an SBOM scan (``scan.scan_type`` ``sbom``) is no notice.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from handlers.events import DEFAULT_BUDGET, Action, Budget, Event, Parsed
+from handlers.events import DEFAULT_BUDGET, Action, Budget, Event, Parsed, utf8_size
 from handlers.payload import (
     Problem,
     RecordOutcome,
@@ -40,9 +48,28 @@ from handlers.payload import (
     parse_rfc3339,
     text,
 )
+from handlers.references import is_digest, is_repository
 from receiver.errors import PayloadError
 
 CLOUDEVENTS = "application/cloudevents+json"
+
+
+class ScanEnd(enum.StrEnum):
+    """How a scan ended, as a scan notification says."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanNotice:
+    """Harbor's scan of ``digest`` in ``repository`` (its full name, ``project/name``) ended:
+    ask Harbor again what it found. Never a verdict: the notification may hold no result."""
+
+    repository: str
+    digest: str
+    status: ScanEnd
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +79,7 @@ class _Shape:
     data_key: str
     time_key: str
     actions: Mapping[str, Action]
+    scans: Mapping[str, ScanEnd]
 
 
 _DEFAULT = _Shape(
@@ -63,11 +91,21 @@ _DEFAULT = _Shape(
         "DELETE_ARTIFACT": Action.DELETE,
         "deleteImage": Action.DELETE,
     },
+    scans={
+        "SCANNING_COMPLETED": ScanEnd.COMPLETED,
+        "SCANNING_FAILED": ScanEnd.FAILED,
+        "SCANNING_STOPPED": ScanEnd.STOPPED,
+    },
 )
 _CLOUDEVENTS = _Shape(
     data_key="data",
     time_key="time",
     actions={"harbor.artifact.pushed": Action.PUSH, "harbor.artifact.deleted": Action.DELETE},
+    scans={
+        "harbor.scan.completed": ScanEnd.COMPLETED,
+        "harbor.scan.failed": ScanEnd.FAILED,
+        "harbor.scan.stopped": ScanEnd.STOPPED,
+    },
 )
 
 
@@ -120,6 +158,42 @@ def parse(
         ),
         budget,
     )
+
+
+def scan_notices(
+    body: bytes, headers: Mapping[str, str], *, budget: Budget = DEFAULT_BUDGET
+) -> tuple[ScanNotice, ...]:
+    """The digests whose scan a Harbor notification says ended, each once; ``()`` for any
+    other notification and for anything malformed or over ``budget``. Never raises."""
+    try:
+        document = load_object(body)
+    except PayloadError:
+        return ()
+    is_cloudevent = content_type(headers) == CLOUDEVENTS or "specversion" in document
+    shape = _CLOUDEVENTS if is_cloudevent else _DEFAULT
+    status = shape.scans.get(text(document, "type") or "")
+    data = child(document, shape.data_key)
+    if status is None or data is None or _scan_type(data) not in (None, "vulnerability"):
+        return ()
+    repository = _repository(child(data, "repository") or {})
+    resources = data.get("resources")
+    if repository is None or not is_repository(repository) or not isinstance(resources, list):
+        return ()
+    if len(resources) > budget.records or utf8_size(repository) > budget.field_bytes:
+        return ()
+    digests = (text(raw, "digest") if isinstance(raw, dict) else None for raw in resources)
+    notices = (
+        ScanNotice(repository=repository, digest=digest, status=status)
+        for digest in digests
+        if digest is not None and is_digest(digest) and utf8_size(digest) <= budget.field_bytes
+    )
+    return tuple(dict.fromkeys(notices))
+
+
+def _scan_type(data: Mapping[str, object]) -> str | None:
+    """The ``scan.scan_type`` of a scan notification; older Harbors send no ``scan``, and a
+    scheduled scan's may be ``{}``."""
+    return text(child(data, "scan") or {}, "scan_type")
 
 
 def _read(

@@ -14,6 +14,7 @@ RegdeployError
 │   └── LeaseLost              the lease a change was to be made under is no longer held
 ├── RegistryError          a registry refused or failed a request
 │   └── RegistryUnavailable    it cannot answer now
+│       └── TrustUnavailable       a trust check (registry, Harbor, nodes) cannot conclude now
 ├── DeployerUnavailable    an orchestrator could not say which workloads it runs; retry later
 ├── NoticeFailed           a notice could not be delivered (retry, or give up)
 ├── ApiCallFailed          the CLI's call to a running regdeploy failed (its message says why)
@@ -109,6 +110,15 @@ class RegistryError(RegdeployError):
 
 class RegistryUnavailable(RegistryError):
     """The registry cannot answer now (unreachable, timed out, 429/502/503/504)."""
+
+
+class TrustUnavailable(RegistryUnavailable):
+    """A trust check could not conclude now (``check`` names it: ``signature``, ``scan``,
+    ``platform``): the deploy is tried again, never deployed unchecked."""
+
+    def __init__(self, check: str, message: str) -> None:
+        super().__init__(message)
+        self.check = check
 
 
 class DeployerUnavailable(RegdeployError):

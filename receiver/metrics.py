@@ -18,6 +18,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from receiver.decide.rules.release import WaitKind
+from receiver.decide.trust.policy import CheckOutcome, CheckResult
 from receiver.errors import DeployerUnavailable, RegistryError
 from receiver.store.records import Backlog, Plan
 
@@ -105,6 +106,19 @@ class Metrics:
             self.waits_ended.labels(ended)
         for vote in ("approve", "reject"):
             self.approvals.labels(vote)
+        self.trust_checks = count(
+            "trust_checks",
+            "Trust checks run on a digest about to be deployed, by check and outcome (passed, "
+            "refused, waiting, unavailable: it could not conclude and is tried again).",
+            "check",
+            "outcome",
+        )
+        self.trust_refusals = count(
+            "trust_refusals",
+            "Digests a trust check refused, by check and reason.",
+            "check",
+            "reason",
+        )
 
     def _count_reloads(self) -> None:
         """Reloads of the configuration, and the one this process runs."""
@@ -174,6 +188,15 @@ class Metrics:
 
     def ended_waiting(self, outcome: str) -> None:
         self.waits_ended.labels(outcome).inc()
+
+    def checked(self, results: Iterable[CheckResult]) -> None:
+        for result in results:
+            self.trust_checks.labels(result.check.value, result.outcome.value).inc()
+            if result.outcome is CheckOutcome.REFUSED:
+                self.trust_refusals.labels(result.check.value, result.reason or "other").inc()
+
+    def check_unavailable(self, check: str) -> None:
+        self.trust_checks.labels(check, "unavailable").inc()
 
     def voted(self, *, approve: bool) -> None:
         self.approvals.labels("approve" if approve else "reject").inc()

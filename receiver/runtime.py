@@ -45,12 +45,14 @@ from receiver.decide.announcer import Announcer
 from receiver.decide.desk import ReleaseDesk
 from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner
+from receiver.decide.trust.checks import TrustChecks
 from receiver.errors import DatabaseUnavailable
 from receiver.metrics import Metrics
 from receiver.rates import Throttle
 from receiver.registry.client import RegistryClient
 from receiver.registry.confirm import DigestConfirmation
 from receiver.registry.credentials import registry_auth
+from receiver.registry.harbor import HarborClient
 from receiver.store import Store
 from receiver.store.embedded import resolve_dsn
 from receiver.views.reads import ReadModel
@@ -87,6 +89,8 @@ class Services:
     throttle: Throttle
     # The time every loop, retry, due time and release rule reads.
     clock: Clock
+    # The checks a digest passes before it is deployed (signatures, platforms, scan).
+    trust: TrustChecks
 
 
 def build_deployers(config: Config) -> Deployers:
@@ -168,6 +172,8 @@ def build_services(
     planner = Planner(repositories=store.repositories, events=store.events,
                       deployers=deployers, inventory=inventory, aliases=config.aliases)  # fmt: skip
     gate = build_gate(store, config, inventory, clock, metrics)
+    registries = RegistryClient(session, auth=registry_auth(config))
+    trust = build_trust(config, session, registries=registries, deployers=deployers, clock=clock)
     return Services(
         config=config,
         store=store,
@@ -181,7 +187,7 @@ def build_services(
             planner=planner,
             gate=gate,
         ),
-        registries=RegistryClient(session, auth=registry_auth(config)),
+        registries=registries,
         deployers=deployers,
         notifiers=build_notifiers(config, session),
         metrics=metrics,
@@ -191,9 +197,48 @@ def build_services(
             releases=store.releases, repositories=store.repositories, gate=gate, metrics=metrics
         ),
         views=ReadModel(
-            store=store, gate=gate, inventory=inventory, planner=planner, aliases=config.aliases
+            store=store,
+            gate=gate,
+            inventory=inventory,
+            planner=planner,
+            aliases=config.aliases,
+            trust=trust,
         ),
         throttle=throttle or Throttle(config.rates),
+        clock=clock,
+        trust=build_trust(config, session, registries=registries, deployers=deployers, clock=clock),
+    )
+
+
+def build_trust(
+    config: Config,
+    session: aiohttp.ClientSession,
+    *,
+    registries: RegistryClient,
+    deployers: Deployers,
+    clock: Clock,
+) -> TrustChecks:
+    """The trust checks of every watched repository, reading the registries and the Harbor
+    APIs the configuration names."""
+    harbors = {
+        registry.host: HarborClient(
+            session,
+            url=registry.harbor.url,
+            username=registry.harbor.username,
+            password=registry.harbor.password,
+            ca_file=registry.harbor.ca_file,
+        )
+        for registry in config.registries
+        if registry.harbor is not None
+    }
+    return TrustChecks(
+        policies={r.name: r.trust for r in config.repositories},
+        fallback=config.default_trust,
+        oci=registries,
+        harbors=harbors,
+        deployers=deployers,
+        reads_registry=config.confirms_digests,
+        canonical=config.aliases.canonical,
         clock=clock,
     )
 
@@ -283,6 +328,7 @@ def build_launcher(services: Services) -> Launcher:
         inventory=services.inventory,
         config=config.worker,
         confirmation=DigestConfirmation(services.registries, config),
+        trust=services.trust,
         worker_id=services.worker_id,
         dry_run=config.dry_run,
         announcer=announcer(config),

@@ -1,4 +1,5 @@
-"""Runs one claimed deployment: confirm the digest, deploy, record the outcome.
+"""Runs one claimed deployment: confirm the digest, run the trust checks on it
+(``receiver.decide.trust.checks``), deploy, record the outcome.
 
 Re-running an applied deploy is a no-op: the target is read first, and a target that already
 runs the digest is recorded as succeeded without calling the deployer.
@@ -14,7 +15,7 @@ from typing import Protocol
 
 import structlog
 
-from deployers.base import Deployers, DeployOutcome, DeployResult
+from deployers.base import Deployer, Deployers, DeployOutcome, DeployResult
 from handlers.references import ImageRef
 from receiver.background.inventory import Inventory
 from receiver.background.loop import backoff
@@ -22,7 +23,9 @@ from receiver.bounds import capped
 from receiver.clock import Clock
 from receiver.config.server import WorkerConfig
 from receiver.decide.announcer import Announcer
-from receiver.errors import RegistryError, RegistryUnavailable
+from receiver.decide.trust.checks import TrustChecks
+from receiver.decide.trust.policy import CheckResult
+from receiver.errors import RegistryError, RegistryUnavailable, TrustUnavailable
 from receiver.metrics import Metrics
 from receiver.store.deployments import DeploymentQueries
 from receiver.store.notices import NoticeQueries
@@ -40,9 +43,14 @@ class Confirmation(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DispatchResult:
+    """How an attempt went; ``checks``: what the trust checks said (None: they did not run);
+    ``hold_until``: a check holds the deploy back until then (it waits)."""
+
     status: DeploymentStatus
     message: str
     retry: bool = False
+    checks: tuple[CheckResult, ...] | None = None
+    hold_until: datetime | None = None
 
 
 _STATUS = {
@@ -63,6 +71,7 @@ class Dispatcher:
         inventory: Inventory,
         config: WorkerConfig,
         confirmation: Confirmation,
+        trust: TrustChecks,
         worker_id: str,
         dry_run: bool,
         announcer: Announcer,
@@ -78,6 +87,7 @@ class Dispatcher:
         self._inventory = inventory
         self._config = config
         self._confirmation = confirmation
+        self._trust = trust
         self._worker_id = worker_id
         self._dry_run = dry_run
         self._announcer = announcer
@@ -98,8 +108,6 @@ class Dispatcher:
             attempt=deployment.attempts,
         )
         bound.info("deploy_started")
-        if deployment.attempts == 1:
-            await self._notices.enqueue_notices(self._announcer.started(deployment))
         started = self._clock.now()
         done = asyncio.Event()
         beat = asyncio.create_task(self._heartbeat(deployment.id, done))
@@ -110,16 +118,27 @@ class Dispatcher:
             done.set()  # not cancelled: a heartbeat query is never cut off half-way
             await beat
             self._inventory.changed(deployment.target.kind)  # what runs there may have moved
-        retry_at = self._retry_at(deployment) if verdict.retry else None
+        if verdict.hold_until is not None:
+            stored = await self._deployments.hold_deployment(
+                deployment,
+                worker=self._worker_id,
+                checks=verdict.checks or (),
+                words=verdict.message,
+                until=verdict.hold_until,
+                now=self._clock.now(),
+            )
+            bound.info("deploy_held", status=stored.value, message=verdict.message)
+            return stored
         stored = await self._deployments.finish_deployment(
             deployment,
             worker=self._worker_id,
             status=verdict.status,
             message=verdict.message,
-            retry_at=retry_at,
+            retry_at=self._retry_at(deployment) if verdict.retry else None,
             announce=lambda status, message: self._announcer.outcome(
                 deployment, status, message, finished=self._clock.now()
             ),
+            checks=verdict.checks,
         )
         seconds = round((self._clock.now() - started).total_seconds(), 2)
         self._metrics.deployed(
@@ -145,16 +164,27 @@ class Dispatcher:
         unconfirmed = await self._confirm(deployment)
         if unconfirmed is not None:
             return unconfirmed
+        trusted = await self._check(deployment)
+        if trusted.status is not DeploymentStatus.RUNNING:
+            return trusted
+        checks = trusted.checks
         if self._dry_run:
             return DispatchResult(
-                status=DeploymentStatus.DRY_RUN, message=f"dry run: would deploy {image}"
+                status=DeploymentStatus.DRY_RUN,
+                message=f"dry run: would deploy {image}",
+                checks=checks,
             )
+        await self._notices.enqueue_notices(self._announcer.started(deployment))
+        result = await self._deploy(deployment, deployer)
+        return replace(self._verdict(result, deployment), checks=checks)
+
+    async def _deploy(self, deployment: Deployment, deployer: Deployer) -> DeployResult:
+        target, image = deployment.target, deployment.image
         try:
             running = await deployer.current(target, image.name)
             if running is not None and running.image.digest == image.digest:
-                return DispatchResult(
-                    status=DeploymentStatus.SUCCEEDED,
-                    message=f"already runs {image}: nothing to do",
+                return DeployResult(
+                    outcome=DeployOutcome.SUCCEEDED, message=f"already runs {image}: nothing to do"
                 )
             result = await asyncio.wait_for(
                 deployer.deploy(target, image), self._config.deploy_timeout_seconds
@@ -171,7 +201,7 @@ class Dispatcher:
             result = DeployResult(
                 outcome=DeployOutcome.FAILED, message=f"{type(exc).__name__}: {exc}"
             )
-        return self._verdict(result, deployment)
+        return result
 
     def _verdict(self, result: DeployResult, deployment: Deployment) -> DispatchResult:
         status = _STATUS[result.outcome]
@@ -211,6 +241,51 @@ class Dispatcher:
             log.warning("deploy_refused", image=str(image), reason=refusal)
             return DispatchResult(status=DeploymentStatus.SKIPPED, message=refusal)
         return None
+
+    async def _check(self, deployment: Deployment) -> DispatchResult:
+        """The trust checks' verdict on the deployment's digest: ``running`` with the results
+        when they pass; refused, held back, or tried again later otherwise."""
+        image = deployment.image
+        try:
+            verdict = await self._trust.judge(
+                target=deployment.target,
+                image=image,
+                repository=deployment.repository_name,
+                held_since=deployment.held_since,
+            )
+        except TrustUnavailable as exc:
+            log.warning("trust_unchecked", image=str(image), check=exc.check, error=str(exc))
+            self._metrics.check_unavailable(exc.check)
+            return DispatchResult(
+                status=DeploymentStatus.FAILED,
+                message=f"{exc.check} not checked yet: {exc}",
+                retry=True,
+            )
+        except RegistryError as exc:
+            log.warning("trust_unchecked", image=str(image), error=str(exc))
+            self._metrics.registry_error("trust")
+            return DispatchResult(
+                status=DeploymentStatus.FAILED,
+                message=f"not checked: {exc}",
+                retry=deployment.attempts < self._config.max_attempts,
+            )
+        self._metrics.checked(verdict.results)
+        if (refusal := verdict.refusal) is not None:
+            log.warning("deploy_refused", image=str(image), check=refusal.check.value,
+                        reason=refusal.reason, message=refusal.words)  # fmt: skip
+            return DispatchResult(
+                status=DeploymentStatus.REFUSED, message=refusal.line, checks=verdict.results
+            )
+        if verdict.hold_until is not None:
+            return DispatchResult(
+                status=DeploymentStatus.WAITING,
+                message=verdict.words,
+                checks=verdict.results,
+                hold_until=verdict.hold_until,
+            )
+        return DispatchResult(
+            status=DeploymentStatus.RUNNING, message="checked", checks=verdict.results
+        )
 
     def _retry_at(self, deployment: Deployment) -> datetime:
         config = self._config

@@ -174,6 +174,12 @@ def _target_explanation(target: ExplainTargetJson) -> list[str]:
         lines.append(f"  release: {'; '.join(rules)}")
     if waiting := target["waiting"]:
         lines.append(f"  waiting: {waiting_line(waiting)}")
+    if checked := target["checks"]:
+        image = checked["image"].rpartition("/")[2]
+        lines.append(
+            f"  checks (deployment {checked['deployment']}, {image}, {checked['status']}):"
+        )
+        lines += [f"    {c['check']}: {c['words']}" for c in checked["results"]]
     if target["pushes"]:
         rows = [
             [

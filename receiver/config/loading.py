@@ -33,7 +33,7 @@ from receiver.config.notifiers import (
 )
 from receiver.config.reader import Reader, Switch
 from receiver.config.registries import RegistryConfig, logins, read_registries
-from receiver.config.repositories import WatchedRepository, read_repositories
+from receiver.config.repositories import WatchedRepository, read_defaults, read_repositories
 from receiver.config.server import (
     ApiToken,
     DatabaseConfig,
@@ -49,6 +49,8 @@ from receiver.config.server import (
     read_sources,
     read_worker,
 )
+from receiver.config.trust import check_trust, public_der
+from receiver.decide.trust.policy import TrustPolicy
 from receiver.errors import ConfigError
 from receiver.secret import Secret
 
@@ -74,6 +76,7 @@ _TOP_LEVEL = {
     "limits",
     "retention",
     "rates",
+    "defaults",
 }
 
 
@@ -85,6 +88,8 @@ class Config:
     api_tokens: tuple[ApiToken, ...]
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     repositories: tuple[WatchedRepository, ...] = ()
+    # What a deploy of an image of no watched repository is checked for (``defaults.trust``).
+    default_trust: TrustPolicy = field(default_factory=TrustPolicy)
     registries: tuple[RegistryConfig, ...] = ()
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     # Seconds between two polls of the watched repositories; 0 turns the reconciler off.
@@ -204,6 +209,7 @@ def parse(
     reader = Reader(substituted.problems)
     root = reader.mapping(tree, "")
     registries = read_registries(reader, root.get("registries"))
+    defaults = read_defaults(reader, root.get("defaults"))
     nomad, nomad_switch = read_nomad(reader, root, env)
     docker, docker_switch = read_docker(
         reader, root.get("deployers"), env=env, logins=logins(registries), local_socket=local_socket
@@ -214,7 +220,8 @@ def parse(
         sources=read_sources(reader, root.get("sources")),
         api_tokens=read_api_tokens(reader, reader.mapping(root.get("api", {}), "api")),
         metrics=read_metrics(reader, reader.mapping(root.get("metrics", {}), "metrics")),
-        repositories=read_repositories(reader, root.get("repositories")),
+        repositories=read_repositories(reader, root.get("repositories"), defaults=defaults),
+        default_trust=defaults.trust or TrustPolicy(),
         registries=registries,
         aliases=Aliases.from_groups((r.host, r.aliases) for r in registries),
         worker=read_worker(reader, reader.mapping(root.get("worker", {}), "worker")),
@@ -238,6 +245,8 @@ def parse(
         ),
     )
     _check_notify_names(reader, config)
+    check_trust(reader, config.repositories, registries=registries, sources=config.sources,
+                aliases=config.aliases)  # fmt: skip
     reader.unknown(root, "", _TOP_LEVEL)
     if reader.problems:
         raise ConfigError(reader.problems, path=path)
@@ -284,6 +293,8 @@ def _plain(value: object) -> object:
         return {str(k): v for k, v in value.items()}
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
+    if (der := public_der(value)) is not None:  # a key or a certificate: its fingerprint
+        return {"sha256": hashlib.sha256(der).hexdigest()}
     if isinstance(source := getattr(value, "pattern", None), str):
         return {"pattern": source}
     said = str(value)

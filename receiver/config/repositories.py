@@ -6,6 +6,7 @@ The configuration seeds them into PostgreSQL at start; the API may change ``pinn
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,9 +15,11 @@ from types import MappingProxyType
 from deployers.base import Target
 from handlers.references import ImageName, parse_name
 from receiver.config.reader import Reader, at
+from receiver.config.trust import read_trust
 from receiver.decide.rules.policy import parse_filter, parse_policy
 from receiver.decide.rules.release import ReleaseRules, parse_count, parse_duration
 from receiver.decide.rules.windows import read_window
+from receiver.decide.trust.policy import TrustPolicy
 from receiver.errors import InvalidReference, PolicyError, ReleaseRuleError
 
 #: What holds a repository's deploys back (release control): every key optional.
@@ -32,6 +35,7 @@ _KNOWN = {
     "filters",
     "targets",
     "notify",
+    "trust",
     *RELEASE_CONFIG_KEYS,
 }
 
@@ -58,9 +62,32 @@ class WatchedRepository:
     notify: tuple[str, ...] = ()
     # Windows, cooldown, settle and approvals; a workload's labels (job meta) may override them.
     release: ReleaseRules = field(default_factory=ReleaseRules)
+    # What a digest needs before it is deployed (signatures, scan, platforms): its own
+    # ``trust:``, else ``defaults.trust``, else the platform check alone.
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
+    # Whether ``trust`` is the repository's own section (not the defaults).
+    own_trust: bool = False
 
 
-def read_repositories(r: Reader, value: object) -> tuple[WatchedRepository, ...]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Defaults:
+    """``defaults:``: what every repository that says nothing of its own takes."""
+
+    trust: TrustPolicy | None = None
+
+
+def read_defaults(r: Reader, value: object) -> Defaults:
+    if value is None:
+        return Defaults()
+    m = r.mapping(value, "defaults")
+    r.unknown(m, "defaults", {"trust"})
+    return Defaults(trust=read_trust(r, m.get("trust"), "defaults.trust"))
+
+
+def read_repositories(
+    r: Reader, value: object, *, defaults: Defaults | None = None
+) -> tuple[WatchedRepository, ...]:
+    defaults = defaults or Defaults()
     repositories: list[WatchedRepository] = []
     names: set[str] = set()
     for i, m in enumerate(r.items(value, "repositories")):
@@ -69,6 +96,8 @@ def read_repositories(r: Reader, value: object) -> tuple[WatchedRepository, ...]
         repository = _repository(r, m, path)
         if repository is None:
             continue
+        if not repository.own_trust and defaults.trust is not None:
+            repository = dataclasses.replace(repository, trust=defaults.trust)
         if repository.name in names:
             r.problems.append(f"{path}.name: {repository.name!r} is used by an earlier repository")
         names.add(repository.name)
@@ -88,6 +117,7 @@ def _repository(r: Reader, m: dict[str, object], path: str) -> WatchedRepository
         parse_policy(policy)
     except PolicyError as exc:
         r.problems.append(f"{at(path, 'policy')}: {exc}")
+    trust = read_trust(r, m.get("trust"), at(path, "trust"))
     if image is None:
         return None
     return WatchedRepository(
@@ -101,6 +131,8 @@ def _repository(r: Reader, m: dict[str, object], path: str) -> WatchedRepository
         targets=_targets(r, m.get("targets"), at(path, "targets")),
         notify=_names(r, m.get("notify"), at(path, "notify")),
         release=read_release(r, m, path),
+        trust=trust or TrustPolicy(),
+        own_trust=trust is not None,
     )
 
 

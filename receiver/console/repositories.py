@@ -12,6 +12,7 @@ name of the token the session was opened with.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from receiver.console.sessions import WRITERS, change, first_time, form_text, pa
 from receiver.console.signin import see
 from receiver.decide.actions import ActionResult, sorted_tags
 from receiver.decide.planner import Outlook
+from receiver.decide.trust.checks import TagTrust
 from receiver.decide.words import describe, foresee
 from receiver.errors import DeployerUnavailable, InvalidRequest
 from receiver.reloading import services_of
@@ -47,6 +49,8 @@ class Card:
     outlooks: tuple[Outlook, ...] | None
     problem: str | None = None
     audit: tuple[AuditEntry, ...] = ()
+    # The newest tags as the trust checks see them (the repository's own page only).
+    surveyed: tuple[TagTrust, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -96,7 +100,10 @@ async def show_repository(request: web.Request) -> web.Response:
     store = services.store
     state = await store.repositories.get_repository(request.match_info["name"])
     audit = await store.repositories.list_audit(state.rules.name, limit=20)
-    card = await _card(request, state, audit=audit)
+    card = dataclasses.replace(
+        await _card(request, state, audit=audit),
+        surveyed=tuple(await services.views.tag_trust(state)),
+    )
     freezes = await services.views.freezes(state.rules.name)
     context = {"title": state.rules.name, "card": card, "freezes": freezes}
     return render_page(request, "repository.html", context)

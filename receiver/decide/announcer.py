@@ -27,11 +27,17 @@ _ANNOUNCED = frozenset(
         DeploymentStatus.DRY_RUN,
         DeploymentStatus.REJECTED,
         DeploymentStatus.EXPIRED,
+        DeploymentStatus.REFUSED,
     }
 )
 _ENDED_WAITING = frozenset({DeploymentStatus.REJECTED, DeploymentStatus.EXPIRED})
 _FAILURES = frozenset(
-    {DeploymentStatus.FAILED, DeploymentStatus.ROLLED_BACK, DeploymentStatus.CONFLICT}
+    {
+        DeploymentStatus.FAILED,
+        DeploymentStatus.ROLLED_BACK,
+        DeploymentStatus.CONFLICT,
+        DeploymentStatus.REFUSED,
+    }
 )
 
 

@@ -242,6 +242,8 @@ def judge_waiting(item: Waiting, state: ReleaseState, *, now: datetime) -> Relea
         last_push_at=item.last_push_at,
         forced=d.forced_by is not None,
         votes=item.votes,
+        held_until=d.held_until,
+        hold_words=d.hold_words,
     )
     return judge_release(candidate, freezes=state.freezes, now=now)
 

@@ -20,7 +20,13 @@ from deployers.base import Deployers, Running, Target
 from handlers.events import RECONCILER, Action, Event
 from handlers.references import Aliases, ImageName, ImageRef
 from receiver.decide.affected import Affected, discovered, rules_of, union
-from receiver.decide.rules.decision import Decision, Rules, decide_push, desired_image
+from receiver.decide.rules.decision import (
+    Decision,
+    Rules,
+    artifact_of,
+    decide_push,
+    desired_image,
+)
 from receiver.errors import UnknownTarget
 from receiver.store.events import EventQueries
 from receiver.store.records import CatalogTag, Plan, RepositoryState, StoredEvent
@@ -97,6 +103,7 @@ class Planner:
         if not pushes:
             return []
         name = pushes[0][1].name
+        pushes = await self._signed_again(pushes)
         affected = await self.affected(name)
         running = {a.target.key: await self._running(a.target, name) for a in affected}
         plans = [
@@ -106,6 +113,29 @@ class Planner:
             for a in affected
         ]  # fmt: skip
         return _last_deploy_wins(plans)
+
+    async def _signed_again(
+        self, pushes: list[tuple[StoredEvent, ImageRef]]
+    ) -> list[tuple[StoredEvent, ImageRef]]:
+        """``pushes``, where cosign pushed a signature (or the referrers tag) of a digest: a
+        push of each tag that points at that digest instead, decided again (a signature made
+        after the push lets a refused deploy go now; an image's own push is decided as ever)."""
+        signed = {image.tag: artifact_of(image.tag or "") for _, image in pushes}
+        if not any(signed.values()):
+            return pushes
+        catalog = await self._events.repository_catalog(pushes[0][1].name)
+        again: list[tuple[StoredEvent, ImageRef]] = []
+        for stored, image in pushes:
+            digest = signed[image.tag]
+            if digest is None:
+                again.append((stored, image))
+                continue
+            again += [
+                (stored, ImageRef(name=image.name, tag=t.tag, digest=digest))
+                for t in catalog
+                if t.digest == digest
+            ]
+        return again
 
     def _pushed(self, stored: StoredEvent) -> ImageRef | None:
         """The image a stored push names, under its registry's canonical name."""

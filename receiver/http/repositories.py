@@ -19,7 +19,13 @@ from receiver.http.auth import token_name
 from receiver.http.inputs import json_object
 from receiver.reloading import services_of
 from receiver.views.answers import PlanJson, RepositoryWithAuditJson
-from receiver.views.shapes import audit_json, outlook_json, repository_json, result_json
+from receiver.views.shapes import (
+    audit_json,
+    outlook_json,
+    repository_json,
+    result_json,
+    tag_trust_json,
+)
 
 #: The last segments of the paths below a repository's, here and on the registrywatcher routes.
 SUB_RESOURCES = ("deploy", "explain", "plan", "reset")
@@ -48,12 +54,15 @@ async def list_repositories(request: web.Request) -> web.Response:
 
 
 async def get_repository(request: web.Request) -> web.Response:
-    repositories = services_of(request.app).store.repositories
+    services = services_of(request.app)
+    repositories = services.store.repositories
     state = await repositories.get_repository(request.match_info["name"])
     audit = await repositories.list_audit(state.rules.name, limit=50)
+    surveyed = await services.views.tag_trust(state)
     shown: RepositoryWithAuditJson = {
         **repository_json(state),
         "audit": [audit_json(a) for a in audit],
+        "tags": [tag_trust_json(t) for t in surveyed],
     }
     return web.json_response(shown)
 

@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 import structlog
 from aiohttp import web
 
 from handlers.events import Budget, Parsed
 from handlers.formats import parser_for
+from handlers.harbor import scan_notices
 from receiver.bounds import capped, summary
 from receiver.config.limits import Limits
 from receiver.config.server import Source
@@ -40,7 +44,13 @@ from receiver.reloading import services_of
 from receiver.store.records import IngestResult, Rejection
 from receiver.views.answers import WebhookSummaryJson
 
+if TYPE_CHECKING:
+    from receiver.runtime import Services
+
 log = structlog.get_logger("regdeploy.webhooks")
+
+# Harbor's notices that a scan ended (default and CloudEvents formats): read only then.
+_SCANNED = re.compile(rb"SCANNING_(?:COMPLETED|FAILED|STOPPED)|harbor\.scan\.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,7 +173,18 @@ async def _ingest(request: web.Request, source: Source, body: bytes) -> Summary:
         # rather than make the registry retry a notification that will never store.
         await events_store.record_rejection(rejected(f"not storable: {exc}"))
         return Summary(ignored=parsed.ignored, rejected=1)
+    if source.format == "harbor" and parsed.ignored and _SCANNED.search(body):
+        await _wake_scanned(services, body, request.headers)
     return _summary(parsed, result)
+
+
+async def _wake_scanned(services: Services, body: bytes, headers: Mapping[str, str]) -> None:
+    """Harbor says a scan ended: the deploys of that digest held for it are judged now (its
+    results are read from Harbor's API then; the notice may come without them)."""
+    for notice in scan_notices(body, headers):
+        woken = await services.store.deployments.wake_held(notice.digest, now=services.clock.now())
+        log.info("scan_ended", repository=notice.repository, digest=notice.digest,
+                 status=notice.status, woken=woken)  # fmt: skip
 
 
 def _summary(parsed: Parsed, result: IngestResult) -> Summary:

@@ -1,4 +1,5 @@
-"""Ask container registries (Docker Registry HTTP API v2) for tags and manifest digests.
+"""Ask container registries (Docker Registry HTTP API v2) for tags, manifest digests and the
+manifests, blobs and referrers (OCI 1.1) that signatures are read from.
 
 Registries are named by host (``reg.example.com:5000``); insecure ones are reached over http,
 all others over https verified against ``ca_file`` or the system store. A registry on the loopback
@@ -6,13 +7,17 @@ interface (``localhost``, ``127.0.0.0/8``, ``::1``) that is not configured is as
 first and, when it answers in plain http, over http, as the Docker engine does: nothing between
 the two can read or change what passes. A certificate that does not verify is never passed over.
 
+What a registry serves by digest is hashed again before it is used: the registry is not trusted
+with the bytes of a signature any more than with a tag.
+
 A 401 challenge is answered once: Basic with the configured credentials, Bearer with a token from
 the realm (cached per registry and scope until just before it expires). No message shows a
 secret.
 
 Errors (defined in ``receiver.errors``)::
 
-    RegistryError              the registry refused or failed a request (``status`` if HTTP)
+    RegistryError              the registry refused or failed a request (``status`` if HTTP),
+                               or served bytes that do not hash to the digest they were asked by
     └── RegistryUnavailable    unreachable, timed out, or 429/502/503/504: retry later
 """
 
@@ -39,6 +44,7 @@ from yarl import URL
 from handlers.events import MANIFEST_TYPES
 from handlers.references import is_digest, is_loopback, is_registry, is_repository, is_tag
 from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
+from receiver.registry.oci import OCI_INDEX, hashed, index_entries
 from receiver.secret import Secret
 
 PAGE_SIZE: Final = 1000
@@ -47,6 +53,7 @@ MAX_BODY_BYTES: Final = 4 * 1024 * 1024  # Distribution's own limit for a manife
 TOKEN_LIFETIME: Final = 60.0  # seconds, when the token answer has no expires_in (token spec)
 TOKEN_MARGIN: Final = 5.0  # renew this early, or a tenth of the lifetime if that is shorter
 API_HOSTS: Final = {"docker.io": "registry-1.docker.io"}  # where a registry's API really is
+MANIFEST_ACCEPT: Final = ", ".join(MANIFEST_TYPES)  # every image manifest and index type
 
 _NO_AUTH: Final[Mapping[str, RegistryAuth]] = MappingProxyType({})
 _PARAM = re.compile(r'\s*([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)')
@@ -68,6 +75,15 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
         quoted, bare = match[2], match[3]
         params[match[1].lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
     return scheme.lower(), params
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OciObject:
+    """A manifest as the registry served it: ``digest`` is that of ``body``, hashed here."""
+
+    media_type: str
+    digest: str
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,11 +131,8 @@ class RegistryClient:
             if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
                 raise RegistryError(f"{what}: no list of strings")
             tags.extend(page)
-            link = answer.links.get("next")
-            if link is None or not isinstance(next_url := link.get("url"), URL):
+            if (next_url := _next_page(answer, url, what)) is None:
                 return tags
-            if next_url.origin() != url.origin():
-                raise RegistryError(f"{what}: the next page is on another host")
             url = next_url
         raise RegistryError(f"registry {registry}: tags of {repository} exceed {MAX_PAGES} pages")
 
@@ -129,15 +142,69 @@ class RegistryClient:
         if not (is_tag(tag) or is_digest(tag)):
             raise RegistryError(f"invalid tag {tag!r}")
         url = self._url(registry, f"/v2/{repository}/manifests/{tag}")
-        accept = ", ".join(MANIFEST_TYPES)
         for method in ("HEAD", "GET"):  # GET only when HEAD names no digest
-            answer = await self._send(method, registry, url, repository, accept)
+            answer = await self._send(method, registry, url, repository, MANIFEST_ACCEPT)
             if answer.status == 404:
                 return None
             _expect_ok(answer, f"registry {registry}: manifest {repository}:{tag}")
             if digest := answer.headers.get("Docker-Content-Digest"):
                 return digest
         return "sha256:" + hashlib.sha256(answer.body).hexdigest()
+
+    async def manifest(self, registry: str, repository: str, reference: str) -> OciObject | None:
+        """The manifest or index ``reference`` (a tag or a digest) names, any media type; None
+        if there is none. Asked by digest, its bytes must hash to it (else RegistryError)."""
+        registry = _checked(registry, repository)
+        if not (is_tag(reference) or is_digest(reference)):
+            raise RegistryError(f"invalid reference {reference!r}")
+        url = self._url(registry, f"/v2/{repository}/manifests/{reference}")
+        answer = await self._send("GET", registry, url, repository, MANIFEST_ACCEPT)
+        if answer.status == 404:
+            return None
+        by_digest = is_digest(reference)
+        what = f"registry {registry}: manifest {repository}{'@' if by_digest else ':'}{reference}"
+        _expect_ok(answer, what)
+        digest = hashed(answer.body, reference if by_digest else "sha256:", what)
+        media_type = answer.headers.get("Content-Type", "").partition(";")[0].strip()
+        return OciObject(media_type=media_type, digest=digest, body=answer.body)
+
+    async def blob(self, registry: str, repository: str, digest: str, *, max_bytes: int) -> bytes:
+        """The blob ``digest`` names (redirects followed), hashed against it; RegistryError if
+        it is missing, larger than ``max_bytes`` or hashes to anything else."""
+        registry = _checked(registry, repository)
+        if not is_digest(digest):
+            raise RegistryError(f"invalid digest {digest!r}")
+        url = self._url(registry, f"/v2/{repository}/blobs/{digest}")
+        answer = await self._send("GET", registry, url, repository, limit=max_bytes)
+        what = f"registry {registry}: blob {repository}@{digest}"
+        _expect_ok(answer, what)
+        hashed(answer.body, digest, what)
+        return answer.body
+
+    async def referrers(
+        self, registry: str, repository: str, digest: str
+    ) -> list[dict[str, Any]] | None:
+        """The descriptors of the manifests whose ``subject`` is ``digest`` (the OCI 1.1
+        referrers API, every page); None when the registry has no such API (404, or an answer
+        that is not an OCI index)."""
+        registry = _checked(registry, repository)
+        if not is_digest(digest):
+            raise RegistryError(f"invalid digest {digest!r}")
+        url = self._url(registry, f"/v2/{repository}/referrers/{digest}")
+        what = f"registry {registry}: referrers of {repository}@{digest}"
+        descriptors: list[dict[str, Any]] = []
+        for _ in range(MAX_PAGES):
+            answer = await self._send("GET", registry, url, repository, OCI_INDEX)
+            if answer.status == 404:
+                return None
+            _expect_ok(answer, what)
+            if (listed := index_entries(answer.body)) is None:
+                return None  # not the referrers API: something else answers at that path
+            descriptors.extend(listed)
+            if (next_url := _next_page(answer, url, what)) is None:
+                return descriptors
+            url = next_url
+        raise RegistryError(f"{what}: more than {MAX_PAGES} pages")
 
     async def unreachable(self, registry: str) -> str | None:
         """Why ``registry``'s API does not answer, or None when it does (``/v2/`` answers,
@@ -151,7 +218,14 @@ class RegistryClient:
         return f"registry {registry}: /v2/ answered {answer.status}"
 
     async def _send(
-        self, method: str, registry: str, url: URL, repository: str, accept: str = ""
+        self,
+        method: str,
+        registry: str,
+        url: URL,
+        repository: str,
+        accept: str = "",
+        *,
+        limit: int = MAX_BODY_BYTES,
     ) -> _RegistryAnswer:
         """One request, answering a 401 challenge once (a 401 after that is the answer)."""
         scope = f"repository:{repository}:pull"
@@ -161,11 +235,11 @@ class RegistryClient:
             headers["Authorization"] = f"Bearer {token.reveal()}"
         elif registry in self._basic:
             headers.update(self._basic_authorization(registry))
-        answer = await self._exchange(method, registry, url, headers)
+        answer = await self._exchange(method, registry, url, headers, limit)
         if answer.status == 401:
             self._tokens.pop((registry, scope), None)  # refused, or expired: never reuse it
             headers.update(await self._answer_challenge(registry, answer, scope))
-            answer = await self._exchange(method, registry, url, headers)
+            answer = await self._exchange(method, registry, url, headers, limit)
         return answer
 
     def _basic_authorization(self, registry: str) -> dict[str, str]:
@@ -220,7 +294,12 @@ class RegistryClient:
         return registry in self._insecure or registry in self._plain_http
 
     async def _exchange(
-        self, method: str, host: str, url: URL, headers: dict[str, str]
+        self,
+        method: str,
+        host: str,
+        url: URL,
+        headers: dict[str, str],
+        limit: int = MAX_BODY_BYTES,
     ) -> _RegistryAnswer:
         """Ask registry ``host``; a URL on another configured host (a realm) uses its TLS."""
         tls = self._tls.get(url.host_port_subcomponent or "", self._tls.get(host, self._verified))
@@ -228,7 +307,7 @@ class RegistryClient:
             async with self._session.request(
                 method, url, headers=headers, ssl=tls, timeout=self._timeout, raise_for_status=False
             ) as res:
-                body = b"" if method == "HEAD" else await _read_body(res, host)
+                body = b"" if method == "HEAD" else await _read_body(res, host, limit)
                 return _RegistryAnswer(
                     status=res.status, headers=res.headers, body=body, links=res.links
                 )
@@ -238,7 +317,7 @@ class RegistryClient:
             authority = url.host_port_subcomponent or ""
             if url.scheme == "https" and authority not in self._auth and _loopback(authority):
                 self._plain_http.add(authority)  # it speaks plain http: ask it so from now on
-                return await self._exchange(method, host, url.with_scheme("http"), headers)
+                return await self._exchange(method, host, url.with_scheme("http"), headers, limit)
             raise RegistryError(f"registry {host}: TLS failed: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
             raise RegistryUnavailable(f"registry {host} unreachable: {_why(exc)}") from exc
@@ -289,13 +368,23 @@ def _checked(registry: str, repository: str) -> str:
     return registry
 
 
-async def _read_body(resp: aiohttp.ClientResponse, registry: str) -> bytes:
+async def _read_body(resp: aiohttp.ClientResponse, registry: str, limit: int) -> bytes:
     body = bytearray()
     async for chunk in resp.content.iter_chunked(64 * 1024):
         body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise RegistryError(f"registry {registry}: answer larger than {MAX_BODY_BYTES} bytes")
+        if len(body) > limit:
+            raise RegistryError(f"registry {registry}: answer larger than {limit} bytes")
     return bytes(body)
+
+
+def _next_page(answer: _RegistryAnswer, url: URL, what: str) -> URL | None:
+    """The URL of the page after ``answer`` (its ``Link: <…>; rel="next"``), on the same host."""
+    link = answer.links.get("next")
+    if link is None or not isinstance(next_url := link.get("url"), URL):
+        return None
+    if next_url.origin() != url.origin():
+        raise RegistryError(f"{what}: the next page is on another host")
+    return next_url
 
 
 def _expect_ok(answer: _RegistryAnswer, what: str) -> None:

@@ -34,7 +34,7 @@ from receiver.store.releases import ReleaseQueries
 from receiver.store.repositories import RepositoryQueries
 from receiver.store.sessions import SessionQueries
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 class Listener(Protocol):

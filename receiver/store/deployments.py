@@ -12,8 +12,9 @@ from datetime import datetime
 
 from handlers.references import ImageName, ImageRef
 from receiver.decide.rules.release import ReleaseRules
+from receiver.decide.trust.policy import CheckOutcome, CheckResult
 from receiver.errors import StoreConflict, UnknownDeployment
-from receiver.store.connector import Connector, Row
+from receiver.store.connector import Connector, Row, as_json
 from receiver.store.notices import OutboxEntry, insert_notices
 from receiver.store.records import (
     Attempt,
@@ -51,6 +52,7 @@ class DeploymentQueries:
         message: str,
         retry_at: datetime | None = None,
         announce: Callable[[DeploymentStatus, str], Sequence[OutboxEntry]] | None = None,
+        checks: Sequence[CheckResult] | None = None,
     ) -> DeploymentStatus:
         """Record the attempt's outcome; plan a retry at ``retry_at`` unless a newer intent
         for the target exists (then this one is superseded). Returns the status stored.
@@ -61,6 +63,8 @@ class DeploymentQueries:
         params = {"id": deployment.id, "worker": worker, "message": message}
         async with self._db.transaction() as tx:
             await tx.execute("finish_attempt", {**params, "outcome": status})
+            if checks is not None:
+                await tx.execute("record_checks", {"id": deployment.id, "checks": _json(checks)})
             final = status
             if retry_at is not None:
                 newer = await tx.one(
@@ -75,12 +79,55 @@ class DeploymentQueries:
                         return DeploymentStatus.PLANNED
                 final = DeploymentStatus.SUPERSEDED
                 params["message"] = f"{message}; not retried: a newer intent exists"
-            await tx.execute("finish_deployment", {**params, "status": final})
+            await tx.execute("finish_deployment", {**params, "status": final, "checks": None})
             if announce is not None:
                 await insert_notices(tx, announce(final, str(params["message"])))
             # The target is free again: wake whoever has its next intent.
             await tx.execute("notify_deployments")
         return final
+
+    async def hold_deployment(
+        self,
+        deployment: Deployment,
+        *,
+        worker: str,
+        checks: Sequence[CheckResult],
+        words: str,
+        until: datetime,
+        now: datetime,
+    ) -> DeploymentStatus:
+        """Make ``deployment`` (running here) wait while a trust check holds it back, to be
+        judged again at ``until`` (release control announces the wait); superseded instead
+        when another deploy of its target waits already (a newer decision). Returns the status
+        stored."""
+        params = {"id": deployment.id, "worker": worker, "message": words}
+        kinds = [c.check.value for c in checks if c.outcome is CheckOutcome.WAITING]
+        async with self._db.transaction() as tx:
+            await tx.execute("finish_attempt", {**params, "outcome": DeploymentStatus.WAITING})
+            held = await tx.one(
+                "hold_deployment",
+                {**params, "checks": _json(checks), "until": until, "now": now,
+                 "wait_kinds": kinds},
+            )  # fmt: skip
+            status = DeploymentStatus.WAITING
+            if held is None:
+                status = DeploymentStatus.SUPERSEDED
+                message = f"{words}; not held: a newer decision for the target waits"
+                await tx.execute(
+                    "finish_deployment",
+                    {**params, "message": message, "checks": _json(checks),
+                     "status": status},
+                )  # fmt: skip
+            await tx.execute("notify_deployments")
+        return status
+
+    async def wake_held(self, digest: str, *, now: datetime) -> list[int]:
+        """Judge now the deploys of ``digest`` a trust check holds back; their ids."""
+        async with self._db.transaction() as tx:
+            rows = await tx.all("wake_held", {"digest": digest, "now": now})
+            if rows:
+                await tx.execute("notify_deployments")
+        return [int(row["id"]) for row in rows]
 
     async def recover_stalled(self, *, stall_seconds: float) -> list[int]:
         """Plan again the deploys whose worker stopped sending heartbeats; the ids.
@@ -160,6 +207,10 @@ class DeploymentQueries:
         return {d.target.key: d for d in map(deployment_of, rows)}
 
 
+def _json(checks: Sequence[CheckResult]) -> object:
+    return as_json([c.as_json() for c in checks])
+
+
 def deployment_of(row: Row) -> Deployment:
     name = ImageName(registry=row["registry"], repository=row["repository"])
     return Deployment(
@@ -187,4 +238,8 @@ def deployment_of(row: Row) -> Deployment:
         wait_kinds=tuple(row["wait_kinds"]),
         due_at=row["due_at"],
         announced=row["announced"],
+        checks=tuple(CheckResult.from_json(c) for c in row.get("checks") or ()),
+        held_since=row.get("held_since"),
+        held_until=row.get("held_until"),
+        hold_words=row.get("hold_words") or "",
     )

@@ -378,8 +378,32 @@ UPDATE deploy_attempts SET outcome = %(outcome)s, message = %(message)s, finishe
 -- name: finish_deployment
 UPDATE deployments
    SET status = %(status)s, message = %(message)s, updated_at = now(), finished_at = now(),
-       heartbeat_at = NULL
+       heartbeat_at = NULL, checks = coalesce(%(checks)s, checks), held_until = NULL,
+       hold_words = NULL
  WHERE id = %(id)s AND status = 'running' AND claimed_by = %(worker)s
+RETURNING id;
+
+-- name: record_checks
+UPDATE deployments SET checks = %(checks)s WHERE id = %(id)s;
+
+-- name: hold_deployment
+-- Running -> waiting while a trust check holds it back (an image not scanned yet): release
+-- control judges it again at held_until, or sooner when the check's news arrives.
+UPDATE deployments d
+   SET status = 'waiting', message = %(message)s, checks = %(checks)s,
+       held_since = coalesce(d.held_since, %(now)s), held_until = %(until)s,
+       hold_words = %(message)s, wait_kinds = %(wait_kinds)s, due_at = %(until)s,
+       announced = false, updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
+ WHERE d.id = %(id)s AND d.status = 'running' AND d.claimed_by = %(worker)s
+   AND NOT EXISTS (SELECT 1 FROM deployments w
+                    WHERE w.target_key = d.target_key AND w.status = 'waiting')
+RETURNING d.id;
+
+-- name: wake_held
+-- The news a check waited for arrived (a scan of this digest ended): judge its holds now.
+UPDATE deployments
+   SET held_until = least(held_until, %(now)s), due_at = least(due_at, %(now)s)
+ WHERE status = 'waiting' AND held_until IS NOT NULL AND digest = %(digest)s
 RETURNING id;
 
 -- name: has_newer_planned
@@ -426,7 +450,7 @@ UPDATE deploy_attempts
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced
+       due_at, announced, checks, held_since, held_until, hold_words
   FROM deployments
  WHERE id = %(id)s;
 
@@ -434,7 +458,7 @@ SELECT id, target, repository_name, registry, repository, tag, digest, previous_
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced
+       due_at, announced, checks, held_since, held_until, hold_words
   FROM deployments
  WHERE (%(repository_name)s::text IS NULL OR repository_name = %(repository_name)s)
    AND (%(target_key)s::text IS NULL OR target_key = %(target_key)s)
@@ -554,7 +578,7 @@ SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced
+       due_at, announced, checks, held_since, held_until, hold_words
   FROM deployments
  WHERE status IN ('failed', 'rolled_back', 'conflict') AND finished_at >= %(since)s
  ORDER BY id DESC
@@ -566,7 +590,7 @@ SELECT DISTINCT ON (target_key)
        id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced
+       due_at, announced, checks, held_since, held_until, hold_words
   FROM deployments
  ORDER BY target_key, id DESC;
 

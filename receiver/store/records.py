@@ -14,6 +14,7 @@ from handlers.events import Event
 from handlers.references import ImageRef
 from receiver.config.repositories import WatchedRepository
 from receiver.decide.rules.release import ReleaseRules, ReleaseVerdict
+from receiver.decide.trust.policy import CheckResult
 
 
 class EventStatus(enum.StrEnum):
@@ -95,6 +96,8 @@ class DeploymentStatus(enum.StrEnum):
     WAITING = "waiting"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    # A trust check (signature, scan, platform) refused the digest: never deployed.
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -203,6 +206,12 @@ class Deployment:
     wait_kinds: tuple[str, ...] = ()
     due_at: datetime | None = None
     announced: bool = False
+    # Trust: what each check said of the digest when last run; while a check holds it back
+    # (an image not scanned yet), since when, until when it is looked at again, and why.
+    checks: tuple[CheckResult, ...] = ()
+    held_since: datetime | None = None
+    held_until: datetime | None = None
+    hold_words: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -110,10 +110,6 @@ class AuditJson(TypedDict):
     changed_at: str
 
 
-class RepositoryWithAuditJson(RepositoryJson):
-    audit: list[AuditJson]
-
-
 class OutlookJson(TypedDict):
     target: TargetJson
     running: str | None
@@ -162,6 +158,13 @@ class ApprovalsJson(TypedDict):
     votes: list[VoteJson]
 
 
+class CheckJson(TypedDict):
+    check: str
+    outcome: str
+    words: str
+    reason: str
+
+
 class DeploymentFieldsJson(TypedDict):
     id: int
     target: TargetJson
@@ -184,6 +187,14 @@ class DeploymentFieldsJson(TypedDict):
     release_rules: list[str]
     approvals: ApprovalsJson | None
     forced_by: str | None
+    checks: list[CheckJson]
+
+
+class CheckedJson(TypedDict):
+    deployment: int
+    image: str
+    status: str
+    results: list[CheckJson]
 
 
 class DeploymentJson(DeploymentFieldsJson):
@@ -243,6 +254,7 @@ class ExplainTargetJson(OutlookJson):
     pushes: list[PushDecisionJson]
     release_rules: list[str]
     waiting: DeploymentJson | None
+    checks: CheckedJson | None
 
 
 class ExplainTagJson(TypedDict):
@@ -470,3 +482,17 @@ class NotifierListJson(TypedDict):
 
 class NoticeListJson(TypedDict):
     notices: list[NoticeJson]
+
+
+class TagTrustJson(TypedDict):
+    tag: str
+    digest: str
+    platforms: list[str]
+    signature: CheckJson | None
+    scan: CheckJson | None
+    unknown: str | None
+
+
+class RepositoryWithAuditJson(RepositoryJson):
+    audit: list[AuditJson]
+    tags: list[TagTrustJson]

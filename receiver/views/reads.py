@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from deployers.base import Target
-from handlers.references import Aliases
+from handlers.references import Aliases, ImageRef
 from receiver.background.inventory import Inventory, ListingState
 from receiver.background.reconciler import LEASE, LEASE_ROUNDS
+from receiver.decide.actions import sorted_tags
 from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner
 from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote
+from receiver.decide.trust.checks import TagTrust, TrustChecks
 from receiver.errors import ReleaseRuleError, StoreError
 from receiver.store import Store
 from receiver.store.records import (
@@ -32,6 +34,7 @@ from receiver.store.records import (
     DeploymentStatus,
     LeaseState,
     ProcessState,
+    RepositoryState,
 )
 from receiver.views.workloads import WorkloadLine, workload_lines
 
@@ -39,6 +42,8 @@ from receiver.views.workloads import WorkloadLine, workload_lines
 RUNNING_LISTED = 50
 #: The waiting deploys of one repository an explanation reads at most.
 WAITING_READ = 1000
+#: The newest deployments of a repository read for each target's last trust checks.
+CHECKED_READ = 200
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +83,8 @@ class TargetRelease:
 
     rules: tuple[str, ...]
     waiting: DeploymentView | None = None
+    # Its last deploy of the repository that ran the trust checks, with what each said.
+    checked: Deployment | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,12 +105,25 @@ class ReadModel:
         inventory: Inventory,
         planner: Planner,
         aliases: Aliases,
+        trust: TrustChecks,
     ) -> None:
         self._store = store
         self._gate = gate
         self._inventory = inventory
         self._planner = planner
         self._aliases = aliases
+        self._trust = trust
+
+    async def tag_trust(self, state: RepositoryState) -> list[TagTrust]:
+        """The newest known tags of ``state``'s repository, each as its trust checks see it
+        now (its platforms, signature and scan), before anything deploys."""
+        catalog = await self._store.events.repository_catalog(state.rules.image)
+        digests = {t.tag: t.digest for t in catalog}
+        images = [
+            ImageRef(name=state.rules.image, tag=tag, digest=digests[tag])
+            for tag in sorted_tags(list(digests))
+        ]
+        return await self._trust.survey(state.rules.name, images)
 
     async def status(self) -> Status:
         """The database, each deployer's last listing (listed again if stale), the queue and
@@ -162,13 +182,22 @@ class ReadModel:
             limit=WAITING_READ, repository_name=repository, status=DeploymentStatus.WAITING.value
         )
         by_target = {view.deployment.target.key: view for view in await self.deployments(waiting)}
+        recent = await self._store.deployments.list_deployments(
+            limit=CHECKED_READ, repository_name=repository
+        )
+        checked: dict[str, Deployment] = {}
+        for d in recent:  # newest first
+            if d.checks:
+                checked.setdefault(d.target.key, d)
         found = {}
         for target in targets:
             try:
                 rules = tuple(self._gate.rules_for(repository, target).describe())
             except ReleaseRuleError as exc:
                 rules = (f"not deployed: {exc}",)
-            found[target.key] = TargetRelease(rules=rules, waiting=by_target.get(target.key))
+            found[target.key] = TargetRelease(
+                rules=rules, waiting=by_target.get(target.key), checked=checked.get(target.key)
+            )
         return RepositoryRelease(freezes=tuple(await self.freezes(repository)), targets=found)
 
     async def workloads(self) -> list[WorkloadLine]:

@@ -14,6 +14,8 @@ from receiver.decide.actions import ActionResult, sorted_tags
 from receiver.decide.desk import FreezeResult, VoteResult
 from receiver.decide.planner import Explanation, Outlook, TagDecision
 from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote, Wait
+from receiver.decide.trust.checks import TagTrust
+from receiver.decide.trust.policy import CheckResult
 from receiver.decide.words import describe, no_targets
 from receiver.store.records import (
     Attempt,
@@ -32,6 +34,8 @@ from receiver.views.answers import (
     AuditJson,
     CatalogRepositoryJson,
     ChangeJson,
+    CheckedJson,
+    CheckJson,
     DeploymentDetailJson,
     DeploymentFieldsJson,
     DeploymentJson,
@@ -46,6 +50,7 @@ from receiver.views.answers import (
     RejectionDetailJson,
     RejectionJson,
     RepositoryJson,
+    TagTrustJson,
     TargetJson,
     VoteJson,
     VoteResultJson,
@@ -158,6 +163,18 @@ def repository_json(state: RepositoryState) -> RepositoryJson:
     }
 
 
+def tag_trust_json(found: TagTrust) -> TagTrustJson:
+    """What a tag is, as the trust checks see it (``GET /api/v1/repos/{name}``)."""
+    return {
+        "tag": found.tag,
+        "digest": found.digest,
+        "platforms": list(found.platforms),
+        "signature": check_json(found.signature) if found.signature else None,
+        "scan": check_json(found.scan) if found.scan else None,
+        "unknown": found.unknown or None,
+    }
+
+
 def audit_json(entry: AuditEntry) -> AuditJson:
     return {
         "actor": entry.actor,
@@ -204,6 +221,18 @@ def deployment_fields_json(view: DeploymentView) -> DeploymentFieldsJson:
         "release_rules": d.release.describe(),
         "approvals": _approvals_json(d, view.votes),
         "forced_by": d.forced_by,
+        "checks": [check_json(c) for c in d.checks],
+    }
+
+
+def check_json(result: CheckResult) -> CheckJson:
+    """One trust check's result: ``{check: signature, outcome: passed, words: "verified by key
+    ops-2025 (legacy .sig)", reason: ""}``."""
+    return {
+        "check": result.check.value,
+        "outcome": result.outcome.value,
+        "words": result.words,
+        "reason": result.reason,
     }
 
 
@@ -331,6 +360,18 @@ def _explain_target_json(
         "pushes": [push_decision_json(p) for p in pushes],
         "release_rules": list(found.rules) if found else [],
         "waiting": deployment_json(waiting) if waiting else None,
+        "checks": _checked_json(found.checked) if found and found.checked else None,
+    }
+
+
+def _checked_json(d: Deployment) -> CheckedJson:
+    """A target's last trust checks: which deployment ran them, on which image, and what each
+    check said."""
+    return {
+        "deployment": d.id,
+        "image": str(d.image),
+        "status": d.status.value,
+        "results": [check_json(c) for c in d.checks],
     }
 
 

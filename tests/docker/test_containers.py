@@ -9,6 +9,7 @@ short and refusals are in ``test_container_swaps``.
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import docker
@@ -18,7 +19,10 @@ import pytest
 
 from deployers.base import DeployOutcome, Target
 from deployers.containers import ContainerDeployer
+from deployers.docker_engine import DockerSettings, Engine
 from handlers.references import Aliases, ImageName
+from receiver.decide.trust.platforms import normalise
+from receiver.errors import DeployerUnavailable
 from tests.support.components import free_port
 from tests.support.docker_engine import DockerEngine
 from tests.support.docker_workloads import (
@@ -94,6 +98,29 @@ async def test_current_reads_tag_and_digest(
     )
     assert await running_image(deployer, target("by-tag"), elsewhere) is None
     assert await running_image(deployer, target("missing"), repo.name) is None
+
+
+async def test_platforms_are_the_engines_own(
+    deployer: ContainerDeployer, repo: Repository, client: docker.DockerClient
+) -> None:
+    await repo.push("1.0.0")
+    repo.pull("1.0.0")
+    run(client, repo.text("1.0.0"), "web")
+    here = {normalise("linux", platform.machine()): 1}
+
+    assert await deployer.platforms(target("web")) == here
+    assert await deployer.platforms(target("missing")) == here  # it would run there too
+
+
+async def test_platforms_of_an_engine_away_are_unavailable() -> None:
+    engine = Engine(DockerSettings(host=f"tcp://127.0.0.1:{free_port()}", timeout_seconds=2))
+    deployer = ContainerDeployer(engine=engine, aliases=Aliases.from_groups(()))
+    try:
+        with pytest.raises(DeployerUnavailable, match="did not answer") as caught:
+            await deployer.platforms(target("web"))
+    finally:
+        deployer.close()
+    assert caught.value.kind == "container"
 
 
 async def test_deploying_the_running_digest_changes_nothing(

@@ -11,6 +11,7 @@ with a 1 s monitor a rolling update takes a few seconds.
 from __future__ import annotations
 
 import asyncio
+import platform
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,11 +19,13 @@ from typing import Any
 import docker
 import docker.types
 import pytest
+from structlog.testing import capture_logs
 
 from deployers.base import DeployOutcome, DeployResult, Target
 from deployers.docker_engine import DockerSettings, Engine, RegistryLogin, SwarmSettings
 from deployers.swarm import SwarmDeployer
 from handlers.references import Aliases, ImageName, ImageRef
+from receiver.decide.trust.platforms import normalise
 from tests.support.docker_engine import DockerEngine
 from tests.support.docker_workloads import (
     ENABLED,
@@ -32,6 +35,7 @@ from tests.support.docker_workloads import (
     repository_in,
     running_image,
 )
+from tests.support.oci import build_index
 from tests.support.polling import until
 from tests.support.registry import Registry
 
@@ -78,12 +82,15 @@ def make_service(
     *,
     labels: dict[str, str] | None = None,
     replicas: int = 1,
+    **placement: Any,
 ) -> None:
-    """A replicated service whose failed update Swarm pauses (1 s monitor, stop-first)."""
+    """A replicated service whose failed update Swarm pauses (1 s monitor, stop-first);
+    ``placement``: ``constraints``, ``platforms`` (``(arch, os)`` pairs)."""
     client.services.create(
         image,
         name=name,
         labels=labels or {},
+        **placement,
         mode=docker.types.ServiceMode("replicated", replicas=replicas),
         stop_grace_period=SECOND,
         update_config=docker.types.UpdateConfig(
@@ -378,3 +385,75 @@ async def test_the_service_keeps_its_own_registry_spelling(
     assert service_image(client) == f"{repo.registry.host}/{repo.path}:1.1.0@{second}"
     container = await running_container(client, repo.text("1.1.0", second))
     assert "VERSION=1.1.0" in container["Config"]["Env"]
+
+
+def placement_platforms(client: docker.DockerClient) -> list[dict[str, str]] | None:
+    platforms: list[dict[str, str]] | None = (
+        inspect(client)["Spec"]["TaskTemplate"].get("Placement") or {}
+    ).get("Platforms")
+    return platforms
+
+
+# (placement constraints, whether the engine's one node satisfies them)
+CONSTRAINTS = [
+    ([], True),
+    (["node.role==manager", "node.platform.os==linux"], True),
+    ([f"node.platform.arch=={platform.machine()}"], True),
+    (["node.role==worker"], False),
+    (["node.labels.zone==eu-1"], False),
+    (["node.platform.os!=linux"], False),
+]
+
+
+@pytest.mark.parametrize(("constraints", "placed"), CONSTRAINTS)
+async def test_platforms_count_the_nodes_the_service_can_be_placed_on(
+    deployer: SwarmDeployer,
+    client: docker.DockerClient,
+    repo: Repository,
+    constraints: list[str],
+    placed: bool,
+) -> None:
+    image = repo.text("1.0.0", "sha256:" + "a" * 64)
+    make_service(client, image, replicas=0, constraints=constraints)
+
+    platforms = await deployer.platforms(target())
+
+    assert platforms == ({normalise("linux", platform.machine()): 1} if placed else {})
+    assert await deployer.platforms(target("missing")) == {}
+
+
+async def test_a_deploy_of_a_multi_platform_image_places_it_on_those_platforms(
+    deployer: SwarmDeployer, client: docker.DockerClient, repo: Repository
+) -> None:
+    first = await repo.push("1.0.0")
+    index = build_index(repo.layout, tag="2.0.0", platforms=("amd64", "arm64"))
+    await asyncio.to_thread(repo.registry.push, repo.layout, "2.0.0", repo.path)
+    make_service(client, repo.text("1.0.0", first), labels=ENABLED)
+    await running_container(client, repo.text("1.0.0", first))
+    assert placement_platforms(client) is None  # the SDK asks the registry nothing
+
+    result = await deployer.deploy(target(), repo.ref("2.0.0", index))
+
+    assert result.outcome is DeployOutcome.SUCCEEDED, result
+    assert placement_platforms(client) == [
+        {"Architecture": "amd64", "OS": "linux"},
+        {"Architecture": "arm64", "OS": "linux"},
+    ]
+    await running_container(client, repo.text("2.0.0", index))
+
+
+async def test_platforms_the_engine_cannot_read_stay_as_they_are(
+    deployer: SwarmDeployer, client: docker.DockerClient, repo: Repository
+) -> None:
+    own = [("amd64", "linux")]
+    make_service(client, repo.text("1.0.0", "sha256:" + "b" * 64), replicas=0, platforms=own)
+    absent = "sha256:" + "c" * 64  # never pushed: the registry knows no such manifest
+
+    with capture_logs() as logs:
+        result = await deployer.deploy(target(), repo.ref("1.1.0", absent))
+
+    assert result.outcome is DeployOutcome.SUCCEEDED, result
+    assert service_image(client) == repo.text("1.1.0", absent)
+    assert placement_platforms(client) == [{"Architecture": "amd64", "OS": "linux"}]
+    [warning] = [e for e in logs if e["event"] == "swarm_platforms_unknown"]
+    assert warning["log_level"] == "warning" and warning["image"] == repo.text("1.1.0", absent)

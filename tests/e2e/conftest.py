@@ -38,8 +38,20 @@ async def stack(registry_tools: None, db_uri: str, tmp_path: Path) -> AsyncItera
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
     async def started(
-        *, notify: bool = True, htpasswd: bool = False, reconcile: float = 0, **repo: Any
+        *,
+        notify: bool = True,
+        htpasswd: bool = False,
+        reconcile: float = 0,
+        harbor: dict[str, Any] | None = None,
+        sections: dict[str, Any] | None = None,
+        notices_to: tuple[str, ...] = (),
+        **repo: Any,
     ) -> Stack:
+        """``harbor``: the registry's ``harbor:`` section; ``sections``: more of the
+        configuration (``notifiers``, ``notices``); ``notices_to``: the repository's
+        ``notify``; ``repo``: more of the repository's keys."""
+        if notices_to:
+            repo["notify"] = list(notices_to)
         port = free_port()
         registry = Registry(
             tmp_path / "registry",
@@ -53,6 +65,14 @@ async def stack(registry_tools: None, db_uri: str, tmp_path: Path) -> AsyncItera
         reachable: dict[str, Any] = {"host": registry.host, "insecure": True}
         if htpasswd:
             reachable |= {"username": CREDENTIALS[0], "password": CREDENTIALS[1]}
+        if harbor is not None:
+            reachable["harbor"] = harbor
+        sections = {
+            "registries": [reachable],
+            "worker": {"poll_interval_seconds": 0.5},
+            "reconciler": {"interval_seconds": reconcile},
+            **(sections or {}),
+        }
         config = make_config(
             db_uri,
             registry=registry.host,
@@ -64,9 +84,7 @@ async def stack(registry_tools: None, db_uri: str, tmp_path: Path) -> AsyncItera
                     **repo,
                 }
             ],
-            registries=[reachable],
-            worker={"poll_interval_seconds": 0.5},
-            reconciler={"interval_seconds": reconcile},
+            **sections,
         )
         server = TestServer(init_app(config, deployers=Deployers([deployer])), port=port)
         await server.start_server()

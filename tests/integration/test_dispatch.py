@@ -12,6 +12,7 @@ import pytest
 
 from deployers.base import DeployOutcome, DeployResult, Target, Workload
 from handlers.references import parse_name
+from receiver.errors import DeployerUnavailable
 from receiver.reloading import services_of
 from tests.support.api import Client, deployments, settle
 from tests.support.app import FAST_WORKER, AppUnderTest, StartApp
@@ -368,6 +369,11 @@ class UnreachableEngine:
 
     async def deploy(self, target: Target, image: Any) -> DeployResult:
         raise AssertionError("nothing runs on this engine")
+
+    async def platforms(self, target: Target) -> Mapping[str, int]:
+        if self.down:
+            raise DeployerUnavailable("connection refused", kind=self.kind)
+        return {}
 
     def close(self) -> None:
         pass

@@ -20,6 +20,7 @@ import requests
 from aiohttp.test_utils import TestServer
 
 from tests.support.nomad_fake import FakeNomad, Json, make_job, task_images
+from tests.support.nomad_nodes import drained, make_node
 from tests.support.polling import until
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "nomad"
@@ -674,3 +675,90 @@ async def test_http_details(start: Start) -> None:
             assert response.status == 500
         async with http.get("/v1/job/web", headers={"Authorization": "Bearer x"}) as response:
             assert response.status == 200
+
+
+# ---------------------------------------------------------------------- client nodes
+
+
+async def test_nodes_are_listed_as_stubs_and_read_whole(start: Start) -> None:
+    fake = FakeNomad(nodes=())
+    arm = fake.add_node(make_node("edge-1", arch="arm64", meta={"rack": "r3"}, node_class="gpu"))
+    amd = fake.add_node(make_node("core-1", datacenter="dc2", pool="core"))
+    cluster = await start(fake)
+    client = cluster.client()
+
+    stubs = await call(lambda: client.nodes.get_nodes())
+
+    assert sorted(s["Name"] for s in stubs) == ["core-1", "edge-1"]
+    for stub in stubs:
+        assert set(fixture("nomad_docs_list_nodes_response.json")[0]) <= set(stub)
+        assert {"Attributes", "Meta", "NodeResources"}.isdisjoint(stub)
+    by_name = {s["Name"]: s for s in stubs}
+    assert by_name["core-1"]["NodePool"] == "core" and by_name["core-1"]["Datacenter"] == "dc2"
+    assert by_name["edge-1"]["ModifyIndex"] == arm["ModifyIndex"]
+    with_os = await call(lambda: client.nodes.get_nodes(os=True, resources=True))
+    assert all(set(s["Attributes"]) == {"os.name"} and "NodeResources" in s for s in with_os)
+    prefixed = await call(lambda: client.nodes.get_nodes(prefix=amd["ID"][:4]))
+    assert amd["ID"] in [s["ID"] for s in prefixed]
+
+    node = await call(lambda: client.node.get_node(arm["ID"]))
+
+    assert set(fixture("nomad_docs_read_node_response.json")) <= set(node)
+    assert node["Attributes"]["cpu.arch"] == "arm64"
+    assert node["Attributes"]["kernel.name"] == "linux"
+    assert node["Attributes"]["driver.docker"] == "1"
+    assert node["Drivers"]["docker"]["Healthy"] is True
+    assert (node["Meta"], node["NodeClass"], node["NodePool"]) == ({"rack": "r3"}, "gpu", "default")
+    with pytest.raises(nomad_errors.URLNotFoundNomadException) as caught:
+        await call(lambda: client.node.get_node("5d2b3f6e-0000-4000-8000-00000000dead"))
+    assert error_text(caught.value) == "node not found"
+
+
+async def test_a_node_change_moves_its_index_and_a_drain_makes_it_ineligible(
+    start: Start,
+) -> None:
+    fake = FakeNomad(nodes=())
+    node = fake.add_node(make_node("edge-1"))
+    cluster = await start(fake)
+    client = cluster.client()
+
+    changed = fake.update_node(node["ID"], Status="down")
+    fake.update_node(node["ID"], **drained(changed, True))
+
+    [stub] = await call(lambda: client.nodes.get_nodes())
+    assert stub["ModifyIndex"] > changed["ModifyIndex"] > node["ModifyIndex"]
+    assert (stub["Status"], stub["Drain"], stub["SchedulingEligibility"]) == (
+        "down",
+        True,
+        "ineligible",
+    )
+    read = await call(lambda: client.node.get_node(node["ID"]))
+    assert read["DrainStrategy"] is not None and read["ModifyIndex"] == stub["ModifyIndex"]
+    fake.remove_node(node["ID"])
+    assert await call(lambda: client.nodes.get_nodes()) == []
+
+
+async def test_nodes_need_a_token_that_may_read_them(start: Start) -> None:
+    fake = FakeNomad(
+        nodes=(),
+        acl_token="management",
+        acl_tokens={"deployer": ["default"], "operator": ["default"]},
+        node_read_tokens=["operator"],
+    )
+    node = fake.add_node(make_node("edge-1"))
+    cluster = await start(fake)
+
+    for token in ("management", "operator"):
+        client = cluster.client(token=token)
+        assert len(await call(lambda c=client: c.nodes.get_nodes())) == 1
+        assert (await call(lambda c=client: c.node.get_node(node["ID"])))["Name"] == "edge-1"
+    for refused in ("deployer", None):
+        client = cluster.client(token=refused)
+        with pytest.raises(nomad_errors.URLNotAuthorizedNomadException):
+            await call(lambda c=client: c.nodes.get_nodes())
+        with pytest.raises(nomad_errors.URLNotAuthorizedNomadException):
+            await call(lambda c=client: c.node.get_node(node["ID"]))
+    async with aiohttp.ClientSession(cluster.url) as http:
+        for path in ("/v1/node/pools", f"/v1/node/{node['ID']}/allocations"):
+            async with http.get(path, headers={"X-Nomad-Token": "management"}) as response:
+                assert response.status == 501

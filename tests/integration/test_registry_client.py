@@ -1,7 +1,8 @@
-"""RegistryClient against a real docker-registry (plain, htpasswd, TLS) and a local token fake.
+"""RegistryClient against a real docker-registry (plain, htpasswd, TLS) and local fakes.
 
 The token flow (``Bearer`` challenges) is not something Debian's registry can be set up for
-without a token server, so a small aiohttp fake plays both registry and token service.
+without a token server, so a small aiohttp fake plays both registry and token service. Nor has
+Distribution 2.8 the OCI 1.1 referrers API: another fake answers it (and redirects blobs).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from aiohttp.test_utils import TestServer
 
 from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
 from receiver.registry.client import RegistryAuth, RegistryClient, parse_challenge
+from receiver.registry.oci import OCI_INDEX, OCI_MANIFEST
 from receiver.secret import Secret
 from tests.support.components import free_port
 from tests.support.oci import build_image, build_index
@@ -414,3 +417,175 @@ async def test_timeout_is_unavailable(
 )
 def test_parse_challenge(header: str, expected: tuple[str, dict[str, str]]) -> None:
     assert parse_challenge(header) == expected
+
+
+# -- manifests, blobs and referrers (what signatures are read with) ------------------------
+
+
+async def test_manifest_is_served_with_its_digest_and_media_type(
+    pushed: Pushed, session: aiohttp.ClientSession
+) -> None:
+    host = pushed.registry.host
+    client = RegistryClient(session, auth=plain(host))
+    by_tag = await client.manifest(host, "team/app", "v1")
+    assert by_tag is not None
+    assert (by_tag.digest, by_tag.media_type) == (pushed.digests["v1"], OCI_MANIFEST)
+    assert await client.manifest(host, "team/app", pushed.digests["v1"]) == by_tag
+    index = await client.manifest(host, "team/multi", pushed.digests["multi"])
+    assert index is not None and index.media_type == OCI_INDEX
+    assert await client.manifest(host, "team/app", "no-such-tag") is None
+    assert await client.manifest(host, "team/app", "sha256:" + "0" * 64) is None
+
+
+async def test_blob_is_served_hashed_and_capped(
+    pushed: Pushed, session: aiohttp.ClientSession
+) -> None:
+    host = pushed.registry.host
+    client = RegistryClient(session, auth=plain(host))
+    manifest = await client.manifest(host, "team/app", "v1")
+    assert manifest is not None
+    described = json.loads(manifest.body)
+    config, layer = described["config"], described["layers"][0]
+    data = await client.blob(host, "team/app", config["digest"], max_bytes=config["size"])
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == config["digest"]
+    with pytest.raises(RegistryError, match=f"larger than {layer['size'] - 1} bytes") as big:
+        await client.blob(host, "team/app", layer["digest"], max_bytes=layer["size"] - 1)
+    assert not isinstance(big.value, RegistryUnavailable)
+    with pytest.raises(RegistryError, match="HTTP 404") as missing:
+        await client.blob(host, "team/app", "sha256:" + "0" * 64, max_bytes=1024)
+    assert missing.value.status == 404
+
+
+async def test_what_no_longer_hashes_to_its_digest_is_refused(
+    pushed: Pushed, session: aiohttp.ClientSession
+) -> None:
+    """The registry's store changed under a blob and a manifest: neither is returned."""
+    reg, host = pushed.registry, pushed.registry.host
+    blob = await asyncio.to_thread(reg.put_blob, "team/tampered", b'{"signed": "sha256:aaaa"}')
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [],
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "size": 25, "digest": blob}}).encode()  # fmt: skip
+    manifest = await asyncio.to_thread(reg.put_manifest, "team/tampered", "v1", body, OCI_MANIFEST)
+    reg.overwrite_blob(blob, b'{"signed": "sha256:bbbb"}')
+    reg.overwrite_blob(manifest, body.replace(b'"layers"', b'"Layers"'))
+    client = RegistryClient(session, auth=plain(host))
+    with pytest.raises(RegistryError, match="served bytes that hash to sha256:") as wrong:
+        await client.blob(host, "team/tampered", blob, max_bytes=1024)
+    assert not isinstance(wrong.value, RegistryUnavailable)
+    with pytest.raises(RegistryError, match="served bytes that hash to sha256:"):
+        await client.manifest(host, "team/tampered", manifest)
+    by_tag = await client.manifest(host, "team/tampered", "v1")  # by tag: whatever it serves
+    assert by_tag is not None and by_tag.digest != manifest
+
+
+async def test_distribution_2_8_has_no_referrers_api(
+    pushed: Pushed, session: aiohttp.ClientSession
+) -> None:
+    host = pushed.registry.host
+    client = RegistryClient(session, auth=plain(host))
+    assert await client.referrers(host, "team/app", pushed.digests["v1"]) is None
+
+
+DESCRIPTOR = {"mediaType": OCI_MANIFEST, "digest": MANIFEST_DIGEST, "size": len(MANIFEST),
+              "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"}  # fmt: skip
+BLOB = b'{"a blob": true}'
+BLOB_DIGEST = "sha256:" + hashlib.sha256(BLOB).hexdigest()
+
+
+class OciFake:
+    """Referrers answers by repository, blobs behind a redirect (and a liar), one manifest."""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/v2/{repo:.+}/referrers/{digest}", self.referrers)
+        app.router.add_get("/v2/{repo:.+}/blobs/{digest}", self.blob)
+        app.router.add_get("/storage/{digest}", self.storage)
+        app.router.add_get("/v2/{repo:.+}/manifests/{ref}", self.manifest)
+        return app
+
+    async def referrers(self, request: web.Request) -> web.StreamResponse:
+        repo = request.match_info["repo"]
+        index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [DESCRIPTOR]}
+        if repo == "team/paged" and "last" not in request.query:
+            link = f'</v2/{repo}/referrers/{request.match_info["digest"]}?last=1>; rel="next"'
+            return web.json_response(index, headers={"Link": link})
+        answers: dict[str, web.StreamResponse] = {
+            "team/paged": web.json_response({**index, "manifests": []}),
+            "team/listed": web.json_response(index),
+            "team/html": web.Response(text="<html>no</html>", content_type="text/html"),
+            "team/other-json": web.json_response({"errors": []}),
+            "team/busy": web.Response(status=503),
+            "team/denied": web.Response(status=403),
+        }
+        return answers.get(repo) or web.Response(status=404)
+
+    async def blob(self, request: web.Request) -> web.StreamResponse:
+        if request.match_info["repo"] == "team/liar":
+            return web.Response(body=BLOB + b" ")
+        raise web.HTTPTemporaryRedirect(f"/storage/{request.match_info['digest']}")
+
+    async def storage(self, request: web.Request) -> web.Response:
+        return web.Response(body=BLOB)
+
+    async def manifest(self, request: web.Request) -> web.Response:
+        return web.Response(body=MANIFEST, content_type=OCI_MANIFEST)
+
+
+@pytest.fixture
+async def oci_fake(aiohttp_server: Any) -> str:
+    server: TestServer = await aiohttp_server(OciFake().app())
+    return f"127.0.0.1:{server.port}"
+
+
+@pytest.mark.parametrize(
+    ("repo", "expected"),
+    [
+        ("team/listed", [DESCRIPTOR]),
+        ("team/paged", [DESCRIPTOR]),
+        ("team/none", None),
+        ("team/html", None),
+        ("team/other-json", None),
+    ],
+)
+async def test_referrers_api_answers(
+    oci_fake: str, session: aiohttp.ClientSession, repo: str, expected: list[Any] | None
+) -> None:
+    client = RegistryClient(session, auth=plain(oci_fake))
+    assert await client.referrers(oci_fake, repo, MANIFEST_DIGEST) == expected
+
+
+async def test_referrers_api_failures_are_errors(
+    oci_fake: str, session: aiohttp.ClientSession
+) -> None:
+    client = RegistryClient(session, auth=plain(oci_fake))
+    with pytest.raises(RegistryUnavailable, match="HTTP 503"):
+        await client.referrers(oci_fake, "team/busy", MANIFEST_DIGEST)
+    with pytest.raises(RegistryError, match="access denied") as denied:
+        await client.referrers(oci_fake, "team/denied", MANIFEST_DIGEST)
+    assert not isinstance(denied.value, RegistryUnavailable)
+
+
+async def test_blob_follows_a_redirect_and_is_hashed(
+    oci_fake: str, session: aiohttp.ClientSession
+) -> None:
+    client = RegistryClient(session, auth=plain(oci_fake))
+    assert await client.blob(oci_fake, "team/app", BLOB_DIGEST, max_bytes=1024) == BLOB
+    with pytest.raises(RegistryError, match="served bytes that hash to sha256:"):
+        await client.blob(oci_fake, "team/liar", BLOB_DIGEST, max_bytes=1024)
+    with pytest.raises(RegistryError, match="served bytes that hash to"):
+        await client.manifest(oci_fake, "team/app", BLOB_DIGEST)  # serves MANIFEST
+    found = await client.manifest(oci_fake, "team/app", MANIFEST_DIGEST)
+    assert found is not None and found.media_type == OCI_MANIFEST
+
+
+async def test_closed_port_is_unavailable_for_signature_reads(
+    session: aiohttp.ClientSession,
+) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    client = RegistryClient(session, auth=plain(host))
+    with pytest.raises(RegistryUnavailable, match="unreachable"):
+        await client.manifest(host, "team/app", "sha256-" + "0" * 64 + ".sig")
+    with pytest.raises(RegistryUnavailable, match="unreachable"):
+        await client.blob(host, "team/app", MANIFEST_DIGEST, max_bytes=10)
+    with pytest.raises(RegistryUnavailable, match="unreachable"):
+        await client.referrers(host, "team/app", MANIFEST_DIGEST)

@@ -56,6 +56,7 @@ DEPLOYMENT_KEYS = {
     "release_rules",
     "approvals",
     "forced_by",
+    "checks",
 }
 
 
@@ -498,7 +499,8 @@ async def test_v1_lists_repositories_with_their_rules(start: Start) -> None:
 async def test_v1_gets_one_repository_with_its_audit(start: Start) -> None:
     client, _ = await start(repositories=[repository(), deep_repository()])
     body = await get_json(client, f"/api/v1/repos/{DEEP}")
-    assert set(body) == REPOSITORY_KEYS | {"audit"}
+    assert set(body) == REPOSITORY_KEYS | {"audit", "tags"}
+    assert body["tags"] == []  # no tag known yet
     assert (body["name"], body["audit"]) == (DEEP, [])
     assert_message(await get_json(client, "/api/v1/repos/no/such", 404), "no/such")
     await get_json(client, f"/api/v1/repos/{DEEP}/more", 404)
@@ -599,6 +601,7 @@ async def test_v1_deploy_plans_the_tag_for_every_target(start: Start) -> None:
         "release_rules": [],
         "approvals": None,
         "forced_by": None,
+        "checks": [],
     }
 
 

@@ -4,7 +4,7 @@ real PostgreSQL (the database going away is in ``test_api``'s outage test)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from handlers.references import ImageName, ImageRef
 from receiver import version
 from receiver.app import init_app
 from receiver.background import inventory
+from receiver.errors import DeployerUnavailable
 from receiver.store import Store
 from receiver.store.records import Plan
 from tests.support.api import Client, ClientFactory
@@ -62,6 +63,12 @@ class Unanswering:
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
         raise AssertionError("not called")
+
+    async def platforms(self, target: Target) -> Mapping[str, int]:
+        if self.error is not None:
+            raise DeployerUnavailable(str(self.error), kind=self.kind) from self.error
+        await asyncio.sleep(3600)
+        return {}
 
     def close(self) -> None:
         pass

@@ -40,6 +40,11 @@ deployment watcher ends it (the fake catches up at its next request or test hook
 A blocking query on the jobs list (``?index=N&wait=D``) waits, as Nomad's does, until the
 list's index (the last write to a job) passes ``N`` or ``D`` ends (default 5 min, at most
 10 min); other blocking queries answer at once. Every job version is kept (Nomad keeps 6).
+
+Client nodes (one dev node unless ``nodes=`` says otherwise; ``add_node(make_node(...))``) are
+listed by ``GET /v1/nodes`` and read by ``GET /v1/node/:id`` in Nomad's shapes
+(``tests.support.nomad_nodes``); with ACLs on, only the management token and
+``node_read_tokens`` may read them (``node:read``).
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
+from tests.support.nomad_nodes import NODE_NOT_FOUND, make_node, node_stub
 
 Json = dict[str, Any]
 
@@ -316,9 +323,14 @@ class FakeNomad:
         deployment_polls: int = 1,
         deployment_seconds: float = 0.0,
         eval_polls: int = 0,
+        node_read_tokens: Collection[str] = (),
+        nodes: Iterable[Mapping[str, Any]] | None = None,
     ) -> None:
+        """``nodes``: the client nodes it starts with; by default one, as ``nomad agent -dev``
+        has (linux/amd64 in dc1, pool default, the docker driver healthy)."""
         self.acl_token = acl_token
         self.acl_tokens = {token: frozenset(ns) for token, ns in (acl_tokens or {}).items()}
+        self.node_read_tokens = frozenset(node_read_tokens)
         self.namespaces: set[str] = {"default", *namespaces}
         self.region = region
         self.regions: set[str] = {region, *regions}
@@ -339,6 +351,10 @@ class FakeNomad:
         self._deployments: dict[str, Json] = {}
         self._tracking: dict[str, _Tracking] = {}
         self._meanwhile = 0
+        self._nodes: dict[str, Json] = {}
+        self._nodes_index = 1  # the nodes table's index: its last write
+        for node in (make_node("dev-1"),) if nodes is None else nodes:
+            self.add_node(node)
 
     # ------------------------------------------------------------------ test hooks
 
@@ -426,6 +442,27 @@ class FakeNomad:
             ended.append(copy.deepcopy(deployment))
         return ended
 
+    def add_node(self, node: Mapping[str, Any]) -> Json:
+        """Register a client node (``nomad_nodes.make_node``); returns it as it is read."""
+        index = self._nodes_index = self._next()
+        self._nodes[str(node["ID"])] = {**copy.deepcopy(dict(node)), "CreateIndex": index,
+                                         "ModifyIndex": index}  # fmt: skip
+        return self.node(str(node["ID"]))
+
+    def update_node(self, node_id: str, **changes: Any) -> Json:
+        """Change fields of a node (``Status="down"``, ``Meta={...}``) at a new index."""
+        self._nodes_index = self._next()
+        self._nodes[node_id].update(copy.deepcopy(changes), ModifyIndex=self._nodes_index)
+        return self.node(node_id)
+
+    def remove_node(self, node_id: str) -> None:
+        """Deregister a node (``nomad node purge``)."""
+        del self._nodes[node_id]
+        self._nodes_index = self._next()
+
+    def node(self, node_id: str) -> Json:
+        return copy.deepcopy(self._nodes[node_id])
+
     def complete_evaluations(self) -> None:
         for evaluation in list(self._evals.values()):
             if evaluation["Status"] == "pending":
@@ -441,6 +478,8 @@ class FakeNomad:
         app.router.add_route("*", "/v1/job/{tail:.+}", self._job_specific)
         app.router.add_route("*", "/v1/deployment/{tail:.+}", self._deployment_request)
         app.router.add_get("/v1/evaluation/{eval_id}", self._eval_request)
+        app.router.add_get("/v1/nodes", self._nodes_request)
+        app.router.add_route("*", "/v1/node/{tail:.+}", self._node_request)
         app.router.add_get("/v1/namespaces", self._namespaces_request)
         app.router.add_get("/v1/regions", self._regions_request)
         app.router.add_get("/v1/status/leader", self._leader_request)
@@ -668,6 +707,41 @@ class FakeNomad:
             raise NomadError(403, PERMISSION_DENIED)
         self._observe_eval(evaluation)
         return self._json(evaluation, index=evaluation["ModifyIndex"])
+
+    async def _nodes_request(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/nodes: the stubs, by ID (``?prefix=`` of the ID, ``?resources``, ``?os``)."""
+        self._authorize_nodes(request)
+        resources = bool(_parse_bool(request.query.get("resources"), "resources"))
+        with_os = bool(_parse_bool(request.query.get("os"), "os"))
+        prefix = request.query.get("prefix", "")
+        await self._block(request, lambda: self._nodes_index)
+        stubs = [
+            node_stub(node, resources=resources, os=with_os)
+            for node_id, node in sorted(self._nodes.items())
+            if node_id.startswith(prefix)
+        ]
+        return self._json(stubs, index=self._nodes_index)
+
+    async def _node_request(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/node/:node_id (the full UUID); the node's other endpoints are not here."""
+        tail = request.match_info["tail"]
+        if "/" in tail or tail == "pools":
+            raise NomadError(501, f"FakeNomad does not implement /v1/node/{tail}")
+        if request.method != "GET":
+            raise NomadError(405, "Invalid method")
+        self._authorize_nodes(request)
+        node = self._nodes.get(tail)
+        if node is None:
+            raise NomadError(404, NODE_NOT_FOUND)
+        return self._json(node, index=node["ModifyIndex"])
+
+    def _authorize_nodes(self, request: web.Request) -> None:
+        """403 unless ACLs are off or the token may read nodes (``node:read``)."""
+        if self.acl_token is None and not self.acl_tokens:
+            return
+        token = _token(request)
+        if token is None or (token != self.acl_token and token not in self.node_read_tokens):
+            raise NomadError(403, PERMISSION_DENIED)
 
     async def _namespaces_request(self, request: web.Request) -> web.StreamResponse:
         allowed = self._authorize(request, None)

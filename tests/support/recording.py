@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ class RecordingDeployer:
     # Outcomes to return, in order, before succeeding (e.g. [FAILED, FAILED]).
     scripted: list[DeployResult] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    # What ``platforms`` answers for every target: node platform -> node count.
+    node_platforms: dict[str, int] = field(default_factory=lambda: {"linux/amd64": 1})
     active: Counter[str] = field(default_factory=Counter)
     max_active: Counter[str] = field(default_factory=Counter)
     closed: bool = False
@@ -84,6 +86,9 @@ class RecordingDeployer:
             return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"now on {image}")
         finally:
             self.active[target.key] -= 1
+
+    async def platforms(self, target: Target) -> Mapping[str, int]:
+        return dict(self.node_platforms)
 
     def close(self) -> None:
         self.closed = True

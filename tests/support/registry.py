@@ -8,6 +8,10 @@ blocking methods from async tests with ``asyncio.to_thread``.
         reg.push(layout, "v1", "team/app")
         assert reg.manifest_digest("team/app", "v1") == digest
 
+``put_blob`` and ``put_manifest`` push through the HTTP API what skopeo cannot (cosign's
+signatures, OCI 1.1 referrers); ``overwrite_blob`` makes the registry serve other bytes under a
+digest, as a tampered store would.
+
 ``htpasswd=(user, password)`` makes the registry demand HTTP Basic credentials (the harness's
 own requests and pushes then send them; writing the bcrypt hash needs the ``bcrypt`` package).
 ``tls=(certificate, key)`` serves HTTPS; the harness trusts ``certificate``.
@@ -17,12 +21,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import shutil
 import ssl
 import subprocess
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -311,10 +317,16 @@ class Registry:
             )
 
     def _request(
-        self, method: str, path: str, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
+        """``path`` on the registry (or a whole URL it gave, such as an upload's location)."""
         headers = {**self._auth_headers(), **(headers or {})}
-        req = urllib.request.Request(f"{self.url}{path}", method=method, headers=headers)
+        url = urllib.parse.urljoin(f"{self.url}/", path)
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with self._opener.open(req, timeout=HTTP_TIMEOUT) as resp:
                 return resp.status, dict(resp.headers.items()), resp.read()
@@ -346,6 +358,55 @@ class Registry:
             raise RegistryError(f"GET {repository}:{reference} -> HTTP {status}", status)
         parsed: dict[str, Any] = json.loads(body)
         return headers.get("Content-Type", ""), parsed
+
+    def raw_manifest(self, repository: str, reference: str) -> tuple[str, bytes]:
+        """``GET /v2/REPO/manifests/REF`` -> (media type, the bytes as served)."""
+        status, headers, body = self._request(
+            "GET", f"/v2/{repository}/manifests/{reference}", {"Accept": MANIFEST_ACCEPT}
+        )
+        if status != 200:
+            raise RegistryError(f"GET {repository}:{reference} -> HTTP {status}", status)
+        return headers.get("Content-Type", ""), body
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` as a blob (``POST`` an upload, ``PUT`` it whole); its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        status, headers, body = self._request("POST", f"/v2/{repository}/blobs/uploads/")
+        if status != 202 or "Location" not in headers:
+            raise RegistryError(f"POST upload to {repository} -> HTTP {status}: {body!r}", status)
+        location = headers["Location"]
+        joiner = "&" if "?" in location else "?"
+        status, _, body = self._request(
+            "PUT",
+            f"{location}{joiner}digest={digest}",
+            {"Content-Type": "application/octet-stream"},
+            data,
+        )
+        if status != 201:
+            raise RegistryError(f"PUT blob {digest} -> HTTP {status}: {body!r}", status)
+        return digest
+
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        """``PUT /v2/REPO/manifests/REF`` (a tag or the digest of ``body``); its digest."""
+        status, _, answer = self._request(
+            "PUT", f"/v2/{repository}/manifests/{reference}", {"Content-Type": media_type}, body
+        )
+        if status != 201:
+            raise RegistryError(
+                f"PUT {repository}:{reference} -> HTTP {status}: {answer!r}", status
+            )
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+    def stored_blob(self, digest: str) -> Path:
+        """The file the registry keeps blob (or manifest) ``digest`` in."""
+        algorithm, _, value = digest.partition(":")
+        root = self.workdir / "storage" / "docker" / "registry" / "v2" / "blobs"
+        return root / algorithm / value[:2] / value / "data"
+
+    def overwrite_blob(self, digest: str, data: bytes) -> None:
+        """Store ``data`` as the content of blob (or manifest) ``digest``: the registry serves
+        it from then on, though it no longer hashes to the digest."""
+        self.stored_blob(digest).write_bytes(data)
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         """``DELETE /v2/REPO/manifests/DIGEST`` (expects 202); untags every tag on it."""

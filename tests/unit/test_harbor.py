@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers import harbor
-from handlers.events import Action, Parsed
+from handlers.events import Action, Budget, Parsed
 from receiver.errors import PayloadError
 from tests.support.fixture_files import FIXTURES, load_recorded
+from tests.support.harbor_fake import FakeHarbor
 
 HARBOR = FIXTURES / "harbor"
 JSON = {"Content-Type": "application/json"}
@@ -475,3 +476,224 @@ def test_arbitrary_json_raises_only_payload_error(value: object, cloudevents: bo
     except PayloadError:
         return
     assert isinstance(parsed, Parsed)
+
+
+# --- scan notices -------------------------------------------------------------------------------
+
+SCANNED_DIGEST = PUSHED_DIGEST  # the docs examples scan the pushed alpine
+SCANNING = {
+    "default": "harbor_docs_default_scanning_completed.json",
+    "cloudevents": "harbor_docs_cloudevents_scanning_completed.json",
+}
+SCAN_TYPES = {
+    "default": {
+        "SCANNING_COMPLETED": harbor.ScanEnd.COMPLETED,
+        "SCANNING_FAILED": harbor.ScanEnd.FAILED,
+        "SCANNING_STOPPED": harbor.ScanEnd.STOPPED,
+    },
+    "cloudevents": {
+        "harbor.scan.completed": harbor.ScanEnd.COMPLETED,
+        "harbor.scan.failed": harbor.ScanEnd.FAILED,
+        "harbor.scan.stopped": harbor.ScanEnd.STOPPED,
+    },
+}
+
+
+def notice(
+    status: harbor.ScanEnd = harbor.ScanEnd.COMPLETED,
+    digest: str = SCANNED_DIGEST,
+    repository: str = "harbor/alpine",
+) -> harbor.ScanNotice:
+    return harbor.ScanNotice(repository=repository, digest=digest, status=status)
+
+
+def scan_data(doc: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = doc["data"] if "specversion" in doc else doc["event_data"]
+    return data
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_scan_notices_of_every_docs_example(name: str) -> None:
+    headers, body = load_recorded(HARBOR / name)
+
+    expected = (notice(),) if "scanning_completed" in name else ()
+    assert harbor.scan_notices(body, headers) == expected
+
+
+@pytest.mark.parametrize(
+    ("form", "kind", "status"),
+    [(form, kind, status) for form, types in SCAN_TYPES.items() for kind, status in types.items()],
+)
+def test_scan_notice_of_each_way_a_scan_ends(form: str, kind: str, status: harbor.ScanEnd) -> None:
+    doc = document(SCANNING[form])
+    doc["type"] = kind
+
+    assert harbor.scan_notices(encode(doc), JSON) == (notice(status),)
+    assert harbor.parse(encode(doc), JSON, source="harbor") == Parsed(ignored=1)
+
+
+@pytest.mark.parametrize("form", sorted(SCANNING))
+def test_scan_notice_without_a_scan_overview(form: str) -> None:
+    """harbor#21005: a scheduled scan's notification may come without any result."""
+    doc = document(SCANNING[form])
+    del resources_of(doc)[0]["scan_overview"]
+    scan_data(doc)["scan"] = {}
+
+    assert harbor.scan_notices(encode(doc), JSON) == (notice(),)
+
+
+@pytest.mark.parametrize(
+    ("scan", "expected"),
+    [
+        ({"scan_type": "vulnerability"}, (notice(),)),
+        ({}, (notice(),)),
+        ("not an object", (notice(),)),
+        ({"scan_type": "sbom"}, ()),
+    ],
+)
+def test_only_vulnerability_scans_are_noticed(scan: object, expected: tuple[object, ...]) -> None:
+    doc = document(SCANNING["default"])
+    scan_data(doc)["scan"] = scan
+
+    assert harbor.scan_notices(encode(doc), JSON) == expected
+
+
+def test_scan_notices_one_per_digest_in_order() -> None:
+    doc = document(SCANNING["cloudevents"])
+    first = resources_of(doc)[0]
+    scan_data(doc)["resources"] = [
+        first,
+        {"digest": DELETED_DIGEST, "tag": "3.8"},
+        {"digest": "not-a-digest"},
+        {"tag": "latest"},
+        "not an object",
+        first,
+    ]
+
+    assert harbor.scan_notices(encode(doc), JSON) == (notice(), notice(digest=DELETED_DIGEST))
+
+
+def test_a_cloudevents_scan_type_is_not_one_of_the_default_format() -> None:
+    doc = document(SCANNING["default"])
+    doc["type"] = "harbor.scan.completed"
+
+    assert harbor.scan_notices(encode(doc), JSON) == ()
+
+
+def test_cloudevents_scan_notice_by_content_type_alone() -> None:
+    doc = document(SCANNING["cloudevents"])
+    del doc["specversion"]
+
+    assert harbor.scan_notices(encode(doc), CLOUDEVENTS) == (notice(),)
+    assert harbor.scan_notices(encode(doc), JSON) == ()
+
+
+def test_the_repository_from_namespace_and_name() -> None:
+    doc = document(SCANNING["default"])
+    scan_data(doc)["repository"] = {"namespace": "team", "name": "tools/app"}
+
+    assert harbor.scan_notices(encode(doc), JSON) == (notice(repository="team/tools/app"),)
+
+
+def _scan_doc_without(*path: str) -> bytes:
+    doc = document(SCANNING["default"])
+    return encode(without(doc, *path))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"<html>", id="not-json"),
+        pytest.param(b"[]", id="not-an-object"),
+        pytest.param(b"\xff\xfe", id="not-utf8"),
+        pytest.param(b"[" * 100_000, id="too-deep"),
+        pytest.param(_scan_doc_without("type"), id="no-type"),
+        pytest.param(_scan_doc_without("event_data"), id="no-data"),
+        pytest.param(_scan_doc_without("event_data", "resources"), id="no-resources"),
+        pytest.param(_scan_doc_without("event_data", "repository"), id="no-repository"),
+        pytest.param(
+            encode({"type": "SCANNING_COMPLETED", "event_data": {"resources": {"a": 1}}}),
+            id="resources-not-a-list",
+        ),
+        pytest.param(
+            encode(
+                {
+                    "type": "SCANNING_COMPLETED",
+                    "event_data": {
+                        "resources": [{"digest": SCANNED_DIGEST}],
+                        "repository": {"repo_full_name": "Not/A Repository"},
+                    },
+                }
+            ),
+            id="bad-repository",
+        ),
+    ],
+)
+def test_unusable_scan_notifications_say_nothing(body: bytes) -> None:
+    assert harbor.scan_notices(body, JSON) == ()
+
+
+def test_scan_notices_keep_to_the_budget() -> None:
+    doc = document(SCANNING["default"])
+    resources_of(doc)[:] = [{"digest": SCANNED_DIGEST}] * 3
+
+    assert harbor.scan_notices(encode(doc), JSON, budget=Budget(records=2)) == ()
+    assert harbor.scan_notices(encode(doc), JSON, budget=Budget(records=3)) == (notice(),)
+    long = Budget(field_bytes=len(SCANNED_DIGEST) - 1)
+    assert harbor.scan_notices(encode(doc), JSON, budget=long) == ()
+
+
+@pytest.mark.parametrize("cloudevents", [False, True])
+@pytest.mark.parametrize("overview", [True, False])
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        ("scanned", harbor.ScanEnd.COMPLETED),
+        ("failed", harbor.ScanEnd.FAILED),
+        ("stopped", harbor.ScanEnd.STOPPED),
+    ],
+)
+def test_the_fakes_scan_webhooks_are_noticed(
+    cloudevents: bool, overview: bool, outcome: str, status: harbor.ScanEnd
+) -> None:
+    fake = FakeHarbor()
+    getattr(fake, outcome)("team/tools/app", SCANNED_DIGEST)
+    headers, body = fake.scan_webhook(
+        "team/tools/app", SCANNED_DIGEST, cloudevents=cloudevents, overview=overview
+    )
+
+    assert harbor.scan_notices(body, headers) == (notice(status, repository="team/tools/app"),)
+    assert harbor.parse(body, headers, source="harbor") == Parsed(ignored=1)
+
+
+@pytest.mark.parametrize("form", sorted(SCANNING))
+def test_the_fakes_scan_webhooks_follow_the_docs_examples(form: str) -> None:
+    fake = FakeHarbor(host="localhost")
+    fake.scanned("harbor/alpine", SCANNED_DIGEST)
+    cloudevents = form == "cloudevents"
+    headers, body = fake.scan_webhook(
+        "harbor/alpine", SCANNED_DIGEST, cloudevents=cloudevents, scan_type=None
+    )
+    made, docs = json.loads(body), document(SCANNING[form])
+
+    def shape(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: shape(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [shape(item) for item in value]
+        return type(value).__name__
+
+    assert shape(made) == shape(docs)
+    assert list(made) == list(docs)
+    assert scan_data(made)["resources"][0]["resource_url"] == resources_of(docs)[0]["resource_url"]
+    assert headers["Content-Type"] == (CLOUDEVENTS if cloudevents else JSON)["Content-Type"]
+
+
+@settings(
+    database=None, deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(value=JSON_VALUES, cloudevents=st.booleans())
+def test_scan_notices_of_arbitrary_json_never_raise(value: object, cloudevents: bool) -> None:
+    notices = harbor.scan_notices(encode(value), CLOUDEVENTS if cloudevents else JSON)
+
+    assert all(isinstance(found, harbor.ScanNotice) for found in notices)

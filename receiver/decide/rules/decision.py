@@ -9,6 +9,7 @@ Two questions are answered here:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -75,6 +76,19 @@ class Decision:
     adopt: bool = False
 
 
+# The tags cosign writes beside an image (its signatures, attestations, SBOM, and the OCI
+# referrers tag): artifacts of the digest they name, never an image to deploy.
+_ARTIFACT_TAG = re.compile(r"^sha256-([0-9a-f]{64})(?:\.(sig|att|sbom))?$")
+_ARTIFACT_WORDS = {"sig": "signatures", "att": "attestations", "sbom": "SBOM", None: "referrers"}
+
+
+def artifact_of(tag: str) -> str | None:
+    """The digest ``tag`` holds cosign's artifacts of (``sha256-<hex>.sig`` → ``sha256:<hex>``),
+    or None for any other tag."""
+    found = _ARTIFACT_TAG.match(tag)
+    return f"sha256:{found[1]}" if found else None
+
+
 def decide_push(
     rules: Rules,
     *,
@@ -87,6 +101,10 @@ def decide_push(
 ) -> Decision:
     """Should a target that runs ``running`` (since ``running_since``) move to ``tag@digest``,
     which was just pushed (at ``pushed_at``, None when nobody knows)?"""
+    if (found := _ARTIFACT_TAG.match(tag)) is not None:
+        what = _ARTIFACT_WORDS[found[2]]
+        return Decision(deploy=False, reason=f"{tag} holds the {what} of sha256:{found[1][:12]}, "
+                        "not an image")  # fmt: skip
     if running is not None and running.digest == digest:
         return Decision(deploy=False, reason=f"already runs {tag}@{short_digest(digest)}")
     if not rules.auto_deploy and not manual:
@@ -167,7 +185,12 @@ def newest_tag(
     """The newest tag the rules allow, relative to what runs (or, when nothing runs, the
     newest release the policy's kind of tags allows, whatever its version range)."""
     # Filters do not apply to staying on the running tag (as in ``decide_push``).
-    allowed = [t for t in tags if t == running_tag or all(f.allows(t) for f in rules.filters)]
+    allowed = [
+        t
+        for t in tags
+        if not _ARTIFACT_TAG.match(t)
+        and (t == running_tag or all(f.allows(t) for f in rules.filters))
+    ]
     if not allowed:
         return None
     if rules.follow_tag_only:

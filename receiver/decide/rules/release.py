@@ -9,7 +9,9 @@ A deploy waits while any of these holds (``judge_release``):
 - its image was pushed less than ``min_age`` ago (**cooldown**);
 - the repository's last push is less than ``settle`` old (**settle**: a burst of pushes is one
   deploy);
-- it has fewer **approvals** from distinct API tokens than the rules ask for.
+- it has fewer **approvals** from distinct API tokens than the rules ask for;
+- a trust check **holds** it back (``scan``: its image is not scanned yet) until it is due to
+  be checked again.
 
 A rejection ends it (``rejected``); approvals still missing at ``approval_deadline`` after it was
 decided end it too (``expired``). Every wait has its words, the same in the API, the CLI, the
@@ -183,6 +185,9 @@ class Candidate:
     last_push_at: datetime | None = None
     forced: bool = False
     votes: tuple[Vote, ...] = ()
+    # A trust check holds it back until ``held_until`` (then it is checked again), in words.
+    held_until: datetime | None = None
+    hold_words: str = ""
 
     @property
     def approvers(self) -> tuple[str, ...]:
@@ -201,6 +206,8 @@ class WaitKind(enum.StrEnum):
     COOLDOWN = "cooldown"
     SETTLE = "settle"
     APPROVAL = "approval"
+    # A trust check holds it back (an image not scanned yet): ``receiver.decide.trust``.
+    SCAN = "scan"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -263,6 +270,7 @@ def judge_release(
         _cooldown(candidate, now),
         _settle(candidate, now),
         _approval(candidate, now),
+        _held(candidate, now),
     )
     waits = tuple(w for w in found if w is not None)
     if not waits:
@@ -271,6 +279,13 @@ def judge_release(
     if deadline is not None:
         times.append(deadline)
     return ReleaseVerdict(outcome=ReleaseOutcome.WAIT, waits=waits, due=min(times, default=None))
+
+
+def _held(candidate: Candidate, now: datetime) -> Wait | None:
+    until = candidate.held_until
+    if until is None or now >= until:
+        return None
+    return Wait(kind=WaitKind.SCAN, words=candidate.hold_words or "awaiting scan", until=until)
 
 
 def _frozen(freeze: Freeze) -> Wait:

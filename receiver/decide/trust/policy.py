@@ -51,6 +51,16 @@ class CheckResult:
         return {"check": self.check.value, "outcome": self.outcome.value,
                 "words": self.words, "reason": self.reason}  # fmt: skip
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> CheckResult:
+        return cls(check=Check(raw["check"]), outcome=CheckOutcome(raw["outcome"]),
+                   words=str(raw.get("words", "")), reason=str(raw.get("reason", "")))  # fmt: skip
+
+    @property
+    def line(self) -> str:
+        """``signature: verified by key ops-2025 (legacy .sig)``."""
+        return f"{self.check.value}: {self.words}"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TextMatch:
