@@ -210,7 +210,7 @@ class Dispatcher:
         retry = (
             result.outcome in (DeployOutcome.FAILED, DeployOutcome.CONFLICT)
             and result.retryable
-            and deployment.attempts < self._config.max_attempts
+            and deployment.tries < self._config.max_attempts
         )
         return DispatchResult(status=status, message=result.message, retry=retry)
 
@@ -235,7 +235,7 @@ class Dispatcher:
             return DispatchResult(
                 status=DeploymentStatus.FAILED,
                 message=f"the registry did not confirm the digest: {exc}",
-                retry=deployment.attempts < self._config.max_attempts,
+                retry=deployment.tries < self._config.max_attempts,
             )
         if refusal is not None:
             log.warning("deploy_refused", image=str(image), reason=refusal)
@@ -267,7 +267,7 @@ class Dispatcher:
             return DispatchResult(
                 status=DeploymentStatus.FAILED,
                 message=f"not checked: {exc}",
-                retry=deployment.attempts < self._config.max_attempts,
+                retry=deployment.tries < self._config.max_attempts,
             )
         self._metrics.checked(verdict.results)
         if (refusal := verdict.refusal) is not None:
@@ -290,7 +290,7 @@ class Dispatcher:
     def _retry_at(self, deployment: Deployment) -> datetime:
         config = self._config
         delay = backoff(
-            deployment.attempts, base=config.retry_base_seconds, cap=config.retry_max_seconds
+            max(deployment.tries, 1), base=config.retry_base_seconds, cap=config.retry_max_seconds
         )
         return self._clock.now() + timedelta(seconds=delay)
 

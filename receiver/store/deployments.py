@@ -242,4 +242,5 @@ def deployment_of(row: Row) -> Deployment:
         held_since=row.get("held_since"),
         held_until=row.get("held_until"),
         hold_words=row.get("hold_words") or "",
+        holds=row.get("holds") or 0,
     )

@@ -393,7 +393,8 @@ UPDATE deployments d
    SET status = 'waiting', message = %(message)s, checks = %(checks)s,
        held_since = coalesce(d.held_since, %(now)s), held_until = %(until)s,
        hold_words = %(message)s, wait_kinds = %(wait_kinds)s, due_at = %(until)s,
-       announced = false, updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
+       holds = d.holds + 1, announced = d.held_since IS NOT NULL,
+       updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
  WHERE d.id = %(id)s AND d.status = 'running' AND d.claimed_by = %(worker)s
    AND NOT EXISTS (SELECT 1 FROM deployments w
                     WHERE w.target_key = d.target_key AND w.status = 'waiting')
@@ -450,7 +451,7 @@ UPDATE deploy_attempts
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words
+       due_at, announced, checks, held_since, held_until, hold_words, holds
   FROM deployments
  WHERE id = %(id)s;
 
@@ -458,7 +459,7 @@ SELECT id, target, repository_name, registry, repository, tag, digest, previous_
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words
+       due_at, announced, checks, held_since, held_until, hold_words, holds
   FROM deployments
  WHERE (%(repository_name)s::text IS NULL OR repository_name = %(repository_name)s)
    AND (%(target_key)s::text IS NULL OR target_key = %(target_key)s)
@@ -578,7 +579,7 @@ SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words
+       due_at, announced, checks, held_since, held_until, hold_words, holds
   FROM deployments
  WHERE status IN ('failed', 'rolled_back', 'conflict') AND finished_at >= %(since)s
  ORDER BY id DESC
@@ -590,7 +591,7 @@ SELECT DISTINCT ON (target_key)
        id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words
+       due_at, announced, checks, held_since, held_until, hold_words, holds
   FROM deployments
  ORDER BY target_key, id DESC;
 

@@ -212,6 +212,12 @@ class Deployment:
     held_since: datetime | None = None
     held_until: datetime | None = None
     hold_words: str = ""
+    holds: int = 0
+
+    @property
+    def tries(self) -> int:
+        """Its attempts that were deploys (or failed checks), not holds."""
+        return self.attempts - self.holds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

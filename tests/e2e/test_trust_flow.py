@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
+from deployers.base import DeployResult
 from tests.support.chat_capture import ChatCapture
 from tests.support.cosign_signer import (
     Signer,
@@ -266,7 +267,8 @@ async def scan_event(s: Stack, fake: FakeHarbor, digest: str, *, overview: bool)
 
 async def stack_scanned(stack: StackFactory, url: str, **scan: Any) -> Stack:
     found = scanning(url, **scan)
-    retries = {"poll_interval_seconds": 0.2, "retry_base_seconds": 0.2, "retry_max_seconds": 0.5}
+    retries = {"poll_interval_seconds": 0.2, "retry_base_seconds": 0.2, "retry_max_seconds": 0.5,
+               "max_attempts": 2}  # fmt: skip
     return await started(
         stack,
         notify=False,
@@ -343,7 +345,7 @@ async def test_harbor_away_holds_the_deploy_and_never_refuses_it_for_that(
     await s.wait_until("the deploy waits for Harbor", retried)
 
     async def tried_past_the_wait() -> bool:  # scan.wait is 1 s: Harbor away never refuses
-        [d] = [d for d in await s.deployments() if d["tag"] == "1.0.1"]
+        [d] = [d for d in await s.deployments() if d["tag"] == "1.0.1"]  # seen above
         assert d["status"] != "refused", d
         return int(d["attempts"]) >= 3
 
@@ -376,3 +378,25 @@ async def test_a_signature_made_after_the_push_lets_the_refused_deploy_go(
     assert not [
         d for d in await s.deployments() if d["tag"] == sig_tag and d["status"] != "skipped"
     ]
+
+
+async def test_a_long_wait_for_a_scan_leaves_the_deploy_its_retries(
+    stack: StackFactory, harbor: tuple[FakeHarbor, str]
+) -> None:
+    fake, url = harbor
+    s = await stack_scanned(stack, url, wait="30s")  # looked at again every 3 s
+    digest = await push(s, "1.0.1")
+    fake.push(REPO, digest)
+    s.deployer.scripted = [DeployResult.failed("the orchestrator hiccupped", retry=True)]
+    await announce(s, "1.0.1", digest)
+
+    async def held_again() -> bool:
+        found = [d for d in await s.deployments() if d["tag"] == "1.0.1"]
+        return bool(found) and int(found[0]["attempts"]) >= 3  # held 3 times; max_attempts 2
+
+    await s.wait_until("three looks at the scan", held_again)
+    fake.scanned(REPO, digest, vulnerabilities())
+    await scan_event(s, fake, digest, overview=True)
+    done = await deployment(s, "1.0.1")
+    assert done["status"] == "succeeded", done  # the failed deploy was tried again
+    assert len(s.deployer.calls) == 2

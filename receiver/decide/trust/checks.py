@@ -48,8 +48,9 @@ from receiver.errors import (
 )
 from receiver.registry.harbor import HarborClient, split_full_name
 
-#: How often a deploy held for a scan looks again when no webhook says the scan ended.
-SCAN_RECHECK = timedelta(seconds=60)
+#: How often a deploy held for a scan looks again when no webhook says the scan ended: a tenth
+#: of its ``scan.wait``, between these bounds.
+RECHECK_BOUNDS = (timedelta(seconds=1), timedelta(seconds=60))
 #: How many tags (newest first) the repository page surveys, how long each may take, how long
 #: what it found is kept, and for how many digests.
 SURVEY_TAGS = 10
@@ -171,7 +172,9 @@ class TrustChecks:
         if scan.outcome is CheckOutcome.WAITING:
             now = self._clock.now()
             deadline = (held_since or now) + policy.scan.wait
-            hold = max(min(now + SCAN_RECHECK, deadline), now)
+            low, high = RECHECK_BOUNDS
+            recheck = min(max(policy.scan.wait / 10, low), high)
+            hold = max(min(now + recheck, deadline), now)
         return TrustVerdict(results=tuple(results), hold_until=hold)
 
     async def survey(
