@@ -5,10 +5,11 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 9 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- schema-version: 10 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
 -- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event;
 -- 6: console sessions; 7: release control; 8: rejected bodies kept as a prefix, their size and
--- digest, pruned per source; 9: the processes running and the configuration each runs)
+-- digest, pruned per source; 9: the processes running and the configuration each runs; 10: trust
+-- checks)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -314,11 +315,13 @@ INSERT INTO schema_version (version) VALUES (9) ON CONFLICT (version) DO NOTHING
 -- Version 10: trust checks. A digest a check refuses (a signature, a scan, a platform) ends as
 -- 'refused'; what each check said is kept with the deployment (checks). A check that holds a
 -- deploy back (an image not scanned yet) makes it wait: since when (held_since, by regdeploy's
--- clock), until when it is looked at again (held_until) and why (hold_words).
+-- clock), until when it is looked at again (held_until), why (hold_words) and how often (holds).
 ALTER TABLE deployments ADD COLUMN IF NOT EXISTS checks jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE deployments ADD COLUMN IF NOT EXISTS held_since timestamptz;
 ALTER TABLE deployments ADD COLUMN IF NOT EXISTS held_until timestamptz;
 ALTER TABLE deployments ADD COLUMN IF NOT EXISTS hold_words text;
+-- How many of its attempts were holds (checks that waited), not deploys: retries count the rest.
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS holds integer NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS deployments_held ON deployments (digest) WHERE held_until IS NOT NULL;
 DO $$
 BEGIN

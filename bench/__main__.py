@@ -1,6 +1,6 @@
 """Run the benchmarks and print their tables and a summary.
 
-    python -m bench [ingest|latency|backlog|fanout|memory|patterns|hardening|cli|all ...]
+    python -m bench [ingest|latency|backlog|fanout|memory|patterns|hardening|cli|trust|all ...]
                     [--rounds 3] [--quick]
 
 Each benchmark starts its own processes (an embedded PostgreSQL, regdeploy, the reference, the
@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import backlog, cli, fanout, hardening, ingest, latency, memory, patterns
+from bench import backlog, cli, fanout, hardening, ingest, latency, memory, patterns, trust
 from bench.harness import Options, session
 from bench.machine import describe, load_average
 from bench.report import Report, render, render_summary
@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[Options], Report]] = {
     "patterns": patterns.run,
     "hardening": hardening.run,
     "cli": cli.run,
+    "trust": trust.run,
 }
 
 

@@ -113,18 +113,15 @@ class SwarmDeployer(EngineDeployer):
 
     async def platforms(self, target: Target) -> Mapping[str, int]:
         """The platforms of the active, ready nodes that satisfy the service's placement
-        constraints, with how many of each; none when there is no such service or the engine
-        is not a swarm manager."""
+        constraints, with how many of each; none when there is no such service. Raises
+        ``DeployerUnavailable`` when the engine does not answer, or is no swarm manager (503)."""
         try:
             service = await self.engine.find(lambda api: api.inspect_service(target.name))
             if service is None:
                 return {}
             nodes = await self.engine.call(lambda api: api.nodes())
-        except docker.errors.APIError as exc:
-            if exc.status_code == 503:
-                return {}
-            raise _unavailable(exc) from exc
         except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            # 503 included: not a manager, or no leader now; the check waits for the answer.
             raise _unavailable(exc) from exc
         placement = (service["Spec"].get("TaskTemplate") or {}).get("Placement") or {}
         constraints = [str(c) for c in placement.get("Constraints") or []]

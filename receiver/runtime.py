@@ -206,7 +206,7 @@ def build_services(
         ),
         throttle=throttle or Throttle(config.rates),
         clock=clock,
-        trust=build_trust(config, session, registries=registries, deployers=deployers, clock=clock),
+        trust=trust,
     )
 
 

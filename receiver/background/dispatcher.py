@@ -269,6 +269,13 @@ class Dispatcher:
                 message=f"not checked: {exc}",
                 retry=deployment.tries < self._config.max_attempts,
             )
+        except Exception as exc:  # a check's own failure is recorded, never a deploy
+            log.exception("trust_check_failed", image=str(image))
+            return DispatchResult(
+                status=DeploymentStatus.FAILED,
+                message=f"not checked: {type(exc).__name__}",
+                retry=deployment.tries < self._config.max_attempts,
+            )
         self._metrics.checked(verdict.results)
         if (refusal := verdict.refusal) is not None:
             log.warning("deploy_refused", image=str(image), check=refusal.check.value,

@@ -58,7 +58,9 @@ if TYPE_CHECKING:
 PUBLIC_KEY_TYPES = (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)
 
 _TRUST_KEYS = {"signatures", "scan", "platforms"}
-_SIGNATURE_KEYS = {"keys", "identities", "roots", "trusted_root", "annotations", "require_tlog"}
+_SIGNATURE_KEYS = {
+    "keys", "identities", "roots", "trusted_root", "annotations", "require_tlog", "wait"
+}  # fmt: skip
 _SCAN_KEYS = {"max_severity", "wait", "allow", "on_timeout"}
 _PLATFORM = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$")
 _CVE = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[0-9]{4}-[0-9]+$")
@@ -101,13 +103,33 @@ def _signatures(r: Reader, value: object, path: str) -> SignaturePolicy:
             "(roots: {fulcio: [...], rekor: [...]} or trusted_root:)"
         )
     annotations = r.mapping(m.get("annotations") or {}, at(path, "annotations"))
+    require_tlog = r.boolean(m, "require_tlog", path, False)
+    if require_tlog and not roots.rekor:
+        r.problems.append(f"{at(path, 'require_tlog')}: true needs the Rekor keys entries are "
+                          "checked with (roots: {rekor: [...]} or trusted_root:)")  # fmt: skip
     return SignaturePolicy(
         keys=tuple(k for k in keys if k is not None),
         identities=tuple(i for i in identities if i is not None),
         roots=roots,
-        annotations=MappingProxyType({str(k): str(v) for k, v in annotations.items()}),
-        require_tlog=r.boolean(m, "require_tlog", path, False),
+        annotations=MappingProxyType({str(k): _annotation(v) for k, v in annotations.items()}),
+        require_tlog=require_tlog,
+        wait=_wait(r, m, path, timedelta(0)),
     )
+
+
+def _annotation(value: object) -> str:
+    """An annotation's value as cosign writes it (``-a ci=true``): YAML's true is ``true``."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _wait(r: Reader, m: dict[str, object], path: str, default: timedelta) -> timedelta:
+    if m.get("wait") is None:
+        return default
+    try:
+        return parse_duration(m["wait"])
+    except ReleaseRuleError as exc:
+        r.problems.append(f"{at(path, 'wait')}: {exc}")
+        return default
 
 
 def _key(r: Reader, m: dict[str, object], path: str) -> TrustedKey | None:
@@ -191,12 +213,7 @@ def _scan(r: Reader, value: object, path: str) -> ScanPolicy:
             f"got {word!r}"
         )
         severity = Severity.HIGH
-    wait = timedelta(minutes=15)
-    if m.get("wait") is not None:
-        try:
-            wait = parse_duration(m["wait"])
-        except ReleaseRuleError as exc:
-            r.problems.append(f"{at(path, 'wait')}: {exc}")
+    wait = _wait(r, m, path, timedelta(minutes=15))
     if r.text(m, "on_timeout", path, "refuse") != "refuse":
         r.problems.append(f"{at(path, 'on_timeout')}: expected refuse (an unscanned image "
                           "is never deployed)")  # fmt: skip

@@ -244,6 +244,7 @@ def judge_waiting(item: Waiting, state: ReleaseState, *, now: datetime) -> Relea
         votes=item.votes,
         held_until=d.held_until,
         hold_words=d.hold_words,
+        hold_kind="signature" if "signature" in d.wait_kinds else "scan",
     )
     return judge_release(candidate, freezes=state.freezes, now=now)
 

@@ -98,8 +98,8 @@ class DeploymentQueries:
     ) -> DeploymentStatus:
         """Make ``deployment`` (running here) wait while a trust check holds it back, to be
         judged again at ``until`` (release control announces the wait); superseded instead
-        when another deploy of its target waits already (a newer decision). Returns the status
-        stored."""
+        when another deploy of its target waits already, or a newer decision is queued (held,
+        this one would go after it and move the target back). Returns the status stored."""
         params = {"id": deployment.id, "worker": worker, "message": words}
         kinds = [c.check.value for c in checks if c.outcome is CheckOutcome.WAITING]
         async with self._db.transaction() as tx:
@@ -112,7 +112,7 @@ class DeploymentQueries:
             status = DeploymentStatus.WAITING
             if held is None:
                 status = DeploymentStatus.SUPERSEDED
-                message = f"{words}; not held: a newer decision for the target waits"
+                message = f"{words}; not held: a newer decision for the target is queued or waits"
                 await tx.execute(
                     "finish_deployment",
                     {**params, "message": message, "checks": _json(checks),

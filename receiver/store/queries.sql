@@ -397,7 +397,8 @@ UPDATE deployments d
        updated_at = now(), heartbeat_at = NULL, claimed_by = NULL
  WHERE d.id = %(id)s AND d.status = 'running' AND d.claimed_by = %(worker)s
    AND NOT EXISTS (SELECT 1 FROM deployments w
-                    WHERE w.target_key = d.target_key AND w.status = 'waiting')
+                    WHERE w.target_key = d.target_key
+                      AND (w.status = 'waiting' OR (w.status = 'planned' AND w.id > d.id)))
 RETURNING d.id;
 
 -- name: wake_held

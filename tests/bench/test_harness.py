@@ -33,9 +33,10 @@ SUMMARY_FIGURES = (
     "database growth while a source attacks",
     "regdeploy --version wall time",
     "regdeploy status wall time",
+    "signature check per deploy",
 )
 # Benchmarks of pure functions: no service runs, no row is stored.
-PURE = frozenset({"patterns"})
+PURE = frozenset({"patterns", "trust"})
 SERVICE_BENCHMARKS = sorted(name for name in BENCHMARKS if name not in PURE)
 # A benchmark's run of a round; one that also runs a reference service names it (``idle``).
 COUNT_ROW = re.compile(r"^\| (\w+)(?: \w+)? round \d+ \| ([\d,]+) \| ([\d,]+) \| (\w+) \|$")

@@ -400,3 +400,22 @@ async def test_a_long_wait_for_a_scan_leaves_the_deploy_its_retries(
     done = await deployment(s, "1.0.1")
     assert done["status"] == "succeeded", done  # the failed deploy was tried again
     assert len(s.deployer.calls) == 2
+
+
+async def test_an_image_signed_within_the_wait_deploys_without_a_notification_of_it(
+    stack: StackFactory,
+) -> None:
+    trust = keys(OPS_2025)
+    trust["signatures"]["wait"] = "20s"  # looked at again every 2 s
+    s = await started(stack, notify=False, policy="patch", trust=trust)
+    digest = await push(s, "1.0.1")
+    await announce(s, "1.0.1", digest)
+    waiting = await deployment(s, "1.0.1", ended=False)
+    assert waiting["status"] == "waiting", waiting
+    assert waiting["wait"].startswith("awaiting a signature (waited ")
+    assert [w["kind"] for w in waiting["waits"]] == ["signature"]
+
+    sign_bundle(s, digest, OPS_2025)  # no notification: the next look finds it
+    done = await deployment(s, "1.0.1")
+    assert done["status"] == "succeeded", done
+    assert s.deployer.deployed(WEB) == [s.ref("1.0.1", digest)]

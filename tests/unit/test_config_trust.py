@@ -153,3 +153,14 @@ def test_keys_count_in_the_fingerprint() -> None:
     first = configuration.parse(one, env={}).fingerprint
     assert first == configuration.parse(one, env={}).fingerprint
     assert first != configuration.parse(two, env={}).fingerprint
+
+
+def test_a_signature_wait_tlog_without_rekor_and_annotations_as_cosign_writes_them() -> None:
+    signed = {"keys": [{"name": "k", "key": KEY.public_pem.decode()}]}
+    said = problems(config_with({"signatures": {**signed, "require_tlog": True}}))
+    assert said[0].startswith("repositories[0].trust.signatures.require_tlog: true needs the Rekor")
+    policy = parsed(config_with({"signatures": {**signed, "wait": "5m",
+                                                "annotations": {"ci": True, "n": 2}}}))  # fmt: skip
+    assert policy.signatures is not None
+    assert policy.signatures.wait == timedelta(minutes=5)
+    assert dict(policy.signatures.annotations) == {"ci": "true", "n": "2"}

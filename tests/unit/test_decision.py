@@ -11,7 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.references import ImageName, ImageRef
-from receiver.decide.rules.decision import Decision, Rules, decide_push, desired_image, newest_tag
+from receiver.decide.rules.decision import (
+    Decision,
+    Rules,
+    artifact_of,
+    decide_push,
+    desired_image,
+    newest_tag,
+)
 from receiver.decide.rules.policy import TagFilter, parse_filter
 from receiver.decide.rules.versions import parse_version
 from receiver.errors import PolicyError
@@ -879,3 +886,32 @@ def test_newest_tag_ignores_tag_order(
     assert newest_tag(rules, running_tag=running, tags=tags) == newest_tag(
         rules, running_tag=running, tags=shuffled
     )
+
+
+# --- cosign's own tags ---------------------------------------------------------------------------
+
+SIG_TAG = "sha256-" + "b" * 64 + ".sig"
+ARTIFACT_TAGS = [
+    (SIG_TAG, "signatures"),
+    ("sha256-" + "b" * 64 + ".att", "attestations"),
+    ("sha256-" + "b" * 64 + ".sbom", "SBOM"),
+    ("sha256-" + "b" * 64, "referrers"),
+]
+
+
+@pytest.mark.parametrize(("tag", "what"), ARTIFACT_TAGS)
+def test_cosigns_tags_are_never_an_image_to_deploy(tag: str, what: str) -> None:
+    assert artifact_of(tag) == NEW
+    decided = decide_push(Rules(policy="glob:*"), running=_runs("1.0.0"), tag=tag, digest=OLD)
+    assert decided == Decision(
+        deploy=False, reason=f"{tag} holds the {what} of sha256:{'b' * 12}, not an image"
+    )
+    catalog = {**_catalog("1.0.0"), tag: OLD}
+    assert newest_tag(Rules(policy="glob:*"), running_tag="1.0.0", tags=catalog) == "1.0.0"
+    pinned, reason = desired_image(Rules(pinned_tag=tag), name=NAME, running=None, catalog=catalog)
+    assert pinned is None and reason.startswith(f"pinned tag {tag} holds the {what}")
+
+
+@pytest.mark.parametrize("tag", ["sha256-abc.sig", "sha256-" + "b" * 64 + ".sig2", "1.0.0.sig"])
+def test_other_tags_are_not_cosigns(tag: str) -> None:
+    assert artifact_of(tag) is None

@@ -171,6 +171,9 @@ def desired_image(
         digest = catalog.get(rules.pinned_tag)
         if digest is None:
             return None, f"pinned tag {rules.pinned_tag} is not in the registry"
+        if (found := _ARTIFACT_TAG.match(rules.pinned_tag)) is not None:
+            what = _ARTIFACT_WORDS[found[2]]
+            return None, f"pinned tag {rules.pinned_tag} holds the {what} of an image, not one"
         image = ImageRef(name=name, tag=rules.pinned_tag, digest=digest)
         return image, f"pinned to {rules.pinned_tag}"
     tag = newest_tag(rules, running_tag=running.tag if running else None, tags=catalog)

@@ -10,8 +10,8 @@ A deploy waits while any of these holds (``judge_release``):
 - the repository's last push is less than ``settle`` old (**settle**: a burst of pushes is one
   deploy);
 - it has fewer **approvals** from distinct API tokens than the rules ask for;
-- a trust check **holds** it back (``scan``: its image is not scanned yet) until it is due to
-  be checked again.
+- a trust check **holds** it back (``scan``: its image is not scanned yet; ``signature``: not
+  signed yet) until it is due to be checked again.
 
 A rejection ends it (``rejected``); approvals still missing at ``approval_deadline`` after it was
 decided end it too (``expired``). Every wait has its words, the same in the API, the CLI, the
@@ -188,6 +188,7 @@ class Candidate:
     # A trust check holds it back until ``held_until`` (then it is checked again), in words.
     held_until: datetime | None = None
     hold_words: str = ""
+    hold_kind: str = "scan"
 
     @property
     def approvers(self) -> tuple[str, ...]:
@@ -206,8 +207,10 @@ class WaitKind(enum.StrEnum):
     COOLDOWN = "cooldown"
     SETTLE = "settle"
     APPROVAL = "approval"
-    # A trust check holds it back (an image not scanned yet): ``receiver.decide.trust``.
+    # A trust check holds it back (an image not scanned, or not signed, yet):
+    # ``receiver.decide.trust``.
     SCAN = "scan"
+    SIGNATURE = "signature"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,7 +288,8 @@ def _held(candidate: Candidate, now: datetime) -> Wait | None:
     until = candidate.held_until
     if until is None or now >= until:
         return None
-    return Wait(kind=WaitKind.SCAN, words=candidate.hold_words or "awaiting scan", until=until)
+    kind = WaitKind(candidate.hold_kind)
+    return Wait(kind=kind, words=candidate.hold_words or f"awaiting {kind.value}", until=until)
 
 
 def _frozen(freeze: Freeze) -> Wait:

@@ -16,14 +16,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import structlog
+
 from deployers.base import Deployers, Target
 from handlers.references import ImageRef
 from receiver.clock import Clock
+from receiver.decide.rules.release import span
 from receiver.decide.trust.platforms import (
     config_platform,
     index_platforms,
@@ -51,6 +54,8 @@ from receiver.registry.harbor import HarborClient, split_full_name
 #: How often a deploy held for a scan looks again when no webhook says the scan ended: a tenth
 #: of its ``scan.wait``, between these bounds.
 RECHECK_BOUNDS = (timedelta(seconds=1), timedelta(seconds=60))
+log = structlog.get_logger("regdeploy.trust")
+
 #: How many tags (newest first) the repository page surveys, how long each may take, how long
 #: what it found is kept, and for how many digests.
 SURVEY_TAGS = 10
@@ -151,16 +156,18 @@ class TrustChecks:
         results: list[CheckResult] = []
         if not self._reads_registry(image.name.registry):
             # regdeploy reads nothing from this registry (``confirm_digests: false``): the
-            # configuration refuses any check for it but the platform check by default.
-            return TrustVerdict(results=())
-        steps = (
-            (Check.SIGNATURE, policy.signatures is not None, self._signature),
-            (Check.PLATFORM, policy.platforms is not None, self._platform),
-        )
-        for check, wanted, run in steps:
-            if not wanted:
-                continue
-            result = await _unless_away(check, run(target, image, policy))
+            # configuration refuses a watched repository's checks for it but the platform
+            # check by default; what ``defaults.trust`` asks of another image is refused.
+            return TrustVerdict(results=_unread(policy, image))
+        steps: list[tuple[Check, Callable[[], Awaitable[CheckResult]]]] = []
+        if policy.signatures is not None:
+            steps.append((Check.SIGNATURE, lambda: self._signature(image, policy)))
+        if policy.platforms is not None:
+            steps.append((Check.PLATFORM, lambda: self._platform(target, image, policy)))
+        for check, run in steps:
+            result = await _unless_away(check, run())
+            if (waiting := self._for_signature(result, policy, held_since)) is not None:
+                return TrustVerdict(results=(*results, waiting[0]), hold_until=waiting[1])
             results.append(result)
             if result.outcome is CheckOutcome.REFUSED:
                 return TrustVerdict(results=tuple(results))
@@ -168,14 +175,33 @@ class TrustChecks:
             return TrustVerdict(results=tuple(results))
         scan = await _unless_away(Check.SCAN, self._scan(image, policy.scan, held_since))
         results.append(scan)
-        hold = None
-        if scan.outcome is CheckOutcome.WAITING:
-            now = self._clock.now()
-            deadline = (held_since or now) + policy.scan.wait
-            low, high = RECHECK_BOUNDS
-            recheck = min(max(policy.scan.wait / 10, low), high)
-            hold = max(min(now + recheck, deadline), now)
-        return TrustVerdict(results=tuple(results), hold_until=hold)
+        if scan.outcome is not CheckOutcome.WAITING:
+            return TrustVerdict(results=tuple(results))
+        until = self._hold_until(policy.scan.wait, held_since)
+        return TrustVerdict(results=tuple(results), hold_until=until)
+
+    def _for_signature(
+        self, result: CheckResult, policy: TrustPolicy, held_since: datetime | None
+    ) -> tuple[CheckResult, datetime] | None:
+        """An image with no signature at all, within ``signatures.wait``: the wait's words
+        and when to look again (cosign signs after the push); else None."""
+        if result.reason != "unsigned" or policy.signatures is None:
+            return None
+        now, wait = self._clock.now(), policy.signatures.wait
+        waited = now - (held_since or now)
+        if waited >= wait:
+            return None
+        words = f"awaiting a signature (waited {span(waited)} of {span(wait)})"
+        waiting = CheckResult(check=Check.SIGNATURE, outcome=CheckOutcome.WAITING, words=words)
+        return waiting, self._hold_until(wait, held_since)
+
+    def _hold_until(self, wait: timedelta, held_since: datetime | None) -> datetime:
+        """When a deploy held since ``held_since`` (or now) for at most ``wait`` is looked at
+        again: after a tenth of ``wait`` (within ``RECHECK_BOUNDS``), at its end at the latest."""
+        now = self._clock.now()
+        low, high = RECHECK_BOUNDS
+        recheck = min(max(wait / 10, low), high)
+        return max(min(now + recheck, (held_since or now) + wait), now)
 
     async def survey(
         self, repository: str, images: Sequence[ImageRef], *, limit: int = SURVEY_TAGS
@@ -184,23 +210,24 @@ class TrustChecks:
         of ``repository`` see them now; each read within ``SURVEY_SECONDS`` and remembered for
         ``SURVEY_KEPT`` by digest."""
         policy = self.policy(repository)
-        found = []
-        for image in images[:limit]:
-            if image.digest is None or not self._reads_registry(image.name.registry):
-                found.append(TagTrust(tag=image.tag or "", digest=image.digest or "",
-                                      unknown="not read: digests of this registry are not "
-                                      "confirmed"))  # fmt: skip
-                continue
-            key = (repository, image.digest)
-            now = self._clock.now()
-            kept = self._surveyed.get(key)
-            if kept is None or kept[0] <= now:
-                kept = (now + SURVEY_KEPT, await self._survey_one(image, policy))
-                self._surveyed[key] = kept
-                if len(self._surveyed) > SURVEY_CACHE:
-                    self._surveyed.pop(next(iter(self._surveyed)))
-            found.append(dataclasses.replace(kept[1], tag=image.tag or ""))
-        return found
+        looks = (self._surveyed_one(repository, image, policy) for image in images[:limit])
+        return list(await asyncio.gather(*looks))
+
+    async def _surveyed_one(
+        self, repository: str, image: ImageRef, policy: TrustPolicy
+    ) -> TagTrust:
+        tag, digest = image.tag or "", image.digest or ""
+        if not digest or not self._reads_registry(image.name.registry):
+            why = "not read: digests of this registry are not confirmed"
+            return TagTrust(tag=tag, digest=digest, unknown=why)
+        key, now = (repository, digest), self._clock.now()
+        kept = self._surveyed.get(key)
+        if kept is None or kept[0] <= now:
+            kept = (now + SURVEY_KEPT, await self._survey_one(image, policy))
+            self._surveyed[key] = kept
+            if len(self._surveyed) > SURVEY_CACHE:
+                self._surveyed.pop(next(iter(self._surveyed)))
+        return dataclasses.replace(kept[1], tag=tag)
 
     async def _survey_one(self, image: ImageRef, policy: TrustPolicy) -> TagTrust:
         tag, digest = image.tag or "", image.digest or ""
@@ -209,16 +236,19 @@ class TrustChecks:
                 platforms = tuple(sorted(await self.image_platforms(image)))
                 signature = None
                 if policy.signatures is not None:
-                    signature = await self._signature(image.name.registry, image, policy)
+                    signature = await self._signature(image, policy)
                 scan = None
                 if policy.scan is not None:
                     scan = await self._scan(image, policy.scan, None)
         except (RegistryError, TimeoutError) as exc:
             why = str(exc) or f"no answer within {SURVEY_SECONDS:g} s"
             return TagTrust(tag=tag, digest=digest, unknown=why)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            why = f"what the registry serves cannot be read ({type(exc).__name__})"
+            return TagTrust(tag=tag, digest=digest, unknown=why)
         return TagTrust(tag=tag, digest=digest, platforms=platforms, signature=signature, scan=scan)
 
-    async def _signature(self, target: object, image: ImageRef, policy: TrustPolicy) -> CheckResult:
+    async def _signature(self, image: ImageRef, policy: TrustPolicy) -> CheckResult:
         assert policy.signatures is not None and image.digest is not None
         return await verify_signatures(
             self._oci,
@@ -245,6 +275,10 @@ class TrustChecks:
             raise TrustUnavailable(
                 Check.PLATFORM.value, f"nodes of {target.key} unknown: {exc}"
             ) from exc
+        if not any(nodes.values()):
+            # None ready now (a restart), or no such workload any more: asked again up to the
+            # attempts, never a deploy unchecked and never a refusal for that alone.
+            raise RegistryError(f"no ready node can run {target.key} now: platforms unknown")
         return judge_platforms(covered, nodes)
 
     async def image_platforms(self, image: ImageRef) -> frozenset[str]:
@@ -285,16 +319,38 @@ class TrustChecks:
         )
 
 
-async def _unless_away(check: Check, running: Any) -> CheckResult:
+async def _unless_away(check: Check, running: Awaitable[CheckResult]) -> CheckResult:
     """``running``'s result; a registry, Harbor or orchestrator that cannot answer now is a
-    ``TrustUnavailable`` naming the check."""
+    ``TrustUnavailable`` naming the check. What a registry serves under a digest does not
+    change: an answer of a shape no reader expects is a refusal (``unreadable``), not a crash
+    to try again."""
     try:
-        result: CheckResult = await running
+        return await running
     except TrustUnavailable:
         raise
     except RegistryUnavailable as exc:
         raise TrustUnavailable(check.value, str(exc)) from exc
-    return result
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        log.warning("trust_answer_unreadable", check=check.value, error=repr(exc))
+        words = f"what the registry serves cannot be read ({type(exc).__name__})"
+        return CheckResult(
+            check=check, outcome=CheckOutcome.REFUSED, words=words, reason="unreadable"
+        )
+
+
+def _unread(policy: TrustPolicy, image: ImageRef) -> tuple[CheckResult, ...]:
+    """What the checks say of an image of a registry regdeploy does not read: nothing for the
+    platform check by default; a refusal for any check asked for besides."""
+    wanted = [
+        *((Check.SIGNATURE,) if policy.signatures is not None else ()),
+        *((Check.PLATFORM,) if policy.platforms is not None and not policy.platforms.auto else ()),
+        *((Check.SCAN,) if policy.scan is not None else ()),
+    ]
+    words = f"cannot be checked: {image.name.registry} is not read (confirm_digests: false)"
+    return tuple(
+        CheckResult(check=c, outcome=CheckOutcome.REFUSED, words=words, reason="unread")
+        for c in wanted[:1]
+    )
 
 
 def _object(body: bytes) -> dict[str, Any]:

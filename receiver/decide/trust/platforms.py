@@ -87,7 +87,8 @@ def index_platforms(index: Mapping[str, Any]) -> frozenset[str]:
     """The platforms of an OCI image index or Docker manifest list (``manifests[].platform``),
     without ``unknown/unknown``: the attestation manifests BuildKit adds, which run nowhere."""
     found = set()
-    for manifest in index.get("manifests") or []:
+    manifests = index.get("manifests")
+    for manifest in manifests if isinstance(manifests, list) else ():
         platform = manifest.get("platform") if isinstance(manifest, Mapping) else None
         if not isinstance(platform, Mapping):
             continue

@@ -110,6 +110,9 @@ class SignaturePolicy:
     roots: TrustRoots = field(default_factory=TrustRoots)
     annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     require_tlog: bool = False
+    # How long an image without any signature waits for one (cosign signs after the push);
+    # 0: refused at once.
+    wait: timedelta = timedelta(0)
 
 
 class Severity(enum.IntEnum):

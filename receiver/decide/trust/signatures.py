@@ -155,7 +155,8 @@ async def _bundles(reading: _Reading) -> list[CheckResult]:
                 )
             )
             continue
-        for layer in manifest.get("layers") or ():
+        layers = manifest.get("layers")
+        for layer in layers if isinstance(layers, list) else ():
             if isinstance(layer, dict) and layer.get("mediaType") == BUNDLE_V03:
                 results.append(await _bundle(reading, layer))
     return results[:MAX_SIGNATURES]
