@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from deployers.base import DeployResult
 from tests.support.chat_capture import ChatCapture
@@ -32,13 +35,14 @@ from tests.support.metrics import count
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, build_image, build_index
 from tests.support.polling import until
 from tests.support.settings import HARBOR_TOKEN
-from tests.support.sigstore_pki import SigningKey, ecdsa_key
+from tests.support.sigstore_pki import LocalFulcio, LocalRekor, SigningKey, ecdsa_key
 from tests.support.stack import REPO, WEB, Stack, StackFactory
 
 _ids = itertools.count(1)
 OPS_2025 = ecdsa_key("ops-2025")
 OPS_2026 = ecdsa_key("ops-2026")
 OTHER = ecdsa_key("someone-else")
+ACTIONS = "https://token.actions.githubusercontent.com"
 
 
 def keys(*listed: SigningKey) -> dict[str, Any]:
@@ -419,3 +423,49 @@ async def test_an_image_signed_within_the_wait_deploys_without_a_notification_of
     done = await deployment(s, "1.0.1")
     assert done["status"] == "succeeded", done
     assert s.deployer.deployed(WEB) == [s.ref("1.0.1", digest)]
+
+
+async def test_keyless_signatures_chain_to_the_configured_roots_with_a_listed_identity(
+    stack: StackFactory, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    fulcio, rekor = LocalFulcio.create(at=now - timedelta(days=1)), LocalRekor()
+    chain = tmp_path / "fulcio-chain.pem"
+    chain.write_bytes(
+        b"".join(c.public_bytes(Encoding.PEM) for c in (fulcio.intermediate, fulcio.root))
+    )
+    rekor_pub = tmp_path / "rekor.pub"
+    rekor_pub.write_bytes(rekor.key.public_pem)
+    workflow = "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1"
+    trust = {
+        "signatures": {
+            "identities": [{"issuer": ACTIONS, "subject": "regexp:^https://github.com/acme/app/"}],
+            "roots": {"fulcio": [str(chain)], "rekor": [str(rekor_pub)]},
+        }
+    }
+    s = await started(stack, notify=False, policy="patch", trust=trust)
+    at = now - timedelta(hours=1)
+
+    def keyless(fulcio_: LocalFulcio, subject: str) -> Signer:
+        return Signer.keyless(fulcio_, rekor, subject=subject, issuer=ACTIONS, at=at)
+
+    cases = {
+        "1.0.1": keyless(
+            fulcio, "https://github.com/evil/app/.github/workflows/r.yml@refs/heads/x"
+        ),
+        "1.0.2": keyless(LocalFulcio.create("elsewhere", at=at - timedelta(days=1)), workflow),
+        "1.0.3": keyless(fulcio, workflow),
+    }
+    for tag, signer in cases.items():
+        digest = await push(s, tag)
+        push_legacy(s.registry, REPO, digest, [legacy_layer(signer, digest)])
+        await announce(s, tag, digest)
+        await deployment(s, tag)
+    reasons = {d["tag"]: [c["reason"] for c in d["checks"]] for d in await s.deployments()}
+    assert reasons == {"1.0.1": ["identity"], "1.0.2": ["untrusted_certificate"], "1.0.3": ["", ""]}
+    [done] = [d for d in await s.deployments() if d["tag"] == "1.0.3"]
+    assert done["status"] == "succeeded"
+    assert (
+        done["checks"][0]["words"]
+        == f"verified keyless: {workflow} (issuer {ACTIONS}, legacy .sig)"
+    )
