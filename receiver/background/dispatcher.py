@@ -221,22 +221,13 @@ class Dispatcher:
         image = deployment.image
         try:
             refusal = await self._confirmation.refusal(image)
-        except RegistryUnavailable as exc:
-            log.warning("digest_unconfirmed", image=str(image), error=str(exc))
-            self._metrics.registry_error("confirm")
-            return DispatchResult(
-                status=DeploymentStatus.FAILED,
-                message=f"not confirmed by the registry yet: {exc}",
-                retry=True,
-            )
         except RegistryError as exc:
             log.warning("digest_unconfirmed", image=str(image), error=str(exc))
             self._metrics.registry_error("confirm")
-            return DispatchResult(
-                status=DeploymentStatus.FAILED,
-                message=f"the registry did not confirm the digest: {exc}",
-                retry=deployment.tries < self._config.max_attempts,
-            )
+            if isinstance(exc, RegistryUnavailable):
+                return self._later(deployment, f"not confirmed by the registry yet: {exc}")
+            said = f"the registry did not confirm the digest: {exc}"
+            return self._later(deployment, said, bounded=True)
         if refusal is not None:
             log.warning("deploy_refused", image=str(image), reason=refusal)
             return DispatchResult(status=DeploymentStatus.SKIPPED, message=refusal)
@@ -256,26 +247,14 @@ class Dispatcher:
         except TrustUnavailable as exc:
             log.warning("trust_unchecked", image=str(image), check=exc.check, error=str(exc))
             self._metrics.check_unavailable(exc.check)
-            return DispatchResult(
-                status=DeploymentStatus.FAILED,
-                message=f"{exc.check} not checked yet: {exc}",
-                retry=True,
-            )
+            return self._later(deployment, f"{exc.check} not checked yet: {exc}")
         except RegistryError as exc:
             log.warning("trust_unchecked", image=str(image), error=str(exc))
             self._metrics.registry_error("trust")
-            return DispatchResult(
-                status=DeploymentStatus.FAILED,
-                message=f"not checked: {exc}",
-                retry=deployment.tries < self._config.max_attempts,
-            )
+            return self._later(deployment, f"not checked: {exc}", bounded=True)
         except Exception as exc:  # a check's own failure is recorded, never a deploy
             log.exception("trust_check_failed", image=str(image))
-            return DispatchResult(
-                status=DeploymentStatus.FAILED,
-                message=f"not checked: {type(exc).__name__}",
-                retry=deployment.tries < self._config.max_attempts,
-            )
+            return self._later(deployment, f"not checked: {type(exc).__name__}", bounded=True)
         self._metrics.checked(verdict.results)
         if (refusal := verdict.refusal) is not None:
             log.warning("deploy_refused", image=str(image), check=refusal.check.value,
@@ -293,6 +272,15 @@ class Dispatcher:
         return DispatchResult(
             status=DeploymentStatus.RUNNING, message="checked", checks=verdict.results
         )
+
+    def _later(
+        self, deployment: Deployment, message: str, *, bounded: bool = False
+    ) -> DispatchResult:
+        """Not deployed now: tried again later, however many attempts that takes (something
+        that cannot answer now), or up to the attempts (``bounded``: something that refused to
+        answer)."""
+        retry = not bounded or deployment.tries < self._config.max_attempts
+        return DispatchResult(status=DeploymentStatus.FAILED, message=message, retry=retry)
 
     def _retry_at(self, deployment: Deployment) -> datetime:
         config = self._config
