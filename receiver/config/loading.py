@@ -33,7 +33,12 @@ from receiver.config.notifiers import (
 )
 from receiver.config.reader import Reader, Switch
 from receiver.config.registries import RegistryConfig, logins, read_registries
-from receiver.config.repositories import WatchedRepository, read_defaults, read_repositories
+from receiver.config.repositories import (
+    WatchedRepository,
+    check_trust,
+    read_defaults,
+    read_repositories,
+)
 from receiver.config.server import (
     ApiToken,
     DatabaseConfig,
@@ -49,7 +54,7 @@ from receiver.config.server import (
     read_sources,
     read_worker,
 )
-from receiver.config.trust import check_trust, public_der
+from receiver.config.trust import public_der
 from receiver.decide.trust.policy import TrustPolicy
 from receiver.errors import ConfigError
 from receiver.secret import Secret

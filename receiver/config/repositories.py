@@ -7,14 +7,16 @@ The configuration seeds them into PostgreSQL at start; the API may change ``pinn
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 
 from deployers.base import Target
-from handlers.references import ImageName, parse_name
+from handlers.references import Aliases, ImageName, parse_name
 from receiver.config.reader import Reader, at
+from receiver.config.registries import RegistryConfig
+from receiver.config.server import Source
 from receiver.config.trust import read_trust
 from receiver.decide.rules.policy import parse_filter, parse_policy
 from receiver.decide.rules.release import ReleaseRules, parse_count, parse_duration
@@ -229,3 +231,31 @@ def _names(r: Reader, value: object, path: str) -> tuple[str, ...]:
         r.problems.append(f"{path}: expected a list of names")
         return ()
     return tuple(value)
+
+
+def check_trust(
+    r: Reader,
+    repositories: Sequence[WatchedRepository],
+    *,
+    registries: Sequence[RegistryConfig],
+    sources: Sequence[Source],
+    aliases: Aliases,
+) -> None:
+    """What a repository's trust asks of its registry: Harbor's API for a scan rule, and a
+    registry regdeploy may read (``confirm_digests`` not turned off for it) for any check."""
+    harbors = {aliases.canonical(g.host) for g in registries if g.harbor is not None}
+    unread = {aliases.canonical(s.registry or ""): s.name for s in sources if not s.confirm_digests}
+    for i, repo in enumerate(repositories):
+        trust, host = repo.trust, aliases.canonical(repo.image.registry)
+        path = f"repositories[{i}].trust" + ("" if repo.own_trust else " (from defaults.trust)")
+        if trust.scan is not None and host not in harbors:
+            r.problems.append(
+                f"{path}.scan: registry {repo.image.registry} has no harbor: section under "
+                "registries (scan results are read from Harbor's API)"
+            )
+        explicit = trust.platforms is not None and not trust.platforms.auto
+        if host in unread and (trust.signatures or trust.scan or explicit):
+            r.problems.append(
+                f"{path}: checks read registry {repo.image.registry}, but source "
+                f"{unread[host]} has confirm_digests: false for it"
+            )

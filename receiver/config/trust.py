@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -48,12 +46,6 @@ from receiver.decide.trust.policy import (
     TrustRoots,
 )
 from receiver.errors import PolicyError, ReleaseRuleError
-
-if TYPE_CHECKING:
-    from handlers.references import Aliases
-    from receiver.config.registries import RegistryConfig
-    from receiver.config.repositories import WatchedRepository
-    from receiver.config.server import Source
 
 PUBLIC_KEY_TYPES = (ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey)
 
@@ -253,34 +245,6 @@ def _platforms(r: Reader, value: object, path: str) -> PlatformPolicy | None:
         r.problems.append(f"{path}: expected os/arch[/variant] such as linux/arm64, got {wrong!r}")
         return PlatformPolicy()
     return PlatformPolicy(required=tuple(value))
-
-
-def check_trust(
-    r: Reader,
-    repositories: Sequence[WatchedRepository],
-    *,
-    registries: Sequence[RegistryConfig],
-    sources: Sequence[Source],
-    aliases: Aliases,
-) -> None:
-    """What a repository's trust asks of its registry: Harbor's API for a scan rule, and a
-    registry regdeploy may read (``confirm_digests`` not turned off for it) for any check."""
-    harbors = {aliases.canonical(g.host) for g in registries if g.harbor is not None}
-    unread = {aliases.canonical(s.registry or ""): s.name for s in sources if not s.confirm_digests}
-    for i, repo in enumerate(repositories):
-        trust, host = repo.trust, aliases.canonical(repo.image.registry)
-        path = f"repositories[{i}].trust" + ("" if repo.own_trust else " (from defaults.trust)")
-        if trust.scan is not None and host not in harbors:
-            r.problems.append(
-                f"{path}.scan: registry {repo.image.registry} has no harbor: section under "
-                "registries (scan results are read from Harbor's API)"
-            )
-        explicit = trust.platforms is not None and not trust.platforms.auto
-        if host in unread and (trust.signatures or trust.scan or explicit):
-            r.problems.append(
-                f"{path}: checks read registry {repo.image.registry}, but source "
-                f"{unread[host]} has confirm_digests: false for it"
-            )
 
 
 def public_der(value: object) -> bytes | None:
