@@ -26,8 +26,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
-import os
 import re
 import ssl
 import time
@@ -44,6 +42,7 @@ from yarl import URL
 from handlers.events import MANIFEST_TYPES
 from handlers.references import is_digest, is_loopback, is_registry, is_repository, is_tag
 from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
+from receiver.registry.answers import json_object, read_capped, unreachable_words
 from receiver.registry.oci import OCI_INDEX, hashed, index_entries
 from receiver.secret import Secret
 
@@ -127,7 +126,7 @@ class RegistryClient:
                 return []
             what = f"registry {registry}: tags of {repository}"
             _expect_ok(answer, what)
-            page = _json_object(answer.body, what).get("tags") or []
+            page = json_object(answer.body, what).get("tags") or []
             if not isinstance(page, list) or not all(isinstance(tag, str) for tag in page):
                 raise RegistryError(f"{what}: no list of strings")
             tags.extend(page)
@@ -280,7 +279,7 @@ class RegistryClient:
         answer = await self._exchange("GET", registry, realm % query, authorization)
         what = f"token service of registry {registry}"
         _expect_ok(answer, what)
-        token, lifetime = _parse_token(_json_object(answer.body, what), what)
+        token, lifetime = _parse_token(json_object(answer.body, what), what)
         expiry = started + lifetime - min(TOKEN_MARGIN, lifetime / 10)
         self._tokens[registry, scope] = (token, expiry)
         return token
@@ -307,7 +306,11 @@ class RegistryClient:
             async with self._session.request(
                 method, url, headers=headers, ssl=tls, timeout=self._timeout, raise_for_status=False
             ) as res:
-                body = b"" if method == "HEAD" else await _read_body(res, host, limit)
+                body = (
+                    b""
+                    if method == "HEAD"
+                    else await read_capped(res, limit=limit, what=f"registry {host}")
+                )
                 return _RegistryAnswer(
                     status=res.status, headers=res.headers, body=body, links=res.links
                 )
@@ -320,21 +323,12 @@ class RegistryClient:
                 return await self._exchange(method, host, url.with_scheme("http"), headers, limit)
             raise RegistryError(f"registry {host}: TLS failed: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            raise RegistryUnavailable(f"registry {host} unreachable: {_why(exc)}") from exc
+            raise RegistryUnavailable(
+                f"registry {host} unreachable: {unreachable_words(exc)}"
+            ) from exc
         except aiohttp.ClientError as exc:
             # ClientResponseError carries the request headers: do not chain it.
             raise RegistryError(f"registry {host}: {type(exc).__name__}") from None
-
-
-def _why(exc: BaseException) -> str:
-    """Why a connection failed, in words: aiohttp's own text for a refused connection names
-    its TLS context object (``ssl:<ssl.SSLContext object at 0x…>``)."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        error = exc.os_error
-        # asyncio words a refused connection "Connect call failed (address)": the errno says it.
-        words = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
-        return f"cannot connect to {exc.host}:{exc.port}: {words or error}"
-    return str(exc) or type(exc).__name__
 
 
 def _loopback(registry: str) -> bool:
@@ -368,15 +362,6 @@ def _checked(registry: str, repository: str) -> str:
     return registry
 
 
-async def _read_body(resp: aiohttp.ClientResponse, registry: str, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise RegistryError(f"registry {registry}: answer larger than {limit} bytes")
-    return bytes(body)
-
-
 def _next_page(answer: _RegistryAnswer, url: URL, what: str) -> URL | None:
     """The URL of the page after ``answer`` (its ``Link: <…>; rel="next"``), on the same host."""
     link = answer.links.get("next")
@@ -393,16 +378,6 @@ def _expect_ok(answer: _RegistryAnswer, what: str) -> None:
     if not 200 <= answer.status < 300:
         kind = RegistryUnavailable if answer.status in (429, 502, 503, 504) else RegistryError
         raise kind(f"{what}: HTTP {answer.status}", status=answer.status)
-
-
-def _json_object(body: bytes, what: str) -> dict[str, Any]:
-    """The JSON object in ``body``; the error never echoes the body (it may hold a token)."""
-    data = None
-    with contextlib.suppress(ValueError):  # also UnicodeDecodeError
-        data = json.loads(body)
-    if not isinstance(data, dict):
-        raise RegistryError(f"{what}: answer is not a JSON object")
-    return data
 
 
 def _parse_token(data: dict[str, Any], what: str) -> tuple[Secret, float]:

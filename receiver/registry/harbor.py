@@ -29,10 +29,7 @@ Errors (defined in ``receiver.errors``); no message holds a body or a credential
 from __future__ import annotations
 
 import base64
-import contextlib
 import enum
-import json
-import os
 import re
 import ssl
 from collections.abc import Mapping
@@ -48,6 +45,7 @@ from yarl import URL
 from handlers.references import is_digest, is_repository
 from receiver.decide.trust.policy import Severity
 from receiver.errors import ConfigError, RegistryError, RegistryUnavailable
+from receiver.registry.answers import json_object, read_capped, unreachable_words
 from receiver.secret import Secret
 
 #: The report types asked for, in the order Harbor is to prefer them.
@@ -193,15 +191,17 @@ class HarborClient:
                 raise_for_status=False,
             ) as res:
                 _expect_ok(res.status, host=self._host, artifact=artifact, what=what)
-                body = await _read_body(res, limit=limit, what=f"harbor {self._host}: {what}")
+                body = await read_capped(res, limit=limit, what=f"harbor {self._host}: {what}")
         except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
             raise RegistryError(f"harbor {self._host}: TLS failed: {exc}") from exc
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            raise RegistryUnavailable(f"harbor {self._host} unreachable: {_why(exc)}") from exc
+            raise RegistryUnavailable(
+                f"harbor {self._host} unreachable: {unreachable_words(exc)}"
+            ) from exc
         except aiohttp.ClientError as exc:
             # ClientResponseError carries the request headers: do not chain it.
             raise RegistryError(f"harbor {self._host}: {type(exc).__name__}") from None
-        return _json_object(body, f"harbor {self._host}: {what}")
+        return json_object(body, f"harbor {self._host}: {what}")
 
 
 def read_scan(overview: object, *, what: str) -> HarborScan:
@@ -313,32 +313,3 @@ def _expect_ok(status: int, *, host: str, artifact: str, what: str) -> None:
         raise RegistryError(f"harbor {host} does not hold {artifact} (HTTP 404)", status=404)
     kind = RegistryUnavailable if status == 429 or 500 <= status < 600 else RegistryError
     raise kind(f"harbor {host}: {what}: HTTP {status}", status=status)
-
-
-async def _read_body(res: aiohttp.ClientResponse, *, limit: int, what: str) -> bytes:
-    body = bytearray()
-    async for chunk in res.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise RegistryError(f"{what}: answer larger than {limit} bytes")
-    return bytes(body)
-
-
-def _json_object(body: bytes, what: str) -> dict[str, Any]:
-    data = None
-    with contextlib.suppress(ValueError, RecursionError):  # also UnicodeDecodeError
-        data = json.loads(body)
-    if not isinstance(data, dict):
-        raise RegistryError(f"{what}: answer is not a JSON object")
-    return data
-
-
-def _why(exc: BaseException) -> str:
-    """Why a connection failed, in words (aiohttp's own text names its TLS context object)."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        error = exc.os_error
-        words = os.strerror(error.errno) if error.errno and error.errno > 0 else error.strerror
-        return f"cannot connect to {exc.host}:{exc.port}: {words or error}"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    return str(exc) or type(exc).__name__
