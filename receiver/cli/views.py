@@ -175,7 +175,8 @@ def _target_explanation(target: ExplainTargetJson) -> list[str]:
     if waiting := target["waiting"]:
         lines.append(f"  waiting: {waiting_line(waiting)}")
     if checked := target["checks"]:
-        image = checked["image"].rpartition("/")[2]
+        named, _, digest = checked["image"].rpartition("/")[2].partition("@")
+        image = f"{named}@{short_digest(digest)}" if digest else named
         lines.append(
             f"  checks (deployment {checked['deployment']}, {image}, {checked['status']}):"
         )

@@ -22,6 +22,9 @@ from deployers.base import Target
 from handlers.references import parse_name, short_digest
 from receiver import version
 from receiver.cli import build_parser, main
+from receiver.decide.trust.policy import Check, CheckOutcome, CheckResult
+from receiver.reloading import services_of
+from receiver.store.connector import as_json
 from receiver.store.records import Deployment
 from receiver.views.reads import DeploymentView, ReadModel
 from tests.support.api import Client, settle
@@ -240,6 +243,31 @@ async def test_explain_shows_every_tag_for_every_target(start: Start) -> None:
     ]
     every = (await running.cli("explain", NAME, "--json")).json()
     assert [t["target_key"] for t in every["targets"]] == [WEB.key, LABELLED.key]
+
+
+async def test_explain_shows_each_targets_last_checks_a_line_each(start: Start) -> None:
+    running = await start()
+    running.deployer.run(WEB, ref("1.0.0", 1))
+    await push(running.client, "1.1.0", 2)
+    await settle(running.client)
+    store = services_of(running.client.app).store
+    [deployed] = await store.deployments.list_deployments(limit=5)
+    said = [
+        CheckResult(check=Check.SIGNATURE, outcome=CheckOutcome.PASSED,
+                    words="verified by key ops-2025 (legacy .sig)"),
+        CheckResult(check=Check.PLATFORM, outcome=CheckOutcome.PASSED,
+                    words="covers linux/amd64, linux/arm64"),
+    ]  # fmt: skip
+    checks = as_json([c.as_json() for c in said])
+    await store.connector.execute("record_checks", {"id": deployed.id, "checks": checks})
+
+    shown = (await running.cli("explain", NAME, "--target", "web")).out.splitlines()
+
+    assert shown[5:8] == [
+        f"  checks (deployment {deployed.id}, app:1.1.0@{short(2)}, succeeded):",
+        "    signature: verified by key ops-2025 (legacy .sig)",
+        "    platform: covers linux/amd64, linux/arm64",
+    ]
 
 
 async def test_deployments_and_events_are_tables_newest_first(start: Start) -> None:
