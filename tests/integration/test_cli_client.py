@@ -261,10 +261,11 @@ async def test_explain_shows_each_targets_last_checks_a_line_each(start: Start) 
     checks = as_json([c.as_json() for c in said])
     await store.connector.execute("record_checks", {"id": deployed.id, "checks": checks})
 
+    status = (await store.deployments.get_deployment(deployed.id)).status.value
     shown = (await running.cli("explain", NAME, "--target", "web")).out.splitlines()
 
     assert shown[5:8] == [
-        f"  checks (deployment {deployed.id}, app:1.1.0@{short(2)}, succeeded):",
+        f"  checks (deployment {deployed.id}, app:1.1.0@{short(2)}, {status}):",
         "    signature: verified by key ops-2025 (legacy .sig)",
         "    platform: covers linux/amd64, linux/arm64",
     ]
