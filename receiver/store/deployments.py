@@ -79,7 +79,7 @@ class DeploymentQueries:
                         return DeploymentStatus.PLANNED
                 final = DeploymentStatus.SUPERSEDED
                 params["message"] = f"{message}; not retried: a newer intent exists"
-            await tx.execute("finish_deployment", {**params, "status": final, "checks": None})
+            await tx.execute("finish_deployment", {**params, "status": final})
             if announce is not None:
                 await insert_notices(tx, announce(final, str(params["message"])))
             # The target is free again: wake whoever has its next intent.
@@ -104,20 +104,17 @@ class DeploymentQueries:
         kinds = [c.check.value for c in checks if c.outcome is CheckOutcome.WAITING]
         async with self._db.transaction() as tx:
             await tx.execute("finish_attempt", {**params, "outcome": DeploymentStatus.WAITING})
+            await tx.execute("record_checks", {"id": deployment.id, "checks": _json(checks)})
             held = await tx.one(
-                "hold_deployment",
-                {**params, "checks": _json(checks), "until": until, "now": now,
-                 "wait_kinds": kinds},
-            )  # fmt: skip
+                "hold_deployment", {**params, "until": until, "now": now, "wait_kinds": kinds}
+            )
             status = DeploymentStatus.WAITING
             if held is None:
                 status = DeploymentStatus.SUPERSEDED
                 message = f"{words}; not held: a newer decision for the target is queued or waits"
                 await tx.execute(
-                    "finish_deployment",
-                    {**params, "message": message, "checks": _json(checks),
-                     "status": status},
-                )  # fmt: skip
+                    "finish_deployment", {**params, "message": message, "status": status}
+                )
             await tx.execute("notify_deployments")
         return status
 

@@ -378,19 +378,20 @@ UPDATE deploy_attempts SET outcome = %(outcome)s, message = %(message)s, finishe
 -- name: finish_deployment
 UPDATE deployments
    SET status = %(status)s, message = %(message)s, updated_at = now(), finished_at = now(),
-       heartbeat_at = NULL, checks = coalesce(%(checks)s, checks), held_until = NULL,
+       heartbeat_at = NULL, held_until = NULL,
        hold_words = NULL
  WHERE id = %(id)s AND status = 'running' AND claimed_by = %(worker)s
 RETURNING id;
 
 -- name: record_checks
+-- What the trust checks said of the attempt's digest, whatever the attempt ends as.
 UPDATE deployments SET checks = %(checks)s WHERE id = %(id)s;
 
 -- name: hold_deployment
 -- Running -> waiting while a trust check holds it back (an image not scanned yet): release
 -- control judges it again at held_until, or sooner when the check's news arrives.
 UPDATE deployments d
-   SET status = 'waiting', message = %(message)s, checks = %(checks)s,
+   SET status = 'waiting', message = %(message)s,
        held_since = coalesce(d.held_since, %(now)s), held_until = %(until)s,
        hold_words = %(message)s, wait_kinds = %(wait_kinds)s, due_at = %(until)s,
        holds = d.holds + 1, announced = d.held_since IS NOT NULL,

@@ -19,7 +19,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -106,10 +106,6 @@ class TagTrust:
     signature: CheckResult | None = None
     scan: CheckResult | None = None
     unknown: str = ""
-
-
-class PlatformReader(Protocol):
-    async def platforms(self, target: Target) -> Mapping[str, int]: ...
 
 
 class TrustChecks:
@@ -340,17 +336,15 @@ async def _unless_away(check: Check, running: Awaitable[CheckResult]) -> CheckRe
 
 def _unread(policy: TrustPolicy, image: ImageRef) -> tuple[CheckResult, ...]:
     """What the checks say of an image of a registry regdeploy does not read: nothing for the
-    platform check by default; a refusal for any check asked for besides."""
-    wanted = [
-        *((Check.SIGNATURE,) if policy.signatures is not None else ()),
-        *((Check.PLATFORM,) if policy.platforms is not None and not policy.platforms.auto else ()),
-        *((Check.SCAN,) if policy.scan is not None else ()),
-    ]
+    platform check by default; a refusal of the first check asked for besides."""
+    explicit = policy.platforms is not None and not policy.platforms.auto
+    asked = [(policy.signatures is not None, Check.SIGNATURE), (explicit, Check.PLATFORM),
+             (policy.scan is not None, Check.SCAN)]  # fmt: skip
+    check = next((c for wanted, c in asked if wanted), None)
+    if check is None:
+        return ()
     words = f"cannot be checked: {image.name.registry} is not read (confirm_digests: false)"
-    return tuple(
-        CheckResult(check=c, outcome=CheckOutcome.REFUSED, words=words, reason="unread")
-        for c in wanted[:1]
-    )
+    return (CheckResult(check=check, outcome=CheckOutcome.REFUSED, words=words, reason="unread"),)
 
 
 def _object(body: bytes) -> dict[str, Any]:
@@ -361,8 +355,3 @@ def _object(body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise RegistryError("the registry served a manifest that is not a JSON object")
     return document
-
-
-def lines(results: Sequence[CheckResult]) -> list[str]:
-    """Each check's result in words, one per line (``regdeploy explain``, the console)."""
-    return [r.line for r in results]

@@ -162,11 +162,3 @@ class TrustPolicy:
     signatures: SignaturePolicy | None = None
     scan: ScanPolicy | None = None
     platforms: PlatformPolicy | None = PlatformPolicy()
-
-    def describe(self) -> Mapping[str, Any]:
-        return {
-            "signatures": self.signatures is not None,
-            "scan": self.scan is not None,
-            "platforms": None if self.platforms is None else (
-                "auto" if self.platforms.auto else list(self.platforms.required)),
-        }  # fmt: skip
