@@ -110,8 +110,11 @@ def start(start_app: StartApp, capsys: pytest.CaptureFixture[str]) -> Start:
     """The service with its worker on, watching team/app with ``repo``'s settings, on a port
     the CLI is pointed at."""
 
-    async def started(**repo: Any) -> Running:
+    async def started(running: str | None = None, **repo: Any) -> Running:
+        """``running``: the image ``web`` runs before the service starts, so that the first
+        listing of what runs where already says so."""
         client, deployer = await start_app(
+            running=running,
             repositories=[repository(**repo)],
             worker={"poll_interval_seconds": 0.2, "enabled": True},
             port=free_port(),
@@ -166,8 +169,7 @@ async def test_repos_lists_each_repository_with_its_tags(start: Start) -> None:
 
 
 async def test_pin_deploys_and_says_what_to_follow(start: Start) -> None:
-    running = await start()
-    running.deployer.run(WEB, ref("1.1.0", 2))
+    running = await start(running=ref("1.1.0", 2))
     await push(running.client, "1.0.0", 1)
 
     shown = await running.cli("pin", NAME, "1.0.0")
@@ -218,8 +220,7 @@ async def test_unpin_auto_deploy_and_deploy(start: Start) -> None:
 
 
 async def test_explain_shows_every_tag_for_every_target(start: Start) -> None:
-    running = await start()
-    running.deployer.run(WEB, ref("1.0.0", 1))
+    running = await start(running=ref("1.0.0", 1))
     running.deployer.discoverable.append((LABELLED, parse_name(f"{REGISTRY}/{NAME}")))
     running.deployer.run(LABELLED, ref("1.1.0", 2))
     for tag, n in [("1.0.0", 1), ("1.1.0", 2), ("2.0.0", 3)]:
@@ -246,8 +247,7 @@ async def test_explain_shows_every_tag_for_every_target(start: Start) -> None:
 
 
 async def test_explain_shows_each_targets_last_checks_a_line_each(start: Start) -> None:
-    running = await start()
-    running.deployer.run(WEB, ref("1.0.0", 1))
+    running = await start(running=ref("1.0.0", 1))
     await push(running.client, "1.1.0", 2)
     await settle(running.client)
     store = services_of(running.client.app).store
@@ -262,6 +262,7 @@ async def test_explain_shows_each_targets_last_checks_a_line_each(start: Start) 
     await store.connector.execute("record_checks", {"id": deployed.id, "checks": checks})
 
     status = (await store.deployments.get_deployment(deployed.id)).status.value
+    assert status == "succeeded"
     shown = (await running.cli("explain", NAME, "--target", "web")).out.splitlines()
 
     assert shown[5:8] == [
@@ -272,8 +273,7 @@ async def test_explain_shows_each_targets_last_checks_a_line_each(start: Start) 
 
 
 async def test_deployments_and_events_are_tables_newest_first(start: Start) -> None:
-    running = await start()
-    running.deployer.run(WEB, ref("1.0.0", 1))
+    running = await start(running=ref("1.0.0", 1))
     await push(running.client, "1.1.0", 2)
     await settle(running.client)
 
@@ -317,8 +317,7 @@ async def test_deployments_follow_shows_each_change_until_ctrl_c(
         return await listed(self, found)
 
     monkeypatch.setattr(ReadModel, "deployments", counted)
-    running = await start()
-    running.deployer.run(WEB, ref("1.0.0", 1))
+    running = await start(running=ref("1.0.0", 1))
     command = ["deployments", "--follow", "--json", "--url", running.url, "--token", API_TOKEN]
     process = await asyncio.create_subprocess_exec(
         sys.executable,
