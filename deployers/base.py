@@ -15,6 +15,11 @@ to an image. It does a few things, each small enough that a recording fake is a 
   writes them) of the nodes the target can be placed on now, with how many nodes of each: what
   an image must cover (the ``platform`` trust check). Empty when the target does not exist;
   ``DeployerUnavailable`` when the orchestrator does not answer;
+- ``health(target, image)``: whether the target, running ``image``, is healthy now by its
+  orchestrator's own account (a rollout's soak, ``receiver.background.rollouts``): ``pending``
+  while an update is under way or a health check starts, ``failed`` when it failed, with
+  ``marks`` that change whenever the workload restarts (so a restart during a soak is seen even
+  when the workload is healthy again by the next look);
 - ``close()``: release what it holds (HTTP sessions, engine clients) when regdeploy stops.
 
 ``Deployers.health()`` asks each one which workloads run an image nobody runs: an orchestrator
@@ -32,7 +37,9 @@ from types import MappingProxyType
 from typing import Protocol
 
 from handlers.references import Aliases, ImageName, ImageRef
-from receiver.decide.rules.release import LABEL_PREFIX, RELEASE_KEYS
+from receiver.decide.rules.release import LABEL_PREFIX, RELEASE_KEYS, ROLLOUT_KEYS
+from receiver.decide.rules.rollout import Health as Health
+from receiver.decide.rules.rollout import HealthState as HealthState
 
 
 # An image no workload runs: asking which opted-in workloads run it asks the orchestrator the
@@ -113,9 +120,11 @@ def tls_verify(ca_file: Path | None, verify: bool) -> bool | str:
 
 def release_labels(values: Mapping[str, object] | None) -> Mapping[str, str]:
     """The release-control labels (job meta) of a workload, by key without ``regdeploy.``:
-    ``window``, ``min_age``, ``settle``, ``approvals``, ``approval_deadline``."""
+    ``window``, ``min_age``, ``settle``, ``approvals``, ``approval_deadline``; and its place in
+    a rollout: ``wave``, ``stage``."""
     values = values or {}
-    found = {key: str(values.get(LABEL_PREFIX + key) or "").strip() for key in RELEASE_KEYS}
+    keys = (*RELEASE_KEYS, *ROLLOUT_KEYS)
+    found = {key: str(values.get(LABEL_PREFIX + key) or "").strip() for key in keys}
     return MappingProxyType({k: v for k, v in found.items() if v})
 
 
@@ -144,6 +153,12 @@ class Deployer(Protocol):
     async def platforms(self, target: Target) -> Mapping[str, int]:
         """Node platform -> how many ready nodes of it the target can be placed on now; raises
         ``receiver.errors.DeployerUnavailable`` when the orchestrator does not answer."""
+        ...
+
+    async def health(self, target: Target, image: ImageRef) -> Health:
+        """Whether ``target`` runs ``image`` (its digest) and is healthy now: ``failed`` when
+        it runs something else or does not exist; raises ``DeployerUnavailable`` when the
+        orchestrator does not answer."""
         ...
 
     def close(self) -> None:

@@ -1,4 +1,5 @@
-"""The configuration of a replacement container, derived from the container it replaces.
+"""What ``docker inspect`` of a container says: the configuration of its replacement, and how
+its run goes (``condition``).
 
 Pure: it reads ``docker inspect`` of the old container and of its image and returns what to
 send to ``POST /containers/create``. Everything the operator set carries over (command,
@@ -14,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+from deployers.base import HealthState
 
 # Config keys whose value is dropped when it equals the old image's default.
 _IMAGE_DEFAULTS = ("WorkingDir", "User", "Healthcheck", "StopSignal", "OnBuild", "Shell")
@@ -31,19 +34,32 @@ class Replacement:
 
 
 def replacement(
-    container: Mapping[str, Any], image: Mapping[str, Any] | None, reference: str
+    container: Mapping[str, Any],
+    image: Mapping[str, Any] | None,
+    reference: str,
+    *,
+    new_image: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> Replacement:
     """The new container for ``container`` (inspect output) running ``reference``; ``image``
-    is the inspect output of the image the old container runs (None when it is gone)."""
+    is the inspect output of the image the old container runs (None when it is gone),
+    ``new_image`` that of the image ``reference`` names (None: not known); ``labels`` are set
+    over the old container's (compose's own, which change with the image)."""
     config = copy.deepcopy(dict(container.get("Config") or {}))
     defaults = dict((image or {}).get("Config") or {})
     short_id = str(container.get("Id", ""))[:12]
     _drop_image_defaults(config, defaults)
+    config["Labels"].update(labels or {})
     if config.get("Hostname") == short_id:
         config.pop("Hostname")
     host = copy.deepcopy(dict(container.get("HostConfig") or {}))
     host["Links"] = _links(host.get("Links"))
-    _keep_anonymous_volumes(host, container.get("Mounts") or [])
+    # Anonymous volumes the operator asked for (-v /data), or that both images declare.
+    keep = None
+    if new_image is not None:
+        declared = (new_image.get("Config") or {}).get("Volumes") or {}
+        keep = {*(config.get("Volumes") or {}), *declared}
+    _keep_anonymous_volumes(host, container.get("Mounts") or [], keep)
     exposed = dict(config.get("ExposedPorts") or {})
     for port in host.get("PortBindings") or {}:
         exposed.setdefault(port, {})
@@ -94,9 +110,13 @@ def _links(links: object) -> list[str] | None:
     return converted
 
 
-def _keep_anonymous_volumes(host: dict[str, Any], mounts: list[Mapping[str, Any]]) -> None:
+def _keep_anonymous_volumes(
+    host: dict[str, Any], mounts: list[Mapping[str, Any]], keep: set[str] | None
+) -> None:
     """Volumes the old container got without naming them (an image ``VOLUME``, ``-v /data``)
-    are handed to the new one by name, so their data carries over."""
+    are handed to the new one by name, so their data carries over: those at the destinations
+    in ``keep`` (all when None). The rest belonged to the old image alone: carried over, it
+    would stay in every later container, a rollback's too."""
     binds = list(host.get("Binds") or [])
     names = {m.get("Destination"): m.get("Name") for m in mounts if m.get("Type") == "volume"}
     for declared_mount in host.get("Mounts") or []:
@@ -107,6 +127,8 @@ def _keep_anonymous_volumes(host: dict[str, Any], mounts: list[Mapping[str, Any]
     declared |= {m.get("Target") for m in host.get("Mounts") or []}
     for mount in mounts:
         if mount.get("Type") != "volume" or mount.get("Destination") in declared:
+            continue
+        if keep is not None and mount.get("Destination") not in keep:
             continue
         suffix = "" if mount.get("RW", True) else ":ro"
         binds.append(f"{mount['Name']}:{mount['Destination']}{suffix}")
@@ -137,3 +159,54 @@ def _primary(mode: str, endpoints: dict[str, dict[str, Any]]) -> str | None:
     if mode in endpoints:
         return mode
     return next(iter(sorted(endpoints)), None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerCondition:
+    """How a container's run goes by ``docker inspect``: ``words`` follow its name (``web
+    exited with code 3``); ``exited`` when it stopped or restarted (its exit code and last
+    output tell more); ``checked`` when it has a healthcheck."""
+
+    state: HealthState
+    words: str
+    exited: bool = False
+    checked: bool = False
+
+
+def condition(container: Mapping[str, Any]) -> ContainerCondition:
+    """Stopped, restarting or restarted: failed; with a healthcheck, as it says (starting:
+    pending); without one, healthy while it runs."""
+    state = container.get("State") or {}
+    restarts = container.get("RestartCount") or 0
+    checked = has_healthcheck(container)
+    if state.get("Restarting") or not state.get("Running"):
+        words = f"exited with code {state.get('ExitCode')}"
+        words += f": {state['Error']}" if state.get("Error") else ""
+        return ContainerCondition(state=HealthState.FAILED, words=words, exited=True)
+    if restarts:
+        words = f"restarted {restarts} time{'s' if restarts > 1 else ''}"
+        return ContainerCondition(state=HealthState.FAILED, words=words, exited=True)
+    status = (state.get("Health") or {}).get("Status")
+    if not checked:
+        return ContainerCondition(state=HealthState.HEALTHY, words="is running")
+    if status == "healthy":
+        return ContainerCondition(state=HealthState.HEALTHY, words="is healthy", checked=True)
+    if status == "unhealthy":
+        words = f"failed its healthcheck: {_health_output(state)}"
+        return ContainerCondition(state=HealthState.FAILED, words=words, checked=True)
+    words = "is starting: its healthcheck has not passed yet"
+    return ContainerCondition(state=HealthState.PENDING, words=words, checked=True)
+
+
+def has_healthcheck(container: Mapping[str, Any]) -> bool:
+    test = ((container.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
+def _health_output(state: Mapping[str, Any]) -> str:
+    """The last probe's exit code and output."""
+    log_entries = (state.get("Health") or {}).get("Log") or []
+    if not log_entries:
+        return "no output"
+    last = log_entries[-1]
+    return f"exit {last.get('ExitCode')}: {str(last.get('Output') or '').strip()[:200]}"

@@ -14,24 +14,35 @@ A swap goes:
 When step 3, 4 or 5 fails, the new container is removed and the old one renamed back and
 started: a rollback, recorded with the reason. A container left aside means a swap was cut short
 (regdeploy was killed): the next deploy of that container first puts the old one back under its
-name, then starts over.
+name, then starts over. A container that docker compose created is named, labelled and tagged as
+compose would recreate it (``deployers.compose``), so that ``docker-compose up -d`` leaves it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import docker.errors
 import requests
 import structlog
 
-from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
-from deployers.container_spec import replacement
+from deployers import compose
+from deployers.base import (
+    DeployOutcome,
+    DeployResult,
+    Health,
+    HealthState,
+    Running,
+    Target,
+    Workload,
+)
+from deployers.compose import ComposeService
+from deployers.container_spec import condition, has_healthcheck, replacement
 from deployers.docker_engine import (
     EngineDeployer,
     Labels,
@@ -40,7 +51,7 @@ from deployers.docker_engine import (
     reference,
 )
 from handlers.payload import parse_rfc3339
-from handlers.references import ImageName, ImageRef, as_written
+from handlers.references import ImageName, ImageRef, as_written, short_image
 from receiver.decide.trust.platforms import normalise
 from receiver.errors import DeployerUnavailable
 
@@ -61,7 +72,11 @@ class _SwapFailed(Exception):
 
 @dataclass
 class ContainerDeployer(EngineDeployer):
+    """``compose_rewrite``: the repositories whose compose files a deploy to another tag
+    rewrites (``compose: {rewrite: true}``), see ``deployers.compose``."""
+
     kind: str = KIND
+    compose_rewrite: frozenset[ImageName] = field(default_factory=frozenset)
 
     async def workloads(self) -> list[Workload]:
         """Running containers labelled for regdeploy, since their creation.
@@ -130,6 +145,37 @@ class ContainerDeployer(EngineDeployer):
             ) from exc
         return {normalise(str(info.get("OSType") or ""), str(info.get("Architecture") or "")): 1}
 
+    async def health(self, target: Target, image: ImageRef) -> Health:
+        """Failed when the container is missing, runs another digest, stopped or restarted, or
+        its healthcheck fails; pending while a swap is under way (no marks: a swap replaces
+        it) or its healthcheck starts. Marks: its Id, restart count and start time."""
+        try:
+            return await self._health(target.name, image)
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            raise DeployerUnavailable(
+                f"the Docker engine did not answer: {engine_message(exc)}", kind=KIND
+            ) from exc
+
+    async def _health(self, name: str, image: ImageRef) -> Health:
+        if await self._inspect(name + ASIDE_SUFFIX) is not None:
+            return Health.pending(f"{name} is being replaced")
+        container = await self._inspect(name)
+        if container is None:
+            return Health.failed(f"no container {name}")
+        restarts = container.get("RestartCount") or 0
+        started = (container.get("State") or {}).get("StartedAt")
+        marks = f"{container['Id']}:{restarts}:{started}"
+        running = await self._with_digest(container)
+        if running is None or running.digest != image.digest:
+            shown = short_image(running) if running is not None else "no image"
+            words = f"{name} runs {shown}, not {short_image(image)}"
+            return Health(state=HealthState.FAILED, words=words, marks=marks)
+        seen = condition(container)
+        words = f"{name} {seen.words}"
+        if seen.exited and (tail := await self.engine.log_tail(container["Id"], _LOG_TAIL)):
+            words += f"; last output: {tail}"
+        return Health(state=seen.state, words=words, marks=marks)
+
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         await self.repair(target.name)
         old = await self._inspect(target.name)
@@ -155,13 +201,60 @@ class ContainerDeployer(EngineDeployer):
             return DeployResult.failed(
                 f"could not pull {wanted}: {engine_message(exc)}", retry=True
             )
-        old_image = await self._inspect_image(old["Image"])
-        return await self._swap(target.name, old, old_image, str(wanted))
+        pulled = await self._inspect_image(f"{wanted.name}@{image.digest}")
+        if pulled is None:
+            return DeployResult.failed(f"{wanted} is not there after its pull", retry=True)
+        images = (await self._inspect_image(old["Image"]), pulled)
+        service = ComposeService.of((old.get("Config") or {}).get("Labels"))
+        if service is not None:
+            return await self._swap_composed(old, images, service, wanted, image)
+        return await self._swap(target.name, old, images, str(wanted))
+
+    async def _swap_composed(
+        self,
+        old: dict[str, Any],
+        images: tuple[dict[str, Any] | None, dict[str, Any]],
+        service: ComposeService,
+        wanted: ImageRef,
+        image: ImageRef,
+    ) -> DeployResult:
+        """A container of a compose service is replaced as compose would replace it; when that
+        fails, the tag compose reads goes back to the old container's image."""
+        rewrite = bool({image.name, self.aliases.name(image.name)} & self.compose_rewrite)
+        change = await compose.prepare(
+            self.engine,
+            service,
+            written=str(_image_text(old)),
+            wanted=str(wanted),
+            image_id=str(images[1]["Id"]),
+            rewrite=rewrite,
+        )
+        try:
+            result = await self._swap(
+                _name_of(old), old, images, change.reference, labels=change.labels
+            )
+        except docker.errors.DockerException:
+            await compose.restore_tag(self.engine, old)
+            raise
+        if result.outcome is not DeployOutcome.SUCCEEDED:
+            await compose.restore_tag(self.engine, old)
+            return result
+        notes = await compose.settle(change)
+        return dataclasses.replace(result, message="; ".join((result.message, *notes)))
 
     async def _swap(
-        self, name: str, old: dict[str, Any], old_image: dict[str, Any] | None, reference: str
+        self,
+        name: str,
+        old: dict[str, Any],
+        images: tuple[dict[str, Any] | None, dict[str, Any]],
+        reference: str,
+        *,
+        labels: Mapping[str, str] | None = None,
     ) -> DeployResult:
-        new = replacement(old, old_image, reference)
+        """Replace ``old`` with a container on ``reference``; ``images``: the old container's
+        image and the new one (``docker image inspect``)."""
+        old_image, new_image = images
+        new = replacement(old, old_image, reference, new_image=new_image, labels=labels)
         old_id = old["Id"]
         was_running = bool((old.get("State") or {}).get("Running"))
         await self._set_aside(old)
@@ -173,7 +266,7 @@ class ContainerDeployer(EngineDeployer):
             )
             new_id = str(created["Id"])
             for network, endpoint in new.networks:
-                await self._connect(new_id, network, endpoint)
+                await self.engine.connect(new_id, network, endpoint)
             await self.engine.call(lambda api: api.stop(old_id, timeout=self._stop_timeout(old)))
             started = int(time.time())
             await self.engine.call(lambda api: api.start(new_id))
@@ -196,21 +289,20 @@ class ContainerDeployer(EngineDeployer):
     async def _wait_healthy(self, container_id: str, started: int) -> None:
         settings = self.engine.settings.containers
         container = await self._inspect(container_id)
-        checked = container is not None and _has_healthcheck(container)
+        checked = container is not None and has_healthcheck(container)
         wait = settings.health_timeout_seconds if checked else settings.grace_seconds
         deadline = time.monotonic() + wait
         while True:
             container = await self._inspect(container_id)
             if container is None:
                 raise _SwapFailed("the new container disappeared")
-            state = container.get("State") or {}
-            if not state.get("Running") or state.get("Restarting") or container.get("RestartCount"):
+            seen = condition(container)
+            if seen.exited:
                 raise _SwapFailed(await self._exit_reason(container, started))
-            health = (state.get("Health") or {}).get("Status")
-            if checked and health == "healthy":
+            if seen.state is HealthState.FAILED:
+                raise _SwapFailed(f"it {seen.words}")
+            if checked and seen.state is HealthState.HEALTHY:
                 return
-            if checked and health == "unhealthy":
-                raise _SwapFailed(f"its healthcheck failed: {_health_output(state)}")
             if time.monotonic() >= deadline:
                 if checked:
                     raise _SwapFailed(f"it was not healthy within {wait:g} s")
@@ -222,46 +314,17 @@ class ContainerDeployer(EngineDeployer):
         restarts = container.get("RestartCount") or 0
         # A restart policy may have started it again already, which resets State.ExitCode:
         # the engine's "die" event keeps the code it first exited with.
-        code = await self._first_exit_code(container["Id"], started)
+        code = await self.engine.first_exit_code(container["Id"], started)
         if code is None:
             code = state.get("ExitCode")
-        reason = f"it exited with code {code}" + (f" ({restarts} restarts)" if restarts else "")
+        plural = "s" if restarts != 1 else ""
+        reason = f"it exited with code {code}" + (
+            f" ({restarts} restart{plural})" if restarts else ""
+        )
         if state.get("Error"):
             reason += f": {state['Error']}"
-        tail = await self._log_tail(container["Id"])
+        tail = await self.engine.log_tail(container["Id"], _LOG_TAIL)
         return f"{reason}; last output: {tail}" if tail else reason
-
-    async def _first_exit_code(self, container_id: str, since: int) -> int | None:
-        def first_die(api: Any) -> int | None:
-            events = api.events(
-                since=since,
-                until=int(time.time()) + 1,
-                filters={"container": container_id, "event": "die"},
-                decode=True,
-            )
-            try:
-                for event in events:
-                    code = (event.get("Actor") or {}).get("Attributes", {}).get("exitCode")
-                    if code is not None:
-                        return int(code)
-                return None
-            finally:
-                events.close()
-
-        try:
-            return await self.engine.call(first_die)
-        except (docker.errors.APIError, ValueError):
-            return None
-
-    async def _log_tail(self, container_id: str) -> str:
-        try:
-            raw = await self.engine.call(
-                lambda api: api.logs(container_id, stdout=True, stderr=True, tail=_LOG_TAIL)
-            )
-        except docker.errors.APIError:
-            return ""
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-        return " | ".join(line for line in text.strip().splitlines() if line)[:300]
 
     async def _set_aside(self, old: dict[str, Any]) -> None:
         """Rename the old container aside, running if it can be: some engines cannot rename a
@@ -281,7 +344,7 @@ class ContainerDeployer(EngineDeployer):
     async def _roll_back(self, name: str, old_id: str, new_id: str | None, *, start: bool) -> None:
         """The new container goes; the old one gets its name back, running if it ran."""
         if new_id is not None:
-            await self._remove(new_id)
+            await self.engine.remove_container(new_id)
         await self.engine.call(lambda api: api.rename(old_id, name))
         if start:
             await self.engine.call(lambda api: api.start(old_id))
@@ -294,10 +357,12 @@ class ContainerDeployer(EngineDeployer):
             return False
         holder = await self._inspect(name)
         if holder is not None:
-            await self._remove(holder["Id"])
+            await self.engine.remove_container(holder["Id"])
         await self.engine.call(lambda api: api.rename(aside["Id"], name))
         if not (aside.get("State") or {}).get("Running"):
             await self.engine.call(lambda api: api.start(aside["Id"]))
+        if ComposeService.of((aside.get("Config") or {}).get("Labels")) is not None:
+            await compose.restore_tag(self.engine, aside)
         log.warning("container_swap_repaired", container=name)
         return True
 
@@ -319,24 +384,6 @@ class ContainerDeployer(EngineDeployer):
             if known is not None and known.digest:
                 return ImageRef(name=ref.name, tag=ref.tag, digest=known.digest)
         return ref
-
-    async def _connect(self, container_id: str, network: str, endpoint: Any) -> None:
-        ipam = endpoint.get("IPAMConfig") or {}
-        await self.engine.call(
-            lambda api: api.connect_container_to_network(
-                container_id,
-                network,
-                aliases=endpoint.get("Aliases"),
-                links=endpoint.get("Links"),
-                ipv4_address=ipam.get("IPv4Address") or None,
-                ipv6_address=ipam.get("IPv6Address") or None,
-                driver_opt=endpoint.get("DriverOpts"),
-            )
-        )
-
-    async def _remove(self, container_id: str) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            await self.engine.call(lambda api: api.remove_container(container_id, force=True))
 
     async def _remove_image(self, image_id: str) -> None:
         try:
@@ -370,16 +417,3 @@ def _name_of(container: dict[str, Any]) -> str:
 
 def _image_text(container: dict[str, Any]) -> object:
     return (container.get("Config") or {}).get("Image")
-
-
-def _has_healthcheck(container: dict[str, Any]) -> bool:
-    test = ((container.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
-    return bool(test) and test[0] != "NONE"
-
-
-def _health_output(state: dict[str, Any]) -> str:
-    log_entries = (state.get("Health") or {}).get("Log") or []
-    if not log_entries:
-        return "no output"
-    last = log_entries[-1]
-    return f"exit {last.get('ExitCode')}: {str(last.get('Output') or '').strip()[:200]}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +134,62 @@ class Engine:
         finally:
             stream.close()
 
+    async def log_tail(self, container_id: str, lines: int) -> str:
+        """The last ``lines`` lines a container wrote (stdout and stderr), on one line."""
+        try:
+            raw = await self.call(
+                lambda api: api.logs(container_id, stdout=True, stderr=True, tail=lines)
+            )
+        except docker.errors.APIError:
+            return ""
+        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        return " | ".join(line for line in text.strip().splitlines() if line)[:300]
+
+    async def first_exit_code(self, container_id: str, since: int) -> int | None:
+        """The exit code of a container's first ``die`` event since ``since`` (epoch seconds):
+        a restart policy may have started it again, which resets ``State.ExitCode``."""
+
+        def first_die(api: Any) -> int | None:
+            events = api.events(
+                since=since,
+                until=int(time.time()) + 1,
+                filters={"container": container_id, "event": "die"},
+                decode=True,
+            )
+            try:
+                for event in events:
+                    code = (event.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+                    if code is not None:
+                        return int(code)
+                return None
+            finally:
+                events.close()
+
+        try:
+            return await self.call(first_die)
+        except (docker.errors.APIError, ValueError):
+            return None
+
+    async def connect(self, container_id: str, network: str, endpoint: Mapping[str, Any]) -> None:
+        """Connect a container to ``network`` with ``endpoint`` (as inspect shows it)."""
+        ipam = endpoint.get("IPAMConfig") or {}
+        await self.call(
+            lambda api: api.connect_container_to_network(
+                container_id,
+                network,
+                aliases=endpoint.get("Aliases"),
+                links=endpoint.get("Links"),
+                ipv4_address=ipam.get("IPv4Address") or None,
+                ipv6_address=ipam.get("IPv6Address") or None,
+                driver_opt=endpoint.get("DriverOpts"),
+            )
+        )
+
+    async def remove_container(self, container_id: str) -> None:
+        """Remove a container, running or not; gone already is fine."""
+        with contextlib.suppress(docker.errors.NotFound):
+            await self.call(lambda api: api.remove_container(container_id, force=True))
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
@@ -219,6 +277,30 @@ class Labels:
         )
 
 
+def cli_environment(settings: DockerSettings) -> dict[str, str]:
+    """The environment of a Docker CLI (``docker-compose``) run for regdeploy: regdeploy's own
+    (the CLI may interpolate files with it), with the engine regdeploy speaks to as
+    ``DOCKER_HOST`` and no other ``DOCKER_*`` or ``COMPOSE_*`` setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCKER_", "COMPOSE_"))}
+    env["DOCKER_HOST"] = settings.host.replace("https://", "tcp://", 1)
+    return env
+
+
+def cli_tls_options(settings: DockerSettings) -> list[str]:
+    """The TLS options of a Docker CLI (before its command) for the configured engine."""
+    if not settings.uses_tls:
+        return []
+    options = ["--tlsverify" if settings.tls_verify else "--tls"]
+    for option, path in (
+        ("--tlscacert", settings.ca_file),
+        ("--tlscert", settings.client_cert),
+        ("--tlskey", settings.client_key),
+    ):
+        if path is not None:
+            options += [option, str(path)]
+    return options
+
+
 def reference(text: object) -> ImageRef | None:
     """The image reference ``text`` names, or None when it names none."""
     if not isinstance(text, str) or not text:
@@ -227,6 +309,16 @@ def reference(text: object) -> ImageRef | None:
         return parse_reference(text)
     except InvalidReference:
         return None
+
+
+def split_reference(text: str) -> tuple[str, str | None, str | None]:
+    """``(repository, tag, digest)`` of a reference, each part spelled as written (``nginx``
+    stays ``nginx``, where ``reference`` reads ``docker.io/library/nginx``)."""
+    remainder, at, digest = text.partition("@")
+    colon = remainder.rfind(":")
+    if colon > remainder.rfind("/"):
+        return remainder[:colon], remainder[colon + 1 :], digest if at else None
+    return remainder, None, digest if at else None
 
 
 def image_of(text: object, aliases: Aliases, name: ImageName) -> ImageRef | None:

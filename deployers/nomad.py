@@ -9,7 +9,9 @@ stanza is followed through its deployment; any other job through its evaluation.
 
 ``platforms`` reads the client nodes (``/v1/nodes``, then ``/v1/node/:id`` for the attributes
 the list leaves out, kept by node and ``ModifyIndex``) and counts those the job's groups can be
-placed on (``deployers.nomad_placement``); the token needs ``node:read`` for it.
+placed on (``deployers.nomad_placement``); the token needs ``node:read`` for it. ``health``
+reads the job's latest deployment and its allocations and judges them
+(``deployers.nomad_health``).
 
 python-nomad is blocking: every call runs in a thread.
 """
@@ -17,11 +19,9 @@ python-nomad is blocking: every call runs in a thread.
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -34,6 +34,7 @@ import structlog
 from deployers.base import (
     DeployOutcome,
     DeployResult,
+    Health,
     Running,
     Target,
     Workload,
@@ -41,15 +42,29 @@ from deployers.base import (
     release_labels,
     tls_verify,
 )
+from deployers.nomad_health import (
+    NomadAllocation,
+    NomadJobScope,
+    NomadRollout,
+    judge,
+    other_image,
+)
+from deployers.nomad_jobs import (
+    TaskRef,
+    has_rollout,
+    spec_index,
+    submitted,
+    task_image,
+    uses,
+    with_image,
+)
 from deployers.nomad_placement import NomadNode, node_platforms, placements, schedulable
 from handlers.references import (
     Aliases,
     ImageName,
     ImageRef,
-    as_written,
-    parse_reference,
 )
-from receiver.errors import DeployerUnavailable, InvalidReference
+from receiver.errors import DeployerUnavailable
 
 log = structlog.get_logger("regdeploy.nomad")
 
@@ -58,6 +73,8 @@ DRIVERS = frozenset({"docker", "podman"})
 _CONFLICT = "Enforcing job modify index"
 # How long a blocking query on the jobs list waits for a change (Nomad's default is 5 min).
 WATCH_SECONDS = 60.0
+# What python-nomad raises when Nomad does not answer, or answers with an error.
+_UNANSWERED = (nomad_errors.BaseNomadException, requests.RequestException, OSError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,13 +98,6 @@ class NomadSettings:
     opt_in_key: str = "regdeploy.enable"
     policy_key: str = "regdeploy.policy"
     notify_key: str = "regdeploy.notify"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _TaskRef:
-    group: str
-    task: str
-    image: ImageRef
 
 
 @dataclass
@@ -127,7 +137,7 @@ class NomadDeployer:
             job = await self._read(target)
             images = tuple(ref.image for ref in self._tasks(job, target, None))
             if images:
-                found.append(Workload(target=target, images=images, since=_submitted(job)))
+                found.append(Workload(target=target, images=images, since=submitted(job)))
         return found
 
     async def changes(self) -> AsyncIterator[None]:
@@ -163,7 +173,7 @@ class NomadDeployer:
         images = [ref.image for ref in self._tasks(job, target, name)]
         if not images:
             return None
-        return Running(image=images[0], since=_submitted(job))
+        return Running(image=images[0], since=submitted(job))
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
         try:
@@ -188,13 +198,39 @@ class NomadDeployer:
             return node_platforms(await self._schedulable_nodes() if groups else [], groups)
         except nomad_errors.URLNotFoundNomadException:
             return {}  # no such job (a node that left meanwhile is skipped in ``_node``)
-        except nomad_errors.URLNotAuthorizedNomadException as exc:
-            raise DeployerUnavailable(
-                f"Nomad refused the ACL token (it needs read-job and node:read): {_reason(exc)}",
-                kind=KIND,
-            ) from exc
-        except (nomad_errors.BaseNomadException, requests.RequestException, OSError) as exc:
-            raise DeployerUnavailable(f"Nomad did not answer: {_reason(exc)}", kind=KIND) from exc
+        except _UNANSWERED as exc:
+            raise _unavailable(exc, needs="read-job and node:read") from exc
+
+    async def health(self, target: Target, image: ImageRef) -> Health:
+        """Whether the job's tasks in scope run ``image`` and Nomad counts them healthy, by its
+        latest deployment and its allocations (``deployers.nomad_health``)."""
+        try:
+            job = await self._read(target)
+        except nomad_errors.URLNotFoundNomadException:
+            where = self._namespace(target)
+            return Health.failed(f"job {target.name} not found in namespace {where}")
+        except _UNANSWERED as exc:
+            raise _unavailable(exc, needs="read-job") from exc
+        ours = list(self._tasks(job, target, image.name))
+        wrong = other_image(
+            target.name, image, _named(ours), _named(self._tasks(job, target, None))
+        )
+        if wrong is not None:
+            return Health.failed(wrong)
+        namespace, groups = self._namespace(target), {t.group for t in ours}
+        try:
+            latest = await self._call(
+                namespace, lambda c: c.job.request(target.name, "deployment", method="get")
+            )
+            stubs = await self._call(namespace, lambda c: c.job.get_allocations(target.name))
+            deployment = latest.json()
+        except (*_UNANSWERED, ValueError) as exc:
+            raise _unavailable(exc, needs="read-job") from exc
+        return judge(
+            job=NomadJobScope.read(job, groups),
+            deployment=NomadRollout.read(deployment, groups) if deployment else None,
+            allocations=[NomadAllocation.read(stub) for stub in stubs],
+        )
 
     async def _schedulable_nodes(self) -> list[NomadNode]:
         """The nodes that take new allocations, read in full (or as last read, when their
@@ -225,7 +261,7 @@ class NomadDeployer:
             )
         if all(t.image.digest == image.digest for t in tasks):
             return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"already runs {image}")
-        updated = _with_image(job, tasks, image)
+        updated = with_image(job, tasks, image)
         payload: dict[str, Any] = {
             "Job": updated,
             "EnforceIndex": True,
@@ -247,7 +283,7 @@ class NomadDeployer:
             eval_id=answer.get("EvalID"),
             tasks=[f"{t.group}/{t.task}" for t in tasks],
         )
-        if _has_rollout(updated):
+        if has_rollout(updated):
             return await self._follow_deployment(target, int(answer["JobModifyIndex"]))
         return await self._follow_evaluation(target, answer.get("EvalID"))
 
@@ -261,7 +297,7 @@ class NomadDeployer:
             deployments = await self._call(
                 self._namespace(target), lambda c: c.job.get_deployments(target.name)
             )
-            deployment = next((d for d in deployments or [] if _spec_index(d) == registered), None)
+            deployment = next((d for d in deployments or [] if spec_index(d) == registered), None)
             if deployment is not None:
                 status = deployment.get("Status")
                 description = deployment.get("StatusDescription") or status or ""
@@ -303,7 +339,7 @@ class NomadDeployer:
 
     def _tasks(
         self, job: dict[str, Any], target: Target, name: ImageName | None
-    ) -> Iterator[_TaskRef]:
+    ) -> Iterator[TaskRef]:
         """The Docker/Podman tasks in the target's scope that run an image of ``name`` (of
         any repository when None)."""
         group_scope, task_scope = target.options.get("group"), target.options.get("task")
@@ -315,17 +351,17 @@ class NomadDeployer:
                     continue
                 if task.get("Driver") not in DRIVERS:
                     continue
-                running = _image(task)
+                running = task_image(task)
                 if running is not None and name in (None, self.aliases.name(running.name)):
-                    yield _TaskRef(group=group["Name"], task=task["Name"], image=running)
+                    yield TaskRef(group=group["Name"], task=task["Name"], image=running)
 
     def _namespace(self, target: Target) -> str:
         return target.options.get("namespace") or self.settings.namespace
 
     def _add_tokens(self, payload: dict[str, Any]) -> None:
-        if self.settings.vault_token and _uses(payload["Job"], "Vault"):
+        if self.settings.vault_token and uses(payload["Job"], "Vault"):
             payload["Job"]["VaultToken"] = self.settings.vault_token
-        if self.settings.consul_token and _uses(payload["Job"], "Consul"):
+        if self.settings.consul_token and uses(payload["Job"], "Consul"):
             payload["Job"]["ConsulToken"] = self.settings.consul_token
 
     async def _read(self, target: Target) -> dict[str, Any]:
@@ -360,58 +396,19 @@ class NomadDeployer:
         return self._clients[namespace]
 
 
-def _image(task: dict[str, Any]) -> ImageRef | None:
-    text = (task.get("Config") or {}).get("image")
-    if not isinstance(text, str):
-        return None
-    try:
-        return parse_reference(text)
-    except InvalidReference:
-        return None
+def _named(tasks: Iterable[TaskRef]) -> dict[str, ImageRef]:
+    return {f"{t.group}/{t.task}": t.image for t in tasks}
 
 
-def _with_image(job: dict[str, Any], tasks: list[_TaskRef], image: ImageRef) -> dict[str, Any]:
-    """The job with each task in ``tasks`` on ``image``, under the registry name the task
-    already uses."""
-    updated = copy.deepcopy(job)
-    wanted = {(t.group, t.task): as_written(t.image, image) for t in tasks}
-    for group in updated["TaskGroups"]:
-        for task in group["Tasks"]:
-            ref = wanted.get((group["Name"], task["Name"]))
-            if ref is not None:
-                task["Config"]["image"] = str(ref)
-    return updated
-
-
-def _has_rollout(job: dict[str, Any]) -> bool:
-    """A service job with an update stanza (job or group level) rolls out by deployment."""
-    if job.get("Type", "service") != "service":
-        return False
-    stanzas = [job.get("Update")] + [g.get("Update") for g in job.get("TaskGroups") or []]
-    return any(u and int(u.get("MaxParallel") or 0) > 0 for u in stanzas)
-
-
-def _spec_index(deployment: dict[str, Any]) -> int:
-    """The job modify index of the job version a deployment rolls out."""
-    return int(deployment.get("JobSpecModifyIndex") or deployment.get("JobModifyIndex") or -1)
-
-
-def _uses(job: dict[str, Any], stanza: str) -> bool:
-    tasks = [t for g in job.get("TaskGroups") or [] for t in g.get("Tasks") or []]
-    return any(t.get(stanza) for t in tasks) or any(
-        g.get(stanza) for g in job.get("TaskGroups") or []
-    )
+def _unavailable(exc: BaseException, *, needs: str) -> DeployerUnavailable:
+    if isinstance(exc, nomad_errors.URLNotAuthorizedNomadException):
+        return DeployerUnavailable(
+            f"Nomad refused the ACL token (it needs {needs}): {_reason(exc)}", kind=KIND
+        )
+    return DeployerUnavailable(f"Nomad did not answer: {_reason(exc)}", kind=KIND)
 
 
 def _reason(exc: BaseException) -> str:
     response = getattr(exc, "nomad_resp", None)
     text = getattr(response, "text", None)
     return str(text if text else exc).strip()[:500]
-
-
-def _submitted(job: dict[str, Any]) -> datetime | None:
-    """When the job's current version was submitted (``SubmitTime``, nanoseconds)."""
-    submitted = job.get("SubmitTime")
-    if not isinstance(submitted, int) or isinstance(submitted, bool) or submitted <= 0:
-        return None
-    return datetime.fromtimestamp(submitted / 1e9, tz=UTC)

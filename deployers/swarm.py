@@ -11,7 +11,8 @@ As the Docker CLI does, an update also sets the service's ``Placement.Platforms`
 platforms of the new image, which the engine reads from the registry
 (``GET /distribution/{name}/json``), so that Swarm places tasks only on nodes that can run it;
 when the engine cannot tell, the platforms stay as they are. ``platforms`` counts the nodes the
-service can be placed on (``deployers.swarm_placement``).
+service can be placed on (``deployers.swarm_placement``). ``health`` reads the service and its
+tasks and judges them (``deployers.swarm_health``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import docker.errors
 import requests
 import structlog
 
-from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
+from deployers.base import DeployOutcome, DeployResult, Health, Running, Target, Workload
 from deployers.docker_engine import (
     EngineDeployer,
     Labels,
@@ -35,6 +36,7 @@ from deployers.docker_engine import (
     image_of,
     reference,
 )
+from deployers.swarm_health import FAILED_UPDATES, SwarmService, SwarmTask, judge
 from deployers.swarm_placement import SwarmNode, node_platforms, service_platforms
 from handlers.payload import parse_rfc3339
 from handlers.references import ImageName, ImageRef, as_written
@@ -44,11 +46,6 @@ log = structlog.get_logger("regdeploy.swarm")
 
 KIND = "swarm"
 _OUT_OF_SEQUENCE = "update out of sequence"
-_FAILED_STATES = {
-    "paused": "Swarm paused the update",
-    "rollback_completed": "Swarm rolled the update back",
-    "rollback_paused": "Swarm paused the rollback of the update",
-}
 
 
 @dataclass
@@ -127,6 +124,25 @@ class SwarmDeployer(EngineDeployer):
         constraints = [str(c) for c in placement.get("Constraints") or []]
         return node_platforms([SwarmNode.read(node) for node in nodes], constraints)
 
+    async def health(self, target: Target, image: ImageRef) -> Health:
+        """Whether the service runs ``image`` and Swarm counts it healthy, by its update and
+        its tasks (``deployers.swarm_health``). Raises ``DeployerUnavailable`` when the engine
+        does not answer, or is no swarm manager (503)."""
+        try:
+            found = await self.engine.find(lambda api: api.inspect_service(target.name))
+            if found is None:
+                return Health.failed(f"no Swarm service {target.name}")
+            service = SwarmService.read(found)
+            running = image_of(service.image, self.aliases, image.name)
+            if running is None or running.digest != image.digest:
+                words = f"service {target.name} runs {service.image}, not {image}"
+                said = service.failed_update() or service.update_under_way()
+                return Health.failed(f"{said}; {words}" if said else words)
+            tasks = await self.engine.call(lambda api: api.tasks(filters={"service": found["ID"]}))
+        except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+            raise _unavailable(exc) from exc
+        return judge(service, [SwarmTask.read(task) for task in tasks])
+
     async def _deploy(self, target: Target, image: ImageRef) -> DeployResult:
         service = await self._inspect(target)
         spec = service["Spec"]
@@ -192,8 +208,8 @@ class SwarmDeployer(EngineDeployer):
             state, message = status.get("State"), status.get("Message") or ""
             if state == "completed":
                 return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=message)
-            if state in _FAILED_STATES:
-                return DeployResult.failed(f"{_FAILED_STATES[state]}: {message}", retry=False)
+            if state in FAILED_UPDATES:
+                return DeployResult.failed(f"{FAILED_UPDATES[state]}: {message}", retry=False)
         return DeployResult.failed(
             f"the update of service {target.name} did not finish within "
             f"{settings.rollout_timeout_seconds:g} s",

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from deployers.base import DeployOutcome, DeployResult, Target, Workload
-from handlers.references import parse_name
+from deployers.base import DeployOutcome, DeployResult, Health, Target, Workload
+from handlers.references import ImageRef, parse_name
 from receiver.errors import DeployerUnavailable
 from receiver.reloading import services_of
 from tests.support.api import Client, deployments, settle
@@ -369,6 +369,9 @@ class UnreachableEngine:
 
     async def deploy(self, target: Target, image: Any) -> DeployResult:
         raise AssertionError("nothing runs on this engine")
+
+    async def health(self, target: Target, image: ImageRef) -> Health:
+        raise AssertionError("no rollout here")
 
     async def platforms(self, target: Target) -> Mapping[str, int]:
         if self.down:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from deployers.base import Deployers, DeployResult, Running, Target, Workload
+from deployers.base import Deployers, DeployResult, Health, Running, Target, Workload
 from handlers.references import ImageName, ImageRef
 from receiver import version
 from receiver.app import init_app
@@ -62,6 +62,9 @@ class Unanswering:
         return None
 
     async def deploy(self, target: Target, image: ImageRef) -> DeployResult:
+        raise AssertionError("not called")
+
+    async def health(self, target: Target, image: ImageRef) -> Health:
         raise AssertionError("not called")
 
     async def platforms(self, target: Target) -> Mapping[str, int]:

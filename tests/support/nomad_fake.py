@@ -45,6 +45,23 @@ Client nodes (one dev node unless ``nodes=`` says otherwise; ``add_node(make_nod
 listed by ``GET /v1/nodes`` and read by ``GET /v1/node/:id`` in Nomad's shapes
 (``tests.support.nomad_nodes``); with ACLs on, only the management token and
 ``node_read_tokens`` may read them (``node:read``).
+
+Allocations (``tests.support.nomad_allocations`` says how they are placed and run): when an
+evaluation of the job's current version completes, each group gets ``Count`` of them on the
+ready nodes, and the previous version's are stopped (``complete``); a client starts them
+(``pending`` -> ``running``) at the next request. ``GET /v1/job/:id/allocations`` lists them
+as ``AllocListStub`` (only those of the job as created now, unless ``?all=true``; a job that
+does not exist answers ``[]``, not a 404), with the ``allocs`` table's index
+(``nomad/job_endpoint.go`` ``Job.Allocations``, ``nomad/state`` ``AllocsByJob``).
+``GET /v1/allocation/:id`` reads one whole: a missing one is a 404 ``alloc not found``; one in
+a namespace the token may not read is a 500 ``Unknown allocation "ID"``
+(``nomad/alloc_endpoint.go`` ``GetAlloc``). A deployment's allocations are reported healthy
+when it succeeds, unhealthy when it fails for them. An image in ``crashing_images`` (a
+reference as the task writes it, or its digest) exits with code 1 at every start: its
+allocations fail as their restart policy says and are unhealthy in their deployment, which
+then fails when it ends (whatever ``rollout`` or ``complete_deployments`` says, and even with
+no ``rollout``), auto-reverting as above. ``restart_allocation`` makes a task of a running
+allocation exit and restart (``Restarts`` + 1), as a workload that crashes once in a soak.
 """
 
 from __future__ import annotations
@@ -63,6 +80,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from tests.support.nomad_allocations import AllocationTable, stub
 from tests.support.nomad_nodes import NODE_NOT_FOUND, make_node, node_stub
 
 Json = dict[str, Any]
@@ -72,6 +90,7 @@ CONFLICT_PREFIX = "Enforcing job modify index"
 PERMISSION_DENIED = "Permission denied"
 NO_REGION_PATH = "No path to region"
 JOB_NOT_FOUND = "job not found"
+ALLOC_NOT_FOUND = "alloc not found"
 DEPLOYMENT_RUNNING = "Deployment is running"
 DEPLOYMENT_SUCCESSFUL = "Deployment completed successfully"
 DEPLOYMENT_FAILED = "Failed due to unhealthy allocations"
@@ -325,9 +344,12 @@ class FakeNomad:
         eval_polls: int = 0,
         node_read_tokens: Collection[str] = (),
         nodes: Iterable[Mapping[str, Any]] | None = None,
+        crashing_images: Iterable[str] = (),
     ) -> None:
         """``nodes``: the client nodes it starts with; by default one, as ``nomad agent -dev``
-        has (linux/amd64 in dc1, pool default, the docker driver healthy)."""
+        has (linux/amd64 in dc1, pool default, the docker driver healthy).
+        ``crashing_images``: images (references or digests) whose tasks exit at every start;
+        the set may be changed at any time."""
         self.acl_token = acl_token
         self.acl_tokens = {token: frozenset(ns) for token, ns in (acl_tokens or {}).items()}
         self.node_read_tokens = frozenset(node_read_tokens)
@@ -353,6 +375,8 @@ class FakeNomad:
         self._meanwhile = 0
         self._nodes: dict[str, Json] = {}
         self._nodes_index = 1  # the nodes table's index: its last write
+        self._allocations = AllocationTable(self._next)
+        self.crashing_images: set[str] = set(crashing_images)
         for node in (make_node("dev-1"),) if nodes is None else nodes:
             self.add_node(node)
 
@@ -370,8 +394,11 @@ class FakeNomad:
         stored = self._store_version(key, _canonical_job(job, namespace, region), self._next())
         self._touch(key, Status="running")
         if stable:
+            deployment = None
             if _deploys(stored):
                 deployment = self._create_deployment(stored, priority=stored["Priority"])
+            self._place(self._jobs[key], str(uuid.uuid4()))
+            if deployment is not None:
                 self._resolve(deployment, successful=True)
             else:
                 self._touch(key, Stable=True)
@@ -407,6 +434,33 @@ class FakeNomad:
     def deployment(self, deployment_id: str) -> Json:
         self._watch()
         return copy.deepcopy(self._deployments[deployment_id])
+
+    def allocations(self, job_id: str, namespace: str = "default") -> list[Json]:
+        """Every allocation of the job, whole, by ID."""
+        self._watch()
+        return copy.deepcopy(self._allocations.of_job(namespace, job_id))
+
+    def restart_allocation(
+        self,
+        job_id: str,
+        namespace: str = "default",
+        *,
+        task: str | None = None,
+        exit_code: int = 1,
+    ) -> Json:
+        """A task (the group's first unless ``task``) of the first running allocation of the
+        job's current version exits with ``exit_code`` and its client restarts it; returns the
+        allocation."""
+        self._watch()
+        version = self._jobs[(namespace, job_id)]["Version"]
+        alloc = next(
+            a
+            for a in self._allocations.of_job(namespace, job_id)
+            if a["ClientStatus"] == "running" and a["Job"]["Version"] == version
+        )
+        name = task or next(iter(alloc["TaskStates"]))
+        self._allocations.restart(alloc, name, exit_code)
+        return copy.deepcopy(alloc)
 
     def change_job_meanwhile(
         self, job_id: str, namespace: str = "default", *, meta: Mapping[str, str] | None = None
@@ -478,6 +532,7 @@ class FakeNomad:
         app.router.add_route("*", "/v1/job/{tail:.+}", self._job_specific)
         app.router.add_route("*", "/v1/deployment/{tail:.+}", self._deployment_request)
         app.router.add_get("/v1/evaluation/{eval_id}", self._eval_request)
+        app.router.add_route("*", "/v1/allocation/{tail:.+}", self._alloc_request)
         app.router.add_get("/v1/nodes", self._nodes_request)
         app.router.add_route("*", "/v1/node/{tail:.+}", self._node_request)
         app.router.add_get("/v1/namespaces", self._namespaces_request)
@@ -517,6 +572,7 @@ class FakeNomad:
             "/deployments": self._deployments_request,
             "/deployment": self._latest_deployment_request,
             "/evaluations": self._job_evals_request,
+            "/allocations": self._job_allocs_request,
             "/summary": self._summary_request,
         }
         for suffix, handler in get_only.items():
@@ -526,7 +582,6 @@ class FakeNomad:
                 return handler(request, path.removesuffix(suffix))
         for suffix in (
             "/evaluate",
-            "/allocations",
             "/periodic/force",
             "/plan",
             "/dispatch",
@@ -631,6 +686,30 @@ class FakeNomad:
         self._authorize(request, namespace)
         self._observe_job(namespace, job_id)
         return self._json(self._job_evals(namespace, job_id))
+
+    def _job_allocs_request(self, request: web.Request, job_id: str) -> web.StreamResponse:
+        """GET /v1/job/:id/allocations (``?all`` is parsed leniently: anything else is false)."""
+        namespace = _namespace(request)
+        self._authorize(request, namespace)
+        job = self._jobs.get((namespace, job_id))
+        created = None if job is None or request.query.get("all") in GO_TRUE else job["CreateIndex"]
+        found = self._allocations.of_job(namespace, job_id, created)
+        return self._json([stub(alloc) for alloc in found], index=self._allocations.index)
+
+    async def _alloc_request(self, request: web.Request) -> web.StreamResponse:
+        """GET /v1/allocation/:id; its other endpoints are not here."""
+        tail = request.match_info["tail"]
+        if "/" in tail:
+            raise NomadError(501, f"FakeNomad does not implement /v1/allocation/{tail}")
+        if request.method != "GET":
+            raise NomadError(405, "Invalid method")
+        allowed = self._authorize(request, None)
+        alloc = self._allocations.get(tail)
+        if alloc is None:
+            raise NomadError(404, ALLOC_NOT_FOUND)
+        if not allowed(alloc["Namespace"]):
+            raise NomadError(500, f'Unknown allocation "{tail}"')
+        return self._json(alloc, index=alloc["ModifyIndex"])
 
     def _summary_request(self, request: web.Request, job_id: str) -> web.StreamResponse:
         namespace = _namespace(request)
@@ -982,10 +1061,34 @@ class FakeNomad:
         if job["Status"] == "pending":
             self._touch(key, Status="running")
         tracking = self._tracking[evaluation["ID"]]
-        if tracking.creates_deployment and job["JobModifyIndex"] == evaluation["JobModifyIndex"]:
+        if job["JobModifyIndex"] != evaluation["JobModifyIndex"]:
+            return  # a newer version's own evaluation places it
+        if tracking.creates_deployment:
             deployment = self._create_deployment(job, priority=evaluation["Priority"])
             if not evaluation["DeploymentID"]:
                 evaluation["DeploymentID"] = deployment["ID"]
+        self._place(job, evaluation["ID"])
+
+    def _place(self, job: Json, eval_id: str) -> None:
+        """The scheduler's plan: allocations of the job's version, under its running
+        deployment if it has one."""
+        latest = next(iter(self._job_deployments(job["Namespace"], job["ID"])), None)
+        if latest is not None and (
+            latest["JobVersion"] != job["Version"] or latest["Status"] not in ACTIVE_DEPLOYMENT
+        ):
+            latest = None
+        nodes = [
+            node
+            for node in self._nodes.values()
+            if node["Status"] == "ready" and node["SchedulingEligibility"] == "eligible"
+        ]
+        self._allocations.reconcile(job, eval_id=eval_id, deployment=latest, nodes=nodes)
+
+    def _crashes(self, task: Json) -> bool:
+        image = str((task.get("Config") or {}).get("image") or "")
+        return bool(image) and (
+            image in self.crashing_images or image.rpartition("@")[2] in self.crashing_images
+        )
 
     def _create_deployment(self, job: Json, *, priority: int) -> Json:
         index = self._next()
@@ -1047,6 +1150,7 @@ class FakeNomad:
         """
         if deployment["Status"] not in ACTIVE_DEPLOYMENT:
             return None
+        successful = self._report_health(deployment, successful, description)
         key = (deployment["Namespace"], deployment["JobID"])
         for state in deployment["TaskGroups"].values():
             state["PlacedAllocs"] = state["DesiredTotal"]
@@ -1094,6 +1198,17 @@ class FakeNomad:
         )
         return evaluation, int(revert_to["Version"])
 
+    def _report_health(self, deployment: Json, successful: bool, description: str) -> bool:
+        """The clients start what was placed and report the health of the deployment's
+        allocations; returns whether it succeeds (the deployment watcher fails it on an
+        unhealthy allocation, whatever it was told)."""
+        self._allocations.run_clients(self._crashes)
+        if self._allocations.unhealthy(deployment["ID"]):
+            successful = False
+        if successful or description == DEPLOYMENT_FAILED:
+            self._allocations.report_health(deployment["ID"], healthy=successful)
+        return successful
+
     def _observe_job(self, namespace: str, job_id: str) -> None:
         for evaluation in self._job_evals(namespace, job_id):
             self._observe_eval(evaluation)
@@ -1107,8 +1222,9 @@ class FakeNomad:
             self._complete_eval(evaluation)
 
     def _watch(self) -> None:
-        """With ``deployment_seconds``, the deployment watcher: a rollout whose time is up ends,
-        read or not."""
+        """The clients start what was placed; with ``deployment_seconds``, the deployment
+        watcher: a rollout whose time is up ends, read or not."""
+        self._allocations.run_clients(self._crashes)
         if self.deployment_seconds > 0:
             for deployment in list(self._deployments.values()):
                 self._observe_deployment(deployment, read=False)
@@ -1118,13 +1234,20 @@ class FakeNomad:
             return
         tracking = self._tracking[deployment["ID"]]
         tracking.reads += 1 if read else 0
-        if self.rollout is None or tracking.reads < self.deployment_polls + (1 if read else 0):
+        unhealthy = self._allocations.unhealthy(deployment["ID"])
+        if self.rollout is None and not unhealthy:
+            return
+        if tracking.reads < self.deployment_polls + (1 if read else 0):
             return
         if time.time_ns() - deployment["CreateTime"] < self.deployment_seconds * SECOND:
             return
         key = (deployment["Namespace"], deployment["JobID"])
         version = self._version(key, deployment["JobVersion"])
-        outcome = self.rollout(copy.deepcopy(version) if version else {})
+        if unhealthy:
+            outcome = "failed"
+        else:
+            assert self.rollout is not None
+            outcome = self.rollout(copy.deepcopy(version) if version else {})
         if outcome not in ("successful", "failed"):
             raise ValueError(f"rollout must answer 'successful' or 'failed', not {outcome!r}")
         self._resolve(deployment, successful=outcome == "successful")

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from deployers.base import DeployOutcome, DeployResult, Running, Target, Workload
+from deployers.base import (
+    DeployOutcome,
+    DeployResult,
+    Health,
+    HealthState,
+    Running,
+    Target,
+    Workload,
+)
 from handlers.references import ImageName, ImageRef, parse_reference
 
 
@@ -31,6 +39,12 @@ class RecordingDeployer:
     calls: list[tuple[str, str]] = field(default_factory=list)
     # What ``platforms`` answers for every target: node platform -> node count.
     node_platforms: dict[str, int] = field(default_factory=lambda: {"linux/amd64": 1})
+    # What ``health`` says of a target's image, by target key, once it runs it (default:
+    # healthy); ``restarts`` bumps its marks as an orchestrator's restart would.
+    health_of: dict[str, Health] = field(default_factory=dict)
+    restarts: Counter[str] = field(default_factory=Counter)
+    # Digests that are unhealthy wherever they run (an image that crashes at start).
+    crashing: set[str] = field(default_factory=set)
     active: Counter[str] = field(default_factory=Counter)
     max_active: Counter[str] = field(default_factory=Counter)
     closed: bool = False
@@ -86,6 +100,19 @@ class RecordingDeployer:
             return DeployResult(outcome=DeployOutcome.SUCCEEDED, message=f"now on {image}")
         finally:
             self.active[target.key] -= 1
+
+    async def health(self, target: Target, image: ImageRef) -> Health:
+        self._load()
+        running = self.running.get(target.key)
+        if running is None or running.digest != image.digest:
+            return Health.failed(f"runs {running}, not {image}")
+        marks = f"{target.key}:{running.digest}:{self.restarts[target.key]}"
+        if image.digest in self.crashing:
+            return Health(state=HealthState.FAILED, words="exited with code 1", marks=marks)
+        said = self.health_of.get(target.key)
+        if said is not None:
+            return Health(state=said.state, words=said.words, marks=said.marks or marks)
+        return Health(state=HealthState.HEALTHY, words="running", marks=marks)
 
     async def platforms(self, target: Target) -> Mapping[str, int]:
         return dict(self.node_platforms)

@@ -11,7 +11,10 @@ A deploy waits while any of these holds (``judge_release``):
   deploy);
 - it has fewer **approvals** from distinct API tokens than the rules ask for;
 - a trust check **holds** it back (``scan``: its image is not scanned yet; ``signature``: not
-  signed yet) until it is due to be checked again.
+  signed yet) until it is due to be checked again;
+- its rollout has not reached it yet (``wave``: its wave starts when the one before has been
+  healthy for the soak; ``stage``: its stage is promoted to when the one before has run the
+  digest healthy): the rollout lifts that gate (``receiver.decide.rules.rollout``).
 
 A rejection ends it (``rejected``); approvals still missing at ``approval_deadline`` after it was
 decided end it too (``expired``). Every wait has its words, the same in the API, the CLI, the
@@ -41,6 +44,8 @@ from receiver.errors import ReleaseRuleError
 
 #: The label (job meta) keys a workload overrides its repository's rules with, after ``regdeploy.``.
 RELEASE_KEYS = ("window", "min_age", "settle", "approvals", "approval_deadline")
+#: The label (job meta) keys that place a workload in a rollout: its wave and its stage.
+ROLLOUT_KEYS = ("wave", "stage")
 LABEL_PREFIX = "regdeploy."
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -102,6 +107,8 @@ def overridden(rules: ReleaseRules, labels: Mapping[str, str]) -> ReleaseRules:
     ``regdeploy.``). Raises ``ReleaseRuleError`` naming the label."""
     changes: dict[str, Any] = {}
     for key, text in labels.items():
+        if key in ROLLOUT_KEYS:
+            continue
         try:
             changes.update(_label(key, text))
         except ReleaseRuleError as exc:
@@ -189,6 +196,10 @@ class Candidate:
     held_until: datetime | None = None
     hold_words: str = ""
     hold_kind: str = "scan"
+    # Its rollout's gate, in words (a later wave, a later stage): it waits until the rollout
+    # lifts it.
+    gate: str = ""
+    gate_kind: str = "wave"
 
     @property
     def approvers(self) -> tuple[str, ...]:
@@ -211,6 +222,9 @@ class WaitKind(enum.StrEnum):
     # ``receiver.decide.trust``.
     SCAN = "scan"
     SIGNATURE = "signature"
+    # Its rollout has not reached its wave, or its stage, yet (``receiver.decide.rules.rollout``).
+    WAVE = "wave"
+    STAGE = "stage"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -274,6 +288,7 @@ def judge_release(
         _settle(candidate, now),
         _approval(candidate, now),
         _held(candidate, now),
+        _gated(candidate),
     )
     waits = tuple(w for w in found if w is not None)
     if not waits:
@@ -290,6 +305,12 @@ def _held(candidate: Candidate, now: datetime) -> Wait | None:
         return None
     kind = WaitKind(candidate.hold_kind)
     return Wait(kind=kind, words=candidate.hold_words or f"awaiting {kind.value}", until=until)
+
+
+def _gated(candidate: Candidate) -> Wait | None:
+    if not candidate.gate:
+        return None
+    return Wait(kind=WaitKind(candidate.gate_kind), words=candidate.gate)
 
 
 def _frozen(freeze: Freeze) -> Wait:
