@@ -27,6 +27,12 @@ class Kind(enum.StrEnum):
     # Release control: a deploy started to wait (``message``: what for), or was released.
     WAITING = "waiting"
     RELEASED = "released"
+    # Rollouts: one notice per rollout start, halt, rollback and completion (``target`` names
+    # the rollout and how many targets it moves; ``message`` says where it stands).
+    ROLLOUT_STARTED = "rollout_started"
+    ROLLOUT_HALTED = "rollout_halted"
+    ROLLOUT_ROLLED_BACK = "rollout_rolled_back"
+    ROLLOUT_COMPLETED = "rollout_completed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,7 +62,8 @@ class Notice:
 
     @property
     def failed(self) -> bool:
-        return self.outcome in ("failed", "rolled_back", "conflict")
+        return self.outcome in ("failed", "rolled_back", "conflict", "rollout_halted",
+                                "rollout_rolled_back")  # fmt: skip
 
     @property
     def from_tag(self) -> str | None:

@@ -27,6 +27,7 @@ RegdeployError
     ├── NotFound               what the request names does not exist (404)
     │   ├── UnknownRepository      no watched repository has that name
     │   ├── UnknownDeployment      no deployment has that id
+    │   ├── UnknownRollout         no rollout has that id
     │   ├── UnknownTarget          the repository has no target of that key or name
     │   ├── UnknownSource          no webhook source has that name
     │   └── UnknownRejection       no rejected body has that id
@@ -192,6 +193,10 @@ class UnknownRepository(NotFound):
 
 class UnknownDeployment(NotFound):
     """No deployment has that id."""
+
+
+class UnknownRollout(NotFound):
+    """No rollout has that id."""
 
 
 class UnknownTarget(NotFound):

@@ -84,6 +84,7 @@ class Metrics:
             "reconciler_found_events", "Events the reconciler found that notifications missed."
         )
         self._count_release()
+        self._count_rollouts()
         self._count_reloads()
         self._scraped = _ScrapeTimeGauges()
         self.registry.register(self._scraped)
@@ -119,6 +120,39 @@ class Metrics:
             "check",
             "reason",
         )
+
+    def _count_rollouts(self) -> None:
+        """Rollouts: started and ended by outcome, how long each wave took, targets rolled back."""
+        count = self._counter
+        self.rollouts = count(
+            "rollouts",
+            "Rollouts by outcome: started, then completed, halted, rolled_back or abandoned.",
+            "outcome",
+        )
+        for outcome in ("started", "completed", "halted", "rolled_back", "abandoned"):
+            self.rollouts.labels(outcome)
+        self.rollbacks = count(
+            "rollbacks", "Targets a halted rollout moved back to the image they ran before."
+        )
+        self.wave_seconds = Histogram(
+            "regdeploy_rollout_wave_seconds",
+            "How long a rollout's wave took, from its start to its soak's end (or its failure).",
+            ["outcome"],
+            buckets=(10, 30, 60, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600),
+            registry=self.registry,
+        )
+
+    def rollout_started(self) -> None:
+        self.rollouts.labels("started").inc()
+
+    def rollout_ended(self, outcome: str) -> None:
+        self.rollouts.labels(outcome).inc()
+
+    def wave_ended(self, *, outcome: str, seconds: float) -> None:
+        self.wave_seconds.labels(outcome).observe(seconds)
+
+    def rolled_back(self, count: int) -> None:
+        self.rollbacks.inc(count)
 
     def _count_reloads(self) -> None:
         """Reloads of the configuration, and the one this process runs."""

@@ -37,14 +37,19 @@ from receiver.background.loop import PolledLoop, end_within
 from receiver.background.outbox import Outbox
 from receiver.background.pruner import Pruner
 from receiver.background.reconciler import Reconciler
+from receiver.background.rollouts import RolloutLoop
 from receiver.clock import Clock
 from receiver.config.loading import Config
 from receiver.config.notifiers import NotifierConfig
 from receiver.decide.actions import RepositoryActions
+from receiver.decide.advance import RolloutAdvancer
 from receiver.decide.announcer import Announcer
 from receiver.decide.desk import ReleaseDesk
 from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner
+from receiver.decide.promotion import Promoter
+from receiver.decide.rollout_desk import RolloutDesk
+from receiver.decide.rollouts import RolloutShaper
 from receiver.decide.trust.checks import TrustChecks
 from receiver.errors import DatabaseUnavailable
 from receiver.metrics import Metrics
@@ -91,6 +96,11 @@ class Services:
     clock: Clock
     # The checks a digest passes before it is deployed (signatures, platforms, scan).
     trust: TrustChecks
+    # Rollouts: waves and stages at decision time, each look at a rollout, promotions.
+    shaper: RolloutShaper
+    advancer: RolloutAdvancer
+    promoter: Promoter
+    rollout_desk: RolloutDesk
 
 
 def build_deployers(config: Config) -> Deployers:
@@ -104,7 +114,12 @@ def build_deployers(config: Config) -> Deployers:
         if config.docker.swarm.enabled:
             deployers.append(SwarmDeployer(engine=engine, aliases=config.aliases))
         if config.docker.containers.enabled:
-            deployers.append(ContainerDeployer(engine=engine, aliases=config.aliases))
+            rewrite = frozenset(
+                config.aliases.name(r.image) for r in config.repositories if r.compose_rewrite
+            )
+            deployers.append(
+                ContainerDeployer(engine=engine, aliases=config.aliases, compose_rewrite=rewrite)
+            )
     return Deployers(deployers)
 
 
@@ -171,7 +186,15 @@ def build_services(
     )
     planner = Planner(repositories=store.repositories, events=store.events,
                       deployers=deployers, inventory=inventory, aliases=config.aliases)  # fmt: skip
-    gate = build_gate(store, config, inventory, clock, metrics)
+    shaper = RolloutShaper(
+        plans={r.name: r.rollout for r in config.repositories if r.rollout is not None},
+        labels=inventory,
+    )
+    gate = build_gate(store, config, inventory, clock, metrics, shaper=shaper)
+    advancer = RolloutAdvancer(
+        deployers=deployers, shaper=shaper, announcer=announcer(config), metrics=metrics,
+        clock=clock,
+    )  # fmt: skip
     registries = RegistryClient(session, auth=registry_auth(config))
     trust = build_trust(config, session, registries=registries, deployers=deployers, clock=clock)
     return Services(
@@ -207,6 +230,20 @@ def build_services(
         throttle=throttle or Throttle(config.rates),
         clock=clock,
         trust=trust,
+        shaper=shaper,
+        advancer=advancer,
+        rollout_desk=RolloutDesk(metrics=metrics, clock=clock),
+        promoter=Promoter(
+            rollouts=store.rollouts,
+            repositories=store.repositories,
+            events=store.events,
+            planner=planner,
+            decisions=store.decisions,
+            gate=gate,
+            shaper=shaper,
+            advancer=advancer,
+            clock=clock,
+        ),
     )
 
 
@@ -244,9 +281,16 @@ def build_trust(
 
 
 def build_gate(
-    store: Store, config: Config, inventory: Inventory, clock: Clock, metrics: Metrics
+    store: Store,
+    config: Config,
+    inventory: Inventory,
+    clock: Clock,
+    metrics: Metrics,
+    *,
+    shaper: RolloutShaper | None = None,
 ) -> ReleaseGate:
-    """Release control's gate: the configured repositories' rules, judged by ``clock``."""
+    """Release control's gate: the configured repositories' rules, judged by ``clock``;
+    ``shaper`` makes rollouts of the intents of repositories with rollout rules."""
     return ReleaseGate(
         releases=store.releases,
         events=store.events,
@@ -255,6 +299,7 @@ def build_gate(
         clock=clock,
         announcer=announcer(config),
         metrics=metrics,
+        shaper=shaper,
     )
 
 
@@ -289,11 +334,12 @@ async def background(
 
 
 def _loops(services: Services) -> list[PolledLoop]:
-    """The decider, the launcher, the outbox, the pruner and (unless turned off) the
-    reconciler."""
+    """The decider, the launcher, the rollouts, the outbox, the pruner and (unless turned off)
+    the reconciler."""
     loops: list[PolledLoop] = [
         build_decider(services),
         build_launcher(services),
+        build_rollouts(services),
         build_outbox(services),
         build_pruner(services),
     ]
@@ -342,6 +388,20 @@ def build_launcher(services: Services) -> Launcher:
         config=config.worker,
         listen=lambda: store.listener("deployments"),
         gate=services.gate,
+        clock=services.clock,
+    )
+
+
+def build_rollouts(services: Services) -> RolloutLoop:
+    """The loop that advances rollouts (tests drive its rounds)."""
+    store = services.store
+    return RolloutLoop(
+        rollouts=store.rollouts,
+        advancer=services.advancer,
+        promoter=services.promoter,
+        worker_id=services.worker_id,
+        poll_seconds=services.config.worker.poll_interval_seconds,
+        listen=lambda: store.listener("deployments"),
         clock=services.clock,
     )
 

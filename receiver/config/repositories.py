@@ -16,10 +16,12 @@ from deployers.base import Target
 from handlers.references import Aliases, ImageName, parse_name
 from receiver.config.reader import Reader, at
 from receiver.config.registries import RegistryConfig
+from receiver.config.rollout import read_compose_rewrite, read_rollout, read_stages
 from receiver.config.server import Source
 from receiver.config.trust import read_trust
 from receiver.decide.rules.policy import parse_filter, parse_policy
 from receiver.decide.rules.release import ReleaseRules, parse_count, parse_duration
+from receiver.decide.rules.rollout import RolloutPlan, RolloutPolicy
 from receiver.decide.rules.windows import read_window
 from receiver.decide.trust.policy import TrustPolicy
 from receiver.errors import InvalidReference, PolicyError, ReleaseRuleError
@@ -38,6 +40,9 @@ _KNOWN = {
     "targets",
     "notify",
     "trust",
+    "rollout",
+    "stages",
+    "compose",
     *RELEASE_CONFIG_KEYS,
 }
 
@@ -69,6 +74,13 @@ class WatchedRepository:
     trust: TrustPolicy = field(default_factory=TrustPolicy)
     # Whether ``trust`` is the repository's own section (not the defaults).
     own_trust: bool = False
+    # Waves and stages (``rollout:``, else ``defaults.rollout``; ``stages:``): None moves every
+    # target at once, as a push always did.
+    rollout: RolloutPlan | None = None
+    # Whether ``rollout`` is the repository's own section (not the defaults).
+    own_rollout: bool = False
+    # ``compose: {rewrite: true}``: a tag change is written into a container's compose file.
+    compose_rewrite: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,14 +88,18 @@ class Defaults:
     """``defaults:``: what every repository that says nothing of its own takes."""
 
     trust: TrustPolicy | None = None
+    rollout: RolloutPolicy | None = None
 
 
 def read_defaults(r: Reader, value: object) -> Defaults:
     if value is None:
         return Defaults()
     m = r.mapping(value, "defaults")
-    r.unknown(m, "defaults", {"trust"})
-    return Defaults(trust=read_trust(r, m.get("trust"), "defaults.trust"))
+    r.unknown(m, "defaults", {"trust", "rollout"})
+    return Defaults(
+        trust=read_trust(r, m.get("trust"), "defaults.trust"),
+        rollout=read_rollout(r, m.get("rollout"), "defaults.rollout"),
+    )
 
 
 def read_repositories(
@@ -100,6 +116,10 @@ def read_repositories(
             continue
         if not repository.own_trust and defaults.trust is not None:
             repository = dataclasses.replace(repository, trust=defaults.trust)
+        if not repository.own_rollout and defaults.rollout is not None:
+            stages = repository.rollout.stages if repository.rollout else ()
+            plan = RolloutPlan(policy=defaults.rollout, stages=stages)
+            repository = dataclasses.replace(repository, rollout=plan)
         if repository.name in names:
             r.problems.append(f"{path}.name: {repository.name!r} is used by an earlier repository")
         names.add(repository.name)
@@ -120,6 +140,13 @@ def _repository(r: Reader, m: dict[str, object], path: str) -> WatchedRepository
     except PolicyError as exc:
         r.problems.append(f"{at(path, 'policy')}: {exc}")
     trust = read_trust(r, m.get("trust"), at(path, "trust"))
+    policy_of_rollout = read_rollout(r, m.get("rollout"), at(path, "rollout"))
+    stages = read_stages(r, m.get("stages"), at(path, "stages"), targets=_targets)
+    rollout = (
+        RolloutPlan(policy=policy_of_rollout or RolloutPolicy(), stages=stages)
+        if policy_of_rollout is not None or stages
+        else None
+    )
     if image is None:
         return None
     return WatchedRepository(
@@ -135,6 +162,9 @@ def _repository(r: Reader, m: dict[str, object], path: str) -> WatchedRepository
         release=read_release(r, m, path),
         trust=trust or TrustPolicy(),
         own_trust=trust is not None,
+        rollout=rollout,
+        own_rollout=policy_of_rollout is not None,
+        compose_rewrite=read_compose_rewrite(r, m.get("compose"), at(path, "compose")),
     )
 
 

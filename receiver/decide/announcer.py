@@ -5,14 +5,20 @@ and its workload's own ``regdeploy.notify``). Each notifier's ``level`` filters:
 hears only failures, rollbacks and conflicts; ``all`` hears every outcome. ``started: true``
 adds a notice when a deploy starts. Superseded intents never ran and are not announced.
 
+A deployment of a rollout has no notices of its own: its rollout's speak for it, one per start,
+halt, rollback and completion (``rollout``), to the notifiers of its targets; a halt and a
+rollback reach ``failures`` notifiers too.
+
 Release control tells the ``all`` notifiers when a deploy starts to wait (what for, with a link
 to its page in the console), when it is released, and when it is rejected or expires.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from handlers.references import ImageRef
 from notifiers.base import Kind, Level, Notice
 from receiver.config.notifiers import NotifierConfig
 from receiver.store.notices import OutboxEntry
@@ -39,6 +45,23 @@ _FAILURES = frozenset(
         DeploymentStatus.REFUSED,
     }
 )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutNews:
+    """What a rollout notice says: of which rollout (``anchor``: a deployment of it, which the
+    outbox files it under), what happened (``kind``) and where it stands (``words``)."""
+
+    rollout_id: int
+    anchor: int
+    kind: Kind
+    repository: str
+    stage: str
+    image: ImageRef
+    targets: int
+    reason: str
+    words: str
+    notify: tuple[str, ...]
 
 
 class Announcer:
@@ -93,6 +116,33 @@ class Announcer:
             OutboxEntry(notifier=n.name, group_key=group_key(deployment), notice=notice)
             for n in self._routed(deployment)
             if n.started and n.level is Level.ALL
+        ]
+
+    def rollout(self, news: RolloutNews) -> list[OutboxEntry]:
+        """One notice of a rollout's start, halt, rollback or completion."""
+        image = news.image
+        notice = Notice(
+            deployment_id=news.anchor,
+            kind=news.kind,
+            repository=news.repository,
+            target=f"rollout {news.rollout_id}"
+            + (f" to {news.stage}" if news.stage else "")
+            + f" ({news.targets} target{'s' if news.targets != 1 else ''})",
+            from_image=None,
+            to_image=str(image),
+            tag=image.tag or "",
+            digest=image.digest or "",
+            outcome=news.kind.value,
+            reason=news.reason,
+            message=news.words,
+            link=f"{self._base_url}/rollouts/{news.rollout_id}",
+        )
+        failure = news.kind in (Kind.ROLLOUT_HALTED, Kind.ROLLOUT_ROLLED_BACK)
+        group = f"rollout:{news.rollout_id}:{news.kind.value}"
+        return [
+            OutboxEntry(notifier=name, group_key=group, notice=notice)
+            for name in news.notify
+            if (n := self._notifiers.get(name)) is not None and (n.level is Level.ALL or failure)
         ]
 
     def _routed(self, deployment: Deployment) -> list[NotifierConfig]:

@@ -23,8 +23,10 @@ from typing import Protocol
 import structlog
 
 from deployers.base import Target
+from notifiers.base import Kind
 from receiver.clock import Clock
-from receiver.decide.announcer import Announcer
+from receiver.decide.announcer import Announcer, RolloutNews
+from receiver.decide.rollouts import RolloutShaper
 from receiver.decide.rules.release import (
     Candidate,
     ReleaseOutcome,
@@ -38,8 +40,10 @@ from receiver.errors import ReleaseRuleError
 from receiver.metrics import Metrics
 from receiver.store.decisions import DecisionRecorder
 from receiver.store.events import EventQueries
+from receiver.store.notices import OutboxEntry
 from receiver.store.records import Deployment, DeploymentStatus, JudgedPlan, Plan
 from receiver.store.releases import ReleaseQueries, ReleaseState, WaitBatch, Waiting
+from receiver.store.rollouts import RolloutDraft
 
 log = structlog.get_logger("regdeploy.release")
 
@@ -64,7 +68,10 @@ class ReleaseGate:
         clock: Clock,
         announcer: Announcer,
         metrics: Metrics,
+        shaper: RolloutShaper | None = None,
     ) -> None:
+        """``shaper``: makes rollouts of the intents of repositories with rollout rules."""
+        self._shaper = shaper
         self._releases = releases
         self._events = events
         self._rules = rules
@@ -112,12 +119,45 @@ class ReleaseGate:
             )
         return attached
 
-    async def record(self, recorder: DecisionRecorder, plans: Sequence[Plan]) -> list[int]:
+    async def record(
+        self,
+        recorder: DecisionRecorder,
+        plans: Sequence[Plan],
+        *,
+        stage: int = 0,
+        promoted_from: int | None = None,
+        approvals: int = 0,
+    ) -> list[int]:
         """Judge ``plans`` now, against what ``recorder`` reads once their targets are locked,
-        and have it write them; the ids of the intents (planned, or waiting)."""
+        and have it write them; the ids of the intents (planned, or waiting). The intents of a
+        repository with rollout rules become a rollout of ``stage`` first
+        (``receiver.decide.rollouts``); ``approvals``: what its first wave needs (a promotion's
+        ``promote.approvals``)."""
+        drafts: list[RolloutDraft] = []
+        if self._shaper is not None:
+            plans, drafts = self._shaper.shape(plans, stage=stage, promoted_from=promoted_from)
+        if approvals:
+            plans = [_with_approvals(plan, approvals) for plan in plans]
         now = self.clock.now()
         state = await recorder.release_state(plans)
-        return await recorder.write(judge_plans(plans, state, now=now), now=now)
+        judged = judge_plans(plans, state, now=now)
+        return await recorder.write(judged, now=now, rollouts=drafts, announce=self._started)
+
+    def _started(self, rollout_id: int, draft: RolloutDraft, anchor: int) -> list[OutboxEntry]:
+        news = RolloutNews(
+            rollout_id=rollout_id,
+            anchor=anchor,
+            kind=Kind.ROLLOUT_STARTED,
+            repository=draft.repository_name,
+            stage=draft.stage,
+            image=draft.image,
+            targets=sum(len(w) for w in draft.waves),
+            reason=f"{draft.trigger} of {draft.image.tag}",
+            words=draft.words,
+            notify=draft.notify,
+        )
+        self._metrics.rollout_started()
+        return self._announcer.rollout(news)
 
     async def _pushed_at(self, plan: Plan, rules: ReleaseRules) -> datetime | None:
         """When the registry last pushed the plan's tag with its digest (for a cooldown)."""
@@ -210,6 +250,14 @@ class ReleaseGate:
         return judge_waiting(_waiting(deployment, votes, state), state, now=now)
 
 
+def _with_approvals(plan: Plan, approvals: int) -> Plan:
+    """``plan`` needing ``approvals`` when it is of a rollout's first wave (no gate)."""
+    if not plan.deploy or plan.rollout is None or plan.gate:
+        return plan
+    rules = dataclasses.replace(plan.release, approvals=max(plan.release.approvals, approvals))
+    return dataclasses.replace(plan, release=rules)
+
+
 def judge_plans(plans: Sequence[Plan], state: ReleaseState, *, now: datetime) -> list[JudgedPlan]:
     """Each of ``plans`` decided at ``now``, an intent with release control's verdict against
     ``state`` (a skip has none)."""
@@ -227,6 +275,8 @@ def _judge_intent(plan: Plan, state: ReleaseState, now: datetime) -> ReleaseVerd
         pushed_at=plan.pushed_at,
         last_push_at=state.last_pushes.get(plan.image.name),
         forced=plan.forced_by is not None,
+        gate=plan.gate,
+        gate_kind=plan.gate_kind or "wave",
     )
     return judge_release(candidate, freezes=state.freezes, now=now)
 
@@ -245,6 +295,8 @@ def judge_waiting(item: Waiting, state: ReleaseState, *, now: datetime) -> Relea
         held_until=d.held_until,
         hold_words=d.hold_words,
         hold_kind="signature" if "signature" in d.wait_kinds else "scan",
+        gate=d.gate,
+        gate_kind="stage" if "stage" in d.wait_kinds else "wave",
     )
     return judge_release(candidate, freezes=state.freezes, now=now)
 

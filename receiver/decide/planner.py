@@ -9,7 +9,7 @@ the caller commits the plans (with the event they answer, or on their own).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -169,6 +169,47 @@ class Planner:
             if o.image is not None
         ]
         return plans, outlooks
+
+    async def plans_to(
+        self,
+        state: RepositoryState,
+        image: ImageRef,
+        *,
+        chosen: Callable[[Target], bool],
+        trigger: str,
+        reason: str,
+    ) -> list[Plan]:
+        """Intents to move the targets of ``state`` that ``chosen`` picks to exactly ``image``
+        (a promotion: the digest that passed the stage before); a target that runs it already,
+        or cannot be moved, is a skip with the reason."""
+        plans = []
+        for affected in await self.affected(state.rules.image, only=state):
+            target = affected.target
+            if not chosen(target):
+                continue
+            found = await self._running(target, image.name)
+            running = found.image if found else None
+            why = reason
+            deploy = running is None or running.digest != image.digest
+            if not deploy:
+                why = f"already runs {image.tag}@{image.digest}"
+            elif affected.problem is not None:
+                deploy, why = False, f"not deployed: {affected.problem}"
+            elif self._deployers.get(target.kind) is None:
+                deploy, why = False, f"no deployer for kind {target.kind!r}"
+            plans.append(
+                Plan(
+                    target=target,
+                    repository_name=state.rules.name,
+                    image=image,
+                    deploy=deploy,
+                    reason=why,
+                    trigger=trigger,
+                    previous_image=str(running) if running else None,
+                    notify=affected.notify,
+                )
+            )
+        return plans
 
     async def outlook(
         self, state: RepositoryState, *, tag: str | None = None, requested: bool = False

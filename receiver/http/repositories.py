@@ -28,7 +28,7 @@ from receiver.views.shapes import (
 )
 
 #: The last segments of the paths below a repository's, here and on the registrywatcher routes.
-SUB_RESOURCES = ("deploy", "explain", "plan", "reset")
+SUB_RESOURCES = ("deploy", "explain", "plan", "promote", "reset")
 #: A repository name: text without NUL that does not end in ``/`` and a sub-resource (the
 #: document's ``RepositoryName`` says the same, as an ECMA-262 pattern).
 NAME_PATTERN = r"[^\x00]+" + "".join(f"(?<!/{segment})" for segment in SUB_RESOURCES)

@@ -32,9 +32,10 @@ from receiver.store.notices import NoticeQueries
 from receiver.store.processes import ProcessQueries
 from receiver.store.releases import ReleaseQueries
 from receiver.store.repositories import RepositoryQueries
+from receiver.store.rollouts import RolloutQueries
 from receiver.store.sessions import SessionQueries
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 class Listener(Protocol):
@@ -61,6 +62,7 @@ class Store:
     releases: ReleaseQueries
     sessions: SessionQueries
     processes: ProcessQueries
+    rollouts: RolloutQueries
 
     @classmethod
     async def open(
@@ -81,6 +83,7 @@ class Store:
             releases=ReleaseQueries(db),
             sessions=SessionQueries(db),
             processes=ProcessQueries(db),
+            rollouts=RolloutQueries(db),
         )
 
     async def migrate(self) -> int:

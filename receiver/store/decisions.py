@@ -15,6 +15,7 @@ only).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from datetime import datetime
 
 from handlers.references import ImageName
 from receiver.decide.rules.release import ReleaseOutcome, ReleaseVerdict
+from receiver.errors import Conflict
 from receiver.store.connector import Connector, Transaction, as_json
 from receiver.store.events import stored_event
 from receiver.store.records import (
@@ -33,6 +35,13 @@ from receiver.store.records import (
     stored_target,
 )
 from receiver.store.releases import ReleaseState, read_release_state
+from receiver.store.rollouts import (
+    Announce,
+    RolloutChange,
+    RolloutDraft,
+    insert_rollout,
+    write_change,
+)
 
 #: The most events of one repository decided together.
 MAX_BATCH = 500
@@ -60,9 +69,16 @@ class DecisionRecorder:
         settling = {plan.image.name for plan in deploys if plan.release.settle}
         return await read_release_state(self._tx, settling)
 
-    async def write(self, judged: Sequence[JudgedPlan], *, now: datetime) -> list[int]:
-        """Store the plans decided at ``now`` with their verdicts; the ids of the intents to
-        deploy, planned or waiting.
+    async def write(
+        self,
+        judged: Sequence[JudgedPlan],
+        *,
+        now: datetime,
+        rollouts: Sequence[RolloutDraft] = (),
+        announce: Announce | None = None,
+    ) -> list[int]:
+        """Store the plans decided at ``now`` with their verdicts, and the ``rollouts`` they
+        belong to (``Plan.rollout``); the ids of the intents to deploy, planned or waiting.
 
         An intent whose verdict is to wait is stored ``waiting``. A newer intent for a target
         supersedes its older queued ones of another digest, waiting ones included; an intent
@@ -71,18 +87,78 @@ class DecisionRecorder:
         unlocked = {j.plan.target.key for j in judged if j.plan.deploy} - self._locked
         if unlocked:
             raise RuntimeError(f"release_state() first: targets {sorted(unlocked)} not locked")
+        judged, rollouts = await self._under_way(judged, rollouts)
         ids: list[int] = []
+        stored: dict[str, dict[str, int]] = {}
         for item in judged:
             plan = item.plan
             if plan.deploy:
                 new_id = await _insert_intent(self._tx, item, now)
+                if new_id is None and plan.rollout is not None:
+                    new_id = await _queued(self._tx, plan)
                 if new_id is not None:
                     ids.append(new_id)
+                    stored.setdefault(plan.rollout or "", {})[plan.target.key] = new_id
             else:
                 await _insert(self._tx, plan, _skip_status(plan), now)
+        await self._gate(judged, stored.get("", {}))
+        for draft in rollouts:
+            plans = {j.plan.target.key: j.plan for j in judged if j.plan.rollout == draft.key}
+            deployments = stored.get(draft.key, {})
+            await insert_rollout(
+                self._tx, draft, deployments=deployments, plans=plans, now=now, announce=announce
+            )
         if ids:
             await self._tx.execute("notify_deployments")
         return ids
+
+    async def rollout_change(self, change: RolloutChange, *, worker: str | None) -> None:
+        """Write ``change`` of a rollout with the decisions (a promotion: the promoted rollout
+        and its source's new state commit together). Raises ``Conflict`` when ``worker`` no
+        longer holds the rollout: nothing is stored."""
+        if not await write_change(self._tx, change, worker=worker):
+            raise Conflict(f"rollout {change.rollout_id} is held by another process")
+
+    async def audit(self, name: str, *, actor: str, field: str, new: object) -> None:
+        params = {"name": name, "actor": actor, "field": field, "old_value": None,
+                  "new_value": as_json(new)}  # fmt: skip
+        await self._tx.execute("insert_audit", params)
+
+    async def _under_way(
+        self, judged: Sequence[JudgedPlan], rollouts: Sequence[RolloutDraft]
+    ) -> tuple[list[JudgedPlan], list[RolloutDraft]]:
+        """A rollout of the same digest to the same stage that has not ended goes on: the
+        intents that would start it over are skips, with the reason."""
+        kept: list[RolloutDraft] = []
+        joined: dict[str, str] = {}
+        for draft in rollouts:
+            params = {"repository_name": draft.repository_name, "stage": draft.stage,
+                      "digest": draft.image.digest}  # fmt: skip
+            row = await self._tx.one("rollout_under_way", params)
+            if row is None:
+                kept.append(draft)
+            else:
+                joined[draft.key] = f"rolling out already: rollout {row['id']} ({row['state']})"
+        if not joined:
+            return list(judged), kept
+        return [
+            JudgedPlan(
+                plan=dataclasses.replace(
+                    j.plan, deploy=False, rollout=None, gate="", reason=joined[j.plan.rollout]
+                )
+            )
+            if j.plan.rollout in joined
+            else j
+            for j in judged
+        ], kept
+
+    async def _gate(self, judged: Sequence[JudgedPlan], stored: dict[str, int]) -> None:
+        """Intents that wait for a later stage (no rollout yet) keep their gate's words."""
+        for item in judged:
+            plan = item.plan
+            if plan.deploy and plan.gate and plan.rollout is None and plan.target.key in stored:
+                params = {"rollout_id": None, "gate": plan.gate, "id": stored[plan.target.key]}
+                await self._tx.execute("attach_rollout", params)
 
 
 @dataclass(slots=True)
@@ -232,6 +308,14 @@ async def _insert(
     }
     row = await tx.one("insert_deployment", params)
     return None if row is None else int(row["id"])
+
+
+async def _queued(tx: Transaction, plan: Plan) -> int | None:
+    """The intent already queued for ``plan``'s target and digest, which ``plan`` joins."""
+    found = await tx.one(
+        "queued_intent", {"target_key": plan.target.key, "digest": plan.image.digest}
+    )
+    return None if found is None else int(found["id"])
 
 
 def _skip_status(plan: Plan) -> DeploymentStatus:

@@ -240,4 +240,6 @@ def deployment_of(row: Row) -> Deployment:
         held_until=row.get("held_until"),
         hold_words=row.get("hold_words") or "",
         holds=row.get("holds") or 0,
+        rollout_id=row.get("rollout_id"),
+        gate=row.get("gate") or "",
     )

@@ -453,7 +453,7 @@ UPDATE deploy_attempts
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words, holds
+       due_at, announced, checks, held_since, held_until, hold_words, holds, rollout_id, gate
   FROM deployments
  WHERE id = %(id)s;
 
@@ -461,7 +461,7 @@ SELECT id, target, repository_name, registry, repository, tag, digest, previous_
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words, holds
+       due_at, announced, checks, held_since, held_until, hold_words, holds, rollout_id, gate
   FROM deployments
  WHERE (%(repository_name)s::text IS NULL OR repository_name = %(repository_name)s)
    AND (%(target_key)s::text IS NULL OR target_key = %(target_key)s)
@@ -581,7 +581,7 @@ SELECT (SELECT count(*) FROM events WHERE status = 'pending') AS pending_events,
 SELECT id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words, holds
+       due_at, announced, checks, held_since, held_until, hold_words, holds, rollout_id, gate
   FROM deployments
  WHERE status IN ('failed', 'rolled_back', 'conflict') AND finished_at >= %(since)s
  ORDER BY id DESC
@@ -593,7 +593,7 @@ SELECT DISTINCT ON (target_key)
        id, target, repository_name, registry, repository, tag, digest, previous_image, reason,
        trigger, event_id, status, message, attempts, not_before, created_at, updated_at,
        finished_at, notify, started_at, release, decided_at, pushed_at, forced_by, wait_kinds,
-       due_at, announced, checks, held_since, held_until, hold_words, holds
+       due_at, announced, checks, held_since, held_until, hold_words, holds, rollout_id, gate
   FROM deployments
  ORDER BY target_key, id DESC;
 
@@ -762,3 +762,141 @@ SELECT id, role, config_path, fingerprint, started_at, loaded_at, restart_needed
 
 -- name: leave_process
 DELETE FROM processes WHERE id = %(id)s;
+
+-- Rollouts (receiver/store/rollouts.py). A rollout is advanced by one process at a time: the one
+-- that claimed it until claimed_until (by the database's clock); every write of a look is fenced
+-- on claimed_by.
+
+-- name: insert_rollout
+INSERT INTO rollouts (repository_name, stage, registry, repository, tag, digest, event_id, trigger,
+                      policy, state, wave, words, notify, promoted_from, forced_by, next_look_at,
+                      created_at, updated_at)
+VALUES (%(repository_name)s, %(stage)s, %(registry)s, %(repository)s, %(tag)s, %(digest)s,
+        %(event_id)s, %(trigger)s, %(policy)s, 'running', 1, %(words)s, %(notify)s,
+        %(promoted_from)s, %(forced_by)s, %(now)s, %(now)s, %(now)s)
+RETURNING id;
+
+-- name: insert_rollout_wave
+INSERT INTO rollout_waves (rollout_id, number, state, started_at)
+VALUES (%(rollout_id)s, %(number)s, %(state)s, %(started_at)s);
+
+-- name: insert_rollout_target
+INSERT INTO rollout_targets (rollout_id, target_key, target, wave, deployment_id, previous_image)
+VALUES (%(rollout_id)s, %(target_key)s, %(target)s, %(wave)s, %(deployment_id)s,
+        %(previous_image)s);
+
+-- name: attach_rollout
+-- A deployment of a rollout: no notices of its own (the rollout's speak for it), and, in a later
+-- wave or stage, the gate it waits behind.
+UPDATE deployments SET rollout_id = %(rollout_id)s, gate = %(gate)s, notify = '{}'
+ WHERE id = %(id)s;
+
+-- name: abandon_superseded_rollouts
+-- A newer rollout of a repository's stage replaces the older ones that have not ended.
+UPDATE rollouts
+   SET state = 'abandoned', reason = %(reason)s, words = %(reason)s, rolling_back = false,
+       finished_at = now(), updated_at = now()
+ WHERE repository_name = %(repository_name)s AND stage = %(stage)s AND id <> %(id)s
+   AND state IN ('running', 'halted')
+RETURNING id;
+
+-- name: cancel_gated
+-- The deployments of ``rollouts`` still waiting for their wave or stage never run.
+UPDATE deployments
+   SET status = 'cancelled', message = %(message)s, due_at = NULL, wait_kinds = '{}',
+       updated_at = now(), finished_at = now()
+ WHERE rollout_id = ANY(%(rollouts)s) AND status = 'waiting';
+
+-- name: claim_rollout
+-- The rollout due soonest that nobody holds (or whose holder's claim ran out).
+UPDATE rollouts SET claimed_by = %(worker)s, claimed_until = now() + make_interval(secs => %(seconds)s)
+ WHERE id = (
+     SELECT id FROM rollouts
+      WHERE (state = 'running' OR rolling_back OR promote_at IS NOT NULL)
+        AND next_look_at <= greatest(now(), %(now)s)
+        AND (claimed_until IS NULL OR claimed_until < now() OR claimed_by = %(worker)s)
+      ORDER BY next_look_at, id
+      LIMIT 1
+      FOR UPDATE SKIP LOCKED)
+RETURNING id;
+
+-- name: release_rollout
+UPDATE rollouts SET claimed_by = NULL, claimed_until = NULL
+ WHERE id = %(id)s AND claimed_by = %(worker)s;
+
+-- name: next_rollout_look
+SELECT min(next_look_at) AS due FROM rollouts
+ WHERE state = 'running' OR rolling_back OR promote_at IS NOT NULL;
+
+-- name: get_rollout
+SELECT * FROM rollouts WHERE id = %(id)s;
+
+-- name: rollout_waves
+SELECT * FROM rollout_waves WHERE rollout_id = ANY(%(ids)s) ORDER BY rollout_id, number;
+
+-- name: rollout_targets
+SELECT t.*, d.status AS deployment_status, d.message AS deployment_message,
+       d.finished_at AS deployment_finished_at, d.tag AS deployment_tag,
+       r.status AS rollback_status, r.message AS rollback_message
+  FROM rollout_targets t
+  LEFT JOIN deployments d ON d.id = t.deployment_id
+  LEFT JOIN deployments r ON r.id = t.rollback_id
+ WHERE t.rollout_id = ANY(%(ids)s)
+ ORDER BY t.rollout_id, t.wave, t.target_key;
+
+-- name: list_rollouts
+SELECT * FROM rollouts
+ WHERE (%(repository_name)s::text IS NULL OR repository_name = %(repository_name)s)
+   AND (%(state)s::text IS NULL OR state = %(state)s)
+   AND (%(before)s::bigint IS NULL OR id < %(before)s)
+ ORDER BY id DESC LIMIT %(limit)s;
+
+-- name: rollout_of_deployment
+SELECT rollout_id FROM rollout_targets
+ WHERE deployment_id = %(id)s OR rollback_id = %(id)s
+ ORDER BY rollout_id DESC LIMIT 1;
+
+-- name: update_rollout
+-- What a look found; only by the process that holds the rollout.
+UPDATE rollouts
+   SET state = %(state)s, wave = %(wave)s, words = %(words)s, reason = %(reason)s,
+       rolling_back = %(rolling_back)s, next_look_at = %(next_look_at)s,
+       promote_at = %(promote_at)s,
+       verified_at = %(verified_at)s, updated_at = now(),
+       finished_at = CASE WHEN %(ended)s THEN coalesce(finished_at, now()) END
+ WHERE id = %(id)s AND (claimed_by = %(worker)s OR %(worker)s::text IS NULL)
+RETURNING id;
+
+-- name: update_rollout_wave
+UPDATE rollout_waves
+   SET state = %(state)s, started_at = %(started_at)s, settled_at = %(settled_at)s,
+       healthy_since = %(healthy_since)s, finished_at = %(finished_at)s
+ WHERE rollout_id = %(rollout_id)s AND number = %(number)s;
+
+-- name: update_rollout_target
+UPDATE rollout_targets
+   SET marks = %(marks)s, health = %(health)s, deployment_id = %(deployment_id)s,
+       rollback_id = %(rollback_id)s
+ WHERE rollout_id = %(rollout_id)s AND target_key = %(target_key)s;
+
+-- name: lift_gates
+-- A wave starts: its deployments are judged again at once, without the gate (a window or an
+-- approval may still hold them).
+UPDATE deployments SET gate = NULL, due_at = %(now)s, updated_at = now()
+ WHERE id = ANY(%(ids)s) AND status = 'waiting';
+
+-- name: gate_words
+-- What a halted rollout's later deployments wait for now.
+UPDATE deployments SET gate = %(gate)s, message = 'waits for: ' || %(gate)s, updated_at = now()
+ WHERE id = ANY(%(ids)s) AND status = 'waiting' AND gate IS NOT NULL;
+
+-- name: lock_rollout
+SELECT * FROM rollouts WHERE id = %(id)s FOR UPDATE;
+
+-- name: rollout_under_way
+-- A rollout of this digest to this repository's stage that has not ended: a push of the same
+-- digest again joins it rather than starting over.
+SELECT id, state, wave FROM rollouts
+ WHERE repository_name = %(repository_name)s AND stage = %(stage)s AND digest = %(digest)s
+   AND state IN ('running', 'halted')
+ ORDER BY id DESC LIMIT 1;

@@ -98,6 +98,8 @@ class DeploymentStatus(enum.StrEnum):
     EXPIRED = "expired"
     # A trust check (signature, scan, platform) refused the digest: never deployed.
     REFUSED = "refused"
+    # Its rollout was rolled back or abandoned before its wave started: never deployed.
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +168,11 @@ class Plan:
     release: ReleaseRules = field(default_factory=ReleaseRules)
     pushed_at: datetime | None = None
     forced_by: str | None = None
+    # Rollouts: what it waits for until its wave or stage starts (words), and which rollout it
+    # belongs to (``RolloutDraft.key``).
+    gate: str = ""
+    gate_kind: str = ""
+    rollout: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -213,6 +220,10 @@ class Deployment:
     held_until: datetime | None = None
     hold_words: str = ""
     holds: int = 0
+    # Rollouts: the rollout it belongs to, and while its wave (or stage) has not started, the
+    # words of what it waits for there (``receiver.decide.rules.rollout``).
+    rollout_id: int | None = None
+    gate: str = ""
 
     @property
     def tries(self) -> int:

@@ -5,11 +5,11 @@
 -- recorded in schema_version; a later change bumps it and adds its own idempotent statements
 -- (ALTER ... ADD COLUMN IF NOT EXISTS, CREATE INDEX IF NOT EXISTS) at the end of this file.
 --
--- schema-version: 10 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
+-- schema-version: 11 (1: events, tags, rejected_payloads; 2: repositories, deployments, leases;
 -- 3: notices; 4: event attempts, adopted decisions; 5: which process recorded each event;
 -- 6: console sessions; 7: release control; 8: rejected bodies kept as a prefix, their size and
 -- digest, pruned per source; 9: the processes running and the configuration each runs; 10: trust
--- checks)
+-- checks; 11: rollouts)
 
 CREATE TABLE IF NOT EXISTS schema_version (
     version     integer     PRIMARY KEY,
@@ -336,3 +336,93 @@ END
 $$;
 
 INSERT INTO schema_version (version) VALUES (10) ON CONFLICT (version) DO NOTHING;
+
+-- Version 11: rollouts. A push to a repository with a ``rollout:`` (or ``stages:``) moves its
+-- targets in waves: one rollouts row per digest and stage, one rollout_waves row per wave, one
+-- rollout_targets row per target (its deployment, the image it ran before, the marks its
+-- orchestrator reported when the soak started, the rollback deployment if it was rolled back).
+-- A deployment of a later wave waits (status 'waiting') with the words of its gate until its
+-- wave starts; one whose rollout was rolled back or abandoned before its wave ends 'cancelled'.
+-- A completed rollout of a stage that has a next one is promoted to it at promote_at (by
+-- regdeploy's clock). One process advances a rollout at a time (claimed_by until claimed_until, by the database's
+-- clock); the times it looks again come from regdeploy's clock.
+CREATE TABLE IF NOT EXISTS rollouts (
+    id              bigserial   PRIMARY KEY,
+    repository_name text        NOT NULL,
+    stage           text        NOT NULL DEFAULT '',
+    registry        text        NOT NULL,
+    repository      text        NOT NULL,
+    tag             text        NOT NULL,
+    digest          text        NOT NULL,
+    event_id        bigint      REFERENCES events (id),
+    trigger         text        NOT NULL,
+    policy          jsonb       NOT NULL,
+    state           text        NOT NULL CHECK (state IN (
+                        'running', 'halted', 'rolled_back', 'completed', 'abandoned')),
+    wave            integer     NOT NULL DEFAULT 1,
+    words           text        NOT NULL DEFAULT '',
+    reason          text,
+    rolling_back    boolean     NOT NULL DEFAULT false,
+    notify          text[]      NOT NULL DEFAULT '{}',
+    promoted_from   bigint      REFERENCES rollouts (id),
+    forced_by       text,
+    promote_at      timestamptz,
+    next_look_at    timestamptz NOT NULL,
+    verified_at     timestamptz,
+    claimed_by      text,
+    claimed_until   timestamptz,
+    created_at      timestamptz NOT NULL,
+    updated_at      timestamptz NOT NULL,
+    finished_at     timestamptz
+);
+CREATE INDEX IF NOT EXISTS rollouts_due ON rollouts (next_look_at)
+    WHERE state = 'running' OR rolling_back OR promote_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS rollouts_by_repository ON rollouts (repository_name, stage, id DESC);
+
+CREATE TABLE IF NOT EXISTS rollout_waves (
+    rollout_id     bigint      NOT NULL REFERENCES rollouts (id),
+    number         integer     NOT NULL,
+    state          text        NOT NULL CHECK (state IN (
+                       'pending', 'deploying', 'soaking', 'healthy', 'failed')),
+    started_at     timestamptz,
+    settled_at     timestamptz,
+    healthy_since  timestamptz,
+    finished_at    timestamptz,
+    PRIMARY KEY (rollout_id, number)
+);
+
+CREATE TABLE IF NOT EXISTS rollout_targets (
+    rollout_id      bigint      NOT NULL REFERENCES rollouts (id),
+    target_key      text        NOT NULL,
+    target          jsonb       NOT NULL,
+    wave            integer     NOT NULL,
+    deployment_id   bigint      REFERENCES deployments (id),
+    previous_image  text,
+    rollback_id     bigint      REFERENCES deployments (id),
+    marks           text,
+    health          text,
+    PRIMARY KEY (rollout_id, target_key)
+);
+CREATE INDEX IF NOT EXISTS rollout_targets_by_deployment ON rollout_targets (deployment_id);
+
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS rollout_id bigint REFERENCES rollouts (id);
+ALTER TABLE deployments ADD COLUMN IF NOT EXISTS gate text;
+CREATE INDEX IF NOT EXISTS deployments_by_rollout ON deployments (rollout_id)
+    WHERE rollout_id IS NOT NULL;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM schema_version WHERE version = 11) THEN
+        ALTER TABLE deployments DROP CONSTRAINT IF EXISTS deployments_status_check;
+        ALTER TABLE deployments ADD CONSTRAINT deployments_status_check CHECK (status IN (
+            'planned', 'running', 'succeeded', 'failed', 'rolled_back', 'superseded',
+            'conflict', 'dry_run', 'skipped', 'adopted', 'waiting', 'rejected', 'expired',
+            'refused', 'cancelled'));
+        ALTER TABLE notices DROP CONSTRAINT IF EXISTS notices_kind_check;
+        ALTER TABLE notices ADD CONSTRAINT notices_kind_check CHECK (kind IN (
+            'started', 'outcome', 'waiting', 'released', 'rollout_started', 'rollout_halted',
+            'rollout_rolled_back', 'rollout_completed'));
+    END IF;
+END
+$$;
+
+INSERT INTO schema_version (version) VALUES (11) ON CONFLICT (version) DO NOTHING;

@@ -24,6 +24,7 @@ from receiver.background.reconciler import LEASE, LEASE_ROUNDS
 from receiver.decide.actions import sorted_tags
 from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner
+from receiver.decide.rollout_desk import gate_now, with_gate_words
 from receiver.decide.rules.release import Freeze, ReleaseVerdict, Vote
 from receiver.decide.trust.checks import TagTrust, TrustChecks
 from receiver.errors import ReleaseRuleError, StoreError
@@ -155,13 +156,29 @@ class ReadModel:
     async def deployments(self, deployments: Sequence[Deployment]) -> list[DeploymentView]:
         """``deployments``, each waiting one with what it waits for now, and the votes of
         those that need approvals."""
-        verdicts = await self._gate.verdicts(deployments)
+        verdicts = await self._live_gates(deployments, await self._gate.verdicts(deployments))
         asked = [d.id for d in deployments if d.release.approvals]
         votes = await self._store.releases.votes(asked)
         return [
             DeploymentView(deployment=d, verdict=verdicts.get(d.id), votes=votes.get(d.id, ()))
             for d in deployments
         ]
+
+    async def _live_gates(
+        self, deployments: Sequence[Deployment], verdicts: dict[int, ReleaseVerdict]
+    ) -> dict[int, ReleaseVerdict]:
+        """``verdicts`` with each wave's wait in words as its rollout stands now ("wave 2 of 3
+        starts when wave 1 has been healthy for 5 min: 3 min 12 s to go")."""
+        gated = [d for d in deployments if d.id in verdicts and d.rollout_id and d.gate]
+        rollouts = {}
+        for rollout_id in {d.rollout_id for d in gated if d.rollout_id is not None}:
+            rollouts[rollout_id] = await self._store.rollouts.get(rollout_id)
+        now = self._gate.clock.now()
+        for d in gated:
+            words = gate_now(rollouts[d.rollout_id or 0], d.target.key, now=now)
+            if words is not None:
+                verdicts[d.id] = with_gate_words(verdicts[d.id], words)
+        return verdicts
 
     async def deployment(self, deployment_id: int) -> DeploymentView:
         """One deployment as people see it."""

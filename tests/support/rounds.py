@@ -18,9 +18,10 @@ from aiohttp import web
 from receiver.background.decider import Decider
 from receiver.background.launcher import Launcher
 from receiver.background.outbox import Outbox
+from receiver.background.rollouts import RolloutLoop
 from receiver.config.loading import Config
 from receiver.reloading import services_of
-from receiver.runtime import build_decider, build_launcher, build_outbox
+from receiver.runtime import build_decider, build_launcher, build_outbox, build_rollouts
 
 
 def without_loops(config: Config) -> Config:
@@ -42,6 +43,12 @@ class Rounds:
 
     async def finish(self) -> None:
         await self.launcher.drain()
+
+
+def rollouts_of(app: web.Application) -> RolloutLoop:
+    """The rollout loop of the started ``app``, as the service builds it (``round()`` looks at
+    every rollout due by the app's clock)."""
+    return build_rollouts(services_of(app))
 
 
 def worker_of(app: web.Application) -> Rounds:

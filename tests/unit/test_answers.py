@@ -40,6 +40,7 @@ from receiver.views.answers import (
     WebhookSummaryJson,
     WorkloadListJson,
 )
+from receiver.views.rollout_answers import PromotionJson, RolloutJson, RolloutListJson
 
 DOCUMENT = load_document()
 _METHODS = {"get", "put", "post", "delete", "patch"}
@@ -76,6 +77,11 @@ ANSWERS: dict[str, Any] = {
     "listWorkloads": WorkloadListJson,
     "listNotifiers": NotifierListJson,
     "listNotices": NoticeListJson,
+    "listRollouts": RolloutListJson,
+    "getRollout": RolloutJson,
+    "resumeRollout": RolloutJson,
+    "abandonRollout": RolloutJson,
+    "promoteRepository": PromotionJson,
 }
 #: Operations whose answer is not a JSON object regdeploy builds: the document itself, metrics.
 NOT_SHAPED = {"getOpenapi", "getMetrics"}

@@ -1,0 +1,507 @@
+"""Rollouts as stored: one row per digest and stage, its waves, its targets with their
+deployments; what a look at one changed (``RolloutChange``), written in one transaction, fenced on
+the process that holds it.
+
+The store decides nothing here: the rollout stage (``receiver.decide.rollouts``) judges, and
+hands over what to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from deployers.base import Target
+from handlers.references import ImageName, ImageRef
+from receiver.decide.rules.rollout import RolloutPolicy, RolloutState, WaveState
+from receiver.errors import UnknownRollout
+from receiver.store.connector import Connector, Executor, Row, Transaction, as_json
+from receiver.store.notices import OutboxEntry, insert_notices
+from receiver.store.records import DeploymentStatus, Plan, restored_target, stored_target
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutTarget:
+    """One target of a rollout: its deployment (and how it stands), the image it ran before,
+    the marks its orchestrator reported when its wave's soak started, its last health words,
+    and its rollback deployment, if any."""
+
+    key: str
+    target: Target
+    wave: int
+    deployment_id: int | None
+    deployment_status: DeploymentStatus | None = None
+    deployment_message: str | None = None
+    deployment_finished_at: datetime | None = None
+    previous_image: str | None = None
+    rollback_id: int | None = None
+    rollback_status: DeploymentStatus | None = None
+    rollback_message: str | None = None
+    marks: str | None = None
+    health: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutWave:
+    number: int
+    state: WaveState
+    started_at: datetime | None = None
+    settled_at: datetime | None = None
+    healthy_since: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rollout:
+    """A rollout of ``image`` to a repository's targets (of one ``stage``; ``""`` when the
+    repository has none), wave by wave; ``wave`` is the current one (1-based)."""
+
+    id: int
+    repository_name: str
+    stage: str
+    image: ImageRef
+    event_id: int | None
+    trigger: str
+    policy: RolloutPolicy
+    state: RolloutState
+    wave: int
+    words: str
+    reason: str | None
+    rolling_back: bool
+    notify: tuple[str, ...]
+    promoted_from: int | None
+    forced_by: str | None
+    promote_at: datetime | None
+    next_look_at: datetime
+    verified_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    waves: tuple[RolloutWave, ...] = ()
+    targets: tuple[RolloutTarget, ...] = ()
+
+    def of_wave(self, number: int) -> tuple[RolloutTarget, ...]:
+        return tuple(t for t in self.targets if t.wave == number)
+
+    def wave_row(self, number: int) -> RolloutWave:
+        return next(w for w in self.waves if w.number == number)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutDraft:
+    """A rollout to start with the plans it is decided with: its waves, by target key, in
+    order (the first wave's plans go now; the others wait behind their gates)."""
+
+    key: str
+    repository_name: str
+    stage: str
+    image: ImageRef
+    policy: RolloutPolicy
+    waves: tuple[tuple[str, ...], ...]
+    words: str
+    notify: tuple[str, ...] = ()
+    event_id: int | None = None
+    trigger: str = "push"
+    promoted_from: int | None = None
+    forced_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetChange:
+    key: str
+    marks: str | None
+    health: str | None
+    deployment_id: int | None
+    rollback_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RolloutChange:
+    """What a look (or a person) changed of a rollout: its own row, the waves and targets that
+    changed, the gates to lift (a wave starts), the waiting deployments to cancel (with the
+    words why) or to gate with new words, the rollback intents (and a resumed wave's intents)
+    to queue, and the notices to send."""
+
+    rollout_id: int
+    # When the look was made (by regdeploy's clock): a lifted gate is due then.
+    at: datetime
+    state: RolloutState
+    wave: int
+    words: str
+    reason: str | None
+    rolling_back: bool
+    next_look_at: datetime
+    verified_at: datetime | None
+    waves: tuple[RolloutWave, ...] = ()
+    targets: tuple[TargetChange, ...] = ()
+    lift: tuple[int, ...] = ()
+    cancel: str | None = None
+    # Waiting deployments given new gate words (deployment id, words): a halt, a resume.
+    gates: tuple[tuple[int, str], ...] = ()
+    rollbacks: tuple[Plan, ...] = ()
+    intents: tuple[Plan, ...] = ()
+    notices: tuple[OutboxEntry, ...] = field(default_factory=tuple)
+    # A completed stage's rollout: when it is promoted to the next stage (None: it is not).
+    promote_at: datetime | None = None
+
+    @classmethod
+    def keeping(cls, rollout: Rollout, *, at: datetime, **changes: Any) -> RolloutChange:
+        """A change of ``rollout`` made ``at``: what it is now, but for ``changes``."""
+        kept: dict[str, Any] = {
+            "state": rollout.state,
+            "wave": rollout.wave,
+            "words": rollout.words,
+            "reason": rollout.reason,
+            "rolling_back": rollout.rolling_back,
+            "next_look_at": at,
+            "verified_at": rollout.verified_at,
+            "promote_at": rollout.promote_at,
+        }
+        return cls(rollout_id=rollout.id, at=at, **{**kept, **changes})
+
+    @property
+    def ended(self) -> bool:
+        return self.state in (
+            RolloutState.COMPLETED, RolloutState.ROLLED_BACK, RolloutState.ABANDONED
+        )  # fmt: skip
+
+
+#: What a person asks of a rollout, given it as it stands (``RolloutQueries.locked``); raises
+#: ``receiver.errors.Conflict`` when the rollout cannot take it.
+ChangeMaker = Callable[["Rollout"], "RolloutChange"]
+
+
+#: The notices of a rollout's start: given its id, its draft and the deployment they are filed
+#: under.
+Announce = Callable[[int, RolloutDraft, int], Sequence[OutboxEntry]]
+
+
+class RolloutQueries:
+    def __init__(self, db: Connector) -> None:
+        self._db = db
+
+    async def claim(self, *, worker: str, now: datetime, seconds: float) -> int | None:
+        """Hold the rollout due soonest for ``seconds``; its id, or None."""
+        params = {"worker": worker, "now": now, "seconds": seconds}
+        row = await self._db.one("claim_rollout", params)
+        return None if row is None else int(row["id"])
+
+    async def release(self, rollout_id: int, *, worker: str) -> None:
+        await self._db.execute("release_rollout", {"id": rollout_id, "worker": worker})
+
+    async def get(self, rollout_id: int) -> Rollout:
+        """Raises ``NotFound``."""
+        found = await rollouts_of(self._db, [await self._row(self._db, rollout_id)])
+        return found[0]
+
+    async def list(
+        self,
+        *,
+        repository_name: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[Rollout]:
+        params = {
+            "repository_name": repository_name,
+            "state": state,
+            "limit": limit,
+            "before": before,
+        }
+        return await rollouts_of(self._db, await self._db.all("list_rollouts", params))
+
+    async def of_deployment(self, deployment_id: int) -> int | None:
+        row = await self._db.one("rollout_of_deployment", {"id": deployment_id})
+        return None if row is None else int(row["rollout_id"])
+
+    async def next_due(self) -> datetime | None:
+        row = await self._db.one("next_rollout_look")
+        return row["due"] if row is not None else None
+
+    async def record(self, change: RolloutChange, *, worker: str | None) -> bool:
+        """Write ``change`` in one transaction; False (and nothing written) when ``worker`` no
+        longer holds the rollout. ``worker`` None: a person's change (``locked`` first)."""
+        async with self._db.transaction() as tx:
+            return await write_change(tx, change, worker=worker)
+
+    async def locked(self, rollout_id: int, change: ChangeMaker) -> Rollout:
+        """Apply a person's change to the rollout, read and written under its row lock;
+        ``change`` raises ``Conflict`` when the rollout cannot take it."""
+        async with self._db.transaction() as tx:
+            row = await self._row(tx, rollout_id, lock=True)
+            rollout = (await rollouts_of(tx, [row]))[0]
+            await write_change(tx, change(rollout), worker=None)
+        return await self.get(rollout_id)
+
+    @staticmethod
+    async def _row(db: Executor, rollout_id: int, *, lock: bool = False) -> Row:
+        row = await db.one("lock_rollout" if lock else "get_rollout", {"id": rollout_id})
+        if row is None:
+            raise UnknownRollout(f"no rollout {rollout_id}")
+        return row
+
+
+async def rollouts_of(db: Executor, rows: Sequence[Row]) -> list[Rollout]:
+    """The rollouts of ``rows`` with their waves and targets."""
+    ids = [row["id"] for row in rows]
+    waves: dict[int, list[RolloutWave]] = {i: [] for i in ids}
+    targets: dict[int, list[RolloutTarget]] = {i: [] for i in ids}
+    if ids:
+        for w in await db.all("rollout_waves", {"ids": ids}):
+            waves[w["rollout_id"]].append(_wave(w))
+        for t in await db.all("rollout_targets", {"ids": ids}):
+            targets[t["rollout_id"]].append(_target(t))
+    return [_rollout(row, tuple(waves[row["id"]]), tuple(targets[row["id"]])) for row in rows]
+
+
+async def insert_rollout(
+    tx: Transaction,
+    draft: RolloutDraft,
+    *,
+    deployments: dict[str, int],
+    plans: dict[str, Plan],
+    now: datetime,
+    announce: Announce | None = None,
+) -> int:
+    """Store ``draft`` with its waves and targets (their deployments by target key), its
+    start's notices (``announce``), and end the older rollouts of its repository's stage; the
+    new rollout's id."""
+    image = draft.image
+    row = await tx.one(
+        "insert_rollout",
+        {
+            "repository_name": draft.repository_name,
+            "stage": draft.stage,
+            "registry": image.name.registry,
+            "repository": image.name.repository,
+            "tag": image.tag or "",
+            "digest": image.digest or "",
+            "event_id": draft.event_id,
+            "trigger": draft.trigger,
+            "policy": as_json(draft.policy.as_json()),
+            "words": draft.words,
+            "notify": list(draft.notify),
+            "promoted_from": draft.promoted_from,
+            "forced_by": draft.forced_by,
+            "now": now,
+        },
+    )
+    assert row is not None
+    rollout_id = int(row["id"])
+    for number, keys in enumerate(draft.waves, start=1):
+        first = number == 1
+        await tx.execute(
+            "insert_rollout_wave",
+            {
+                "rollout_id": rollout_id,
+                "number": number,
+                "state": (WaveState.DEPLOYING if first else WaveState.PENDING).value,
+                "started_at": now if first else None,
+            },
+        )
+        for key in keys:
+            plan = plans[key]
+            await tx.execute(
+                "insert_rollout_target",
+                {
+                    "rollout_id": rollout_id,
+                    "target_key": key,
+                    "target": as_json(stored_target(plan.target)),
+                    "wave": number,
+                    "deployment_id": deployments.get(key),
+                    "previous_image": plan.previous_image,
+                },
+            )
+            if key in deployments:
+                gate = plan.gate or None
+                params = {"rollout_id": rollout_id, "gate": gate, "id": deployments[key]}
+                await tx.execute("attach_rollout", params)
+    placed = {key for keys in draft.waves for key in keys}
+    for key, deployment in deployments.items():
+        if key not in placed:  # waits for a later stage, linked to this stage's rollout
+            params = {"rollout_id": rollout_id, "gate": plans[key].gate or None, "id": deployment}
+            await tx.execute("attach_rollout", params)
+    anchor = next((deployments[k] for k in draft.waves[0] if k in deployments), None)
+    if announce is not None and anchor is not None:
+        await insert_notices(tx, announce(rollout_id, draft, anchor))
+    reason = f"superseded by rollout {rollout_id} ({image.tag}@{image.digest})"
+    ended = await tx.all(
+        "abandon_superseded_rollouts",
+        {"repository_name": draft.repository_name, "stage": draft.stage, "id": rollout_id,
+         "reason": reason},
+    )  # fmt: skip
+    if ended:
+        await tx.execute("cancel_gated", {"rollouts": [r["id"] for r in ended], "message": reason})
+    return rollout_id
+
+
+async def write_change(tx: Transaction, change: RolloutChange, *, worker: str | None) -> bool:
+    written = await tx.one(
+        "update_rollout",
+        {
+            "id": change.rollout_id,
+            "worker": worker,
+            "state": change.state.value,
+            "wave": change.wave,
+            "words": change.words,
+            "reason": change.reason,
+            "rolling_back": change.rolling_back,
+            "next_look_at": change.next_look_at,
+            "verified_at": change.verified_at,
+            "ended": change.ended,
+            "promote_at": change.promote_at,
+        },
+    )
+    if written is None:
+        return False
+    for wave in change.waves:
+        await tx.execute("update_rollout_wave", _wave_params(change.rollout_id, wave))
+    rollbacks = {plan.target.key: await _queue(tx, plan, change) for plan in change.rollbacks}
+    intents = {plan.target.key: await _queue(tx, plan, change) for plan in change.intents}
+    for target in change.targets:
+        params = {
+            "rollout_id": change.rollout_id,
+            "target_key": target.key,
+            "marks": target.marks,
+            "health": target.health,
+            "deployment_id": intents.get(target.key) or target.deployment_id,
+            "rollback_id": rollbacks.get(target.key) or target.rollback_id,
+        }
+        await tx.execute("update_rollout_target", params)
+    if change.lift:
+        await tx.execute("lift_gates", {"ids": list(change.lift), "now": change.at})
+    if change.cancel is not None:
+        params = {"rollouts": [change.rollout_id], "message": change.cancel}
+        await tx.execute("cancel_gated", params)
+    for deployment_id, words in change.gates:
+        await tx.execute("gate_words", {"ids": [deployment_id], "gate": words})
+    if change.lift or rollbacks or intents:
+        await tx.execute("notify_deployments")
+    await insert_notices(tx, change.notices)
+    return True
+
+
+async def _queue(tx: Transaction, plan: Plan, change: RolloutChange) -> int | None:
+    """Queue a rollback (or a resumed wave's) intent for ``plan``'s target, now, past release
+    control: it supersedes what was queued for the target."""
+    image = plan.image
+    await tx.execute("lock_target", {"target_key": plan.target.key})
+    await tx.execute(
+        "supersede_queued",
+        {
+            "target_key": plan.target.key,
+            "digest": image.digest,
+            "message": f"superseded by {plan.trigger} of rollout {change.rollout_id}",
+            "replace_waiting": True,
+        },
+    )
+    row = await tx.one(
+        "insert_deployment",
+        {
+            "target_key": plan.target.key,
+            "target": as_json(stored_target(plan.target)),
+            "repository_name": plan.repository_name,
+            "registry": image.name.registry,
+            "repository": image.name.repository,
+            "tag": image.tag,
+            "digest": image.digest,
+            "previous_image": plan.previous_image,
+            "reason": plan.reason,
+            "trigger": plan.trigger,
+            "event_id": plan.event_id,
+            "status": DeploymentStatus.PLANNED.value,
+            "message": None,
+            "notify": [],
+            "release": None,
+            "decided_at": change.at,
+            "pushed_at": None,
+            "forced_by": plan.forced_by,
+            "wait_kinds": [],
+            "due_at": None,
+        },
+    )
+    if row is None:
+        found = await tx.one(
+            "queued_intent", {"target_key": plan.target.key, "digest": image.digest}
+        )
+        return None if found is None else int(found["id"])
+    new_id = int(row["id"])
+    await tx.execute(
+        "attach_rollout", {"rollout_id": change.rollout_id, "gate": None, "id": new_id}
+    )
+    return new_id
+
+
+def _wave_params(rollout_id: int, wave: RolloutWave) -> dict[str, object]:
+    return {
+        "rollout_id": rollout_id,
+        "number": wave.number,
+        "state": wave.state.value,
+        "started_at": wave.started_at,
+        "settled_at": wave.settled_at,
+        "healthy_since": wave.healthy_since,
+        "finished_at": wave.finished_at,
+    }
+
+
+def _rollout(
+    row: Row, waves: tuple[RolloutWave, ...], targets: tuple[RolloutTarget, ...]
+) -> Rollout:
+    name = ImageName(registry=row["registry"], repository=row["repository"])
+    return Rollout(
+        id=row["id"],
+        repository_name=row["repository_name"],
+        stage=row["stage"],
+        image=ImageRef(name=name, tag=row["tag"] or None, digest=row["digest"]),
+        event_id=row["event_id"],
+        trigger=row["trigger"],
+        policy=RolloutPolicy.from_json(row["policy"]),
+        state=RolloutState(row["state"]),
+        wave=row["wave"],
+        words=row["words"],
+        reason=row["reason"],
+        rolling_back=row["rolling_back"],
+        notify=tuple(row["notify"]),
+        promoted_from=row["promoted_from"],
+        forced_by=row["forced_by"],
+        promote_at=row["promote_at"],
+        next_look_at=row["next_look_at"],
+        verified_at=row["verified_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        finished_at=row["finished_at"],
+        waves=waves,
+        targets=targets,
+    )
+
+
+def _wave(row: Row) -> RolloutWave:
+    return RolloutWave(
+        number=row["number"],
+        state=WaveState(row["state"]),
+        started_at=row["started_at"],
+        settled_at=row["settled_at"],
+        healthy_since=row["healthy_since"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _target(row: Row) -> RolloutTarget:
+    status, rollback = row["deployment_status"], row["rollback_status"]
+    return RolloutTarget(
+        key=row["target_key"],
+        target=restored_target(row["target"]),
+        wave=row["wave"],
+        deployment_id=row["deployment_id"],
+        deployment_status=DeploymentStatus(status) if status else None,
+        deployment_message=row["deployment_message"],
+        deployment_finished_at=row["deployment_finished_at"],
+        previous_image=row["previous_image"],
+        rollback_id=row["rollback_id"],
+        rollback_status=DeploymentStatus(rollback) if rollback else None,
+        rollback_message=row["rollback_message"],
+        marks=row["marks"],
+        health=row["health"],
+    )

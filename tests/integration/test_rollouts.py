@@ -1,0 +1,335 @@
+"""Rollouts through the real app, a real PostgreSQL and the recording deployer, under a clock
+the tests move: waves after each soak, a failing canary halted and rolled back, halt and resume,
+abandon, and a newer push during a halt. The loops' rounds are driven (never slept on), and the
+recording deployer's calls are the history."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from deployers.base import Health, HealthState
+from tests.support.api import deployments
+from tests.support.app import StartApp
+from tests.support.clock import ManualClock
+from tests.support.pushes import digest, push, ref, repository
+from tests.support.recording import RecordingDeployer
+from tests.support.release import WEDNESDAY, Released, auth, starter
+from tests.support.rollouts import NAMES, TARGET_ENTRIES, TARGETS, fleet_starter, step
+from tests.support.settings import API_TOKEN, READ_TOKEN
+
+SOAK = timedelta(seconds=10)
+
+
+class Fleet:
+    """The app with team/app on ten recording targets running 1.0.0, rolled out in waves."""
+
+    def __init__(self, app: Released) -> None:
+        self.app = app
+
+    @property
+    def deployer(self) -> RecordingDeployer:
+        return self.app.deployer
+
+    async def step(self, rounds: int = 2) -> None:
+        await step(self.app, rounds)
+
+    async def soak(self) -> None:
+        self.app.clock.advance(seconds=SOAK.total_seconds())
+        await self.step()
+
+    async def rollouts(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await self.app.get("/api/v1/rollouts"))["rollouts"]
+        return found
+
+    async def only_rollout(self) -> dict[str, Any]:
+        [rollout] = await self.rollouts()
+        return rollout
+
+    def moved(self) -> list[str]:
+        """Targets in the order the deployer was asked to move them, with the image."""
+        return [
+            f"{key.split(':')[1]}={image.rsplit(':', 1)[-1][-2:]}"
+            for key, image in self.deployer.calls
+        ]
+
+
+@pytest.fixture
+def fleet_of(start_app: StartApp) -> Any:
+    start = fleet_starter(start_app)
+
+    async def make(**rollout: Any) -> Fleet:
+        return Fleet(await start(rollout=rollout))
+
+    return make
+
+
+async def test_a_good_push_moves_one_then_four_then_five_each_after_a_healthy_soak(
+    fleet_of: Any,
+) -> None:
+    fleet = await fleet_of()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    assert [c[0] for c in fleet.deployer.calls] == ["recording:web-01"]
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "running"
+    assert [len(w["targets"]) for w in rollout["waves"]] == [1, 4, 5]
+    assert [w["state"] for w in rollout["waves"]] == ["soaking", "pending", "pending"]
+    assert "wave 2 of 3 starts when wave 1 has been healthy for 10 s" in rollout["words"]
+
+    fleet.app.clock.advance(seconds=9)
+    await fleet.step()
+    assert len(fleet.deployer.calls) == 1  # not before the soak has passed
+
+    fleet.app.clock.advance(seconds=1)
+    await fleet.step(3)
+    assert [c[0].split(":")[1] for c in fleet.deployer.calls] == NAMES[:5]
+    await fleet.soak()
+    await fleet.step(2)
+    assert [c[0].split(":")[1] for c in fleet.deployer.calls] == NAMES
+    await fleet.soak()
+
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "completed", rollout["words"]
+    assert [w["state"] for w in rollout["waves"]] == ["healthy"] * 3
+    assert all(image == ref("1.1.0", 2) for _, image in fleet.deployer.calls)
+    kinds = [d["status"] for d in await deployments(fleet.app.client)]
+    assert kinds.count("succeeded") == 10
+
+
+async def test_a_failing_canary_halts_and_is_rolled_back_and_nobody_else_moves(
+    fleet_of: Any,
+) -> None:
+    fleet = await fleet_of()
+    fleet.deployer.crashing.add(digest(2))
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step(4)
+
+    assert fleet.deployer.calls == [
+        ("recording:web-01", ref("1.1.0", 2)),
+        ("recording:web-01", ref("1.0.0", 1)),
+    ]
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "rolled_back", rollout["words"]
+    assert "exited with code 1" in rollout["reason"]
+    statuses = sorted(d["status"] for d in await deployments(fleet.app.client))
+    assert statuses == ["cancelled"] * 9 + ["succeeded"] * 2
+    notices = await fleet.app.get("/api/v1/notices")
+    kinds = sorted(n["kind"] for n in notices["notices"])
+    assert kinds == ["rollout_halted", "rollout_rolled_back", "rollout_started"]
+
+
+async def test_a_restart_during_the_soak_fails_the_wave(fleet_of: Any) -> None:
+    fleet = await fleet_of()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    fleet.deployer.restarts["recording:web-01"] += 1
+    fleet.app.clock.advance(seconds=3)
+    await fleet.step(3)
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "rolled_back"
+    assert "restarted during the soak" in rollout["reason"]
+
+
+async def test_halt_keeps_the_later_waves_waiting_until_resumed(fleet_of: Any) -> None:
+    fleet = await fleet_of(on_failure="halt")
+    fleet.deployer.health_of["recording:web-01"] = Health(
+        state=HealthState.FAILED, words="healthcheck failing"
+    )
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step(3)
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "halted"
+    assert len(fleet.deployer.calls) == 1  # no rollback with on_failure: halt
+    waiting = [d for d in await deployments(fleet.app.client) if d["status"] == "waiting"]
+    assert len(waiting) == 9
+    assert all(f"rollout {rollout['id']} halted at wave 1" in d["wait"] for d in waiting)
+
+    del fleet.deployer.health_of["recording:web-01"]
+    status, body = await fleet.app.post(f"/api/v1/rollouts/{rollout['id']}/resume")
+    assert status == 200, body
+    await fleet.step()
+    await fleet.soak()
+    await fleet.step(2)
+    assert len(fleet.deployer.calls) == 5
+
+
+async def test_abandon_cancels_what_waits(fleet_of: Any) -> None:
+    fleet = await fleet_of(on_failure="halt")
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    rollout = await fleet.only_rollout()
+    status, body = await fleet.app.post(f"/api/v1/rollouts/{rollout['id']}/abandon")
+    assert status == 200, body
+    assert body["state"] == "abandoned"
+    await fleet.soak()
+    assert len(fleet.deployer.calls) == 1
+    statuses = sorted(d["status"] for d in await deployments(fleet.app.client))
+    assert statuses == ["cancelled"] * 9 + ["succeeded"]
+    status, body = await fleet.app.post(f"/api/v1/rollouts/{rollout['id']}/resume")
+    assert status == 409
+
+
+async def test_a_newer_push_during_a_halt_starts_a_fresh_rollout(fleet_of: Any) -> None:
+    fleet = await fleet_of(on_failure="halt")
+    fleet.deployer.crashing.add(digest(2))
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step(3)
+    await push(fleet.app.client, "1.1.1", 3)
+    await fleet.step(3)
+    newer, older = await fleet.rollouts()
+    assert (older["state"], newer["state"]) == ("abandoned", "running")
+    assert newer["digest"] == digest(3)
+    assert fleet.deployer.calls[-1] == ("recording:web-01", ref("1.1.1", 3))
+
+
+async def test_rollouts_need_a_read_token(fleet_of: Any) -> None:
+    fleet = await fleet_of()
+    response = await fleet.app.client.get("/api/v1/rollouts")
+    assert response.status == 401
+    response = await fleet.app.client.post("/api/v1/rollouts/1/resume", headers=auth(READ_TOKEN))
+    assert response.status == 403
+    response = await fleet.app.client.get("/api/v1/rollouts/99", headers=auth(API_TOKEN))
+    assert response.status == 404
+
+
+async def test_what_a_later_wave_waits_for_counts_down(fleet_of: Any) -> None:
+    fleet = await fleet_of()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    fleet.app.clock.advance(seconds=3)
+    found = await fleet.app.get("/api/v1/deployments?target=recording:web-02")
+    [waiting] = found["deployments"]
+    assert waiting["wait"] == (
+        "wave 2 of 3 starts when wave 1 has been healthy for 10 s: 7 s to go"
+    )
+    [later] = (await fleet.app.get("/api/v1/deployments?target=recording:web-10"))["deployments"]
+    assert later["wait"] == (
+        "wave 3 of 3: starts when wave 2 has been healthy for 10 s; wave 1 of 3 is soaking"
+    )
+    explained = await fleet.app.get("/api/v1/repos/team/app/explain?target=web-02")
+    assert "7 s to go" in str(explained)
+
+
+STAGED = {
+    "waves": [1, "100%"],
+    "soak": "10s",
+}
+STAGES = [
+    {
+        "name": "staging",
+        "select": {"targets": [{"kind": "recording", "name": n} for n in NAMES[:2]]},
+    },
+    {
+        "name": "prod",
+        "select": {"targets": TARGET_ENTRIES[2:5]},
+        "promote": {"soak": "30s"},
+    },
+]
+
+
+@pytest.fixture
+def staged(start_app: StartApp) -> Any:
+    start = starter(start_app)
+
+    async def make() -> Fleet:
+        deployer = RecordingDeployer()
+        for target in TARGETS[:5]:
+            deployer.run(target, ref("1.0.0", 1))
+        targets = [{"kind": "recording", "name": n} for n in NAMES[:5]]
+        app = await start(
+            clock=ManualClock(WEDNESDAY),
+            deployer=deployer,
+            repositories=[
+                repository(targets=targets, notify=["ops"], rollout=STAGED, stages=STAGES)
+            ],
+        )
+        return Fleet(app)
+
+    return make
+
+
+async def test_a_push_reaches_staging_only_and_prod_gets_the_same_digest_after_the_soak(
+    staged: Any,
+) -> None:
+    fleet = await staged()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    await fleet.soak()
+    await fleet.soak()
+    found = await fleet.rollouts()
+    assert [(r["stage"], r["state"]) for r in found] == [("staging", "completed")], found
+    assert [c[0] for c in fleet.deployer.calls] == ["recording:web-01", "recording:web-02"]
+    prod = [d for d in await deployments(fleet.app.client) if d["status"] == "waiting"]
+    assert len(prod) == 3
+    assert all(d["wait"].startswith("stage prod: promoted once staging has run it") for d in prod)
+
+    fleet.app.clock.advance(seconds=29)
+    await fleet.step()
+    assert len(fleet.deployer.calls) == 2  # not before promote.soak
+    fleet.app.clock.advance(seconds=1)
+    await fleet.step(3)
+    promoted, staging = await fleet.rollouts()
+    assert (promoted["stage"], promoted["promoted_from"]) == ("prod", staging["id"])
+    assert promoted["digest"] == digest(2)
+    assert fleet.deployer.calls[2] == ("recording:web-03", ref("1.1.0", 2))
+    assert "promoted to prod" in staging["words"]
+
+
+async def test_a_failing_staging_never_promotes(staged: Any) -> None:
+    fleet = await staged()
+    fleet.deployer.crashing.add(digest(2))
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step(4)
+    fleet.app.clock.advance(seconds=3600)
+    await fleet.step(3)
+    [staging] = await fleet.rollouts()
+    assert staging["state"] == "rolled_back"
+    assert {c[0] for c in fleet.deployer.calls} == {"recording:web-01"}
+    statuses = sorted(d["status"] for d in await deployments(fleet.app.client))
+    assert statuses == ["cancelled"] * 4 + ["succeeded"] * 2
+
+    status, body = await fleet.app.post(
+        "/api/v1/repos/team/app/promote", {"stage": "prod", "digest": digest(2)}
+    )
+    assert status == 409
+    assert "has not passed staging" in body["message"]
+    status, body = await fleet.app.post(
+        "/api/v1/repos/team/app/promote", {"stage": "prod", "digest": digest(2), "force": True}
+    )
+    assert status == 202, body
+    assert body["forced"] is True
+    audit = await fleet.app.get("/api/v1/repos/team/app")
+    assert any(a["field"] == "promote" for a in audit["audit"])
+
+
+async def test_promote_asks_for_a_known_stage(staged: Any) -> None:
+    fleet = await staged()
+    status, body = await fleet.app.post("/api/v1/repos/team/app/promote", {"stage": "qa"})
+    assert status == 404
+    assert "stages: staging, prod" in body["message"]
+    status, body = await fleet.app.post("/api/v1/repos/team/app/promote", {"stage": "staging"})
+    assert status == 409
+    status, body = await fleet.app.post("/api/v1/repos/team/app/promote", {})
+    assert status == 400
+
+
+async def test_the_same_digest_pushed_again_joins_the_rollout_under_way(fleet_of: Any) -> None:
+    fleet = await fleet_of()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    await push(fleet.app.client, "1.1.0", 2, at="2026-11-22T10:05:00.000000Z")
+    await fleet.step()
+    [rollout] = await fleet.rollouts()
+    assert rollout["state"] == "running"
+    assert len(fleet.deployer.calls) == 1
+    reasons = {
+        d["target_key"]: d["reason"]
+        for d in await deployments(fleet.app.client)
+        if d["status"] == "skipped"
+    }
+    assert reasons.pop("recording:web-01").startswith("already runs")
+    assert sorted(reasons) == [f"recording:{n}" for n in NAMES[1:]]
+    assert all(r.startswith("rolling out already: rollout") for r in reasons.values())
