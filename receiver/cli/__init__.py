@@ -20,6 +20,8 @@ file::
     regdeploy deployments [--repo R] [--follow] | events | status
     regdeploy reload
     regdeploy approve ID | reject ID | freeze [REPO] --reason WHY | unfreeze [REPO] | freezes
+    regdeploy rollouts [--repository R] [--state S] | rollout ID [resume|abandon]
+    regdeploy promote REPO STAGE [--digest D] [--force]
 
 Every command takes ``--version``; every client command takes ``--json``.
 
@@ -36,7 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from receiver import version
-from receiver.cli import api, client, service
+from receiver.cli import api, client, rollouts, service
 
 _ENVIRONMENT = f"""\
 environment:
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     service.add_commands(commands)
     client.add_commands(commands)
+    rollouts.add_commands(commands)
     for each in (parser, *commands.choices.values()):
         each.add_argument("--version", action=_Version)
     return parser

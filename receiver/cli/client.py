@@ -62,36 +62,36 @@ Command = Callable[[Api, argparse.Namespace], Shown]
 
 
 def add_commands(commands: Commands) -> None:
-    _command(commands, "repos", "list the watched repositories", _repos)
+    command(commands, "repos", "list the watched repositories", _repos)
 
-    pin = _command(commands, "pin", "pin a repository to a tag and deploy it now", _pin)
+    pin = command(commands, "pin", "pin a repository to a tag and deploy it now", _pin)
     pin.add_argument("repo", metavar="REPO")
     pin.add_argument("tag", metavar="TAG")
     pin.add_argument("--force", action="store_true", help=_FORCE)
 
-    unpin = _command(
+    unpin = command(
         commands, "unpin", "follow the newest tag the policy allows again, and deploy it", _unpin
     )
     unpin.add_argument("repo", metavar="REPO")
 
-    auto = _command(commands, "auto-deploy", "switch automatic deploys of a repository", _auto)
+    auto = command(commands, "auto-deploy", "switch automatic deploys of a repository", _auto)
     auto.add_argument("repo", metavar="REPO")
     auto.add_argument("switch", choices=["on", "off"])
 
-    deploy = _command(
+    deploy = command(
         commands, "deploy", "deploy a tag now (default: what the pin or policy wants)", _deploy
     )
     deploy.add_argument("repo", metavar="REPO")
     deploy.add_argument("tag", metavar="TAG", nargs="?")
     deploy.add_argument("--force", action="store_true", help=_FORCE)
 
-    explain = _command(
+    explain = command(
         commands, "explain", "the decision for every known tag and target, with reasons", _explain
     )
     explain.add_argument("repo", metavar="REPO")
     explain.add_argument("--target", "-t", help="only this target (its key or name)")
 
-    listed = _command(
+    listed = command(
         commands, "deployments", "decided deploys and skips, newest first", _deployments
     )
     listed.add_argument("--repo", help="only this watched repository's")
@@ -100,15 +100,13 @@ def add_commands(commands: Commands) -> None:
     listed.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
     listed.add_argument("--follow", "-f", action="store_true", help="then show every change")
 
-    events = _command(commands, "events", "what the registries notified, newest first", _events)
+    events = command(commands, "events", "what the registries notified, newest first", _events)
     events.add_argument("--repo", help="only this repository path (e.g. team/app)")
     events.add_argument("--status", help="only those of this status (pending, done, failed)")
     events.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
 
-    _command(
-        commands, "status", "database, deployers, queue, reconciler and configuration", _status
-    )
-    _command(
+    command(commands, "status", "database, deployers, queue, reconciler and configuration", _status)
+    command(
         commands,
         "reload",
         "read the configuration file again and run it, or refuse it whole (needs a write token)",
@@ -123,23 +121,25 @@ _FORCE = "deploy past the deploy windows (audited; approvals and freezes still h
 def add_release_commands(commands: Commands) -> None:
     """Release control: votes on waiting deploys, and freezes."""
     for name, verb in (("approve", "approve"), ("reject", "reject")):
-        vote = _command(commands, name, f"{verb} a waiting deploy", _vote)
+        vote = command(commands, name, f"{verb} a waiting deploy", _vote)
         vote.add_argument("id", metavar="ID", type=int, help="the deployment's id")
         vote.add_argument("--comment", "-m", default="", help="said with the vote (why)")
         vote.set_defaults(approve=name == "approve")
-    freeze = _command(
+    freeze = command(
         commands, "freeze", "hold every deploy of a repository (or all) until unfrozen", _freeze
     )
     freeze.add_argument("repo", metavar="REPO", nargs="?", help="default: every repository")
     freeze.add_argument("--reason", required=True, help="why (shown with every wait)")
-    unfreeze = _command(
+    unfreeze = command(
         commands, "unfreeze", "lift a freeze: the newest waiting deploy per target goes", _unfreeze
     )
     unfreeze.add_argument("repo", metavar="REPO", nargs="?", help="default: every repository")
-    _command(commands, "freezes", "the freezes that are on", _freezes)
+    command(commands, "freezes", "the freezes that are on", _freezes)
 
 
-def _command(commands: Commands, name: str, summary: str, run: Command) -> argparse.ArgumentParser:
+def command(commands: Commands, name: str, summary: str, run: Command) -> argparse.ArgumentParser:
+    """A client command (every one is made here, ``receiver.cli.rollouts``' too): the same
+    options (``--url``, ``--token``, ``--json``), exit statuses and error lines."""
     parser = commands.add_parser(name, help=summary, description=summary)
     parser.add_argument(
         "--url",

@@ -2,8 +2,8 @@
 
 Each page has a stable URL and reads without JavaScript; a small vendored script (htmx and its
 SSE extension, ``static/``) only makes parts of pages live. The pages call what the API calls
-(the store's query groups, ``RepositoryActions``, the release desk, the read model) and render
-records and views; they hold no SQL and decide nothing.
+(the store's query groups, ``RepositoryActions``, the release desk, the rollout desk, the
+read model) and render records and views; they hold no SQL and decide nothing.
 
 Routes are named ``console.*``: the API's token check leaves them to the session check
 (``sessions``), the one error map answers their errors as HTML pages (``ERROR_PAGE``), and the
@@ -16,7 +16,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from receiver.console import activity, insight, live, overview, release, repositories, signin
+from receiver.console import (
+    activity,
+    insight,
+    live,
+    overview,
+    release,
+    repositories,
+    rollouts,
+    signin,
+)
 from receiver.console.render import HERE, STATIC, render_page, setup_templates
 from receiver.http.errors import CONSOLE, ERROR_PAGE
 
@@ -36,6 +45,8 @@ LIVE_PARTS: dict[str, live.Fragment] = {
     "deployments": activity.deployments_part,
     "deployment": activity.deployment_part,
     "events": activity.events_part,
+    "rollouts": rollouts.rollouts_part,
+    "rollout": rollouts.rollout_part,
 }
 NAME = "{name:.+}"
 
@@ -67,6 +78,10 @@ def routes() -> list[web.RouteDef]:
         ("GET", "/deployments/{id}", activity.deployment, "deployment"),
         ("GET", "/deployments/{id}/confirm", release.vote_form, "vote_form"),
         ("POST", "/deployments/{id}/confirm", release.vote, "vote"),
+        ("GET", "/rollouts", rollouts.list_rollouts, "rollouts"),
+        ("GET", "/rollouts/{id}", rollouts.show_rollout, "rollout"),
+        ("GET", "/rollouts/{id}/confirm", rollouts.confirm_form, "rollout_confirm_form"),
+        ("POST", "/rollouts/{id}/confirm", rollouts.confirm, "rollout_confirm"),
         ("GET", "/freezes/confirm", release.freeze_form, "freeze_form"),
         ("POST", "/freezes/confirm", release.freeze, "freeze"),
         ("GET", "/explain", insight.explain, "explain"),

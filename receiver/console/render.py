@@ -31,6 +31,7 @@ NAVIGATION = (
     ("/repositories", "Repositories"),
     ("/workloads", "Workloads"),
     ("/deployments", "Deployments"),
+    ("/rollouts", "Rollouts"),
     ("/explain", "Explain"),
     ("/events", "Events"),
     ("/notices", "Notices"),
