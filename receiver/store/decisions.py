@@ -39,6 +39,7 @@ from receiver.store.rollouts import (
     Announce,
     RolloutChange,
     RolloutDraft,
+    attach,
     insert_rollout,
     write_change,
 )
@@ -101,7 +102,7 @@ class DecisionRecorder:
                     stored.setdefault(plan.rollout or "", {})[plan.target.key] = new_id
             else:
                 await _insert(self._tx, plan, _skip_status(plan), now)
-        await self._gate(judged, stored.get("", {}))
+        await self._gate(judged, stored.get("", {}), now=now)
         for draft in rollouts:
             plans = {j.plan.target.key: j.plan for j in judged if j.plan.rollout == draft.key}
             deployments = stored.get(draft.key, {})
@@ -152,13 +153,14 @@ class DecisionRecorder:
             for j in judged
         ], kept
 
-    async def _gate(self, judged: Sequence[JudgedPlan], stored: dict[str, int]) -> None:
+    async def _gate(
+        self, judged: Sequence[JudgedPlan], stored: dict[str, int], *, now: datetime
+    ) -> None:
         """Intents that wait for a later stage (no rollout yet) keep their gate's words."""
         for item in judged:
             plan = item.plan
             if plan.deploy and plan.gate and plan.rollout is None and plan.target.key in stored:
-                params = {"rollout_id": None, "gate": plan.gate, "id": stored[plan.target.key]}
-                await self._tx.execute("attach_rollout", params)
+                await attach(self._tx, stored[plan.target.key], rollout_id=None, plan=plan, now=now)
 
 
 @dataclass(slots=True)

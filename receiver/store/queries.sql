@@ -787,8 +787,12 @@ VALUES (%(rollout_id)s, %(target_key)s, %(target)s, %(wave)s, %(deployment_id)s,
 
 -- name: attach_rollout
 -- A deployment of a rollout: no notices of its own (the rollout's speak for it), and, in a later
--- wave or stage, the gate it waits behind.
-UPDATE deployments SET rollout_id = %(rollout_id)s, gate = %(gate)s, notify = '{}'
+-- wave or stage, the gate it waits behind. One that waited already (an intent joined it) takes
+-- the rules it was decided with now and is judged again at once.
+UPDATE deployments
+   SET rollout_id = %(rollout_id)s, gate = %(gate)s, notify = '{}',
+       release = coalesce(%(release)s, release),
+       due_at = CASE WHEN status = 'waiting' THEN %(now)s ELSE due_at END
  WHERE id = %(id)s;
 
 -- name: abandon_superseded_rollouts

@@ -315,14 +315,11 @@ async def insert_rollout(
                 },
             )
             if key in deployments:
-                gate = plan.gate or None
-                params = {"rollout_id": rollout_id, "gate": gate, "id": deployments[key]}
-                await tx.execute("attach_rollout", params)
+                await attach(tx, deployments[key], rollout_id=rollout_id, plan=plan, now=now)
     placed = {key for keys in draft.waves for key in keys}
     for key, deployment in deployments.items():
         if key not in placed:  # waits for a later stage, linked to this stage's rollout
-            params = {"rollout_id": rollout_id, "gate": plans[key].gate or None, "id": deployment}
-            await tx.execute("attach_rollout", params)
+            await attach(tx, deployment, rollout_id=rollout_id, plan=plans[key], now=now)
     anchor = next((deployments[k] for k in draft.waves[0] if k in deployments), None)
     if announce is not None and anchor is not None:
         await insert_notices(tx, announce(rollout_id, draft, anchor))
@@ -335,6 +332,26 @@ async def insert_rollout(
     if ended:
         await tx.execute("cancel_gated", {"rollouts": [r["id"] for r in ended], "message": reason})
     return rollout_id
+
+
+async def attach(
+    tx: Transaction,
+    deployment_id: int,
+    *,
+    rollout_id: int | None,
+    plan: Plan | None,
+    now: datetime,
+) -> None:
+    """Make ``deployment_id`` one of ``rollout_id``'s, waiting behind ``plan``'s gate (none: it
+    goes as decided) with ``plan``'s release rules (an intent that joined a waiting deploy)."""
+    params = {
+        "id": deployment_id,
+        "rollout_id": rollout_id,
+        "gate": (plan.gate or None) if plan is not None else None,
+        "release": as_json(plan.release.as_json()) if plan is not None else None,
+        "now": now,
+    }
+    await tx.execute("attach_rollout", params)
 
 
 async def write_change(tx: Transaction, change: RolloutChange, *, worker: str | None) -> bool:
@@ -428,9 +445,7 @@ async def _queue(tx: Transaction, plan: Plan, change: RolloutChange) -> int | No
         )
         return None if found is None else int(found["id"])
     new_id = int(row["id"])
-    await tx.execute(
-        "attach_rollout", {"rollout_id": change.rollout_id, "gate": None, "id": new_id}
-    )
+    await attach(tx, new_id, rollout_id=change.rollout_id, plan=None, now=change.at)
     return new_id
 
 

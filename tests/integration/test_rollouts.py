@@ -5,18 +5,21 @@ recording deployer's calls are the history."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 
-from deployers.base import Health, HealthState
+from deployers.base import Health, HealthState, Target
+from handlers.references import ImageName
 from tests.support.api import deployments
 from tests.support.app import StartApp
 from tests.support.clock import ManualClock
-from tests.support.pushes import digest, push, ref, repository
+from tests.support.pushes import NAME, REGISTRY, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
-from tests.support.release import WEDNESDAY, Released, auth, starter
+from tests.support.release import ALICE_TOKEN, WEDNESDAY, Released, auth, starter
 from tests.support.rollouts import NAMES, TARGET_ENTRIES, TARGETS, fleet_starter, step
 from tests.support.settings import API_TOKEN, READ_TOKEN
 
@@ -234,16 +237,18 @@ STAGES = [
 def staged(start_app: StartApp) -> Any:
     start = starter(start_app)
 
-    async def make() -> Fleet:
+    async def make(**promote: Any) -> Fleet:
         deployer = RecordingDeployer()
         for target in TARGETS[:5]:
             deployer.run(target, ref("1.0.0", 1))
-        targets = [{"kind": "recording", "name": n} for n in NAMES[:5]]
+        stages = [STAGES[0], {**STAGES[1], "promote": {"soak": "30s", **promote}}]
         app = await start(
             clock=ManualClock(WEDNESDAY),
             deployer=deployer,
             repositories=[
-                repository(targets=targets, notify=["ops"], rollout=STAGED, stages=STAGES)
+                repository(
+                    targets=TARGET_ENTRIES[:5], notify=["ops"], rollout=STAGED, stages=stages
+                )
             ],
         )
         return Fleet(app)
@@ -333,3 +338,101 @@ async def test_the_same_digest_pushed_again_joins_the_rollout_under_way(fleet_of
     assert reasons.pop("recording:web-01").startswith("already runs")
     assert sorted(reasons) == [f"recording:{n}" for n in NAMES[1:]]
     assert all(r.startswith("rolling out already: rollout") for r in reasons.values())
+
+
+@pytest.fixture
+def labelled(start_app: StartApp) -> Any:
+    """team/app on workloads that opted in by label, two in each stage by their
+    ``regdeploy.stage`` label, one in none."""
+    start = starter(start_app)
+
+    async def make() -> Fleet:
+        deployer = RecordingDeployer()
+        name = ImageName(registry=REGISTRY, repository=NAME)
+        for workload, stage in [("s1", "staging"), ("s2", "staging"), ("p1", "prod"),
+                                ("p2", "prod"), ("x1", "")]:  # fmt: skip
+            labels = MappingProxyType({"stage": stage} if stage else {})
+            target = Target(kind="recording", name=workload, release=labels)
+            deployer.discoverable.append((target, name))
+            deployer.run(target, ref("1.0.0", 1))
+        stages = [
+            {"name": "staging", "select": {"label": "regdeploy.stage=staging"}},
+            {"name": "prod", "select": {"label": "regdeploy.stage=prod"}},
+        ]
+        app = await start(
+            clock=ManualClock(WEDNESDAY),
+            deployer=deployer,
+            repositories=[repository(targets=[], rollout={"waves": ["100%"]}, stages=stages)],
+        )
+        return Fleet(app)
+
+    return make
+
+
+async def test_stages_select_workloads_by_their_stage_label(labelled: Any) -> None:
+    fleet = await labelled()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step(3)
+    found = {d["target_key"]: d for d in await deployments(fleet.app.client)}
+    assert {k for k, _ in fleet.deployer.calls[:2]} == {"recording:s1", "recording:s2"}
+    assert "no stage of team/app selects it" in found["recording:x1"]["reason"]
+    await fleet.step(3)
+    promoted, staging = await fleet.rollouts()
+    assert (promoted["stage"], staging["stage"]) == ("prod", "staging")
+    assert {k for k, _ in fleet.deployer.calls} == {
+        "recording:s1",
+        "recording:s2",
+        "recording:p1",
+        "recording:p2",
+    }
+
+
+async def test_a_promotion_that_asks_for_approvals_waits_for_them_on_its_first_wave(
+    staged: Any,
+) -> None:
+    fleet = await staged(approvals=1)
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    await fleet.soak()
+    await fleet.soak()
+    fleet.app.clock.advance(seconds=30)
+    await fleet.step(3)
+    assert len(fleet.deployer.calls) == 2  # staging only: prod waits for its approval
+    waiting = {
+        d["target_key"]: d for d in await deployments(fleet.app.client) if d["status"] == "waiting"
+    }
+    first = waiting["recording:web-03"]
+    assert first["wait"].startswith("0 of 1 approval")
+    status, body = await fleet.app.post(
+        f"/api/v1/deployments/{first['id']}/approve", {}, token=ALICE_TOKEN
+    )
+    assert status == 200, body
+    await fleet.step(3)
+    assert fleet.deployer.calls[2] == ("recording:web-03", ref("1.1.0", 2))
+
+
+async def test_two_replicas_advance_a_rollout_once(start_app: StartApp) -> None:
+    """Two apps on one database, their loops' rounds run at the same time: every wave starts
+    once, every target moves once, in wave order."""
+    start = fleet_starter(start_app)
+    first = await start()
+    clock = first.clock
+    second = await starter(start_app)(
+        clock=clock,
+        deployer=first.deployer,
+        repositories=[
+            repository(targets=TARGET_ENTRIES, notify=["ops"],
+                       rollout={"waves": [1, "50%", "100%"], "soak": "10s"})
+        ],
+    )  # fmt: skip
+    await push(first.client, "1.1.0", 2)
+    for _ in range(16):
+        await asyncio.gather(step(first, 1), step(second, 1))
+        clock.advance(seconds=5)
+    moved = [key for key, _ in first.deployer.calls]
+    assert moved == [f"recording:{n}" for n in NAMES[:1]] + sorted(moved[1:5]) + sorted(moved[5:])
+    assert sorted(moved) == [f"recording:{n}" for n in NAMES]  # each once
+    [rollout] = (await first.get("/api/v1/rollouts"))["rollouts"]
+    assert rollout["state"] == "completed"
+    assert [len(w["targets"]) for w in rollout["waves"]] == [1, 4, 5]
+    assert {k.split(":")[1] for k in moved[1:5]} == set(NAMES[1:5])
