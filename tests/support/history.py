@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg2
 
-from tests.support.nomad_fake import FakeNomad, task_images
+from tests.support.nomad_fake import FakeNomad, Registration, task_images
 
 ENDED = frozenset({"successful", "failed", "cancelled"})
 
@@ -165,4 +165,16 @@ def overlaps(made: list[Change]) -> list[tuple[Change, Change]]:
         (earlier, later)
         for earlier, later in pairwise(made)
         if earlier.deployment_ended is None or later.at < earlier.deployment_ended
+    ]
+
+
+def registers(fake: FakeNomad, job_id: str, digest: str) -> list[Registration]:
+    """The registers of ``job_id`` the fake accepted (200) that put ``digest`` on one of its
+    tasks, oldest first: how many times regdeploy wrote that image to the job, and when."""
+    return [
+        r
+        for r in fake.registrations
+        if r.job_id == job_id
+        and r.status == 200
+        and any(image.endswith(f"@{digest}") for image in task_images(r.body["Job"]).values())
     ]
