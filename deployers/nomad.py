@@ -19,12 +19,14 @@ python-nomad is blocking: every call runs in a thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import nomad
 import nomad.api.exceptions as nomad_errors
@@ -35,6 +37,7 @@ from deployers.base import (
     DeployOutcome,
     DeployResult,
     Health,
+    HealthState,
     Running,
     Target,
     Workload,
@@ -67,6 +70,8 @@ from handlers.references import (
 from receiver.errors import DeployerUnavailable
 
 log = structlog.get_logger("regdeploy.nomad")
+
+T = TypeVar("T")
 
 KIND = "nomad"
 DRIVERS = frozenset({"docker", "podman"})
@@ -158,10 +163,14 @@ class NomadDeployer:
         """Nomad's index of the jobs list, once it is past ``after`` (or the wait ended)."""
         params = {"namespace": "*", "index": after, "wait": f"{int(WATCH_SECONDS)}s"}
         timeout = self.settings.timeout_seconds + WATCH_SECONDS * 1.1
-        answer = await self._call(
-            self.settings.namespace,
-            lambda c: c.jobs.request(method="get", params=params, timeout=timeout),
+        client = self._client(self.settings.namespace)
+        # A thread of its own that a stopping process does not wait for: asyncio.run waits for
+        # its default executor's threads, and this one may wait a minute for Nomad's answer.
+        answer = await in_daemon_thread(
+            lambda: client.jobs.request(method="get", params=params, timeout=timeout)
         )
+        if answer is None:
+            raise ConnectionError(f"Nomad at {self.settings.address} did not answer")
         return int(answer.headers.get("X-Nomad-Index") or 0)
 
     async def current(self, target: Target, name: ImageName) -> Running | None:
@@ -306,13 +315,34 @@ class NomadDeployer:
                 if status in ("failed", "cancelled"):
                     rolled = "rolling back" in description.lower()
                     outcome = DeployOutcome.ROLLED_BACK if rolled else DeployOutcome.FAILED
-                    return DeployResult(outcome=outcome, message=description, retryable=False)
+                    why = await self._why_failed(target, deployment)
+                    message = f"{description}: {why}" if why else description
+                    return DeployResult(outcome=outcome, message=message, retryable=False)
             await asyncio.sleep(self.settings.poll_seconds)
         return DeployResult.failed(
             f"the deployment of job {target.name} did not finish within "
             f"{self.settings.rollout_timeout_seconds} s",
             retry=False,
         )
+
+    async def _why_failed(self, target: Target, deployment: Mapping[str, Any]) -> str:
+        """What failed in the version a failed deployment rolled out, as ``nomad alloc status``
+        says it ("allocation 1a2b3c4d failed: task server: … (Exit Code: 1)"); "" when its
+        allocations cannot be read or show nothing."""
+        groups = {str(g): 0 for g in deployment.get("TaskGroups") or {}}
+        version = int(deployment.get("JobVersion") or 0)
+        try:
+            stubs = await self._call(
+                self._namespace(target), lambda c: c.job.get_allocations(target.name)
+            )
+        except _UNANSWERED:
+            return ""
+        said = judge(
+            job=NomadJobScope(name=target.name, version=version, counts=groups),
+            deployment=None,
+            allocations=[NomadAllocation.read(stub) for stub in stubs or []],
+        )
+        return said.words if said.state is HealthState.FAILED else ""
 
     async def _follow_evaluation(self, target: Target, eval_id: str | None) -> DeployResult:
         if not eval_id:
@@ -398,6 +428,31 @@ class NomadDeployer:
 
 def _named(tasks: Iterable[TaskRef]) -> dict[str, ImageRef]:
     return {f"{t.group}/{t.task}": t.image for t in tasks}
+
+
+def in_daemon_thread(call: Callable[[], T]) -> Awaitable[T]:
+    """``call()`` run in a daemon thread; what it returns (or raises), awaited."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (call(), None)
+        except BaseException as exc:  # handed to the awaiting task, whatever it is
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name="nomad-watch", daemon=True).start()
+    return future
 
 
 def _unavailable(exc: BaseException, *, needs: str) -> DeployerUnavailable:

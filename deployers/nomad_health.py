@@ -174,7 +174,7 @@ def other_image(
     """Why the job does not run ``image``: ``ours``, its tasks in scope (``group/task``) that
     run an image of its repository, must all run its digest; None when they do. ``others``:
     every Docker or Podman task in scope, to say what it runs instead."""
-    wrong = next(((name, ref) for name, ref in ours.items() if ref.digest != image.digest), None)
+    wrong = next(((name, ref) for name, ref in ours.items() if not _same(ref, image)), None)
     if wrong is not None:
         return f"task {wrong[0]} of job {job} runs {wrong[1]}, not {image}"
     if ours:
@@ -182,6 +182,13 @@ def other_image(
     if not others:
         return f"job {job} has no Docker or Podman task in scope"
     return f"job {job} runs {', '.join(sorted({str(ref) for ref in others.values()}))}, not {image}"
+
+
+def _same(running: ImageRef, image: ImageRef) -> bool:
+    """By digest; an image without one by its tag (a task that runs one by tag alone)."""
+    if image.digest is not None or running.digest is not None:
+        return running.digest == image.digest
+    return running.tag == image.tag
 
 
 def judge(

@@ -71,7 +71,8 @@ class SwarmTask:
 
     @property
     def words(self) -> str:
-        return f"task {self.short} {self.state}" + (f": {self.error}" if self.error else "")
+        said = self.error if self.error and self.error != self.state else ""
+        return f"task {self.short} {self.state}" + (f": {said}" if said else "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,7 +110,7 @@ class SwarmService:
         """What Swarm did when the last update went wrong; None when it did not."""
         if self.update not in FAILED_UPDATES:
             return None
-        return f"{FAILED_UPDATES[self.update]}: {self.update_words}"
+        return f"{FAILED_UPDATES[self.update]}: {self.update_words}".removesuffix(": ")
 
     def update_under_way(self) -> str | None:
         """What Swarm is doing while an update or its rollback runs; None when none runs."""

@@ -83,7 +83,9 @@ class RolloutLoop(PolledLoop):
         change = await self._advancer.look(rollout)
         if not await self._rollouts.record(change, worker=self._worker):
             log.warning("rollout_look_lost", rollout=rollout_id)
-        elif change.words != rollout.words:
+            return
+        self._advancer.recorded(rollout, change)
+        if change.words != rollout.words:
             log.info("rollout_look", rollout=rollout_id, state=change.state.value,
                      wave=change.wave, words=change.words)  # fmt: skip
 

@@ -180,7 +180,6 @@ class RolloutAdvancer:
         now: datetime,
     ) -> RolloutChange:
         healthy = dataclasses.replace(wave, state=WaveState.HEALTHY, finished_at=now)
-        self._wave_ended(wave, "healthy", now)
         targets = _changes(rollout.of_wave(wave.number), looks, baseline=False)
         if wave.number >= len(rollout.waves):
             return self._complete(rollout, healthy, targets, now)
@@ -188,7 +187,6 @@ class RolloutAdvancer:
             rollout.wave_row(wave.number + 1), state=WaveState.DEPLOYING, started_at=now
         )
         lift = tuple(t.deployment_id for t in rollout.of_wave(following.number) if t.deployment_id)
-        log.info("rollout_wave_started", rollout=rollout.id, wave=following.number)
         return RolloutChange.keeping(
             rollout,
             at=now,
@@ -213,8 +211,6 @@ class RolloutAdvancer:
             f"completed: {count} target{'s' if count != 1 else ''} on {rollout.image.tag}, "
             f"each wave healthy for {clock_span(rollout.policy.soak)}"
         )
-        log.info("rollout_completed", rollout=rollout.id, targets=count)
-        self._metrics.rollout_ended("completed")
         promote_at = None
         following = self._next_stage(rollout)
         if following is not None:
@@ -264,9 +260,6 @@ class RolloutAdvancer:
         now: datetime,
         verified_at: datetime | None,
     ) -> RolloutChange:
-        self._wave_ended(wave, "failed", now)
-        self._metrics.rollout_ended("halted")
-        log.warning("rollout_halted", rollout=rollout.id, wave=wave.number, reason=why)
         return halted(
             rollout,
             dataclasses.replace(wave, state=WaveState.FAILED, finished_at=now),
@@ -278,16 +271,11 @@ class RolloutAdvancer:
         )
 
     def _rollback_progress(self, rollout: Rollout, now: datetime) -> RolloutChange:
-        change, back = rollback_progress(
+        return rollback_progress(
             rollout,
             now=now,
             news=lambda words: self._news(rollout, Kind.ROLLOUT_ROLLED_BACK, words),
         )
-        if back is not None:
-            log.warning("rollout_rolled_back", rollout=rollout.id, back=back)
-            self._metrics.rollout_ended("rolled_back")
-            self._metrics.rolled_back(back)
-        return change
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -310,11 +298,30 @@ class RolloutAdvancer:
             )
         )
 
-    def _wave_ended(self, wave: RolloutWave, outcome: str, now: datetime) -> None:
-        if wave.started_at is not None:
-            self._metrics.wave_ended(
-                outcome=outcome, seconds=(now - wave.started_at).total_seconds()
-            )
+    def recorded(self, before: Rollout, change: RolloutChange) -> None:
+        """Log and count what a look changed, once it is written (a look another process took
+        over meanwhile is neither)."""
+        old = before.wave_row(before.wave)
+        ended = next((w for w in change.waves if w.number == old.number), None)
+        if ended is not None and ended.finished_at is not None and old.started_at is not None:
+            seconds = (ended.finished_at - old.started_at).total_seconds()
+            self._metrics.wave_ended(outcome=ended.state.value, seconds=seconds)
+        if change.wave != before.wave:
+            log.info("rollout_wave_started", rollout=before.id, wave=change.wave)
+        if change.state is before.state and change.rolling_back == before.rolling_back:
+            return
+        if change.state is RolloutState.COMPLETED:
+            log.info("rollout_completed", rollout=before.id, targets=len(before.targets))
+            self._metrics.rollout_ended("completed")
+        elif change.state is RolloutState.HALTED and before.state is RolloutState.RUNNING:
+            log.warning("rollout_halted", rollout=before.id, wave=before.wave,
+                        reason=change.reason)  # fmt: skip
+            self._metrics.rollout_ended("halted")
+        elif change.state is RolloutState.ROLLED_BACK:
+            back = sum(t.rollback_status is DeploymentStatus.SUCCEEDED for t in before.targets)
+            log.warning("rollout_rolled_back", rollout=before.id, back=back)
+            self._metrics.rollout_ended("rolled_back")
+            self._metrics.rolled_back(back)
 
 
 async def _none() -> None:

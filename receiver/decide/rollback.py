@@ -84,15 +84,13 @@ def halted(
     )
 
 
-def rollback_progress(
-    rollout: Rollout, *, now: datetime, news: News
-) -> tuple[RolloutChange, int | None]:
+def rollback_progress(rollout: Rollout, *, now: datetime, news: News) -> RolloutChange:
     """A rolling-back ``rollout`` looked at ``now``: still rolling back, or ``rolled_back``
-    once every rollback deploy has ended (then also how many targets are back)."""
+    once every rollback deploy has ended."""
     moving = [t for t in rollout.targets if t.rollback_id is not None]
     change = RolloutChange.keeping(rollout, at=now, next_look_at=now + AGAIN)
     if any(t.rollback_status not in _ENDED for t in moving):
-        return change, None
+        return change
     back = [t for t in moving if t.rollback_status is DeploymentStatus.SUCCEEDED]
     missed = [
         f"{t.key}: {t.rollback_status}: {t.rollback_message or ''}".rstrip(": ")
@@ -112,7 +110,7 @@ def rollback_progress(
         words=words,
         rolling_back=False,
         notices=tuple(news(words)),
-    ), len(back)
+    )
 
 
 def rollback_plans(rollout: Rollout, wave: int, reason: str) -> tuple[list[Plan], list[str]]:

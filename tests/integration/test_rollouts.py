@@ -17,6 +17,7 @@ from handlers.references import ImageName
 from tests.support.api import deployments
 from tests.support.app import StartApp
 from tests.support.clock import ManualClock
+from tests.support.metrics import count, scrape
 from tests.support.pushes import NAME, REGISTRY, digest, push, ref, repository
 from tests.support.recording import RecordingDeployer
 from tests.support.release import ALICE_TOKEN, WEDNESDAY, Released, auth, starter
@@ -100,6 +101,10 @@ async def test_a_good_push_moves_one_then_four_then_five_each_after_a_healthy_so
     assert all(image == ref("1.1.0", 2) for _, image in fleet.deployer.calls)
     kinds = [d["status"] for d in await deployments(fleet.app.client)]
     assert kinds.count("succeeded") == 10
+    samples = await scrape(fleet.app.client)
+    assert count(samples, "regdeploy_rollouts_total", outcome="started") == 1
+    assert count(samples, "regdeploy_rollouts_total", outcome="completed") == 1
+    assert count(samples, "regdeploy_rollout_wave_seconds_count", outcome="healthy") == 3
 
 
 async def test_a_failing_canary_halts_and_is_rolled_back_and_nobody_else_moves(
@@ -122,6 +127,11 @@ async def test_a_failing_canary_halts_and_is_rolled_back_and_nobody_else_moves(
     notices = await fleet.app.get("/api/v1/notices")
     kinds = sorted(n["kind"] for n in notices["notices"])
     assert kinds == ["rollout_halted", "rollout_rolled_back", "rollout_started"]
+    samples = await scrape(fleet.app.client)
+    assert count(samples, "regdeploy_rollouts_total", outcome="halted") == 1
+    assert count(samples, "regdeploy_rollouts_total", outcome="rolled_back") == 1
+    assert count(samples, "regdeploy_rollbacks_total") == 1
+    assert count(samples, "regdeploy_rollout_wave_seconds_count", outcome="failed") == 1
 
 
 async def test_a_restart_during_the_soak_fails_the_wave(fleet_of: Any) -> None:
