@@ -1,7 +1,7 @@
 """Run the benchmarks and print their tables and a summary.
 
-    python -m bench [ingest|latency|backlog|fanout|memory|patterns|hardening|cli|trust|all ...]
-                    [--rounds 3] [--quick]
+    python -m bench [ingest|latency|backlog|fanout|rollout|memory|patterns|hardening|cli|
+                     trust|all ...] [--rounds 3] [--quick]
 
 Each benchmark starts its own processes (an embedded PostgreSQL, regdeploy, the reference, the
 Nomad fake, the load generators) in a temporary directory, runs its rounds, and prints a
@@ -18,7 +18,18 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import backlog, cli, fanout, hardening, ingest, latency, memory, patterns, trust
+from bench import (
+    backlog,
+    cli,
+    fanout,
+    hardening,
+    ingest,
+    latency,
+    memory,
+    patterns,
+    rollout,
+    trust,
+)
 from bench.harness import Options, session
 from bench.machine import describe, load_average
 from bench.report import Report, render, render_summary
@@ -28,6 +39,7 @@ BENCHMARKS: dict[str, Callable[[Options], Report]] = {
     "latency": latency.run,
     "backlog": backlog.run,
     "fanout": fanout.run,
+    "rollout": rollout.run,
     "memory": memory.run,
     "patterns": patterns.run,
     "hardening": hardening.run,

@@ -152,3 +152,21 @@ def watched(name: str, *, job: str, policy: str = "minor") -> dict[str, Any]:
 def job(job_id: str, image: str, *, opt_in: bool = False) -> dict[str, Any]:
     """A Nomad job of the fake (see ``bench.nomad_runner``)."""
     return {"id": job_id, "image": image, "meta": {"regdeploy.enable": "true"} if opt_in else None}
+
+
+# The rollout benchmark's ``rollout:``: no soak, so that what it costs is the waves alone.
+ROLLOUT_NO_SOAK: dict[str, Any] = {"waves": [1, "10%", "50%", "100%"], "soak": "0s"}
+
+
+def pinned(name: str, *, tag: str, rollout: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A watched repository of the bench registry with no targets of its own: the workloads
+    that opt in and run it follow ``tag`` (a push of it with a new digest moves them), in the
+    waves of ``rollout`` (a ``rollout:`` section) if given, else all at once."""
+    repository: dict[str, Any] = {
+        "name": name,
+        "image": f"{pushes.REGISTRY}/{name}",
+        "pinned_tag": tag,
+    }
+    if rollout is not None:
+        repository["rollout"] = rollout
+    return repository

@@ -80,6 +80,7 @@ class DeploymentQueries:
                 final = DeploymentStatus.SUPERSEDED
                 params["message"] = f"{message}; not retried: a newer intent exists"
             await tx.execute("finish_deployment", {**params, "status": final})
+            await tx.execute("wake_rollout", {"id": deployment.id})
             if announce is not None:
                 await insert_notices(tx, announce(final, str(params["message"])))
             # The target is free again: wake whoever has its next intent.

@@ -904,3 +904,9 @@ SELECT id, state, wave FROM rollouts
  WHERE repository_name = %(repository_name)s AND stage = %(stage)s AND digest = %(digest)s
    AND state IN ('running', 'halted')
  ORDER BY id DESC LIMIT 1;
+
+-- name: wake_rollout
+-- A deploy of a rollout ended: the rollout is looked at again at once, not at its next look.
+UPDATE rollouts r SET next_look_at = least(r.next_look_at, now())
+  FROM deployments d
+ WHERE d.id = %(id)s AND r.id = d.rollout_id AND (r.state = 'running' OR r.rolling_back);

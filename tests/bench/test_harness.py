@@ -25,6 +25,7 @@ SUMMARY_FIGURES = (
     "ack -> deployer call p95",
     "backlog after",
     "fan-out to",
+    "rollout of",
     "RSS after",
     "judge_tag with a catastrophic regexp",
     "/ping p99 while a source attacks",

@@ -231,3 +231,17 @@ def test_a_deployment_status_as_a_wave_sees_it(status: str, as_seen: Settled) ->
 )  # fmt: skip
 def test_a_span_to_the_second(seconds: float, words: str) -> None:
     assert clock_span(timedelta(seconds=seconds)) == words
+
+
+def test_a_wave_without_a_soak_advances_in_the_look_that_finds_it_healthy() -> None:
+    no_soak = WaveLook(
+        number=1,
+        count=2,
+        soak=timedelta(0),
+        health_timeout=timedelta(minutes=10),
+        settled_at=NOW,
+        healthy_since=None,
+    )
+    assert judge_wave(no_soak, [look("a")], now=NOW).action is WaveAction.ADVANCE
+    pending = [look("a", HealthState.PENDING)]
+    assert judge_wave(no_soak, pending, now=NOW).action is WaveAction.WAIT

@@ -366,9 +366,9 @@ def _judge_health(wave: WaveLook, looks: Sequence[TargetLook], now: datetime) ->
             f"wave {wave.number} of {wave.count}: waiting for {first.key} to be healthy ({said})"
         )
         return WaveVerdict(action=WaveAction.WAIT, words=words)
-    if wave.healthy_since is None:
+    if wave.healthy_since is None and wave.soak:
         return WaveVerdict(action=WaveAction.SOAK, words=soak_words(wave, since=now, now=now))
-    if now - wave.healthy_since >= wave.soak:
+    if wave.healthy_since is None or now - wave.healthy_since >= wave.soak:
         return WaveVerdict(
             action=WaveAction.ADVANCE,
             words=f"wave {wave.number} of {wave.count} healthy for {clock_span(wave.soak)}",
