@@ -37,9 +37,9 @@ from types import MappingProxyType
 from typing import Protocol
 
 from handlers.references import Aliases, ImageName, ImageRef
+from receiver.decide.rules.health import Health as Health
+from receiver.decide.rules.health import HealthState as HealthState
 from receiver.decide.rules.release import LABEL_PREFIX, RELEASE_KEYS, ROLLOUT_KEYS
-from receiver.decide.rules.rollout import Health as Health
-from receiver.decide.rules.rollout import HealthState as HealthState
 
 
 # An image no workload runs: asking which opted-in workloads run it asks the orchestrator the

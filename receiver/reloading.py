@@ -133,7 +133,8 @@ def as_running(running: Config, loaded: Config) -> Config:
 
 def _deployer_settings(config: Config) -> tuple[object, ...]:
     """What the deployers are built from: the same settings, the same deployers."""
-    return (config.nomad, config.docker, config.switches(), config.aliases)
+    rewrite = frozenset(r.name for r in config.repositories if r.compose_rewrite)
+    return (config.nomad, config.docker, config.switches(), config.aliases, rewrite)
 
 
 @dataclass(slots=True, kw_only=True)

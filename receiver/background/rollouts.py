@@ -12,7 +12,7 @@ deploy ends (``LISTEN`` on the deployments channel) and when a look is due.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -31,6 +31,8 @@ log = structlog.get_logger("regdeploy.rollouts")
 #: calls have their own timeouts), short enough that another process carries on soon after a
 #: kill.
 CLAIM_SECONDS = 30.0
+#: How soon a rollout whose look failed is looked at again.
+RETRY_SECONDS = 30.0
 
 
 class RolloutLoop(PolledLoop):
@@ -54,19 +56,22 @@ class RolloutLoop(PolledLoop):
         self._worker = worker_id
 
     async def round(self) -> None:
-        """Look at every rollout that is due, each once."""
+        """Look at every rollout that is due, each once; one whose look fails is looked at again
+        after ``RETRY_SECONDS``, and the others meanwhile."""
         seen: set[int] = set()
         while True:
             claimed = await self._rollouts.claim(
-                worker=self._worker, now=self._clock.now(), seconds=CLAIM_SECONDS
+                worker=self._worker, now=self._clock.now(), seconds=CLAIM_SECONDS, seen=seen
             )
-            if claimed is None or claimed in seen:
-                if claimed is not None:
-                    await self._rollouts.release(claimed, worker=self._worker)
+            if claimed is None:
                 return
             seen.add(claimed)
             try:
                 await self.look(claimed)
+            except Exception:  # one rollout's failure must not hold back the others
+                log.exception("rollout_look_failed", rollout=claimed)
+                later = self._clock.now() + timedelta(seconds=RETRY_SECONDS)
+                await self._rollouts.defer(claimed, worker=self._worker, at=later)
             finally:
                 await self._rollouts.release(claimed, worker=self._worker)
 

@@ -55,12 +55,16 @@ def read_rollout(r: Reader, value: object, path: str) -> RolloutPolicy | None:
             f"{at(path, 'on_failure')}: expected rollback or halt, got {on_failure!r}"
         )
         on_failure = "rollback"
+    soak = _duration(r, m, "soak", path, timedelta(0))
+    verify = _verify(r, m.get("verify"), at(path, "verify"))
+    if verify is not None and not soak:
+        r.problems.append(f"{at(path, 'verify')}: is probed during each soak: set a soak too")
     return RolloutPolicy(
         waves=_waves(r, m.get("waves", ["100%"]), at(path, "waves")),
-        soak=_duration(r, m, "soak", path, timedelta(0)),
+        soak=soak,
         on_failure=FailureAction(on_failure),
         health_timeout=_duration(r, m, "health_timeout", path, HEALTH_TIMEOUT),
-        verify=_verify(r, m.get("verify"), at(path, "verify")),
+        verify=verify,
     )
 
 

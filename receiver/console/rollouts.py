@@ -31,7 +31,7 @@ from receiver.http.inputs import query_before, query_choice
 from receiver.http.rollouts import rollout_id
 from receiver.reloading import services_of
 from receiver.store.records import DeploymentStatus
-from receiver.store.rollouts import Rollout
+from receiver.store.rollout_records import Rollout
 
 log = structlog.get_logger("regdeploy.console")
 

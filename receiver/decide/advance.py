@@ -29,9 +29,8 @@ from receiver.clock import Clock
 from receiver.decide.announcer import Announcer, RolloutNews
 from receiver.decide.rollback import halted, rollback_progress
 from receiver.decide.rollouts import RolloutShaper
+from receiver.decide.rules.health import Health, HealthState
 from receiver.decide.rules.rollout import (
-    Health,
-    HealthState,
     RolloutState,
     Settled,
     Stage,
@@ -48,7 +47,13 @@ from receiver.errors import DeployerUnavailable
 from receiver.metrics import Metrics
 from receiver.store.notices import OutboxEntry
 from receiver.store.records import DeploymentStatus
-from receiver.store.rollouts import Rollout, RolloutChange, RolloutTarget, RolloutWave, TargetChange
+from receiver.store.rollout_records import (
+    Rollout,
+    RolloutChange,
+    RolloutTarget,
+    RolloutWave,
+    TargetChange,
+)
 
 log = structlog.get_logger("regdeploy.rollouts")
 
@@ -207,9 +212,10 @@ class RolloutAdvancer:
         now: datetime,
     ) -> RolloutChange:
         count = len(rollout.targets)
-        words = (
-            f"completed: {count} target{'s' if count != 1 else ''} on {rollout.image.tag}, "
+        words = f"completed: {count} target{'s' if count != 1 else ''} on {rollout.image.tag}, " + (
             f"each wave healthy for {clock_span(rollout.policy.soak)}"
+            if rollout.policy.soak
+            else "each wave healthy"
         )
         promote_at = None
         following = self._next_stage(rollout)
@@ -280,7 +286,10 @@ class RolloutAdvancer:
     # -- helpers ----------------------------------------------------------------------------
 
     def _news(self, rollout: Rollout, kind: Kind, words: str) -> list[OutboxEntry]:
-        anchor = next((t.deployment_id for t in rollout.targets if t.deployment_id), None)
+        """The notices of ``kind``, filed under the current wave's first deployment (a second
+        halt after a resume is filed under the resumed deploy: each is sent)."""
+        anchor = next((t.deployment_id for t in rollout.of_wave(rollout.wave) if t.deployment_id),
+                      None)  # fmt: skip
         if anchor is None:
             return []
         return self._announcer.rollout(
@@ -292,7 +301,7 @@ class RolloutAdvancer:
                 stage=rollout.stage,
                 image=rollout.image,
                 targets=len(rollout.targets),
-                reason=f"{rollout.trigger} of {rollout.image.tag}",
+                reason=f"{rollout.image.tag or rollout.image.digest} ({rollout.trigger})",
                 words=words,
                 notify=rollout.notify,
             )

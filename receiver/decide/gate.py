@@ -43,7 +43,7 @@ from receiver.store.events import EventQueries
 from receiver.store.notices import OutboxEntry
 from receiver.store.records import Deployment, DeploymentStatus, JudgedPlan, Plan
 from receiver.store.releases import ReleaseQueries, ReleaseState, WaitBatch, Waiting
-from receiver.store.rollouts import RolloutDraft
+from receiver.store.rollout_records import RolloutDraft
 
 log = structlog.get_logger("regdeploy.release")
 
@@ -152,7 +152,7 @@ class ReleaseGate:
             stage=draft.stage,
             image=draft.image,
             targets=sum(len(w) for w in draft.waves),
-            reason=f"{draft.trigger} of {draft.image.tag}",
+            reason=f"{draft.image.tag or draft.image.digest} ({draft.trigger})",
             words=draft.words,
             notify=draft.notify,
         )
@@ -276,7 +276,6 @@ def _judge_intent(plan: Plan, state: ReleaseState, now: datetime) -> ReleaseVerd
         last_push_at=state.last_pushes.get(plan.image.name),
         forced=plan.forced_by is not None,
         gate=plan.gate,
-        gate_kind=plan.gate_kind or "wave",
     )
     return judge_release(candidate, freezes=state.freezes, now=now)
 
@@ -296,7 +295,6 @@ def judge_waiting(item: Waiting, state: ReleaseState, *, now: datetime) -> Relea
         hold_words=d.hold_words,
         hold_kind="signature" if "signature" in d.wait_kinds else "scan",
         gate=d.gate,
-        gate_kind="stage" if "stage" in d.wait_kinds else "wave",
     )
     return judge_release(candidate, freezes=state.freezes, now=now)
 

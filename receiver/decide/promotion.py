@@ -24,12 +24,14 @@ from receiver.decide.advance import RolloutAdvancer
 from receiver.decide.gate import ReleaseGate
 from receiver.decide.planner import Planner
 from receiver.decide.rollouts import RolloutShaper
-from receiver.decide.rules.rollout import HealthState, RolloutPlan, RolloutState
+from receiver.decide.rules.health import HealthState
+from receiver.decide.rules.rollout import RolloutPlan, RolloutState
 from receiver.errors import Conflict, NotFound
 from receiver.store.decisions import DecisionQueries
 from receiver.store.events import EventQueries
 from receiver.store.repositories import RepositoryQueries
-from receiver.store.rollouts import Rollout, RolloutChange, RolloutQueries
+from receiver.store.rollout_records import Rollout, RolloutChange
+from receiver.store.rollouts import RolloutQueries
 
 log = structlog.get_logger("regdeploy.promotion")
 
@@ -181,15 +183,20 @@ class Promoter:
         return ids
 
     async def _source(self, repository: str, stage: str, digest: str | None) -> Rollout | None:
-        """The newest rollout of ``repository``'s ``stage`` (of ``digest``)."""
+        """The rollout of ``repository``'s ``stage`` to promote from: of ``digest``, the newest;
+        without one, the newest that completed, else the newest (to say why it cannot)."""
+        newest: Rollout | None = None
         before: int | None = None
         while True:
             page = await self._rollouts.list(repository_name=repository, limit=50, before=before)
             for rollout in page:
-                if rollout.stage == stage and digest in (None, rollout.image.digest):
+                if rollout.stage != stage or digest not in (None, rollout.image.digest):
+                    continue
+                if digest is not None or rollout.state is RolloutState.COMPLETED:
                     return rollout
+                newest = newest or rollout
             if len(page) < 50:
-                return None
+                return newest
             before = page[-1].id
 
     async def _image(self, repository: str, digest: str | None) -> ImageRef:

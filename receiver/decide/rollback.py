@@ -19,7 +19,7 @@ from receiver.decide.rules.rollout import FailureAction, RolloutState
 from receiver.errors import InvalidReference
 from receiver.store.notices import OutboxEntry
 from receiver.store.records import DeploymentStatus, Plan
-from receiver.store.rollouts import Rollout, RolloutChange, RolloutWave, TargetChange
+from receiver.store.rollout_records import Rollout, RolloutChange, RolloutWave, TargetChange
 
 #: How soon a rolling-back rollout is looked at again.
 AGAIN = timedelta(seconds=1)
@@ -28,6 +28,7 @@ _ENDED = frozenset({
     DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED, DeploymentStatus.ROLLED_BACK,
     DeploymentStatus.CONFLICT, DeploymentStatus.DRY_RUN, DeploymentStatus.SKIPPED,
     DeploymentStatus.REFUSED, DeploymentStatus.SUPERSEDED, DeploymentStatus.CANCELLED,
+    DeploymentStatus.REJECTED, DeploymentStatus.EXPIRED,
 })  # fmt: skip
 
 #: The notices of a halt or a rollback, given its words.
@@ -47,10 +48,17 @@ def halted(
     """``rollout`` halted at its ``failed`` wave for ``why``: waiting for a person, or rolling
     back."""
     reason = f"wave {failed.number} of {len(rollout.waves)} failed: {why}"
-    if rollout.policy.on_failure is FailureAction.HALT:
-        words = f"halted: {reason}; resume or abandon it"
+    rollbacks, kept = (
+        rollback_plans(rollout, failed.number, reason)
+        if rollout.policy.on_failure is FailureAction.ROLLBACK
+        else ([], [])
+    )
+    if not rollbacks:
+        cannot = f" (nothing to roll back: {'; '.join(kept)})" if kept else ""
+        words = f"halted: {reason}{cannot}; resume or abandon it"
         gate = f"rollout {rollout.id} halted at wave {failed.number}: {why}; resume or abandon it"
         later = [t for t in rollout.targets if t.wave > failed.number and t.deployment_id]
+        queued = [t.deployment_id for t in rollout.of_wave(failed.number) if t.deployment_id]
         return RolloutChange.keeping(
             rollout,
             at=now,
@@ -61,9 +69,10 @@ def halted(
             waves=(failed,),
             targets=targets,
             gates=tuple((t.deployment_id, gate) for t in later if t.deployment_id),
+            stop=tuple(d for d in queued if d is not None),
+            stop_words=f"not deployed: rollout {rollout.id} halted ({reason})",
             notices=tuple(news(words)),
         )
-    rollbacks, kept = rollback_plans(rollout, failed.number, reason)
     words = f"rolling back {len(rollbacks)} target{_s(len(rollbacks))}: {reason}"
     if kept:
         words += f" ({'; '.join(kept)})"

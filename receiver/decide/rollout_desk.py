@@ -26,10 +26,14 @@ from receiver.decide.rules.rollout import (
 )
 from receiver.errors import Conflict
 from receiver.metrics import Metrics
-from receiver.store.records import Plan
-from receiver.store.rollouts import Rollout, RolloutChange, RolloutTarget, TargetChange
+from receiver.store.records import DeploymentStatus, Plan
+from receiver.store.rollout_records import Rollout, RolloutChange, RolloutTarget, TargetChange
 
 log = structlog.get_logger("regdeploy.rollouts")
+
+
+#: A deploy a person or a check said no to: a resume would deploy it past that.
+_JUDGED = frozenset({DeploymentStatus.REJECTED, DeploymentStatus.EXPIRED, DeploymentStatus.REFUSED})
 
 
 class RolloutDesk:
@@ -52,6 +56,14 @@ class RolloutDesk:
             settled_at=None, healthy_since=None, finished_at=None,
         )  # fmt: skip
         again = [t for t in rollout.of_wave(number) if settled(_status(t)) is Settled.FAILED]
+        judged = [t for t in again if t.deployment_status in _JUDGED]
+        if judged:
+            first = judged[0]
+            raise Conflict(
+                f"rollout {rollout.id} cannot be resumed: the deploy of {first.key} was "
+                f"{_status(first)} ({first.deployment_message or 'no message'}); resuming "
+                "would deploy it past that: push or deploy again instead"
+            )
         intents = tuple(
             _intent(rollout, t, trigger="resume", reason=f"rollout {rollout.id} resumed by {actor}")
             for t in again
@@ -77,6 +89,8 @@ class RolloutDesk:
                 for t in rollout.of_wave(number)
             ),
             intents=intents,
+            audit_actor=actor,
+            audit_what={"rollout": rollout.id, "action": "resume", "wave": number},
             gates=tuple(
                 (t.deployment_id, wave_gate(t.wave, len(rollout.waves), rollout.policy.soak))
                 for t in later
@@ -103,6 +117,8 @@ class RolloutDesk:
             words=words,
             reason=words,
             cancel=f"not deployed: rollout {rollout.id} {words}",
+            audit_actor=actor,
+            audit_what={"rollout": rollout.id, "action": "abandon", "wave": rollout.wave},
         )
 
 

@@ -1,11 +1,12 @@
 """Rollouts at decision time: the plans of a repository with a ``rollout:`` (or ``stages:``)
 become a rollout (``receiver.store.rollouts.RolloutDraft``) whose first wave goes now and whose
-later waves wait behind their gates; the targets of later stages wait for the promotion.
+later waves wait behind their gates; the targets of later stages are skipped, with why: they get
+the digest by promotion (``receiver.decide.promotion``).
 
 ``RolloutShaper.shape`` is applied to every set of plans before it is judged and stored (a push,
 the reconciler, a pin or a deploy asked through the API, a promotion), so that no path moves a
 repository's targets at once when its configuration says waves. Rollbacks are not shaped: they
-are the rollout's own (``receiver.decide.advance``).
+are the rollout's own (``receiver.decide.rollback``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from deployers.base import Target
 from receiver.decide.rules.release import span
 from receiver.decide.rules.rollout import RolloutPlan, assign_waves, clock_span, wave_order
 from receiver.store.records import Plan
-from receiver.store.rollouts import RolloutDraft
+from receiver.store.rollout_records import RolloutDraft
 
 
 class WorkloadLabels(Protocol):
@@ -59,8 +60,8 @@ class RolloutShaper:
     ) -> tuple[list[Plan], list[RolloutDraft]]:
         """``plans`` with each intent of a repository with rollout rules placed: in a wave of a
         new rollout of ``stage`` (the first wave goes as decided; the later ones wait behind
-        their gate), behind a later stage's gate, or skipped when no stage selects its target.
-        """
+        their gate); an intent for a later stage's target, or one no stage selects, is a skip
+        with the reason (a later stage gets the digest by promotion)."""
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
         for i, plan in enumerate(plans):
             if plan.deploy and plan.trigger != "rollback" and self.plan_of(plan.repository_name):
@@ -107,11 +108,10 @@ class RolloutShaper:
             draft = self._draft(shaped, mine, repository=repository, stage=stage,
                                 promoted_from=promoted_from)  # fmt: skip
         for i, place in later:
-            # Linked to this stage's rollout: what ends it (a rollback) ends them too.
-            shaped[i] = dataclasses.replace(
-                shaped[i], gate=_stage_gate(rules, place), gate_kind="stage", notify=(),
-                rollout=draft.key if draft is not None else None,
-            )  # fmt: skip
+            # Not now: the stage is promoted to once the one before has passed. A waiting deploy
+            # here would supersede what that stage's own rollout has queued.
+            reason = f"not deployed now: {_stage_gate(rules, place)}"
+            shaped[i] = dataclasses.replace(shaped[i], deploy=False, reason=reason)
         return draft
 
     def _draft(
@@ -143,9 +143,7 @@ class RolloutShaper:
             for target_key in keys:
                 i = by_key[target_key]
                 gate = "" if number == 1 else wave_gate(number, len(waves), policy.soak)
-                shaped[i] = dataclasses.replace(
-                    shaped[i], rollout=key, gate=gate, gate_kind="wave", notify=()
-                )
+                shaped[i] = dataclasses.replace(shaped[i], rollout=key, gate=gate, notify=())
         counts = " + ".join(str(len(w)) for w in waves)
         where = f" to {stage_name}" if stage_name else ""
         return RolloutDraft(
@@ -166,11 +164,10 @@ class RolloutShaper:
 
 
 def wave_gate(number: int, count: int, soak: timedelta) -> str:
-    """``wave 2 of 3: starts when wave 1 has been healthy for 5 min``."""
-    return (
-        f"wave {number} of {count}: starts when wave {number - 1} has been healthy for "
-        f"{clock_span(soak)}"
-    )
+    """``wave 2 of 3: starts when wave 1 has been healthy for 5 min`` (without a soak: ``when
+    wave 1 is healthy``)."""
+    when = f"has been healthy for {clock_span(soak)}" if soak else "is healthy"
+    return f"wave {number} of {count}: starts when wave {number - 1} {when}"
 
 
 def _stage_gate(rules: RolloutPlan, place: int) -> str:
@@ -179,4 +176,4 @@ def _stage_gate(rules: RolloutPlan, place: int) -> str:
     healthy = f" healthy for {span(soak)}" if soak else ""
     approvals = stage.promote.approvals
     asked = f", with {approvals} approval{'s' if approvals != 1 else ''}" if approvals else ""
-    return f"stage {stage.name}: promoted once {before.name} has run it{healthy}{asked}"
+    return f"stage {stage.name} gets it once {before.name} has run it{healthy}{asked}"

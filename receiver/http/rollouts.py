@@ -39,23 +39,23 @@ async def get_rollout(request: web.Request) -> web.Response:
 
 async def resume(request: web.Request) -> web.Response:
     """Go on with a halted rollout: its halted wave deploys again where it failed, and soaks."""
-    services = services_of(request.app)
-    actor = token_name(request)
-    number = rollout_id(request.match_info["id"])
-    rollout = await services.store.rollouts.locked(
-        number, lambda r: services.rollout_desk.resume(r, actor=actor)
-    )
-    return web.json_response(rollout_json(rollout))
+    return await _asked(request, "resume")
 
 
 async def abandon(request: web.Request) -> web.Response:
     """Stop a running or halted rollout where it is: what waits for its later waves ends."""
+    return await _asked(request, "abandon")
+
+
+async def _asked(request: web.Request, action: str) -> web.Response:
+    """What a person asks of a rollout (``resume``, ``abandon``), as the request's token, under
+    the rollout's row lock (the rollout desk says whether it can take it)."""
     services = services_of(request.app)
+    desk = services.rollout_desk
+    act = desk.resume if action == "resume" else desk.abandon
     actor = token_name(request)
     number = rollout_id(request.match_info["id"])
-    rollout = await services.store.rollouts.locked(
-        number, lambda r: services.rollout_desk.abandon(r, actor=actor)
-    )
+    rollout = await services.store.rollouts.locked(number, lambda r: act(r, actor=actor))
     return web.json_response(rollout_json(rollout))
 
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from handlers.references import ImageName
-from receiver.decide.rules.release import ReleaseOutcome, ReleaseVerdict
+from receiver.decide.rules.release import ReleaseOutcome
 from receiver.errors import Conflict
 from receiver.store.connector import Connector, Transaction, as_json
+from receiver.store.deployments import insert_plan
 from receiver.store.events import stored_event
 from receiver.store.records import (
     DeploymentStatus,
@@ -32,17 +33,10 @@ from receiver.store.records import (
     JudgedPlan,
     Plan,
     StoredEvent,
-    stored_target,
 )
 from receiver.store.releases import ReleaseState, read_release_state
-from receiver.store.rollouts import (
-    Announce,
-    RolloutChange,
-    RolloutDraft,
-    attach,
-    insert_rollout,
-    write_change,
-)
+from receiver.store.rollout_records import RolloutChange, RolloutDraft
+from receiver.store.rollouts import Announce, insert_rollout, write_change
 
 #: The most events of one repository decided together.
 MAX_BATCH = 500
@@ -101,8 +95,7 @@ class DecisionRecorder:
                     ids.append(new_id)
                     stored.setdefault(plan.rollout or "", {})[plan.target.key] = new_id
             else:
-                await _insert(self._tx, plan, _skip_status(plan), now)
-        await self._gate(judged, stored.get("", {}), now=now)
+                await insert_plan(self._tx, plan, _skip_status(plan), now)
         for draft in rollouts:
             plans = {j.plan.target.key: j.plan for j in judged if j.plan.rollout == draft.key}
             deployments = stored.get(draft.key, {})
@@ -152,15 +145,6 @@ class DecisionRecorder:
             else j
             for j in judged
         ], kept
-
-    async def _gate(
-        self, judged: Sequence[JudgedPlan], stored: dict[str, int], *, now: datetime
-    ) -> None:
-        """Intents that wait for a later stage (no rollout yet) keep their gate's words."""
-        for item in judged:
-            plan = item.plan
-            if plan.deploy and plan.gate and plan.rollout is None and plan.target.key in stored:
-                await attach(self._tx, stored[plan.target.key], rollout_id=None, plan=plan, now=now)
 
 
 @dataclass(slots=True)
@@ -274,42 +258,8 @@ async def _insert_intent(tx: Transaction, judged: JudgedPlan, now: datetime) -> 
     }
     await tx.execute("supersede_queued", superseding)
     if waits:
-        return await _insert(tx, plan, DeploymentStatus.WAITING, now, verdict)
-    return await _insert(tx, plan, DeploymentStatus.PLANNED, now)
-
-
-async def _insert(
-    tx: Transaction,
-    plan: Plan,
-    status: DeploymentStatus,
-    now: datetime,
-    verdict: ReleaseVerdict | None = None,
-) -> int | None:
-    image = plan.image
-    params = {
-        "target_key": plan.target.key,
-        "target": as_json(stored_target(plan.target)),
-        "repository_name": plan.repository_name,
-        "registry": image.name.registry,
-        "repository": image.name.repository,
-        "tag": image.tag,
-        "digest": image.digest,
-        "previous_image": plan.previous_image,
-        "reason": plan.reason,
-        "trigger": plan.trigger,
-        "event_id": plan.event_id,
-        "status": status.value,
-        "message": f"waits for: {verdict.words}" if verdict else plan.message,
-        "notify": list(plan.notify),
-        "release": as_json(plan.release.as_json()) if plan.deploy else None,
-        "decided_at": now,
-        "pushed_at": plan.pushed_at,
-        "forced_by": plan.forced_by,
-        "wait_kinds": list(verdict.kinds) if verdict else [],
-        "due_at": verdict.due if verdict else None,
-    }
-    row = await tx.one("insert_deployment", params)
-    return None if row is None else int(row["id"])
+        return await insert_plan(tx, plan, DeploymentStatus.WAITING, now, verdict)
+    return await insert_plan(tx, plan, DeploymentStatus.PLANNED, now)
 
 
 async def _queued(tx: Transaction, plan: Plan) -> int | None:

@@ -11,16 +11,18 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from handlers.references import ImageName, ImageRef
-from receiver.decide.rules.release import ReleaseRules
+from receiver.decide.rules.release import ReleaseRules, ReleaseVerdict
 from receiver.decide.trust.policy import CheckOutcome, CheckResult
 from receiver.errors import StoreConflict, UnknownDeployment
-from receiver.store.connector import Connector, Row, as_json
+from receiver.store.connector import Connector, Row, Transaction, as_json
 from receiver.store.notices import OutboxEntry, insert_notices
 from receiver.store.records import (
     Attempt,
     Deployment,
     DeploymentStatus,
+    Plan,
     restored_target,
+    stored_target,
 )
 
 
@@ -244,3 +246,39 @@ def deployment_of(row: Row) -> Deployment:
         rollout_id=row.get("rollout_id"),
         gate=row.get("gate") or "",
     )
+
+
+async def insert_plan(
+    tx: Transaction,
+    plan: Plan,
+    status: DeploymentStatus,
+    now: datetime,
+    verdict: ReleaseVerdict | None = None,
+) -> int | None:
+    """Store ``plan`` as a deployment of ``status``, decided at ``now`` (``verdict``: what it
+    waits for); its id, or None when the same intent is already planned."""
+    image = plan.image
+    params = {
+        "target_key": plan.target.key,
+        "target": as_json(stored_target(plan.target)),
+        "repository_name": plan.repository_name,
+        "registry": image.name.registry,
+        "repository": image.name.repository,
+        "tag": image.tag,
+        "digest": image.digest,
+        "previous_image": plan.previous_image,
+        "reason": plan.reason,
+        "trigger": plan.trigger,
+        "event_id": plan.event_id,
+        "status": status.value,
+        "message": f"waits for: {verdict.words}" if verdict else plan.message,
+        "notify": list(plan.notify),
+        "release": as_json(plan.release.as_json()) if plan.deploy else None,
+        "decided_at": now,
+        "pushed_at": plan.pushed_at,
+        "forced_by": plan.forced_by,
+        "wait_kinds": list(verdict.kinds) if verdict else [],
+        "due_at": verdict.due if verdict else None,
+    }
+    row = await tx.one("insert_deployment", params)
+    return None if row is None else int(row["id"])

@@ -796,13 +796,16 @@ UPDATE deployments
  WHERE id = %(id)s;
 
 -- name: abandon_superseded_rollouts
--- A newer rollout of a repository's stage replaces the older ones that have not ended.
-UPDATE rollouts
+-- A newer rollout of a repository's stage replaces the older ones that have not ended and move
+-- any of its targets (those of other targets, under another policy, go on).
+UPDATE rollouts r
    SET state = 'abandoned', reason = %(reason)s, words = %(reason)s, rolling_back = false,
-       finished_at = now(), updated_at = now()
- WHERE repository_name = %(repository_name)s AND stage = %(stage)s AND id <> %(id)s
-   AND state IN ('running', 'halted')
-RETURNING id;
+       finished_at = now(), updated_at = now(), version = r.version + 1
+ WHERE r.repository_name = %(repository_name)s AND r.stage = %(stage)s AND r.id <> %(id)s
+   AND r.state IN ('running', 'halted')
+   AND EXISTS (SELECT 1 FROM rollout_targets t
+                WHERE t.rollout_id = r.id AND t.target_key = ANY(%(targets)s::text[]))
+RETURNING r.id;
 
 -- name: cancel_gated
 -- The deployments of ``rollouts`` still waiting for their wave or stage never run.
@@ -812,17 +815,23 @@ UPDATE deployments
  WHERE rollout_id = ANY(%(rollouts)s) AND status = 'waiting';
 
 -- name: claim_rollout
--- The rollout due soonest that nobody holds (or whose holder's claim ran out).
+-- The rollout due soonest that nobody holds (or whose holder's claim ran out), but those this
+-- round looked at already.
 UPDATE rollouts SET claimed_by = %(worker)s, claimed_until = now() + make_interval(secs => %(seconds)s)
  WHERE id = (
      SELECT id FROM rollouts
       WHERE (state = 'running' OR rolling_back OR promote_at IS NOT NULL)
         AND next_look_at <= greatest(now(), %(now)s)
-        AND (claimed_until IS NULL OR claimed_until < now() OR claimed_by = %(worker)s)
+        AND (claimed_until IS NULL OR claimed_until < now())
+        AND id <> ALL(%(seen)s::bigint[])
       ORDER BY next_look_at, id
       LIMIT 1
       FOR UPDATE SKIP LOCKED)
 RETURNING id;
+
+-- name: defer_rollout
+-- A look that failed: the rollout is looked at again later, the others meanwhile.
+UPDATE rollouts SET next_look_at = %(at)s WHERE id = %(id)s AND claimed_by = %(worker)s;
 
 -- name: release_rollout
 UPDATE rollouts SET claimed_by = NULL, claimed_until = NULL
@@ -861,14 +870,15 @@ SELECT rollout_id FROM rollout_targets
  ORDER BY rollout_id DESC LIMIT 1;
 
 -- name: update_rollout
--- What a look found; only by the process that holds the rollout.
+-- What a look found; only by the process that holds the rollout, over the version it read.
 UPDATE rollouts
    SET state = %(state)s, wave = %(wave)s, words = %(words)s, reason = %(reason)s,
        rolling_back = %(rolling_back)s, next_look_at = %(next_look_at)s,
-       promote_at = %(promote_at)s,
+       promote_at = %(promote_at)s, version = version + 1,
        verified_at = %(verified_at)s, updated_at = now(),
        finished_at = CASE WHEN %(ended)s THEN coalesce(finished_at, now()) END
- WHERE id = %(id)s AND (claimed_by = %(worker)s OR %(worker)s::text IS NULL)
+ WHERE id = %(id)s AND version = %(version)s
+   AND (claimed_by = %(worker)s OR %(worker)s::text IS NULL)
 RETURNING id;
 
 -- name: update_rollout_wave
@@ -885,8 +895,8 @@ UPDATE rollout_targets
 
 -- name: lift_gates
 -- A wave starts: its deployments are judged again at once, without the gate (a window or an
--- approval may still hold them).
-UPDATE deployments SET gate = NULL, due_at = %(now)s, updated_at = now()
+-- approval may still hold them), as decided now (an approval deadline counts from here).
+UPDATE deployments SET gate = NULL, due_at = %(now)s, decided_at = %(now)s, updated_at = now()
  WHERE id = ANY(%(ids)s) AND status = 'waiting';
 
 -- name: gate_words
@@ -910,3 +920,10 @@ SELECT id, state, wave FROM rollouts
 UPDATE rollouts r SET next_look_at = least(r.next_look_at, now())
   FROM deployments d
  WHERE d.id = %(id)s AND r.id = d.rollout_id AND (r.state = 'running' OR r.rolling_back);
+
+-- name: stop_queued
+-- A halted wave's deploys that have not run yet never do (a person may resume the rollout).
+UPDATE deployments
+   SET status = 'cancelled', message = %(message)s, due_at = NULL, wait_kinds = '{}',
+       updated_at = now(), finished_at = now()
+ WHERE id = ANY(%(ids)s) AND status IN ('planned', 'waiting');

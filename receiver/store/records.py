@@ -168,10 +168,9 @@ class Plan:
     release: ReleaseRules = field(default_factory=ReleaseRules)
     pushed_at: datetime | None = None
     forced_by: str | None = None
-    # Rollouts: what it waits for until its wave or stage starts (words), and which rollout it
-    # belongs to (``RolloutDraft.key``).
+    # Rollouts: what it waits for until its wave starts (words), and which rollout it belongs
+    # to (``RolloutDraft.key``).
     gate: str = ""
-    gate_kind: str = ""
     rollout: str | None = None
 
 
@@ -220,8 +219,8 @@ class Deployment:
     held_until: datetime | None = None
     hold_words: str = ""
     holds: int = 0
-    # Rollouts: the rollout it belongs to, and while its wave (or stage) has not started, the
-    # words of what it waits for there (``receiver.decide.rules.rollout``).
+    # Rollouts: the rollout it belongs to, and while its wave has not started, the words of
+    # what it waits for there (``receiver.decide.rules.rollout``).
     rollout_id: int | None = None
     gate: str = ""
 

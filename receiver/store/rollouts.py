@@ -8,165 +8,24 @@ hands over what to write.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+import dataclasses
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any
 
-from deployers.base import Target
 from handlers.references import ImageName, ImageRef
 from receiver.decide.rules.rollout import RolloutPolicy, RolloutState, WaveState
 from receiver.errors import UnknownRollout
 from receiver.store.connector import Connector, Executor, Row, Transaction, as_json
+from receiver.store.deployments import insert_plan
 from receiver.store.notices import OutboxEntry, insert_notices
 from receiver.store.records import DeploymentStatus, Plan, restored_target, stored_target
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RolloutTarget:
-    """One target of a rollout: its deployment (and how it stands), the image it ran before,
-    the marks its orchestrator reported when its wave's soak started, its last health words,
-    and its rollback deployment, if any."""
-
-    key: str
-    target: Target
-    wave: int
-    deployment_id: int | None
-    deployment_status: DeploymentStatus | None = None
-    deployment_message: str | None = None
-    deployment_finished_at: datetime | None = None
-    previous_image: str | None = None
-    rollback_id: int | None = None
-    rollback_status: DeploymentStatus | None = None
-    rollback_message: str | None = None
-    marks: str | None = None
-    health: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RolloutWave:
-    number: int
-    state: WaveState
-    started_at: datetime | None = None
-    settled_at: datetime | None = None
-    healthy_since: datetime | None = None
-    finished_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rollout:
-    """A rollout of ``image`` to a repository's targets (of one ``stage``; ``""`` when the
-    repository has none), wave by wave; ``wave`` is the current one (1-based)."""
-
-    id: int
-    repository_name: str
-    stage: str
-    image: ImageRef
-    event_id: int | None
-    trigger: str
-    policy: RolloutPolicy
-    state: RolloutState
-    wave: int
-    words: str
-    reason: str | None
-    rolling_back: bool
-    notify: tuple[str, ...]
-    promoted_from: int | None
-    forced_by: str | None
-    promote_at: datetime | None
-    next_look_at: datetime
-    verified_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    waves: tuple[RolloutWave, ...] = ()
-    targets: tuple[RolloutTarget, ...] = ()
-
-    def of_wave(self, number: int) -> tuple[RolloutTarget, ...]:
-        return tuple(t for t in self.targets if t.wave == number)
-
-    def wave_row(self, number: int) -> RolloutWave:
-        return next(w for w in self.waves if w.number == number)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RolloutDraft:
-    """A rollout to start with the plans it is decided with: its waves, by target key, in
-    order (the first wave's plans go now; the others wait behind their gates)."""
-
-    key: str
-    repository_name: str
-    stage: str
-    image: ImageRef
-    policy: RolloutPolicy
-    waves: tuple[tuple[str, ...], ...]
-    words: str
-    notify: tuple[str, ...] = ()
-    event_id: int | None = None
-    trigger: str = "push"
-    promoted_from: int | None = None
-    forced_by: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TargetChange:
-    key: str
-    marks: str | None
-    health: str | None
-    deployment_id: int | None
-    rollback_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RolloutChange:
-    """What a look (or a person) changed of a rollout: its own row, the waves and targets that
-    changed, the gates to lift (a wave starts), the waiting deployments to cancel (with the
-    words why) or to gate with new words, the rollback intents (and a resumed wave's intents)
-    to queue, and the notices to send."""
-
-    rollout_id: int
-    # When the look was made (by regdeploy's clock): a lifted gate is due then.
-    at: datetime
-    state: RolloutState
-    wave: int
-    words: str
-    reason: str | None
-    rolling_back: bool
-    next_look_at: datetime
-    verified_at: datetime | None
-    waves: tuple[RolloutWave, ...] = ()
-    targets: tuple[TargetChange, ...] = ()
-    lift: tuple[int, ...] = ()
-    cancel: str | None = None
-    # Waiting deployments given new gate words (deployment id, words): a halt, a resume.
-    gates: tuple[tuple[int, str], ...] = ()
-    rollbacks: tuple[Plan, ...] = ()
-    intents: tuple[Plan, ...] = ()
-    notices: tuple[OutboxEntry, ...] = field(default_factory=tuple)
-    # A completed stage's rollout: when it is promoted to the next stage (None: it is not).
-    promote_at: datetime | None = None
-
-    @classmethod
-    def keeping(cls, rollout: Rollout, *, at: datetime, **changes: Any) -> RolloutChange:
-        """A change of ``rollout`` made ``at``: what it is now, but for ``changes``."""
-        kept: dict[str, Any] = {
-            "state": rollout.state,
-            "wave": rollout.wave,
-            "words": rollout.words,
-            "reason": rollout.reason,
-            "rolling_back": rollout.rolling_back,
-            "next_look_at": at,
-            "verified_at": rollout.verified_at,
-            "promote_at": rollout.promote_at,
-        }
-        return cls(rollout_id=rollout.id, at=at, **{**kept, **changes})
-
-    @property
-    def ended(self) -> bool:
-        return self.state in (
-            RolloutState.COMPLETED, RolloutState.ROLLED_BACK, RolloutState.ABANDONED
-        )  # fmt: skip
-
+from receiver.store.rollout_records import (
+    Rollout,
+    RolloutChange,
+    RolloutDraft,
+    RolloutTarget,
+    RolloutWave,
+)
 
 #: What a person asks of a rollout, given it as it stands (``RolloutQueries.locked``); raises
 #: ``receiver.errors.Conflict`` when the rollout cannot take it.
@@ -182,11 +41,17 @@ class RolloutQueries:
     def __init__(self, db: Connector) -> None:
         self._db = db
 
-    async def claim(self, *, worker: str, now: datetime, seconds: float) -> int | None:
-        """Hold the rollout due soonest for ``seconds``; its id, or None."""
-        params = {"worker": worker, "now": now, "seconds": seconds}
+    async def claim(
+        self, *, worker: str, now: datetime, seconds: float, seen: Collection[int] = ()
+    ) -> int | None:
+        """Hold the rollout due soonest (but those ``seen``) for ``seconds``; its id, or None."""
+        params = {"worker": worker, "now": now, "seconds": seconds, "seen": list(seen)}
         row = await self._db.one("claim_rollout", params)
         return None if row is None else int(row["id"])
+
+    async def defer(self, rollout_id: int, *, worker: str, at: datetime) -> None:
+        """Look at the rollout ``worker`` holds again at ``at`` (its look failed)."""
+        await self._db.execute("defer_rollout", {"id": rollout_id, "worker": worker, "at": at})
 
     async def release(self, rollout_id: int, *, worker: str) -> None:
         await self._db.execute("release_rollout", {"id": rollout_id, "worker": worker})
@@ -316,10 +181,6 @@ async def insert_rollout(
             )
             if key in deployments:
                 await attach(tx, deployments[key], rollout_id=rollout_id, plan=plan, now=now)
-    placed = {key for keys in draft.waves for key in keys}
-    for key, deployment in deployments.items():
-        if key not in placed:  # waits for a later stage, linked to this stage's rollout
-            await attach(tx, deployment, rollout_id=rollout_id, plan=plans[key], now=now)
     anchor = next((deployments[k] for k in draft.waves[0] if k in deployments), None)
     if announce is not None and anchor is not None:
         await insert_notices(tx, announce(rollout_id, draft, anchor))
@@ -327,7 +188,7 @@ async def insert_rollout(
     ended = await tx.all(
         "abandon_superseded_rollouts",
         {"repository_name": draft.repository_name, "stage": draft.stage, "id": rollout_id,
-         "reason": reason},
+         "reason": reason, "targets": [key for keys in draft.waves for key in keys]},
     )  # fmt: skip
     if ended:
         await tx.execute("cancel_gated", {"rollouts": [r["id"] for r in ended], "message": reason})
@@ -369,6 +230,7 @@ async def write_change(tx: Transaction, change: RolloutChange, *, worker: str | 
             "verified_at": change.verified_at,
             "ended": change.ended,
             "promote_at": change.promote_at,
+            "version": change.version,
         },
     )
     if written is None:
@@ -392,6 +254,19 @@ async def write_change(tx: Transaction, change: RolloutChange, *, worker: str | 
     if change.cancel is not None:
         params = {"rollouts": [change.rollout_id], "message": change.cancel}
         await tx.execute("cancel_gated", params)
+    if change.stop:
+        await tx.execute("stop_queued", {"ids": list(change.stop), "message": change.stop_words})
+    if change.audit_actor is not None:
+        await tx.execute(
+            "insert_audit",
+            {
+                "name": change.repository,
+                "actor": change.audit_actor,
+                "field": "rollout",
+                "old_value": None,
+                "new_value": as_json(dict(change.audit_what or {})),
+            },
+        )
     for deployment_id, words in change.gates:
         await tx.execute("gate_words", {"ids": [deployment_id], "gate": words})
     if change.lift or rollbacks or intents:
@@ -414,37 +289,14 @@ async def _queue(tx: Transaction, plan: Plan, change: RolloutChange) -> int | No
             "replace_waiting": True,
         },
     )
-    row = await tx.one(
-        "insert_deployment",
-        {
-            "target_key": plan.target.key,
-            "target": as_json(stored_target(plan.target)),
-            "repository_name": plan.repository_name,
-            "registry": image.name.registry,
-            "repository": image.name.repository,
-            "tag": image.tag,
-            "digest": image.digest,
-            "previous_image": plan.previous_image,
-            "reason": plan.reason,
-            "trigger": plan.trigger,
-            "event_id": plan.event_id,
-            "status": DeploymentStatus.PLANNED.value,
-            "message": None,
-            "notify": [],
-            "release": None,
-            "decided_at": change.at,
-            "pushed_at": None,
-            "forced_by": plan.forced_by,
-            "wait_kinds": [],
-            "due_at": None,
-        },
+    new_id = await insert_plan(
+        tx, dataclasses.replace(plan, notify=()), DeploymentStatus.PLANNED, change.at
     )
-    if row is None:
+    if new_id is None:
         found = await tx.one(
             "queued_intent", {"target_key": plan.target.key, "digest": image.digest}
         )
         return None if found is None else int(found["id"])
-    new_id = int(row["id"])
     await attach(tx, new_id, rollout_id=change.rollout_id, plan=None, now=change.at)
     return new_id
 
@@ -482,6 +334,7 @@ def _rollout(
         promoted_from=row["promoted_from"],
         forced_by=row["forced_by"],
         promote_at=row["promote_at"],
+        version=row["version"],
         next_look_at=row["next_look_at"],
         verified_at=row["verified_at"],
         created_at=row["created_at"],

@@ -344,7 +344,9 @@ INSERT INTO schema_version (version) VALUES (10) ON CONFLICT (version) DO NOTHIN
 -- A deployment of a later wave waits (status 'waiting') with the words of its gate until its
 -- wave starts; one whose rollout was rolled back or abandoned before its wave ends 'cancelled'.
 -- A completed rollout of a stage that has a next one is promoted to it at promote_at (by
--- regdeploy's clock). One process advances a rollout at a time (claimed_by until claimed_until, by the database's
+-- regdeploy's clock). Every write of a rollout bumps its version, and a look writes only over the
+-- version it read (a newer push or a person changed it meanwhile: the look is dropped). One
+-- process advances a rollout at a time (claimed_by until claimed_until, by the database's
 -- clock); the times it looks again come from regdeploy's clock.
 CREATE TABLE IF NOT EXISTS rollouts (
     id              bigserial   PRIMARY KEY,
@@ -371,6 +373,7 @@ CREATE TABLE IF NOT EXISTS rollouts (
     verified_at     timestamptz,
     claimed_by      text,
     claimed_until   timestamptz,
+    version         integer     NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL,
     updated_at      timestamptz NOT NULL,
     finished_at     timestamptz

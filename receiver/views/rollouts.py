@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from receiver.decide.promotion import Promoted
-from receiver.store.rollouts import Rollout, RolloutTarget
+from receiver.store.rollout_records import Rollout, RolloutTarget
 from receiver.views.rollout_answers import (
     PromotionJson,
     RolloutJson,

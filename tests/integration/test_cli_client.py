@@ -5,7 +5,6 @@ port, a real PostgreSQL, a recording deployer), as a user runs them: what they p
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import re
 import signal
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from deployers.base import Target
 from handlers.references import parse_name, short_digest
@@ -29,6 +27,7 @@ from receiver.store.records import Deployment
 from receiver.views.reads import DeploymentView, ReadModel
 from tests.support.api import Client, settle
 from tests.support.app import StartApp
+from tests.support.cli_env import isolated_client
 from tests.support.components import free_port
 from tests.support.polling import until
 from tests.support.pushes import NAME, REGISTRY, WEB, digest, push, ref, repository
@@ -95,14 +94,7 @@ Start = Callable[..., Awaitable[Running]]
 
 @pytest.fixture(autouse=True)
 def no_client_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Nothing of the user's own client set-up (variables, token file) reaches the tests, and
-    the service's log lines (it runs in this process) do not mix with what the CLI prints."""
-    for name in ("REGDEPLOY_URL", "REGDEPLOY_PORT", "REGDEPLOY_TOKEN", "REGDEPLOY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=io.StringIO()))
-    yield
-    structlog.reset_defaults()
+    yield from isolated_client(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ deployer): what they print and their exit status as the file changes, breaks and
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 import yaml
 
 from receiver.cli import main
@@ -21,6 +19,7 @@ from receiver.config import loading as configuration
 from receiver.errors import ConfigError
 from tests.support.api import Client
 from tests.support.app import StartApp
+from tests.support.cli_env import isolated_client
 from tests.support.pushes import NAME, REGISTRY, repository
 from tests.support.settings import API_TOKEN, READ_TOKEN
 
@@ -77,14 +76,7 @@ class Served:
 
 @pytest.fixture(autouse=True)
 def no_client_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Nothing of the user's own client set-up reaches the tests, and the app's log lines (it
-    runs in this process) do not mix with what the CLI prints."""
-    for name in ("REGDEPLOY_URL", "REGDEPLOY_PORT", "REGDEPLOY_TOKEN", "REGDEPLOY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=io.StringIO()))
-    yield
-    structlog.reset_defaults()
+    yield from isolated_client(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from deployers.base import Health, HealthState, Target
 from handlers.references import ImageName
+from receiver.reloading import services_of
 from tests.support.api import deployments
 from tests.support.app import StartApp
 from tests.support.clock import ManualClock
@@ -277,9 +278,13 @@ async def test_a_push_reaches_staging_only_and_prod_gets_the_same_digest_after_t
     found = await fleet.rollouts()
     assert [(r["stage"], r["state"]) for r in found] == [("staging", "completed")], found
     assert [c[0] for c in fleet.deployer.calls] == ["recording:web-01", "recording:web-02"]
-    prod = [d for d in await deployments(fleet.app.client) if d["status"] == "waiting"]
+    prod = [d for d in await deployments(fleet.app.client) if d["status"] == "skipped"]
     assert len(prod) == 3
-    assert all(d["wait"].startswith("stage prod: promoted once staging has run it") for d in prod)
+    assert all(
+        d["reason"] == "not deployed now: stage prod gets it once staging has run it healthy "
+        "for 30 s"
+        for d in prod
+    )
 
     fleet.app.clock.advance(seconds=29)
     await fleet.step()
@@ -304,7 +309,7 @@ async def test_a_failing_staging_never_promotes(staged: Any) -> None:
     assert staging["state"] == "rolled_back"
     assert {c[0] for c in fleet.deployer.calls} == {"recording:web-01"}
     statuses = sorted(d["status"] for d in await deployments(fleet.app.client))
-    assert statuses == ["cancelled"] * 4 + ["succeeded"] * 2
+    assert statuses == ["cancelled"] + ["skipped"] * 3 + ["succeeded"] * 2
 
     status, body = await fleet.app.post(
         "/api/v1/repos/team/app/promote", {"stage": "prod", "digest": digest(2)}
@@ -451,3 +456,99 @@ async def test_two_replicas_advance_a_rollout_once(start_app: StartApp) -> None:
     assert sorted(moved) == [f"recording:{n}" for n in NAMES]  # each once
     assert rollout["state"] == "completed", rollout["words"]
     assert [len(w["targets"]) for w in rollout["waves"]] == [1, 4, 5]
+
+
+async def test_a_look_made_before_a_person_abandoned_the_rollout_is_not_written(
+    fleet_of: Any,
+) -> None:
+    fleet = await fleet_of()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    services = services_of(fleet.app.client.app)
+    [listed] = await fleet.rollouts()
+    stale = await services.store.rollouts.get(listed["id"])
+    fleet.app.clock.advance(seconds=10)
+    looked = await services.advancer.look(stale)  # would start wave 2
+    status, _ = await fleet.app.post(f"/api/v1/rollouts/{stale.id}/abandon")
+    assert status == 200
+    assert await services.store.rollouts.record(looked, worker=None) is False
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "abandoned"
+    assert [w["state"] for w in rollout["waves"]] == ["soaking", "pending", "pending"]
+    await fleet.step(3)
+    assert len(fleet.deployer.calls) == 1
+
+
+@pytest.fixture
+def by_policy(start_app: StartApp) -> Any:
+    """team/app on two workloads that opted in by label, one following patches only, the
+    other any version."""
+    start = starter(start_app)
+
+    async def make() -> Fleet:
+        deployer = RecordingDeployer()
+        name = ImageName(registry=REGISTRY, repository=NAME)
+        for workload, policy in [("patch-only", "patch"), ("any", "major")]:
+            target = Target(kind="recording", name=workload, policy=policy)
+            deployer.discoverable.append((target, name))
+            deployer.run(target, ref("1.2.4", 1))
+        rules = {"waves": ["100%"], "soak": "10s"}
+        app = await start(
+            clock=ManualClock(WEDNESDAY),
+            deployer=deployer,
+            repositories=[repository(targets=[], rollout=rules)],
+        )
+        return Fleet(app)
+
+    return make
+
+
+async def test_rollouts_of_other_targets_of_a_repository_go_on_side_by_side(
+    by_policy: Any,
+) -> None:
+    fleet = await by_policy()
+    await push(fleet.app.client, "2.0.0", 2)
+    await fleet.step()
+    await push(fleet.app.client, "1.2.5", 3, at="2026-11-22T10:05:00.000000Z")
+    await fleet.step()
+    patch, major = await fleet.rollouts()
+    assert (patch["digest"], major["digest"]) == (digest(3), digest(2))
+    assert (patch["state"], major["state"]) == ("running", "running")
+    await fleet.soak()
+    patch, major = await fleet.rollouts()
+    assert (patch["state"], major["state"]) == ("completed", "completed")
+
+
+async def test_a_rejected_deploy_is_not_resumed_past_its_rejection(start_app: StartApp) -> None:
+    app = await fleet_starter(start_app)(rollout={"on_failure": "halt"}, approvals=1)
+    fleet = Fleet(app)
+    await push(app.client, "1.1.0", 2)
+    await fleet.step()
+    [canary] = [d for d in await deployments(app.client) if d["target_key"].endswith("web-01")]
+    assert canary["status"] == "waiting"
+    status, _ = await app.post(
+        f"/api/v1/deployments/{canary['id']}/reject", {"comment": "not today"}, token=ALICE_TOKEN
+    )
+    assert status == 200
+    await fleet.step()
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "halted"
+    status, body = await app.post(f"/api/v1/rollouts/{rollout['id']}/resume")
+    assert status == 409
+    assert "recording:web-01 was rejected" in body["message"]
+    assert fleet.deployer.calls == []
+
+
+async def test_a_target_that_ran_no_digest_is_not_rolled_back_and_the_rollout_halts(
+    fleet_of: Any,
+) -> None:
+    fleet = await fleet_of()
+    fleet.deployer.run(TARGETS[0], "registry.test:5000/team/app:1.0.0")
+    fleet.deployer.crashing.add(digest(2))
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step(3)
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "halted"
+    assert "nothing to roll back" in rollout["words"]
+    assert "not a digest" in rollout["words"]
+    assert fleet.deployer.calls == [("recording:web-01", ref("1.1.0", 2))]

@@ -9,9 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from receiver.decide.rules.health import Health, HealthState
 from receiver.decide.rules.rollout import (
-    Health,
-    HealthState,
     Settled,
     TargetLook,
     WaveAction,

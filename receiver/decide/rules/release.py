@@ -13,8 +13,7 @@ A deploy waits while any of these holds (``judge_release``):
 - a trust check **holds** it back (``scan``: its image is not scanned yet; ``signature``: not
   signed yet) until it is due to be checked again;
 - its rollout has not reached it yet (``wave``: its wave starts when the one before has been
-  healthy for the soak; ``stage``: its stage is promoted to when the one before has run the
-  digest healthy): the rollout lifts that gate (``receiver.decide.rules.rollout``).
+  healthy for the soak): the rollout lifts that gate (``receiver.decide.rules.rollout``).
 
 A rejection ends it (``rejected``); approvals still missing at ``approval_deadline`` after it was
 decided end it too (``expired``). Every wait has its words, the same in the API, the CLI, the
@@ -196,10 +195,8 @@ class Candidate:
     held_until: datetime | None = None
     hold_words: str = ""
     hold_kind: str = "scan"
-    # Its rollout's gate, in words (a later wave, a later stage): it waits until the rollout
-    # lifts it.
+    # Its rollout's gate, in words (a later wave): it waits until the rollout lifts it.
     gate: str = ""
-    gate_kind: str = "wave"
 
     @property
     def approvers(self) -> tuple[str, ...]:
@@ -222,9 +219,8 @@ class WaitKind(enum.StrEnum):
     # ``receiver.decide.trust``.
     SCAN = "scan"
     SIGNATURE = "signature"
-    # Its rollout has not reached its wave, or its stage, yet (``receiver.decide.rules.rollout``).
+    # Its rollout has not reached its wave yet (``receiver.decide.rules.rollout``).
     WAVE = "wave"
-    STAGE = "stage"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,7 +306,7 @@ def _held(candidate: Candidate, now: datetime) -> Wait | None:
 def _gated(candidate: Candidate) -> Wait | None:
     if not candidate.gate:
         return None
-    return Wait(kind=WaitKind(candidate.gate_kind), words=candidate.gate)
+    return Wait(kind=WaitKind.WAVE, words=candidate.gate)
 
 
 def _frozen(freeze: Freeze) -> Wait:

@@ -21,50 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from receiver.decide.rules.health import Health, HealthState
 from receiver.decide.rules.release import LABEL_PREFIX
 
 WAVE_LABEL = LABEL_PREFIX + "wave"
 STAGE_LABEL = LABEL_PREFIX + "stage"
 #: How long a wave's targets may take to become healthy after their deploys, by default.
 HEALTH_TIMEOUT = timedelta(minutes=10)
-
-
-class HealthState(enum.StrEnum):
-    """A workload's health by its orchestrator's account (``deployers.base.Health``)."""
-
-    HEALTHY = "healthy"
-    # Not yet: an update under way, a health check starting, a deployment not finished.
-    PENDING = "pending"
-    FAILED = "failed"
-    # The orchestrator did not answer: nothing is concluded (a wait, never an advance).
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Health:
-    """A workload's health by its orchestrator's own account, in a person's words
-    (``3 allocations running and healthy``; ``allocation 1a2b3c4d restarted: exit code 1``).
-
-    ``marks`` identify what runs now, in a form that changes when the workload restarts or is
-    replaced (allocation ids with their restart counts, task ids, a container's id with its
-    restart count and start time): compared during a soak, any change is a restart.
-    """
-
-    state: HealthState
-    words: str
-    marks: str = ""
-
-    @classmethod
-    def failed(cls, words: str) -> Health:
-        return cls(state=HealthState.FAILED, words=words)
-
-    @classmethod
-    def pending(cls, words: str) -> Health:
-        return cls(state=HealthState.PENDING, words=words)
-
-    @classmethod
-    def unknown(cls, words: str) -> Health:
-        return cls(state=HealthState.UNKNOWN, words=words)
 
 
 class FailureAction(enum.StrEnum):
@@ -371,7 +334,8 @@ def _judge_health(wave: WaveLook, looks: Sequence[TargetLook], now: datetime) ->
     if wave.healthy_since is None or now - wave.healthy_since >= wave.soak:
         return WaveVerdict(
             action=WaveAction.ADVANCE,
-            words=f"wave {wave.number} of {wave.count} healthy for {clock_span(wave.soak)}",
+            words=f"wave {wave.number} of {wave.count} healthy"
+            + (f" for {clock_span(wave.soak)}" if wave.soak else ""),
         )
     return WaveVerdict(
         action=WaveAction.WAIT, words=soak_words(wave, since=wave.healthy_since, now=now)
