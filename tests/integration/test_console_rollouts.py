@@ -148,9 +148,10 @@ async def test_resume_of_a_halted_rollout_through_the_console(fleet: Fleet) -> N
 
     foresight = text_of(await page_text(app, f"/rollouts/{number}/confirm?action=resume"))
     assert f"Resume rollout {number} of {NAME} 1.1.0?" in foresight
-    assert "Wave 1 of 3 deploys 1.1.0 again where its deploys failed, and soaks 10 s afresh" in (
-        foresight
-    )
+    assert (
+        "Wave 1 of 3 deploys 1.1.0 again at once where its deploys failed (they were released "
+        "before: windows and approvals are not asked again), and soaks 10 s afresh"
+    ) in foresight
     assert "Then its 9 waiting targets follow, wave by wave" in foresight
     assert "If a wave fails again, it halts again." in foresight
     bad = await app.client.get(f"/rollouts/{number}/confirm?action=explode")
