@@ -118,15 +118,16 @@ async def test_an_image_that_crashes_fails_the_deployment(serve: Serve) -> None:
     result = await deployer.deploy(TARGET, ref(NEW))
     health = await deployer.health(TARGET, ref(NEW))
 
-    assert result.outcome is DeployOutcome.FAILED
-    assert result.message == "Failed due to unhealthy allocations"
     [alloc] = allocations(fake, 1)
-    assert health.state is HealthState.FAILED
-    assert health.words == (
-        "deployment failed: Failed due to unhealthy allocations; "
+    failed = (
         f"allocation {alloc['ID'][:8]} failed: task server: Exceeded allowed attempts 2 in "
         'interval 30m0s and mode is "fail" (Exit Code: 1)'
     )
+    assert result.outcome is DeployOutcome.FAILED
+    # Nomad's words, then which allocation failed and how, as ``nomad alloc status`` says it.
+    assert result.message == f"Failed due to unhealthy allocations: {failed}"
+    assert health.state is HealthState.FAILED
+    assert health.words == f"deployment failed: Failed due to unhealthy allocations; {failed}"
 
 
 async def test_a_crash_without_a_deployment_is_read_from_the_allocations(serve: Serve) -> None:
