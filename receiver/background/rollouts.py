@@ -77,6 +77,9 @@ class RolloutLoop(PolledLoop):
 
     async def look(self, rollout_id: int) -> None:
         rollout = await self._rollouts.get(rollout_id)
+        if not (rollout.state is RolloutState.RUNNING or rollout.rolling_back
+                or rollout.promote_at is not None):  # fmt: skip
+            return  # it ended between the claim and the read (a push, a person)
         if rollout.state is RolloutState.COMPLETED and rollout.promote_at is not None:
             if rollout.promote_at > self._clock.now():
                 return  # due by the database's clock, not yet by regdeploy's

@@ -90,9 +90,10 @@ class RolloutAdvancer:
         wave = rollout.wave_row(rollout.wave)
         targets = rollout.of_wave(rollout.wave)
         looks = await self._looks(rollout, targets, soaking=wave.healthy_since is not None)
-        settled_at = (
-            _settled_at(targets) if all(look.settled is Settled.DONE for look in looks) else None
-        )
+        done = all(look.settled is Settled.DONE for look in looks)
+        # Not before the wave (re)started: a resumed wave's health timeout counts from there.
+        ended = [t for t in (_settled_at(targets), wave.started_at) if t is not None]
+        settled_at = max(ended, default=None) if done else None
         failure, verified_at = await self._verify(rollout, wave, looks, now)
         view = WaveLook(
             number=wave.number,

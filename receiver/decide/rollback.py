@@ -57,7 +57,7 @@ def halted(
         cannot = f" (nothing to roll back: {'; '.join(kept)})" if kept else ""
         words = f"halted: {reason}{cannot}; resume or abandon it"
         gate = f"rollout {rollout.id} halted at wave {failed.number}: {why}; resume or abandon it"
-        later = [t for t in rollout.targets if t.wave > failed.number and t.deployment_id]
+        held = [t for t in rollout.targets if t.wave >= failed.number and t.deployment_id]
         queued = [t.deployment_id for t in rollout.of_wave(failed.number) if t.deployment_id]
         return RolloutChange.keeping(
             rollout,
@@ -68,7 +68,7 @@ def halted(
             verified_at=verified_at,
             waves=(failed,),
             targets=targets,
-            gates=tuple((t.deployment_id, gate) for t in later if t.deployment_id),
+            gates=tuple((t.deployment_id, gate) for t in held if t.deployment_id),
             stop=tuple(d for d in queued if d is not None),
             stop_words=f"not deployed: rollout {rollout.id} halted ({reason})",
             notices=tuple(news(words)),
@@ -86,9 +86,13 @@ def halted(
         next_look_at=now + AGAIN,
         verified_at=verified_at,
         waves=(failed,),
-        targets=targets,
+        targets=targets + _earlier(rollout, failed.number),
         cancel=f"not deployed: rollout {rollout.id} halted ({reason}) and rolled back",
         rollbacks=tuple(rollbacks),
+        stop=tuple(
+            t.deployment_id for t in rollout.targets if t.wave <= failed.number and t.deployment_id
+        ),
+        stop_words=f"not deployed: rollout {rollout.id} halted ({reason}) and rolled back",
         notices=tuple(news(words)),
     )
 
@@ -155,6 +159,22 @@ def rollback_plans(rollout: Rollout, wave: int, reason: str) -> tuple[list[Plan]
             )
         )
     return plans, kept
+
+
+def _earlier(rollout: Rollout, wave: int) -> tuple[TargetChange, ...]:
+    """The targets of the waves before ``wave`` as they stand: their rollbacks are recorded
+    with them."""
+    return tuple(
+        TargetChange(
+            key=t.key,
+            marks=t.marks,
+            health=t.health,
+            deployment_id=t.deployment_id,
+            rollback_id=t.rollback_id,
+        )
+        for t in rollout.targets
+        if t.wave < wave
+    )
 
 
 def _s(count: int) -> str:

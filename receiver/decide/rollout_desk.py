@@ -89,6 +89,11 @@ class RolloutDesk:
                 for t in rollout.of_wave(number)
             ),
             intents=intents,
+            lift=tuple(
+                t.deployment_id
+                for t in rollout.of_wave(number)
+                if t.deployment_id is not None and t.deployment_status is DeploymentStatus.WAITING
+            ),
             audit_actor=actor,
             audit_what={"rollout": rollout.id, "action": "resume", "wave": number},
             gates=tuple(

@@ -127,7 +127,8 @@ class DecisionRecorder:
         joined: dict[str, str] = {}
         for draft in rollouts:
             params = {"repository_name": draft.repository_name, "stage": draft.stage,
-                      "digest": draft.image.digest}  # fmt: skip
+                      "digest": draft.image.digest,
+                      "targets": [k for keys in draft.waves for k in keys]}  # fmt: skip
             row = await self._tx.one("rollout_under_way", params)
             if row is None:
                 kept.append(draft)

@@ -900,20 +900,24 @@ UPDATE deployments SET gate = NULL, due_at = %(now)s, decided_at = %(now)s, upda
  WHERE id = ANY(%(ids)s) AND status = 'waiting';
 
 -- name: gate_words
--- What a halted rollout's later deployments wait for now.
+-- What a halted rollout's waiting deployments wait for now (its halted wave's too: held until
+-- a person resumes it).
 UPDATE deployments SET gate = %(gate)s, message = 'waits for: ' || %(gate)s, updated_at = now()
- WHERE id = ANY(%(ids)s) AND status = 'waiting' AND gate IS NOT NULL;
+ WHERE id = ANY(%(ids)s) AND status = 'waiting';
 
 -- name: lock_rollout
 SELECT * FROM rollouts WHERE id = %(id)s FOR UPDATE;
 
 -- name: rollout_under_way
--- A rollout of this digest to this repository's stage that has not ended: a push of the same
--- digest again joins it rather than starting over.
-SELECT id, state, wave FROM rollouts
- WHERE repository_name = %(repository_name)s AND stage = %(stage)s AND digest = %(digest)s
-   AND state IN ('running', 'halted')
- ORDER BY id DESC LIMIT 1;
+-- A rollout of this digest to this repository's stage that has not ended and moves every one of
+-- these targets: a push of the same digest again joins it rather than starting over.
+SELECT r.id, r.state, r.wave FROM rollouts r
+ WHERE r.repository_name = %(repository_name)s AND r.stage = %(stage)s AND r.digest = %(digest)s
+   AND r.state IN ('running', 'halted')
+   AND NOT EXISTS (SELECT 1 FROM unnest(%(targets)s::text[]) AS k (key)
+                    WHERE NOT EXISTS (SELECT 1 FROM rollout_targets t
+                                       WHERE t.rollout_id = r.id AND t.target_key = k.key))
+ ORDER BY r.id DESC LIMIT 1;
 
 -- name: wake_rollout
 -- A deploy of a rollout ended: the rollout is looked at again at once, not at its next look.
@@ -922,8 +926,9 @@ UPDATE rollouts r SET next_look_at = least(r.next_look_at, now())
  WHERE d.id = %(id)s AND r.id = d.rollout_id AND (r.state = 'running' OR r.rolling_back);
 
 -- name: stop_queued
--- A halted wave's deploys that have not run yet never do (a person may resume the rollout).
+-- A halted rollout's deploys that were released but have not run yet never do (a person may
+-- resume the rollout: they go again); those still waiting are held by their gate instead.
 UPDATE deployments
    SET status = 'cancelled', message = %(message)s, due_at = NULL, wait_kinds = '{}',
        updated_at = now(), finished_at = now()
- WHERE id = ANY(%(ids)s) AND status IN ('planned', 'waiting');
+ WHERE id = ANY(%(ids)s) AND status = 'planned';

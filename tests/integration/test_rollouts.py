@@ -552,3 +552,49 @@ async def test_a_target_that_ran_no_digest_is_not_rolled_back_and_the_rollout_ha
     assert "nothing to roll back" in rollout["words"]
     assert "not a digest" in rollout["words"]
     assert fleet.deployer.calls == [("recording:web-01", ref("1.1.0", 2))]
+
+
+async def test_a_failure_in_wave_two_rolls_back_the_canary_too_and_waits_for_it(
+    fleet_of: Any,
+) -> None:
+    fleet = await fleet_of()
+    await push(fleet.app.client, "1.1.0", 2)
+    await fleet.step()
+    await fleet.soak()
+    await fleet.step(2)
+    assert len(fleet.deployer.calls) == 5
+    fleet.deployer.health_of["recording:web-03"] = Health(
+        state=HealthState.FAILED, words="healthcheck failing"
+    )
+    await fleet.step(4)
+    rollout = await fleet.only_rollout()
+    assert rollout["state"] == "rolled_back", rollout["words"]
+    assert rollout["words"].startswith("rolled back: 5 of 5 targets")
+    moved = [t for w in rollout["waves"][:2] for t in w["targets"]]
+    assert all(t["rollback_status"] == "succeeded" for t in moved)
+    back = [key for key, image in fleet.deployer.calls if image == ref("1.0.0", 1)]
+    assert sorted(back) == [f"recording:{n}" for n in NAMES[:5]]
+
+
+async def test_a_halted_wave_holds_its_waiting_deploys_until_resumed(start_app: StartApp) -> None:
+    """With approvals asked of every deploy, the canary's rejection halts the rollout; the
+    halted wave's other deploy, waiting for its approval, is held by the halt, not released by
+    a vote, and not deployed by a resume past its approvals."""
+    app = await fleet_starter(start_app)(
+        rollout={"waves": [2, "100%"], "on_failure": "halt"}, approvals=1
+    )
+    fleet = Fleet(app)
+    await push(app.client, "1.1.0", 2)
+    await fleet.step()
+    waiting = {d["target_key"]: d for d in await deployments(app.client)}
+    first, second = waiting["recording:web-01"], waiting["recording:web-02"]
+    await app.post(f"/api/v1/deployments/{first['id']}/reject", {}, token=ALICE_TOKEN)
+    await fleet.step()
+    assert (await fleet.only_rollout())["state"] == "halted"
+    status, _ = await app.post(f"/api/v1/deployments/{second['id']}/approve", {}, token=ALICE_TOKEN)
+    assert status == 200
+    await fleet.step(2)
+    assert fleet.deployer.calls == []  # held by the halt, approved or not
+    [held] = [d for d in await deployments(app.client) if d["id"] == second["id"]]
+    assert held["status"] == "waiting"
+    assert "halted at wave 1" in held["wait"]

@@ -270,7 +270,9 @@ def judge_release(
         return ReleaseVerdict(
             outcome=ReleaseOutcome.REJECTED, ended=f"rejected by {no.actor}{said}"
         )
-    deadline = candidate.deadline
+    # Behind its rollout's gate it is not asked for approvals yet: its deadline counts from the
+    # wave's start (the gate is lifted as decided anew).
+    deadline = candidate.deadline if not candidate.gate else None
     if deadline is not None and now >= deadline and not _approved(candidate):
         rules = candidate.rules
         within = f" within {span(rules.approval_deadline)}" if rules.approval_deadline else ""
