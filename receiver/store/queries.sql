@@ -864,11 +864,6 @@ SELECT * FROM rollouts
    AND (%(before)s::bigint IS NULL OR id < %(before)s)
  ORDER BY id DESC LIMIT %(limit)s;
 
--- name: rollout_of_deployment
-SELECT rollout_id FROM rollout_targets
- WHERE deployment_id = %(id)s OR rollback_id = %(id)s
- ORDER BY rollout_id DESC LIMIT 1;
-
 -- name: update_rollout
 -- What a look found; only by the process that holds the rollout, over the version it read.
 UPDATE rollouts

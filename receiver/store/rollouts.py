@@ -77,10 +77,6 @@ class RolloutQueries:
         }
         return await rollouts_of(self._db, await self._db.all("list_rollouts", params))
 
-    async def of_deployment(self, deployment_id: int) -> int | None:
-        row = await self._db.one("rollout_of_deployment", {"id": deployment_id})
-        return None if row is None else int(row["rollout_id"])
-
     async def next_due(self) -> datetime | None:
         row = await self._db.one("next_rollout_look")
         return row["due"] if row is not None else None

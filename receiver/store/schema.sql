@@ -406,7 +406,6 @@ CREATE TABLE IF NOT EXISTS rollout_targets (
     health          text,
     PRIMARY KEY (rollout_id, target_key)
 );
-CREATE INDEX IF NOT EXISTS rollout_targets_by_deployment ON rollout_targets (deployment_id);
 
 ALTER TABLE deployments ADD COLUMN IF NOT EXISTS rollout_id bigint REFERENCES rollouts (id);
 ALTER TABLE deployments ADD COLUMN IF NOT EXISTS gate text;

@@ -9,7 +9,7 @@ fails, a target is reported unhealthy, restarts during the soak (its marks chang
 healthy within ``health_timeout`` of its deploy, or ``verify`` fails (``judge_wave``).
 
 With ``stages:``, a push rolls out to the first stage only; a later stage gets the same digest
-once the previous one has run it healthy for ``promote.soak`` (``promotion_due``).
+once the previous one has run it healthy for ``promote.soak`` (``receiver.decide.promotion``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 from receiver.decide.rules.health import Health, HealthState
 from receiver.decide.rules.release import LABEL_PREFIX
 
-WAVE_LABEL = LABEL_PREFIX + "wave"
 STAGE_LABEL = LABEL_PREFIX + "stage"
 #: How long a wave's targets may take to become healthy after their deploys, by default.
 HEALTH_TIMEOUT = timedelta(minutes=10)
@@ -363,11 +362,6 @@ def settled(status: str) -> Settled:
     if status in ("planned", "running", "waiting"):
         return Settled.UNDERWAY
     return Settled.FAILED
-
-
-def promotion_due(completed_at: datetime, promotion: Promotion) -> datetime:
-    """When a stage's completed rollout may be promoted to the next stage."""
-    return completed_at + promotion.soak
 
 
 def clock_span(delta: timedelta) -> str:
